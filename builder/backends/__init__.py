@@ -1,0 +1,1 @@
+"""Backends turn a checked ONNX model into the deployable artifact."""

@@ -1,0 +1,33 @@
+"""The seam every backend plugs into."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from builder.profile import Profile
+from builder.stages.base import StageContext, StageResult
+
+
+class BackendModule(Protocol):
+    """A backend is a module with these functions (see onnxruntime.py, tensorrt/)."""
+
+    NAME: str
+
+    def check_available(self, profile: Profile) -> Mapping[str, Any]:
+        """Raise HostEnvironmentError (with a TIP) if this backend cannot build ``profile`` here.
+
+        Returns facts worth recording (versions, GPU) for the manifest.
+        """
+
+    def build(self, ctx: StageContext, onnx_path: Path) -> StageResult:
+        """Turn ``onnx_path`` into artifacts under ``ctx.workdir``.
+
+        The result's artifact of kind ``"model"`` is the deployable file (a raw TensorRT plan, or the ONNX Runtime model).
+        """
+
+    def make_runner(self, artifact: Path, profile: Profile) -> Any:
+        """A Polygraphy runner (context manager with ``infer(feed_dict)``) for the artifact."""
+
+    def benchmark(self, artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[str, Any]:
+        """Latency p50/p90/p99 (ms), throughput (img/s) and the ``method`` used."""

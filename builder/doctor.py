@@ -1,0 +1,83 @@
+"""`doctor`: what this machine has, and what each profile still needs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import platform
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder.environment import package_versions
+
+TRTEXEC_PATHS = ("/opt/tensorrt/bin/trtexec", "/workspace/tensorrt/bin/trtexec")
+NEEDS = {
+    "onnxruntime": ("torch", "ultralytics", "onnx", "onnxruntime", "polygraphy"),
+    "tensorrt": ("torch", "ultralytics", "onnx", "onnxruntime", "polygraphy", "tensorrt"),
+}
+
+
+@dataclass
+class DoctorReport:
+    python: str
+    packages: dict[str, str | None]
+    gpus: list[dict[str, Any]]
+    trtexec: str | None
+    docker: str
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+
+
+def find_trtexec() -> str | None:
+    found = shutil.which("trtexec")
+    return found or next((p for p in TRTEXEC_PATHS if Path(p).is_file()), None)
+
+
+def _docker_status() -> str:
+    if importlib.util.find_spec("docker") is None:
+        return "docker SDK not installed (pip install docker)"
+    import docker
+
+    try:
+        client = docker.from_env(timeout=5)
+        version = client.version().get("Version", "?")
+        client.close()
+        return f"engine {version} reachable"
+    except Exception as err:  # any failure to reach the daemon is a finding, not a crash
+        return f"daemon not reachable ({type(err).__name__}: {str(err)[:120]})"
+
+
+def run_doctor(profiles_dir: Path) -> DoctorReport:
+    from builder.gpu import list_gpus
+    from builder.profile import list_profiles
+
+    packages = package_versions()
+    gpus = [gpu.to_dict() for gpu in list_gpus()]
+    report = DoctorReport(platform.python_version(), packages, gpus, find_trtexec(), _docker_status())
+    for item in list_profiles(profiles_dir) if profiles_dir.is_dir() else []:
+        if item.abstract:
+            continue
+        if item.error:
+            report.profiles.append({"name": item.name, "ready": False, "missing": [f"invalid profile: {item.error}"]})
+            continue
+        missing = [f"python package {name}" for name in NEEDS.get(item.backend, ()) if packages.get(name) is None]
+        if item.backend == "tensorrt" and not gpus:
+            missing.append("an NVIDIA GPU (none found through NVML or nvidia-smi)")
+        report.profiles.append({"name": item.name, "ready": not missing, "missing": missing})
+    return report
+
+
+def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(asdict(report), indent=2))
+        return
+    print(f"python      {report.python}")
+    for name, version in report.packages.items():
+        print(f"{name:24} {version or 'MISSING'}")
+    print(f"gpus        {', '.join(g['name'] for g in report.gpus) or 'none'}")
+    print(f"trtexec     {report.trtexec or 'not found'}")
+    print(f"docker      {report.docker}")
+    for item in report.profiles:
+        state = "ready" if item["ready"] else "needs " + "; ".join(item["missing"])
+        print(f"profile {item['name']:22} {state}")

@@ -1,0 +1,69 @@
+"""What the build ran on: Python, packages, image, GPU, driver, CUDA, TensorRT.
+
+Nothing here imports the heavy packages: versions come from package metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+# Packages whose versions change build outputs (and so belong in the build key).
+KEY_PACKAGES = ("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "polygraphy", "tensorrt", "numpy", "opencv-python-headless")
+IMAGE_ID_ENV = "ENGINE_FOUNDRY_IMAGE_ID"
+
+
+def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package, None when absent."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def environment_identity(image_id: str | None = None) -> str:
+    """The environment part of the build key.
+
+    In a container the image ID pins every package; run bare, a hash of the
+    Python and package versions stands in for it.
+    """
+    image_id = image_id or os.environ.get(IMAGE_ID_ENV)
+    if image_id:
+        return f"image:{image_id}"
+    facts = {"python": platform.python_version(), "packages": package_versions()}
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return f"bare:{digest[:32]}"
+
+
+def capture_environment(image_id: str | None = None, image_ref: str | None = None) -> dict[str, Any]:
+    """The manifest's ``environment`` section."""
+    from builder.gpu import list_gpus  # shared, dependency-free
+
+    gpus = list_gpus()
+    packages = package_versions()
+    return {
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": packages,
+        "image": {
+            "id": image_id or os.environ.get(IMAGE_ID_ENV),
+            "ref": image_ref or os.environ.get("ENGINE_FOUNDRY_IMAGE_REF"),
+            "base": os.environ.get("ENGINE_FOUNDRY_BASE_IMAGE"),
+        },
+        "in_container": os.path.exists("/.dockerenv"),
+        "gpus": [gpu.to_dict() for gpu in gpus],
+        "driver": gpus[0].driver_version if gpus else None,
+        "cuda": os.environ.get("CUDA_VERSION"),
+        "tensorrt": packages.get("tensorrt"),
+        "identity": environment_identity(image_id),
+    }

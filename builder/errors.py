@@ -1,0 +1,139 @@
+"""The error tree and exit codes of Engine Foundry.
+
+Every expected failure is a :class:`BuilderError` subclass: the CLI's error
+boundary prints ``ERROR <message>`` and ``TIP <hint>`` and exits with the
+class's code, with no traceback.  Anything else is a bug (exit 70).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Sequence
+
+
+class ExitCode(enum.IntEnum):
+    """Documented exit codes (README, "Exit codes")."""
+
+    OK = 0
+    FAILURE = 1  # a user-facing error with no more specific class
+    USAGE = 2  # bad command line or bad profile
+    ENVIRONMENT = 3  # missing Docker, image, GPU, TensorRT, wrong GPU, unwritable folder
+    STAGE = 4  # export, build, verification or benchmark failed
+    ARTIFACT = 5  # checksum mismatch, missing or tampered artifact, incompatible host
+    BUSY = 6  # another build of the same profile holds the lock
+    REGRESSION = 7  # nightly found drift or a regression
+    BUG = 70  # an unexpected exception: a bug in Engine Foundry
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class BuilderError(Exception):
+    """An expected, user-actionable failure.
+
+    Args:
+        message: what went wrong and where (one line).
+        hint: how to fix it (one line), printed as ``TIP``.
+    """
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in one profile file: ``file:line: key.path: message``."""
+
+    file: str
+    key: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}: {key}{self.message}"
+
+
+class UsageError(BuilderError):
+    """Bad command-line arguments."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ProfileError(BuilderError):
+    """A profile that cannot be loaded; carries every problem found."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, errors: Sequence[FieldError], *, hint: str | None = None) -> None:
+        self.errors = tuple(errors)
+        first = str(self.errors[0]) if self.errors else "invalid profile"
+        more = f" (and {len(self.errors) - 1} more problem(s))" if len(self.errors) > 1 else ""
+        super().__init__(
+            first + more,
+            hint=hint or "fix the listed keys; `python -m builder validate` checks profiles without building",
+        )
+
+
+class HostEnvironmentError(BuilderError):
+    """The machine lacks something: Docker, an image, a GPU, TensorRT, a writable folder."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class ModelError(BuilderError):
+    """A checkpoint that is missing, corrupt or does not match its sha256 pin."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StageError(BuilderError):
+    """A pipeline stage failed; ``stage`` names it."""
+
+    exit_code = ExitCode.STAGE
+
+    def __init__(self, stage: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{stage}: {message}", hint=hint)
+        self.stage = stage
+
+
+class ExportError(StageError):
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__("export", message, hint=hint)
+
+
+class EngineBuildError(StageError):
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__("build", message, hint=hint)
+
+
+class VerificationError(StageError):
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__("verify", message, hint=hint)
+
+
+class BenchmarkError(StageError):
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__("benchmark", message, hint=hint)
+
+
+class ArtifactError(BuilderError):
+    """A published artifact that is missing, tampered with, or unfit for this host."""
+
+    exit_code = ExitCode.ARTIFACT
+
+
+class BusyError(BuilderError):
+    """Another build of the same profile is running."""
+
+    exit_code = ExitCode.BUSY
+
+
+class RegressionError(BuilderError):
+    """A nightly comparison found drift or a regression."""
+
+    exit_code = ExitCode.REGRESSION

@@ -1,0 +1,1 @@
+"""Host side: the docker SDK launcher. Never imports `builder.stages` or `builder.backends`."""

@@ -1,0 +1,130 @@
+"""ArtifactLayout: the only code that knows paths under the artifacts folder.
+
+See docs/architecture.md ("Artifacts layout").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+_BUILD_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{12}$")
+
+
+def new_build_id(build_key: str, now: datetime | None = None) -> str:
+    """``<UTC yyyymmddTHHMMSSffffffZ>-<key[:12]>``: sortable by time, unique per key."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{build_key[:12]}"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or None when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class ArtifactLayout:
+    """Paths of one profile's builds under ``root``."""
+
+    root: Path
+    profile: str
+
+    @property
+    def profile_dir(self) -> Path:
+        return self.root / self.profile
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.profile_dir / "builds"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.profile_dir / "failed"
+
+    @property
+    def staging_root(self) -> Path:
+        return self.profile_dir / ".staging"
+
+    @property
+    def latest_link(self) -> Path:
+        return self.profile_dir / "latest"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.profile_dir / ".lock"
+
+    def build_dir(self, build_id: str) -> Path:
+        return self.builds_dir / build_id
+
+    def staging_dir(self, build_id: str) -> Path:
+        return self.staging_root / build_id
+
+    def latest_dir(self) -> Path | None:
+        """The build folder ``latest`` points to, if it exists."""
+        if not self.latest_link.is_symlink():
+            return None
+        target = (self.profile_dir / os.readlink(self.latest_link)).resolve()
+        return target if target.is_dir() else None
+
+    def latest_manifest(self) -> dict[str, Any] | None:
+        latest = self.latest_dir()
+        return read_json(latest / MANIFEST_NAME) if latest else None
+
+    def good_builds(self) -> list[Path]:
+        """Published build folders whose manifest says succeeded, oldest first."""
+        if not self.builds_dir.is_dir():
+            return []
+        found = []
+        for path in sorted(self.builds_dir.iterdir()):
+            manifest = read_json(path / MANIFEST_NAME)
+            if path.is_dir() and manifest and manifest.get("status") == "succeeded":
+                found.append(path)
+        return found
+
+    def find_build_with_key(self, build_key: str) -> Path | None:
+        """The newest good build made with ``build_key``."""
+        for path in reversed(self.good_builds()):
+            manifest = read_json(path / MANIFEST_NAME) or {}
+            if manifest.get("build_key") == build_key:
+                return path
+        return None
+
+    def newest_failed_manifest(self) -> dict[str, Any] | None:
+        if not self.failed_dir.is_dir():
+            return None
+        for path in sorted(self.failed_dir.iterdir(), reverse=True):
+            manifest = read_json(path / MANIFEST_NAME)
+            if manifest:
+                return manifest
+        return None
+
+    def point_latest_at(self, build_id: str) -> None:
+        """Atomically repoint ``latest`` (a relative symlink) at a published build."""
+        tmp = self.profile_dir / f".latest-{os.getpid()}-{time.monotonic_ns()}"
+        os.symlink(os.path.join("builds", build_id), tmp)
+        os.replace(tmp, self.latest_link)
+
+    def remove_stale_staging(self) -> list[str]:
+        """Delete leftovers of killed builds; call only while holding the profile lock."""
+        removed = []
+        if self.staging_root.is_dir():
+            for path in self.staging_root.iterdir():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
+
+
+def is_build_id(name: str) -> bool:
+    return bool(_BUILD_ID.match(name))

@@ -1,0 +1,134 @@
+"""The build manifest: frozen records, atomic JSON writes, schema checks.
+
+The manifest is rewritten after every stage, so a crashed or failed build
+still tells which stage it reached.  Schema: builder/schemas/manifest.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from builder import __version__
+from builder.errors import ArtifactError
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "manifest.schema.json"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    name: str
+    status: str  # builder.stages.base.StageStatus values
+    started_at: str | None = None
+    seconds: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    path: str
+    kind: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    build_id: str
+    build_key: str
+    profile: Mapping[str, Any]  # name, source, sha256, resolved
+    inputs: Mapping[str, Any]
+    environment: Mapping[str, Any]
+    launch: Mapping[str, Any] = field(default_factory=dict)
+    key_inputs: Mapping[str, Any] = field(default_factory=dict)
+    status: str = "running"  # running | succeeded | failed
+    stages: tuple[StageRecord, ...] = ()
+    artifacts: tuple[ArtifactRecord, ...] = ()
+    created_at: str = field(default_factory=utc_now)
+    finished_at: str | None = None
+    error: Mapping[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+    builder_version: str = __version__
+
+    def with_stage(self, record: StageRecord) -> Manifest:
+        """Replace the record of the same name, or append it."""
+        stages = [s for s in self.stages if s.name != record.name]
+        index = next((i for i, s in enumerate(self.stages) if s.name == record.name), len(stages))
+        stages.insert(index, record)
+        return replace(self, stages=tuple(stages))
+
+    def stage(self, name: str) -> StageRecord | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verification"] = dict(self.stage("verify").details) if self.stage("verify") else None
+        data["benchmark"] = dict(self.stage("benchmark").details) if self.stage("benchmark") else None
+        return data
+
+    def write_atomic(self, path: Path) -> None:
+        write_json_atomic(path, self.to_dict())
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """Read and schema-check a manifest.
+
+    Raises:
+        ArtifactError: missing, not JSON, from a newer schema, or not matching the schema.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: manifest missing", hint="point at a build folder that holds manifest.json") from None
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: not a readable JSON manifest ({err})", hint="the file is damaged; rebuild or re-copy the artifact") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: manifest is not a JSON object", hint="rebuild or re-copy the artifact")
+    version = data.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{path}: manifest schema version {version} is newer than this builder reads ({SCHEMA_VERSION})",
+            hint=f"upgrade Engine Foundry (this is {__version__}) to read it",
+        )
+    problems = schema_problems(data)
+    if problems:
+        raise ArtifactError(f"{path}: manifest does not match its schema: {problems[0]}", hint="rebuild or re-copy the artifact")
+    return data
+
+
+def schema_problems(data: Mapping[str, Any]) -> list[str]:
+    """Schema violations (needs jsonschema; without it only the required keys are checked)."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    try:
+        import jsonschema
+    except ImportError:
+        return [f"missing key {k!r}" for k in schema["required"] if k not in data]
+    validator = jsonschema.Draft202012Validator(schema)
+    return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in validator.iter_errors(data)]

@@ -1,0 +1,180 @@
+"""The profile's shape: frozen dataclasses and the enums of closed choices.
+
+A :class:`Profile` is always complete (every default filled in) and valid;
+:mod:`builder.profile.load` is the only way to make one from YAML.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+
+class Backend(str, enum.Enum):
+    TENSORRT = "tensorrt"
+    ONNXRUNTIME = "onnxruntime"
+
+
+class Precision(str, enum.Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class HardwareCompatibility(str, enum.Enum):
+    NONE = "none"
+    AMPERE_PLUS = "ampere_plus"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the weights come from.
+
+    Exactly one of ``checkpoint`` (a ``.pt`` path relative to the models
+    folder, optionally pinned by ``sha256``) or ``yaml`` (a model YAML that
+    ultralytics ships, e.g. ``yolo11n.yaml``, initialised with ``seed``).
+    """
+
+    checkpoint: str | None = None
+    sha256: str | None = None
+    yaml: str | None = None
+    seed: int = 0
+
+    @property
+    def identity(self) -> str:
+        """A string naming the weights, stable across machines (hash filled in by the caller)."""
+        if self.yaml is not None:
+            return f"yaml:{self.yaml}:seed={self.seed}"
+        return f"checkpoint:{self.checkpoint}"
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Batch sizes; ``min == opt == max`` means a static batch."""
+
+    min: int = 1
+    opt: int = 1
+    max: int = 1
+
+    @property
+    def dynamic(self) -> bool:
+        return not (self.min == self.opt == self.max)
+
+
+@dataclass(frozen=True)
+class Int8Spec:
+    """INT8 calibration: images under ``data`` (relative to the models folder)."""
+
+    data: str
+    samples: int = 500
+    cache: str = "auto"  # "auto" (keyed file in the cache volume) or "off"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The GPU the engine is meant for; ``None`` fields are not checked."""
+
+    gpu: str | None = None  # substring of the NVML name, e.g. "A10"
+    compute_capability: str | None = None  # "8.6"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+
+
+@dataclass(frozen=True)
+class DetectionCheck:
+    """Detection-level agreement between reference and artifact (top-k, no confidence filter)."""
+
+    top_k: int = 100
+    iou: float = 0.9
+    score_atol: float = 0.02
+    min_agreement: float = 0.98  # fraction of reference detections that must be matched
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    seed: int = 0
+    random_inputs: int = 2
+    images: tuple[str, ...] = ("bus.jpg", "zidane.jpg")  # ultralytics assets, or paths under models
+    tolerances: Mapping[str, Tolerance] = field(default_factory=dict)  # output name or "default"
+    detection: DetectionCheck = DetectionCheck()
+
+    def tolerance_for(self, output: str) -> Tolerance:
+        return self.tolerances.get(output) or self.tolerances["default"]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    warmup: int = 10
+    iterations: int = 50
+
+
+@dataclass(frozen=True)
+class OutputsSpec:
+    ultralytics_engine: bool = False  # also write an engine with ultralytics' metadata header
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A complete, validated build profile."""
+
+    name: str
+    description: str
+    backend: Backend
+    model: ModelSpec
+    task: str
+    imgsz: tuple[int, int]  # (height, width)
+    batch: BatchSpec
+    precision: Precision
+    int8: Int8Spec | None
+    workspace: int | None  # bytes; None lets TensorRT decide
+    timing_cache: str | None  # cache name, or None when off
+    builder_optimization_level: int
+    hardware_compatibility: HardwareCompatibility
+    version_compatible: bool
+    tf32: bool
+    opset: int
+    simplify: bool
+    target: TargetSpec | None
+    verify: VerifySpec
+    benchmark: BenchmarkSpec
+    outputs: OutputsSpec
+    source: str = ""  # the file it came from (not part of the identity)
+    extends_chain: tuple[str, ...] = ()  # files merged, base first (not part of the identity)
+
+    @property
+    def dynamic(self) -> bool:
+        return self.batch.dynamic
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved profile as JSON-able data (enums as values, tuples as lists)."""
+        return _jsonable(asdict(self))
+
+    def identity_dict(self) -> dict[str, Any]:
+        """What determines the build output: everything but where the profile came from."""
+        data = self.to_dict()
+        data.pop("source")
+        data.pop("extends_chain")
+        data.pop("description")
+        return data
+
+    def sha256(self) -> str:
+        """Hash of :meth:`identity_dict` in canonical JSON."""
+        text = json.dumps(self.identity_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""Container-side pipeline stages. Never imports `docker`."""

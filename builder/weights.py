@@ -1,0 +1,45 @@
+"""Identify the weights a profile builds from, without importing torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import ModelError
+from builder.hashing import sha256_file, sha256_text
+from builder.profile import ModelSpec
+
+
+@dataclass(frozen=True)
+class WeightsFingerprint:
+    identity: str  # "checkpoint:<rel path>" or "yaml:<name>:seed=<n>"
+    sha256: str  # of the checkpoint bytes, or of the identity for a shipped model YAML
+    path: Path | None  # the checkpoint file, None for a shipped model YAML
+
+
+def weights_fingerprint(model: ModelSpec, models_dir: Path) -> WeightsFingerprint:
+    """Locate and hash the weights; check the profile's sha256 pin.
+
+    A shipped model YAML is identified by name and seed: the ultralytics
+    version that interprets it is part of the environment identity.
+
+    Raises:
+        ModelError: the checkpoint is missing, not a file, or does not match its pin.
+    """
+    if model.yaml is not None:
+        return WeightsFingerprint(model.identity, sha256_text(model.identity), None)
+    if model.checkpoint is None:
+        raise ModelError("the profile's model names neither a checkpoint nor a yaml", hint="set model.yaml or model.checkpoint")
+    path = models_dir / model.checkpoint
+    if not path.is_file():
+        raise ModelError(
+            f"checkpoint {model.checkpoint!r} not found in models folder {models_dir}",
+            hint=f"put the .pt file at {path}, or pass --models DIR pointing at the folder that holds it",
+        )
+    digest = sha256_file(path)
+    if model.sha256 is not None and digest != model.sha256.lower():
+        raise ModelError(
+            f"checkpoint {path} has sha256 {digest}, but the profile pins {model.sha256}",
+            hint="use the checkpoint the profile was written for, or update model.sha256 if the new weights are intended",
+        )
+    return WeightsFingerprint(model.identity, digest, path)

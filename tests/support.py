@@ -1,0 +1,50 @@
+"""Test helpers shared by every test module (not fixtures: plain functions)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from builder.profile import (
+    Backend,
+    BatchSpec,
+    BenchmarkSpec,
+    HardwareCompatibility,
+    ModelSpec,
+    OutputsSpec,
+    Precision,
+    Profile,
+    Tolerance,
+    VerifySpec,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_profile(**overrides: Any) -> Profile:
+    """A small, valid CPU profile (yolo11n.yaml, imgsz 64) with ``overrides`` applied."""
+    base = Profile(
+        name="test-cpu",
+        description="test profile",
+        backend=Backend.ONNXRUNTIME,
+        model=ModelSpec(yaml="yolo11n.yaml", seed=0),
+        task="detect",
+        imgsz=(64, 64),
+        batch=BatchSpec(1, 1, 1),
+        precision=Precision.FP32,
+        int8=None,
+        workspace=None,
+        timing_cache=None,
+        builder_optimization_level=3,
+        hardware_compatibility=HardwareCompatibility.NONE,
+        version_compatible=False,
+        tf32=False,
+        opset=17,
+        simplify=True,
+        target=None,
+        verify=VerifySpec(tolerances={"default": Tolerance(atol=1e-3, rtol=1e-3)}),
+        benchmark=BenchmarkSpec(warmup=1, iterations=3),
+        outputs=OutputsSpec(),
+    )
+    return replace(base, **overrides)
