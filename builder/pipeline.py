@@ -61,10 +61,12 @@ def _stage_modules() -> list[Any]:
 
 def build_key_for(profile: Profile, models: Path, image_id: str | None) -> tuple[str, dict[str, Any], Any]:
     """The build key, its inputs and the weights fingerprint, as the host would compute them."""
-    from builder.gpu import gpu_identity, list_gpus
-
     weights = weights_fingerprint(profile.model, models)
-    gpu = gpu_identity(list_gpus()) if profile.backend is Backend.TENSORRT else ""
+    gpu = ""
+    if profile.backend is Backend.TENSORRT:
+        from builder.gpu import gpu_identity, list_gpus
+
+        gpu = gpu_identity(list_gpus())
     env_id = environment_identity(image_id)
     return compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights
 
