@@ -17,7 +17,7 @@ from typing import Callable, NoReturn, Sequence
 from builder import __version__
 from builder.errors import BuilderError, ExitCode, ProfileError, UsageError
 
-DEFAULT_PROFILE = "cpu-fp32"
+from builder.profile import DEFAULT_PROFILE  # noqa: E402 (dependency-free)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,5 +1,9 @@
 """Build profiles: YAML files parsed, validated and completed into :class:`Profile`."""
 
+from builder.profile.complete import document_from_profile
+from builder.profile.fields import DEFAULT_PROFILE
+from builder.profile.listing import ProfileListing, list_profiles
+from builder.profile.load import available_profiles, load_profile
 from builder.profile.model import (
     Backend,
     BatchSpec,
@@ -17,6 +21,7 @@ from builder.profile.model import (
 )
 
 __all__ = [
+    "DEFAULT_PROFILE",
     "Backend",
     "BatchSpec",
     "BenchmarkSpec",
@@ -27,7 +32,12 @@ __all__ = [
     "OutputsSpec",
     "Precision",
     "Profile",
+    "ProfileListing",
     "TargetSpec",
     "Tolerance",
     "VerifySpec",
+    "available_profiles",
+    "document_from_profile",
+    "list_profiles",
+    "load_profile",
 ]

@@ -1,0 +1,234 @@
+"""The one table of profile fields: kinds, defaults, documentation.
+
+The loader validates with it, the complete step fills defaults from it, the JSON
+Schema (``profiles/profile.schema.json``) and the field reference in
+``docs/profiles.md`` are generated from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from builder.profile.kinds import Boolean, Choice, Integer, Kind, Number, Size, Text
+from builder.profile.sections import Either, Field, ListOf, MapOf, Section
+from builder.profile.source import KeyPath
+from builder.profile.units import UNITS
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+PROFILE_FILE_PATTERN = r"^_?[a-z0-9][a-z0-9._-]{0,63}$"  # a leading "_" marks an abstract base
+NAME_HELP = (
+    "is not a valid profile name: use lowercase letters, digits, '.', '_' and '-', start with a letter "
+    "or digit (a leading '_' marks an abstract base), at most 64 characters, no folders"
+)
+DEFAULT_PROFILE = "cpu-fp32"
+STRIDE = 32  # YOLO's largest stride: image sides must be multiples of it
+SEED_MAX = 2**32 - 1
+
+PRECISION_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "fp32": {
+        "tolerance": {"atol": 1e-2, "rtol": 1e-3},
+        "detection": {"top_k": 100, "iou": 0.99, "score_atol": 1e-3, "min_agreement": 1.0},
+    },
+    "fp16": {
+        "tolerance": {"atol": 0.5, "rtol": 2e-2},
+        "detection": {"top_k": 100, "iou": 0.9, "score_atol": 0.02, "min_agreement": 0.95},
+    },
+    "int8": {
+        "tolerance": {"atol": 5.0, "rtol": 0.1},
+        "detection": {"top_k": 100, "iou": 0.7, "score_atol": 0.1, "min_agreement": 0.8},
+    },
+}
+
+
+def relative_path(suffix: tuple[str, str] | None = None) -> Text:
+    """A path relative to the models folder that cannot leave it."""
+    rules = [
+        (r".", "must not be empty"),
+        (r"^[^/~]", "must be a relative path (no leading '/' or '~')"),
+        (r"^[^\\:\x00-\x1f]*$", "must not contain '\\', ':' or control characters"),
+        (r"^(?!(?:.*/)?\.\.(?:/|$))", "must not contain '..' (paths stay inside the models folder)"),
+    ]
+    if suffix is not None:
+        rules.append(suffix)
+    return Text(rules=tuple(rules), max_length=1024, describe="a string (a relative path)")
+
+
+def timing_cache_name(value: Any) -> str | None:
+    """The cache name a valid ``timing_cache`` value means (``None`` when off)."""
+    if value is True or value == "on":
+        return "default"
+    if value is False or value == "off":
+        return None
+    return str(value)
+
+
+_PROFILE_NAME = Text(rules=((PROFILE_FILE_PATTERN, NAME_HELP),), max_length=65)
+_SIDE = Integer(STRIDE, 4096, multiple_of=STRIDE)
+_BATCH = Integer(1, 256)
+_FRACTION = Number(0.0, 1.0, exclusive_minimum=True)
+
+MODEL = Section(
+    (
+        Field("yaml", Text(rules=((r"^[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$",
+                                   "must be the file name of a model YAML that ultralytics ships, e.g. "
+                                   "'yolo11n.yaml' (no folders)"),), max_length=128),
+              "Model YAML shipped with ultralytics (`yolo11n.yaml`), initialised with `seed`; give this or `checkpoint`."),
+        Field("seed", Integer(0, SEED_MAX), "Torch seed for the random initialisation of `yaml` (only with `yaml`).",
+              default=0),
+        Field("checkpoint", relative_path((r"\.pt$", "must be a .pt checkpoint")),
+              "A `.pt` checkpoint, relative to the models folder; give this or `yaml`."),
+        Field("sha256", Text(rules=((r"^[0-9a-f]{64}$", "must be 64 lowercase hex digits (as sha256sum prints)"),),
+                             max_length=64),
+              "Expected SHA-256 of `checkpoint`; the build refuses a file that does not match (only with `checkpoint`)."),
+    )
+)
+
+BATCH_RANGE = Section(
+    (
+        Field("min", _BATCH, "Smallest batch the engine accepts.", required=True),
+        Field("opt", _BATCH, "Batch TensorRT tunes for.", required=True),
+        Field("max", _BATCH, "Largest batch the engine accepts (at most 256).", required=True),
+    ),
+    describe="a mapping {min, opt, max}",
+)
+
+INT8 = Section(
+    (
+        Field("data", relative_path(), "Folder of calibration images, relative to the models folder.", required=True),
+        Field("samples", Integer(1, 100_000), "How many calibration images to use.", default=500),
+        Field("cache", Choice(("auto", "off"), yaml_bools={False: "off"}),
+              "`auto` keeps a calibration cache keyed by data, batch, image size and TensorRT version; `off` never "
+              "reads or writes one.", default="auto"),
+    )
+)
+
+TARGET = Section(
+    (
+        Field("gpu", Text(rules=((r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+                                  'must be (part of) the GPU name as the driver reports it, e.g. "A10"'),),
+                          max_length=64),
+              "Substring of the GPU name the engine is meant for (`A10`); checked against the GPU at build time."),
+        Field("compute_capability", Text(rules=((r"^[0-9]{1,2}\.[0-9]{1,2}$", 'must look like "8.6" (major.minor)'),),
+                                         max_length=5),
+              'Compute capability of the target GPU as a quoted string (`"8.6"`).'),
+    )
+)
+
+TOLERANCE = Section(
+    (
+        Field("atol", Number(0.0), "Absolute tolerance.", default_doc="by precision"),
+        Field("rtol", Number(0.0), "Relative tolerance.", default_doc="by precision"),
+    )
+)
+
+DETECTION = Section(
+    (
+        Field("top_k", Integer(1, 10_000), "How many top-scoring candidates are compared.", default_doc="by precision"),
+        Field("iou", _FRACTION, "IoU a matched box must reach, in (0, 1].", default_doc="by precision"),
+        Field("score_atol", Number(0.0), "Largest score difference of a matched box.", default_doc="by precision"),
+        Field("min_agreement", _FRACTION, "Fraction of reference candidates that must be matched, in (0, 1].",
+              default_doc="by precision"),
+    )
+)
+
+VERIFY = Section(
+    (
+        Field("seed", Integer(0, SEED_MAX), "Seed of the random inputs.", default=0),
+        Field("random_inputs", Integer(0, 1000), "How many random input batches are compared.", default=2),
+        Field("images", ListOf(relative_path((r"\.(jpg|jpeg|png|bmp|webp)$",
+                                              "must be an image file (.jpg, .jpeg, .png, .bmp, .webp)")), 0, 64,
+                             name="a list of image names or paths"),
+              "Images compared: ultralytics sample assets (`bus.jpg`) or paths relative to the models folder.",
+              default=["bus.jpg", "zidane.jpg"], type_doc="list of image names or relative paths (up to 64)"),
+        Field("tolerances", MapOf(TOLERANCE, r"^[A-Za-z0-9_/][A-Za-z0-9_.:/-]{0,127}$",
+                                  "is not an output name (letters, digits, '_', '.', ':', '/', '-')"),
+              "Tensor tolerances by output name; `default` applies to outputs not listed.", default={},
+              default_doc="`default` by precision"),
+        Field("detection", DETECTION, "Detection-level agreement with the FP32 reference (top-k, no score filter).",
+              default={}, default_doc="by precision"),
+    )
+)
+
+BENCHMARK = Section(
+    (
+        Field("warmup", Integer(0, 100_000), "Untimed runs before measuring.", default=10),
+        Field("iterations", Integer(1, 1_000_000), "Timed runs.", default=50),
+    )
+)
+
+OUTPUTS = Section(
+    (
+        Field("ultralytics_engine", Boolean(),
+              "Also publish a copy of the engine with the metadata header that ultralytics' `YOLO(\"x.engine\")` reads.",
+              default=False, tensorrt_only=True),
+    )
+)
+
+PROFILE = Section(
+    (
+        Field("name", _PROFILE_NAME, "Profile name; must equal the file name without `.yaml`.", required=True,
+              per_file=True),
+        Field("description", Text(max_length=500), "One line saying what the profile is for.", default=""),
+        Field("extends", _PROFILE_NAME,
+              "Name of a profile in the same folder that this file starts from; nested keys merge, this file wins.",
+              per_file=True),
+        Field("backend", Choice(("tensorrt", "onnxruntime")),
+              "`tensorrt` (NVIDIA GPU engine) or `onnxruntime` (CPU artifact).", required=True),
+        Field("model", MODEL, "Where the weights come from: exactly one of `yaml` or `checkpoint`. A child profile's "
+              "`model` replaces its base's whole.", required=True, replace_on_extend=True),
+        Field("task", Choice(("detect",), unsupported=("segment", "pose", "obb", "classify")),
+              "Model task; only `detect` is supported.", default="detect"),
+        Field("imgsz", Either((_SIDE, ListOf(_SIDE, 2, 2, name="a list [height, width]"))),
+              f"Input size: one side or `[height, width]`, multiples of {STRIDE}, at most 4096.", default=640,
+              type_doc=f"integer or `[height, width]`, each {STRIDE}..4096 and a multiple of {STRIDE}"),
+        Field("batch", Either((_BATCH, BATCH_RANGE)),
+              "Static batch (an integer) or a dynamic range `{min, opt, max}`, 1 <= min <= opt <= max <= 256.",
+              default=1, type_doc="integer 1..256 or mapping `{min, opt, max}`"),
+        Field("precision", Choice(("fp32", "fp16", "int8")),
+              "Engine precision; `int8` needs an `int8` block; onnxruntime supports only `fp32`.", required=True),
+        Field("int8", INT8, "INT8 calibration; required when `precision: int8`, an error otherwise.", default=None,
+              nullable=True, tensorrt_only=True),
+        Field("workspace", Size(UNITS["MiB"], UNITS["TiB"]),
+              "TensorRT workspace limit (`4GiB`, `512MiB`, `1.5GB`, bytes); `null` lets TensorRT decide.",
+              default=None, nullable=True, tensorrt_only=True),
+        Field("timing_cache", Either((Boolean(), Text(rules=((r"^(on|off|[a-z0-9][a-z0-9._-]{0,63})$",
+                                                               "must be on, off or a cache name (lowercase letters, "
+                                                               "digits, '.', '_', '-')"),), max_length=64))),
+              "`on` (the cache named `default`), `off`, or a cache name; kept in the cache volume per GPU and "
+              "TensorRT version.", default="off", tensorrt_only=True, type_doc="`on` | `off` | cache name"),
+        Field("builder_optimization_level", Integer(0, 5), "TensorRT builder optimization level, 0..5.", default=3,
+              tensorrt_only=True),
+        Field("hardware_compatibility", Choice(("none", "ampere_plus")),
+              "`ampere_plus` builds an engine that runs on any GPU of compute capability 8.0 or newer (slower).",
+              default="none", tensorrt_only=True),
+        Field("version_compatible", Boolean(), "Build a version-compatible engine (loads on later TensorRT versions too; 8.6 and newer).",
+              default=False, tensorrt_only=True),
+        Field("tf32", Boolean(), "Allow TF32 math for FP32 layers on Ampere and newer.", default=False,
+              tensorrt_only=True),
+        Field("opset", Integer(11, 20), "ONNX opset of the export (TensorRT 8.6 reads at most 17).", default=17),
+        Field("simplify", Boolean(), "Simplify the ONNX graph (onnxslim) after export.", default=True),
+        Field("target", TARGET, "The GPU the engine is meant for; `null` (the default) checks nothing.",
+              default=None, nullable=True, tensorrt_only=True),
+        Field("verify", VERIFY, "How the built model is compared with the FP32 ONNX Runtime reference.", default={}),
+        Field("benchmark", BENCHMARK, "Latency measurement.", default={}),
+        Field("outputs", OUTPUTS, "Extra files to publish.", default={}),
+    )
+)
+
+
+def iter_fields(section: Section | None = None, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Field]]:
+    """Every field of the table with its key path; free-form names appear as ``"<output>"``."""
+    for spec in (section or PROFILE).fields:
+        path = prefix + (spec.name,)
+        yield path, spec
+        yield from _nested(spec.kind, path)
+
+
+def _nested(kind: Kind, path: KeyPath) -> Iterator[tuple[KeyPath, Field]]:
+    if isinstance(kind, Section):
+        yield from iter_fields(kind, path)
+    elif isinstance(kind, MapOf):
+        yield from _nested(kind.value, path + ("<output>",))
+    elif isinstance(kind, Either):
+        for option in kind.options:
+            yield from _nested(option, path)

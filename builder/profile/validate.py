@@ -1,0 +1,125 @@
+"""Validation of a merged profile: the field table first, then the rules that span several keys.
+
+Nothing here changes the data; every problem is collected, none stops the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from builder.errors import FieldError
+from builder.profile.fields import PROFILE, VERIFY, iter_fields, timing_cache_name
+from builder.profile.source import KeyPath, format_key_path
+
+Locate = Callable[[KeyPath], "tuple[str, int | None]"]
+MISSING: Any = object()
+
+
+class Report:
+    """Collects :class:`FieldError` s; ``locate`` maps a key path to its file and line."""
+
+    def __init__(self, locate: Locate, *, complete: bool) -> None:
+        self.locate = locate
+        self.complete = complete
+        self.errors: list[FieldError] = []
+        self.bad: set[KeyPath] = set()
+
+    def add(self, path: KeyPath, message: str) -> None:
+        file, line = self.locate(path)
+        self.errors.append(FieldError(file, format_key_path(path), message, line))
+        self.bad.add(path)
+
+    def get(self, data: dict[str, Any], path: KeyPath) -> Any:
+        """The value at ``path``, or ``MISSING`` if absent, null, or reported bad (itself or a parent)."""
+        value: Any = data
+        for depth, key in enumerate(path, start=1):
+            if path[:depth] in self.bad or not isinstance(value, dict) or value.get(key) is None:
+                return MISSING
+            value = value[key]
+        return value
+
+
+def validate_profile_data(data: dict[str, Any], report: Report) -> None:
+    """Check merged profile ``data`` against the field table and the cross-key rules."""
+    PROFILE.check(data, (), report)
+    _check_model(data, report)
+    _check_batch(data, report)
+    _check_int8(data, report)
+    _check_hardware_compatibility(data, report)
+    _check_backend(data, report)
+    _check_verify(data, report)
+
+
+def _check_model(data: dict[str, Any], report: Report) -> None:
+    model = data.get("model")
+    if not isinstance(model, dict) or ("model",) in report.bad:
+        return
+    given = {key for key in ("yaml", "checkpoint", "seed", "sha256") if model.get(key) is not None}
+    if {"yaml", "checkpoint"} <= given:
+        report.add(("model",), "give exactly one of model.yaml or model.checkpoint, not both")
+    elif not given & {"yaml", "checkpoint"} and report.complete:
+        report.add(("model",), "give model.yaml (a model YAML ultralytics ships) or model.checkpoint (a .pt file)")
+    elif "checkpoint" in given and "seed" in given:
+        report.add(("model", "seed"), "seed applies only to model.yaml; a checkpoint has trained weights")
+    elif "yaml" in given and "sha256" in given:
+        report.add(("model", "sha256"), "sha256 applies only to model.checkpoint")
+
+
+def _check_batch(data: dict[str, Any], report: Report) -> None:
+    sizes = [report.get(data, ("batch", key)) for key in ("min", "opt", "max")]
+    if MISSING in sizes or not isinstance(data.get("batch"), dict):
+        return
+    low, opt, high = sizes
+    if not low <= opt <= high:
+        report.add(("batch",), f"needs min <= opt <= max, got min {low}, opt {opt}, max {high}")
+
+
+def _check_int8(data: dict[str, Any], report: Report) -> None:
+    precision = report.get(data, ("precision",))
+    has_block = isinstance(data.get("int8"), dict)
+    if precision == "int8" and data.get("int8") is None and report.complete:
+        report.add(("int8",), "required when precision is int8: give int8.data, a folder of calibration images")
+    elif has_block and precision not in (MISSING, "int8"):
+        report.add(("int8",), f"int8 block given but precision is {precision}; remove it "
+                              "(or set `int8: null` in a profile that extends an int8 one)")
+
+
+def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
+    level = report.get(data, ("hardware_compatibility",))
+    capability = report.get(data, ("target", "compute_capability"))
+    if level != "ampere_plus" or capability is MISSING:
+        return
+    major, minor = (int(part) for part in capability.split("."))
+    if (major, minor) < (8, 0):
+        report.add(("hardware_compatibility",), f"ampere_plus needs compute capability 8.0 or newer, but "
+                                                f"target.compute_capability is {capability}")
+
+
+def _check_backend(data: dict[str, Any], report: Report) -> None:
+    if report.get(data, ("backend",)) != "onnxruntime":
+        return
+    precision = report.get(data, ("precision",))
+    if precision not in (MISSING, "fp32"):
+        report.add(("precision",), f"backend onnxruntime supports only fp32, got {precision}; "
+                                   f"use backend: tensorrt for {precision}")
+    for path, spec in iter_fields():
+        if not spec.tensorrt_only:
+            continue
+        value = report.get(data, path)
+        if value is MISSING:
+            continue
+        default = spec.default
+        if path == ("timing_cache",):
+            value, default = timing_cache_name(value), timing_cache_name(default)
+        if value != default:
+            report.add(path, "only applies to backend tensorrt (this profile's backend is onnxruntime); remove it")
+
+
+def _check_verify(data: dict[str, Any], report: Report) -> None:
+    verify = data.get("verify")
+    if not isinstance(verify, dict) or any(path[:1] == ("verify",) for path in report.bad):
+        return
+    random_inputs = verify.get("random_inputs", VERIFY.field("random_inputs").default)
+    images = verify.get("images", VERIFY.field("images").default)
+    if random_inputs == 0 and images == []:
+        report.add(("verify",), "compares nothing: set verify.random_inputs to 1 or more, or list verify.images")

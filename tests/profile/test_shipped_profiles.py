@@ -1,0 +1,124 @@
+"""The profiles shipped in profiles/: all load, with the values the docs promise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builder.errors import ProfileError
+from builder.profile import (
+    DEFAULT_PROFILE,
+    Backend,
+    BatchSpec,
+    Precision,
+    TargetSpec,
+    document_from_profile,
+    list_profiles,
+    load_profile,
+)
+from builder.profile.fields import PRECISION_DEFAULTS
+from tests.profile.helpers import PROFILES, error_text
+
+BUILDABLE = ["cpu-fp32", "a10-fp16", "a10-fp32", "a10-int8", "t4-fp16", "a100-fp16-dynamic", "h100-fp16"]
+TARGETS = {"a10": ("A10", "8.6"), "t4": ("T4", "7.5"), "a100": ("A100", "8.0"), "h100": ("H100", "9.0")}
+
+
+def test_shipped_set_is_exactly_the_documented_one() -> None:
+    listed = {item.name for item in list_profiles(PROFILES) if not item.abstract}
+    assert listed == set(BUILDABLE)
+
+
+@pytest.mark.parametrize("name", BUILDABLE)
+def test_shipped_profile_loads(name: str) -> None:
+    profile = load_profile(name, PROFILES)
+    assert profile.name == name
+    assert profile.model.yaml == "yolo11n.yaml" and profile.model.seed == 0 and profile.model.checkpoint is None
+    assert profile.imgsz == (640, 640)
+    assert profile.task == "detect"
+    assert profile.opset == 17
+    assert Path(profile.source) == PROFILES / f"{name}.yaml"
+    assert Path(profile.extends_chain[-1]) == PROFILES / f"{name}.yaml"
+    assert profile.description
+    tolerance = PRECISION_DEFAULTS[profile.precision.value]["tolerance"]
+    assert profile.verify.tolerance_for("output0").atol == tolerance["atol"]
+
+
+def test_default_profile_is_cpu_fp32() -> None:
+    profile = load_profile(DEFAULT_PROFILE, PROFILES)
+    assert DEFAULT_PROFILE == "cpu-fp32"
+    assert profile.backend is Backend.ONNXRUNTIME
+    assert profile.precision is Precision.FP32
+    assert profile.batch == BatchSpec(1, 1, 1) and not profile.dynamic
+    assert profile.target is None and profile.workspace is None and profile.timing_cache is None
+    assert profile.int8 is None
+
+
+@pytest.mark.parametrize("name", [n for n in BUILDABLE if n != "cpu-fp32"])
+def test_gpu_profiles_share_the_tensorrt_settings(name: str) -> None:
+    profile = load_profile(name, PROFILES)
+    gpu, capability = TARGETS[name.split("-")[0]]
+    assert profile.backend is Backend.TENSORRT
+    assert profile.target == TargetSpec(gpu=gpu, compute_capability=capability)
+    assert profile.workspace == 4 * 2**30
+    assert profile.timing_cache == "default"
+    assert profile.tf32 is False
+    assert [Path(p).stem for p in profile.extends_chain[:2]] == ["_yolo11n-640", "_tensorrt-base"]
+
+
+def test_dynamic_and_int8_profiles() -> None:
+    dynamic = load_profile("a100-fp16-dynamic", PROFILES)
+    assert dynamic.batch == BatchSpec(1, 8, 16) and dynamic.dynamic
+    int8 = load_profile("a10-int8", PROFILES)
+    assert int8.precision is Precision.INT8
+    assert int8.int8 is not None and (int8.int8.data, int8.int8.samples) == ("calibration/coco-sample", 500)
+
+
+@pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_file_points_editors_at_the_schema(path: Path) -> None:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first == "# yaml-language-server: $schema=profile.schema.json"
+
+
+@pytest.mark.parametrize("name", ["_yolo11n-640", "_tensorrt-base", "_a10"])
+def test_abstract_bases_are_listed_and_refused(name: str) -> None:
+    listing = {item.name: item for item in list_profiles(PROFILES)}[name]
+    assert listing.abstract and listing.error is None
+    with pytest.raises(ProfileError) as caught:
+        load_profile(name, PROFILES)
+    assert "is abstract" in error_text(caught.value)
+
+
+def test_abstract_hint_names_the_profiles_that_extend_it() -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile("_a10", PROFILES)
+    assert caught.value.hint is not None
+    for child in ("a10-fp16", "a10-fp32", "a10-int8"):
+        assert child in caught.value.hint
+
+
+@pytest.mark.parametrize("name", BUILDABLE)
+def test_resolved_document_round_trips(name: str, tmp_path: Path) -> None:
+    profile = load_profile(name, PROFILES)
+    document = document_from_profile(profile)
+    assert "extends" not in document
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    again = load_profile(name, tmp_path)
+    assert again.to_dict() | {"source": "", "extends_chain": []} == profile.to_dict() | {"source": "", "extends_chain": []}
+    assert again.sha256() == profile.sha256()
+
+
+def test_sha256_is_stable_and_tracks_what_matters(tmp_path: Path) -> None:
+    first = load_profile("a10-fp16", PROFILES)
+    assert first.sha256() == load_profile("a10-fp16", PROFILES).sha256()
+    assert len(first.sha256()) == 64
+    assert first.sha256() != load_profile("a10-fp32", PROFILES).sha256()
+    # The same settings written out flat (no extends) hash the same; a description does not count.
+    document = document_from_profile(first)
+    document["description"] = "another description"
+    (tmp_path / "a10-fp16.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert load_profile("a10-fp16", tmp_path).sha256() == first.sha256()
+    document["opset"] = 16
+    (tmp_path / "a10-fp16.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert load_profile("a10-fp16", tmp_path).sha256() != first.sha256()
