@@ -5,14 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import platform
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from builder.environment import package_versions
 
-TRTEXEC_PATHS = ("/opt/tensorrt/bin/trtexec", "/workspace/tensorrt/bin/trtexec")
 NEEDS = {
     "onnxruntime": ("torch", "ultralytics", "onnx", "onnxruntime", "polygraphy"),
     "tensorrt": ("torch", "ultralytics", "onnx", "onnxruntime", "polygraphy", "tensorrt"),
@@ -27,11 +25,6 @@ class DoctorReport:
     trtexec: str | None
     docker: str
     profiles: list[dict[str, Any]] = field(default_factory=list)
-
-
-def find_trtexec() -> str | None:
-    found = shutil.which("trtexec")
-    return found or next((p for p in TRTEXEC_PATHS if Path(p).is_file()), None)
 
 
 def _docker_status() -> str:
@@ -49,6 +42,7 @@ def _docker_status() -> str:
 
 
 def run_doctor(profiles_dir: Path) -> DoctorReport:
+    from builder.backends.tensorrt.trtexec import find_trtexec
     from builder.gpu import list_gpus
     from builder.profile import list_profiles
 

@@ -124,7 +124,11 @@ def _run_stages(profile: Profile, settings: BuildSettings, manifest: Manifest, s
             result = module.run(ctx)
         except BaseException as exc:  # record every failure, then re-raise it
             error = _as_builder_error(exc, name)
-            record = StageRecord(name, StageStatus.FAILED.value, started, time.monotonic() - t0, error=error.message)
+            details = getattr(exc, "details", None)  # e.g. the verification report of a failed verify
+            record = StageRecord(
+                name, StageStatus.FAILED.value, started, time.monotonic() - t0,
+                details=details if isinstance(details, dict) else {}, error=error.message,
+            )
             _fail(manifest.with_stage(record), staging, ArtifactLayout(settings.artifacts, profile.name), error, name)
             settings.log(f"[{name}] FAILED after {time.monotonic() - t0:.1f}s")
             if error is exc:

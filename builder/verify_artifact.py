@@ -58,6 +58,10 @@ def resolve_build_folder(path: Path) -> Path:
 
 
 def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        from builder.ops.bundle_verify import verify_bundle  # a bundle made by `python -m builder bundle`
+
+        return verify_bundle(path, run_inference=run_inference)
     folder = resolve_build_folder(path)
     report = VerifyReport(folder)
     try:
@@ -69,11 +73,16 @@ def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
     report.add("manifest", "pass" if status == "succeeded" else "fail", f"schema v{report.manifest['schema_version']}, status {status}")
     _check_sums(report)
     _check_listing(report)
+    run_host_checks(report, run_inference=run_inference)
+    return report
+
+
+def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
+    """The registered ``EXTRA_CHECKS``, then, if nothing failed so far, one real inference."""
     for extra in EXTRA_CHECKS:
         extra(report)
     if run_inference and report.ok:
         _check_inference(report)
-    return report
 
 
 def _check_sums(report: VerifyReport) -> None:

@@ -1,0 +1,177 @@
+"""ONNX Runtime (CPU) backend: an ORT-optimized, portable ONNX model.
+
+``build`` saves the graph ONNX Runtime produces at ``ORT_ENABLE_BASIC``:
+constant folding, redundant-node elimination and semantics-preserving fusions
+(Conv+BatchNorm, Conv+Add, ...), all expressed in standard ONNX ops, so the file
+runs on any CPU and any execution provider. Higher levels (``EXTENDED``,
+``ALL``) insert ORT-internal contrib ops and NCHWc layout transforms chosen for
+the building machine's instruction set; ORT documents that such offline-optimized
+files should only run on the same kind of hardware, so a published artifact
+must not use them. ORT still applies those optimizations when it loads the file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from builder.errors import BenchmarkError, EngineBuildError, HostEnvironmentError
+from builder.hashing import sha256_file
+from builder.profile import Precision, Profile
+from builder.stages.base import ArtifactOut, StageContext, StageResult
+
+NAME = "onnxruntime"
+MODEL_NAME = "model.ort.onnx"
+OPTIMIZATION_LEVEL = "ORT_ENABLE_BASIC"
+BENCHMARK_SEED = 0
+
+
+def check_available(profile: Profile) -> Mapping[str, Any]:
+    """Check onnxruntime with its CPU provider is importable and the profile is FP32.
+
+    Raises:
+        HostEnvironmentError: onnxruntime is missing, lacks the CPU provider, or the profile asks
+            for a precision this backend cannot build.
+    """
+    if profile.precision is not Precision.FP32:
+        raise HostEnvironmentError(
+            f"the onnxruntime backend builds FP32 models only; profile {profile.name!r} asks for "
+            f"{profile.precision.value}",
+            hint="set precision: fp32, or use backend: tensorrt for fp16/int8",
+        )
+    try:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+    except ImportError as err:
+        raise HostEnvironmentError(
+            f"onnxruntime cannot be imported: {err}",
+            hint="run the build in the builder image, which installs onnxruntime",
+        ) from err
+    providers = list(ort.get_available_providers())
+    if "CPUExecutionProvider" not in providers:
+        raise HostEnvironmentError(
+            f"onnxruntime {ort.__version__} has no CPUExecutionProvider (has {providers})",
+            hint="install the standard onnxruntime package",
+        )
+    return {"onnxruntime": ort.__version__, "providers": providers}
+
+
+def build(ctx: StageContext, onnx_path: Path) -> StageResult:
+    """Write ``model.ort.onnx``: ``onnx_path`` optimized by ONNX Runtime at the basic level.
+
+    Raises:
+        EngineBuildError: ONNX Runtime cannot load or optimize the model.
+    """
+    import onnxruntime as ort
+
+    out = ctx.workdir / MODEL_NAME
+    options = ort.SessionOptions()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVEL)
+    options.optimized_model_filepath = str(out)
+    ctx.log(f"build: optimizing {onnx_path.name} with ONNX Runtime {ort.__version__} ({OPTIMIZATION_LEVEL})")
+    started = time.perf_counter()
+    try:
+        ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # ORT raises its own Fail/InvalidGraph/... types
+        raise EngineBuildError(
+            f"ONNX Runtime could not optimize {onnx_path}: {_first_line(err)}",
+            hint="check the exported model with `polygraphy inspect model`; try another opset",
+        ) from err
+    if not out.is_file():
+        raise EngineBuildError(
+            f"ONNX Runtime wrote no optimized model to {out}", hint="check the build folder is writable"
+        )
+    details = {
+        "backend": NAME,
+        "onnxruntime": ort.__version__,
+        "optimization_level": OPTIMIZATION_LEVEL,
+        "nodes": {"onnx": _node_count(onnx_path), "optimized": _node_count(out)},
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
+    }
+    return StageResult(details=details, artifacts=(ArtifactOut(MODEL_NAME, "model"),))
+
+
+def onnxrt_runner(path: Path, name: str | None = None) -> Any:
+    """A Polygraphy ONNX Runtime runner on the CPU provider."""
+    os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"
+    from polygraphy.backend.onnxrt import OnnxrtRunner, SessionFromOnnx
+
+    return OnnxrtRunner(SessionFromOnnx(str(path), providers=["cpu"]), name=name)
+
+
+def make_runner(artifact: Path, profile: Profile) -> Any:
+    """A Polygraphy runner for the optimized model."""
+    return onnxrt_runner(artifact, name=f"{NAME}:{artifact.name}")
+
+
+def benchmark(artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[str, Any]:
+    """Time ``runner.infer`` on a seeded random batch of ``profile.batch.opt`` images.
+
+    Latency is Polygraphy's ``last_inference_time()`` (the ONNX Runtime ``run``
+    call, without feed preparation).
+
+    Raises:
+        BenchmarkError: inference fails.
+    """
+    import numpy as np
+
+    spec = profile.benchmark
+    batch = profile.batch.opt
+    feed_array = np.random.default_rng(BENCHMARK_SEED).random((batch, 3, *profile.imgsz), dtype=np.float32)
+    runner = make_runner(artifact, profile)
+    ctx.log(f"benchmark: {spec.warmup} warm-up + {spec.iterations} timed runs at batch {batch}")
+    try:
+        with runner:
+            feed = {_input_name(artifact): feed_array}
+            for _ in range(spec.warmup):
+                runner.infer(feed)
+            times_ms = []
+            for _ in range(spec.iterations):
+                runner.infer(feed)
+                times_ms.append(runner.last_inference_time() * 1000.0)
+    except Exception as err:
+        raise BenchmarkError(
+            f"inference on {artifact.name} failed: {_first_line(err)}",
+            hint="rerun `verify`; the model may not accept this batch size",
+        ) from err
+    return latency_summary(times_ms, batch, method="polygraphy-onnxrt", cpu_count=os.cpu_count())
+
+
+def latency_summary(times_ms: list[float], batch: int, *, method: str, **extra: Any) -> dict[str, Any]:
+    """Percentiles (ms, linear interpolation) and throughput (images/s) of per-call latencies."""
+    import numpy as np
+
+    if not times_ms:
+        raise BenchmarkError("no timed iterations", hint="set benchmark.iterations to at least 1")
+    values = np.asarray(times_ms, dtype=np.float64)
+    p50, p90, p99 = (float(v) for v in np.percentile(values, [50, 90, 99]))
+    mean = float(values.mean())
+    latency = {"p50": p50, "p90": p90, "p99": p99, "mean": mean, "min": float(values.min()), "max": float(values.max())}
+    throughput = batch * 1000.0 / mean if mean > 0 else float("inf")
+    return {
+        "method": method,
+        "latency_ms": latency,
+        "throughput_ips": throughput,
+        "batch": batch,
+        "iterations": len(times_ms),
+        **extra,
+    }
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    return str(onnx.load(str(path), load_external_data=False).graph.input[0].name)
+
+
+def _node_count(path: Path) -> int:
+    import onnx
+
+    return len(onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

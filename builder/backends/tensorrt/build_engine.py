@@ -1,0 +1,155 @@
+"""``engine_from_onnx``: the TensorRT build, from checks to published files and manifest details."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from builder.backends.tensorrt import calibration, engine_files, trt_calls
+from builder.backends.tensorrt.errors import LogRecorder
+from builder.backends.tensorrt.host import TrtHost, tensorrt_host
+from builder.backends.tensorrt.onnx_facts import OnnxFacts, check_onnx_opset, onnx_facts, single_input
+from builder.backends.tensorrt.settings import CalibrationSettings, build_settings_from_profile, check_onnx_input
+from builder.backends.tensorrt.timing_cache import (
+    cache_lock,
+    read_bytes_or_empty,
+    timing_cache_details,
+    timing_cache_path,
+    write_bytes_atomic,
+)
+from builder.errors import EngineBuildError
+from builder.stages.base import StageContext, StageResult
+
+SCRATCH_CALIBRATION = "calibration.cache"  # the calibrator reads and writes here; published only after success
+
+
+@contextlib.contextmanager
+def _timing_cache(ctx: StageContext, host: TrtHost) -> Iterator[tuple[Path | None, bytes | None]]:
+    """Yield (file, bytes before) under the cache's lock; (None, b"") for an unsaved cache; (None, None) when off."""
+    name = ctx.profile.timing_cache
+    if name is None:
+        yield None, None
+    elif ctx.cache_dir is None:
+        yield None, b""  # a fresh in-memory cache: same tactics selection, nothing kept
+    else:
+        path = timing_cache_path(ctx.cache_dir, name, host.gpu, host.version)
+        with cache_lock(path):
+            yield path, read_bytes_or_empty(path)
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    feed: calibration.CalibrationFeed
+    key: calibration.CalibrationKey
+    cache: Path | None  # the keyed cache in the cache folder; None when off or no cache folder
+    sidecar: Path | None
+    status: str  # "calibrated" | "reused cache" | "cache off" | "no cache folder"
+
+
+def _calibration(
+    ctx: StageContext, calib: CalibrationSettings, input_name: str, facts: OnnxFacts, host: TrtHost
+) -> _Calibration:
+    """Images, key and validated cache of an INT8 build; seeds ``scratch/calibration.cache`` from a valid cache.
+
+    Raises:
+        ImageError: missing or too few calibration images.
+        EngineBuildError: a stale or unkeyed calibration cache.
+    """
+    root = ctx.models_dir / calib.data
+    images = calibration.calibration_images(root, calib.samples)
+    key = calibration.calibration_key(calib, images, root, ctx.profile.imgsz, host.version, host.gpu, facts.sha256)
+    feed = calibration.CalibrationFeed(images, ctx.profile.imgsz, calib.batch, input_name)
+    cache = sidecar = None
+    status = "cache off" if calib.cache == "off" else "no cache folder"
+    if calib.cache == "auto" and ctx.cache_dir is not None:
+        cache, sidecar = calibration.cache_paths(ctx.cache_dir, ctx.profile.name, host.gpu, host.version)
+        status = "reused cache" if calibration.check_cache(cache, sidecar, key) == "valid" else "calibrated"
+    scratch = ctx.scratch / SCRATCH_CALIBRATION
+    scratch.unlink(missing_ok=True)
+    if status == "reused cache" and cache is not None:
+        shutil.copyfile(cache, scratch)
+    return _Calibration(feed, key, cache, sidecar, status)
+
+
+def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
+    """Build ``model.plan`` (+ ``layers.json``, optional ``model.engine`` and ``calibration.cache``).
+
+    Raises:
+        HostEnvironmentError: see :func:`tensorrt_host`.
+        EngineBuildError: the ONNX is unfit (opset, input shape) or TensorRT fails to parse or build it.
+        ImageError: INT8 calibration images are missing or too few.
+    """
+    profile = ctx.profile
+    host = tensorrt_host(profile)
+    facts = onnx_facts(onnx_path)
+    check_onnx_opset(facts, host.version)
+    input_name, input_shape = single_input(facts)
+    settings = build_settings_from_profile(profile, host.version, host.gpu, input_name=input_name)
+    check_onnx_input(input_name, input_shape, settings.input_shapes)
+    details: dict[str, Any] = {
+        **host.facts(),
+        "features": host.features.to_dict(),
+        "onnx": {"sha256": facts.sha256, "opset": facts.opset, "input": [input_name, list(input_shape)]},
+        "settings": settings.to_dict(),
+    }
+    calib = None
+    if settings.calibration is not None:
+        calib = _calibration(ctx, settings.calibration, input_name, facts, host)
+        details["calibration"] = {"status": calib.status, "cache": str(calib.cache or ""), "key": calib.key.to_dict()}
+    scratch_cache = ctx.scratch / SCRATCH_CALIBRATION
+    log = LogRecorder()
+    ctx.log(
+        f"build: TensorRT {host.version} on {host.gpu.name} (cc {host.gpu.compute_capability}), "
+        f"{profile.precision.value}, input {input_name} "
+        f"{list(settings.input_shapes.min)}..{list(settings.input_shapes.max)}"
+    )
+    with _timing_cache(ctx, host) as (cache_path, before):
+        feed = calib.feed if calib else None
+        try:
+            built = trt_calls.plan_from_onnx(
+                onnx_path, settings, log, timing_cache=before, calibration_feed=feed,
+                calibration_cache=scratch_cache if calib else None,
+            )
+        except EngineBuildError as err:
+            if feed is not None and feed.error is not None:
+                raise feed.error from err  # an unreadable image is the real cause
+            raise
+        if feed is not None and feed.error is not None:
+            raise feed.error  # calibration ran short: never keep such an engine
+        if cache_path is not None and built.timing_cache is not None:
+            write_bytes_atomic(cache_path, built.timing_cache)
+    if before is None:
+        details["timing_cache"] = {"status": "off"}
+    else:
+        details["timing_cache"] = timing_cache_details(
+            cache_path or Path("(memory)"), before, built.timing_cache or b"", built.timing_cache_status
+        )
+    artifacts = [engine_files.PLAN, engine_files.LAYERS]
+    ctx.path(engine_files.PLAN).write_bytes(built.plan)
+    layer_count = engine_files.write_layers_json(ctx.path(engine_files.LAYERS), built.engine_information)
+    if profile.outputs.ultralytics_engine:
+        meta = engine_files.ultralytics_metadata(facts.metadata, profile.name)
+        ctx.path(engine_files.ULTRALYTICS_ENGINE).write_bytes(engine_files.ultralytics_engine_bytes(built.plan, meta))
+        artifacts.append(engine_files.ULTRALYTICS_ENGINE)
+    if calib is not None:
+        details["calibration"]["batches"] = calib.feed.batches_served  # 0 when a valid cache was reused
+    if calib is not None and scratch_cache.is_file():
+        shutil.copyfile(scratch_cache, ctx.path(engine_files.CALIBRATION_CACHE))
+        artifacts.append(engine_files.CALIBRATION_CACHE)
+        if calib.status == "calibrated" and calib.cache is not None and calib.sidecar is not None:
+            calibration.publish_cache(scratch_cache, calib.cache, calib.sidecar, calib.key)
+    details.update(
+        plan={"path": engine_files.PLAN.path, "size": len(built.plan), "sha256": hashlib.sha256(built.plan).hexdigest()},
+        layers=layer_count,
+        network=built.network,
+        build_seconds=round(built.seconds, 3),
+        log={"counts": dict(log.counts), "tail": log.tail(10)},
+    )
+    ctx.log(
+        f"build: {engine_files.PLAN.path} {len(built.plan) / 2**20:.1f} MiB, {layer_count} layers, {built.seconds:.1f} s"
+    )
+    return StageResult(details=details, artifacts=tuple(artifacts))

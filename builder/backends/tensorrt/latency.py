@@ -1,0 +1,87 @@
+"""Benchmark a plan: ``trtexec`` (CUDA graphs, no copies) when present, else Polygraphy's ``TrtRunner``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from builder.backends.tensorrt import trt_calls
+from builder.backends.tensorrt.engine_files import read_plan
+from builder.backends.tensorrt.settings import shapes_from_profile
+from builder.backends.tensorrt.trtexec import (
+    WARMUP_MS,
+    find_trtexec,
+    parse_trtexec_output,
+    run_trtexec,
+    trtexec_command,
+)
+from builder.errors import BenchmarkError
+from builder.profile import Profile
+from builder.stages.base import StageContext
+from builder.stages.benchmark_model import LATENCY_KEYS
+
+
+
+def numbers_from_trtexec(parsed: dict[str, Any], batch: int) -> dict[str, Any]:
+    """The benchmark contract (``latency_ms`` p50/p90/p99/mean/min/max, ``throughput_ips``) from a parsed log.
+
+    Raises:
+        BenchmarkError: the log lacks a percentile this project reports.
+    """
+    latency = parsed["latency_ms"]
+    missing = [k for k in LATENCY_KEYS if k not in latency]
+    if missing:
+        raise BenchmarkError(
+            f"trtexec's Latency line lacks {missing}", hint="pass --percentile=50,90,99 (trtexec 8.6+)"
+        )
+    return {
+        "method": "trtexec",
+        "latency_ms": {k: latency[k] for k in LATENCY_KEYS},
+        "throughput_ips": parsed["throughput_qps"] * batch,  # one query = one batch
+        "throughput_qps": parsed["throughput_qps"],
+        "gpu_compute_ms": parsed.get("gpu_compute_ms", {}),
+        "trtexec_tensorrt": parsed.get("tensorrt"),
+    }
+
+
+def fallback_reason(profile: Profile, trtexec: str | None) -> str | None:
+    """Why trtexec is not used, or None when it is."""
+    if profile.version_compatible:
+        return "version-compatible plan: timed with Polygraphy's TrtRunner, which allows its embedded lean runtime"
+    if trtexec is None:
+        return "trtexec not found (PATH, /opt/tensorrt/bin, /workspace/tensorrt/bin)"
+    return None
+
+
+def benchmark_plan(artifact: Path, profile: Profile, ctx: StageContext) -> dict[str, Any]:
+    """Time the plan at the OPT batch; record the method and, for trtexec, the exact command.
+
+    Raises:
+        BenchmarkError: trtexec fails or prints no summary; or the TrtRunner fallback fails.
+    """
+    shape = shapes_from_profile(profile).opt
+    batch, spec = profile.batch.opt, profile.benchmark
+    build = ctx.prior.get("build")
+    input_name = str(build.details.get("settings", {}).get("input_name", "images")) if build else "images"
+    trtexec = find_trtexec()
+    reason = fallback_reason(profile, trtexec)
+    if trtexec is not None and reason is None:
+        cmd = trtexec_command(
+            trtexec, artifact, iterations=spec.iterations, input_shape=(input_name, shape) if profile.dynamic else None
+        )
+        ctx.log(f"benchmark: {' '.join(cmd)}")
+        output = run_trtexec(cmd)
+        (ctx.scratch / "trtexec.log").write_text(output)
+        numbers = numbers_from_trtexec(parse_trtexec_output(output), batch)
+        return {**numbers, "batch": batch, "shape": list(shape), "command": cmd, "warmup_ms": WARMUP_MS,
+                "iterations": spec.iterations}
+    from builder.backends.onnxruntime import latency_summary
+
+    ctx.log(f"benchmark: {reason}; {spec.warmup} warm-up + {spec.iterations} timed TrtRunner runs at batch {batch}")
+    try:
+        times = trt_calls.time_with_trt_runner(read_plan(artifact), shape, spec.warmup, spec.iterations)
+    except Exception as err:  # Polygraphy/TensorRT raise their own types
+        raise BenchmarkError(
+            f"TrtRunner inference on {artifact.name} failed: {err}", hint="rerun `verify` to see whether the plan loads"
+        ) from err
+    return latency_summary(times, batch, method="polygraphy-trtrunner", reason=reason, shape=list(shape))

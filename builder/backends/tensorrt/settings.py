@@ -1,0 +1,155 @@
+"""Pure translation of a profile into TensorRT builder settings, recorded verbatim in the manifest.
+
+Every flag and enum is kept by *name* (``"FP16"``, ``"AMPERE_PLUS"``); only ``trt_calls`` turns names into
+TensorRT objects. Nothing here imports TensorRT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from builder.backends.tensorrt.target import check_hardware_compatibility
+from builder.backends.tensorrt.versions import TrtVersion, features_for
+from builder.errors import EngineBuildError, FieldError, ProfileError
+from builder.gpu import GpuInfo
+from builder.profile import HardwareCompatibility, Precision, Profile
+
+CALIBRATOR = "IInt8MinMaxCalibrator"  # as Ultralytics' onnx2engine: min/max suits YOLO's box+score head
+PROFILING_VERBOSITY = "DETAILED"  # per-layer tactics in the engine inspector's JSON (layers.json)
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """One optimization profile entry for an input: NCHW shapes."""
+
+    min: tuple[int, ...]
+    opt: tuple[int, ...]
+    max: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Implicit INT8 calibration (TensorRT 8.6 and 10.x only)."""
+
+    data: str  # folder under the models folder
+    samples: int
+    batch: int  # images per calibration batch = the OPT batch (8.6 calibrates at the OPT shape)
+    calibrator: str  # TensorRT calibrator class name
+    use_calibration_profile: bool  # IBuilderConfig.set_calibration_profile (8.6 only)
+    cache: str  # "auto" | "off"
+
+
+@dataclass(frozen=True)
+class TrtBuildSettings:
+    """Everything ``trt_calls.plan_from_onnx`` sets on the builder, network, parser and config."""
+
+    trt_version: str
+    network_flags: tuple[str, ...]  # NetworkDefinitionCreationFlag names
+    builder_flags: tuple[str, ...]  # BuilderFlag names to set
+    cleared_flags: tuple[str, ...]  # BuilderFlag names to clear (TF32 is on by default)
+    parser_flags: tuple[str, ...]  # OnnxParserFlag names
+    workspace_bytes: int | None  # MemoryPoolType.WORKSPACE limit; None = TensorRT's default
+    input_name: str
+    input_shapes: ShapeRange
+    builder_optimization_level: int
+    hardware_compatibility_level: str  # HardwareCompatibilityLevel name
+    profiling_verbosity: str  # ProfilingVerbosity name
+    calibration: CalibrationSettings | None
+    build_gpu: dict[str, Any] | None  # the GPU TensorRT builds (and times tactics) on
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for the manifest's build details."""
+        return _lists(asdict(self))
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+def shapes_from_profile(profile: Profile) -> ShapeRange:
+    """NCHW min/opt/max from the profile's batch range and image size (3 channels)."""
+    height, width = profile.imgsz
+    return ShapeRange(
+        min=(profile.batch.min, 3, height, width),
+        opt=(profile.batch.opt, 3, height, width),
+        max=(profile.batch.max, 3, height, width),
+    )
+
+
+def build_settings_from_profile(
+    profile: Profile, trt_version: TrtVersion, gpu: GpuInfo | None, *, input_name: str = "images"
+) -> TrtBuildSettings:
+    """The builder settings for ``profile`` on ``trt_version``, building on ``gpu``.
+
+    Raises:
+        HostEnvironmentError: the version is unsupported, or ``ampere_plus`` on a pre-Ampere GPU.
+        ProfileError: ``ampere_plus`` with a pre-Ampere target.
+    """
+    feats = features_for(trt_version)
+    check_hardware_compatibility(profile, gpu)
+    flags: list[str] = []
+    if profile.precision is Precision.FP16:
+        flags.append("FP16")
+    elif profile.precision is Precision.INT8:
+        flags += ["INT8", "FP16"]  # layers left out of INT8 fall back to FP16, not FP32
+    if profile.tf32:
+        flags.append("TF32")
+    if profile.version_compatible:
+        flags.append("VERSION_COMPATIBLE")
+    compat = profile.hardware_compatibility is not HardwareCompatibility.NONE or profile.version_compatible
+    calibration = None
+    if profile.precision is Precision.INT8:
+        if profile.int8 is None:
+            raise ProfileError([FieldError(profile.source, "int8", "precision int8 needs an `int8:` section (data)")])
+        calibration = CalibrationSettings(
+            data=profile.int8.data,
+            samples=profile.int8.samples,
+            batch=profile.batch.opt,
+            calibrator=CALIBRATOR,
+            use_calibration_profile=feats.calibration_profile,
+            cache=profile.int8.cache,
+        )
+    return TrtBuildSettings(
+        trt_version=str(trt_version),
+        network_flags=feats.network_flags,
+        builder_flags=tuple(flags),
+        cleared_flags=() if profile.tf32 else ("TF32",),
+        parser_flags=("NATIVE_INSTANCENORM",) if compat else (),  # Polygraphy's advice for compatible engines
+        workspace_bytes=profile.workspace,
+        input_name=input_name,
+        input_shapes=shapes_from_profile(profile),
+        builder_optimization_level=profile.builder_optimization_level,
+        hardware_compatibility_level=profile.hardware_compatibility.name,
+        profiling_verbosity=PROFILING_VERBOSITY,
+        calibration=calibration,
+        build_gpu=gpu.to_dict() if gpu is not None else None,
+    )
+
+
+def check_onnx_input(name: str, onnx_shape: Sequence[int | str | None], shapes: ShapeRange) -> None:
+    """Refuse an ONNX input whose static dimensions contradict the optimization profile.
+
+    ``onnx_shape`` holds ints for fixed dimensions and a name or None for dynamic ones.
+
+    Raises:
+        EngineBuildError: rank mismatch, or a fixed dimension outside the profile's min..max.
+    """
+    if len(onnx_shape) != len(shapes.opt):
+        raise EngineBuildError(
+            f"ONNX input '{name}' has {len(onnx_shape)} dimensions {list(onnx_shape)}, expected NCHW {list(shapes.opt)}",
+            hint="export the model for an image task (input NCHW) or check `imgsz` in the profile",
+        )
+    axes = ("batch", "channels", "height", "width")
+    for axis, dim, lo, hi in zip(axes, onnx_shape, shapes.min, shapes.max):
+        if isinstance(dim, int) and dim > 0 and not (lo == hi == dim):
+            raise EngineBuildError(
+                f"ONNX input '{name}' has a fixed {axis} of {dim}, but the profile needs {lo}..{hi} "
+                f"(shapes min {list(shapes.min)}, max {list(shapes.max)})",
+                hint="re-export the ONNX with the profile's settings (dynamic batch for a batch range, "
+                "`imgsz` as in the profile); delete the stale ONNX if it was reused",
+            )

@@ -1,0 +1,126 @@
+"""TensorRT version gates: which API each supported version has, decided from the version string alone.
+
+Supported: 8.6.x and 10.x fully; 11.x for what it kept (FP32 builds). TensorRT 11 removed the FP16/INT8
+builder flags and ``IInt8Calibrator`` (networks are always strongly typed), so a profile that needs them is
+refused with an explanation instead of failing deep inside the build. Enum members are always named, never
+numbered: 11.0 renumbered ``NetworkDefinitionCreationFlag``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from builder.errors import HostEnvironmentError
+from builder.profile import Precision, Profile
+
+TRT_IMAGE = "nvcr.io/nvidia/tensorrt:23.08-py3"
+TRT_IMAGE_HINT = f"build inside the TensorRT image: `make image FLAVOUR=trt` (base {TRT_IMAGE}, TensorRT 8.6)"
+
+# (major, minor) from which the ONNX parser supports opsets up to the value (onnx-tensorrt docs/operators.md:
+# 8.4-8.6 -> 17, 9.x -> 19, 10.0 -> 20, 10.15 -> 24, 11.2 -> 24; TensorRT 11.5 release notes: opset 25).
+# Versions between two documented points get the lower, documented value.
+_MAX_OPSET = (((8, 4), 17), ((9, 0), 19), ((10, 0), 20), ((10, 15), 24), ((11, 0), 24), ((11, 5), 25))
+
+
+@dataclass(frozen=True, order=True)
+class TrtVersion:
+    """A parsed ``tensorrt.__version__`` ("8.6.1", "10.0.1.6", "11.0.0.114")."""
+
+    major: int
+    minor: int
+    patch: int = 0
+    build: int = 0
+    raw: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return self.raw or f"{self.major}.{self.minor}.{self.patch}.{self.build}"
+
+    @property
+    def short(self) -> str:
+        """``major.minor.patch``, used in cache file names."""
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True)
+class TrtFeatures:
+    """What one TensorRT version offers this builder; every name is an enum member name."""
+
+    family: str  # "8.6" | "10" | "11"
+    network_flags: tuple[str, ...]  # NetworkDefinitionCreationFlag members to set
+    precision_flags: bool  # BuilderFlag.FP16 / INT8 exist (weak typing)
+    int8_calibrator: bool  # IInt8Calibrator and IBuilderConfig.int8_calibrator exist
+    calibration_profile: bool  # use IBuilderConfig.set_calibration_profile (8.6; deprecated and unsafe on 10)
+    parser_node_names: bool  # ParserError.node_name() / node_operator() (10.0+)
+    max_onnx_opset: int
+    tf32_flag: bool = True  # BuilderFlag.TF32 exists in every supported version
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+def parse_trt_version(text: str) -> TrtVersion:
+    """Parse a TensorRT version string.
+
+    Raises:
+        ValueError: not a ``major.minor[.patch[.build]]`` string.
+    """
+    match = re.match(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
+    if not match:
+        raise ValueError(f"not a TensorRT version: {text!r}")
+    major, minor, patch, build = (int(p) if p is not None else 0 for p in match.groups())
+    return TrtVersion(major, minor, patch, build, raw=text.strip())
+
+
+def max_onnx_opset(version: TrtVersion) -> int:
+    """The highest ONNX opset this version's parser is documented to support."""
+    best = 0
+    for since, opset in _MAX_OPSET:
+        if (version.major, version.minor) >= since:
+            best = opset
+    return best
+
+
+def features_for(version: TrtVersion) -> TrtFeatures:
+    """The API gates of ``version``.
+
+    Raises:
+        HostEnvironmentError: a TensorRT this builder does not support (before 8.6, 9.x, after 11.x).
+    """
+    opset = max_onnx_opset(version)
+    if version.major == 8 and version.minor >= 6:
+        return TrtFeatures("8.6", ("EXPLICIT_BATCH",), True, True, True, False, opset)
+    if version.major == 10:
+        return TrtFeatures("10", (), True, True, False, True, opset)
+    if version.major == 11:
+        return TrtFeatures("11", (), False, False, False, True, opset)
+    raise HostEnvironmentError(
+        f"TensorRT {version} is not supported: this builder knows TensorRT 8.6, 10.x and (FP32 only) 11.x",
+        hint=TRT_IMAGE_HINT,
+    )
+
+
+def check_profile_supported(profile: Profile, version: TrtVersion) -> TrtFeatures:
+    """Refuse a profile that needs something ``version`` does not have; return the version's features.
+
+    Raises:
+        HostEnvironmentError: unsupported version, FP16/INT8 on TensorRT 11, or an opset above the parser's.
+    """
+    feats = features_for(version)
+    if profile.precision is not Precision.FP32 and not feats.precision_flags:
+        removed = "the FP16/INT8 builder flags"
+        if profile.precision is Precision.INT8:
+            removed += " and the INT8 calibrator"
+        raise HostEnvironmentError(
+            f"profile '{profile.name}' asks for precision {profile.precision.value}, but TensorRT {version} removed "
+            f"{removed}: networks are always strongly typed, so reduced precision must already be in the ONNX "
+            "(NVIDIA ModelOpt AutoCast for FP16, explicit Q/DQ for INT8), which this builder does not produce",
+            hint=f"{TRT_IMAGE_HINT}, or any TensorRT 10.x image; or set `precision: fp32` for TensorRT 11",
+        )
+    if profile.opset > feats.max_onnx_opset:
+        raise HostEnvironmentError(
+            f"profile '{profile.name}' exports ONNX opset {profile.opset}, but the ONNX parser of TensorRT {version} "
+            f"supports opsets up to {feats.max_onnx_opset}",
+            hint=f"set `opset: {min(feats.max_onnx_opset, 17)}` in the profile (17 works with TensorRT 8.6 and later)",
+        )
+    return feats

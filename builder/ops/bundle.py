@@ -1,0 +1,195 @@
+"""``bundle``: one deterministic ``.tar.gz`` that ops can deploy from.
+
+Layout (every path under one top folder ``<profile>-<build id>/``)::
+
+    OPS.md                      how to deploy: I/O, preprocessing, decoding, host needs, Triton
+    SHA256SUMS                  every other file of the bundle (``sha256sum -c`` format)
+    build/manifest.json         the build's manifest, SHA256SUMS, model artifact and metadata.json
+    build/SHA256SUMS            (unchanged: the build's own record; other build files are left out)
+    build/<model artifact>
+    build/metadata.json
+    triton/<model>/config.pbtxt
+    triton/<model>/1/model.plan | model.onnx
+
+Deterministic: sorted entries, mtime = the build's finish time, uid/gid 0,
+no user names, fixed modes, gzip header without name or time. Written to a
+temporary file beside the output and renamed into place.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from builder.errors import ArtifactError
+from builder.hashing import SUMS_NAME, check_folder, format_sums, parse_sums, sha256_file
+from builder.layout import MANIFEST_NAME, ArtifactLayout
+from builder.manifest import load_manifest
+from builder.ops.opsdoc import render_ops_doc
+from builder.ops.triton import triton_model
+
+BUNDLE_SUFFIXES = (".tar.gz", ".tgz")
+BUILD_FOLDER = "build"
+TRITON_FOLDER = "triton"
+OPS_DOC = "OPS.md"
+BUNDLED_KINDS = ("model", "metadata")
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    path: Path
+    top: str
+    files: tuple[str, ...]  # paths inside the top folder
+    sha256: str
+
+
+def find_build(artifacts: Path, profile: str, build: str | None = None) -> Path:
+    """The build folder to bundle: ``build`` (an ID or unique ID prefix) or the one ``latest`` points to.
+
+    Raises:
+        ArtifactError: no such profile, build, or ``latest``.
+    """
+    layout = ArtifactLayout(artifacts, profile)
+    good = layout.good_builds()
+    recent = ", ".join(p.name for p in good[-3:]) or "none"
+    if build is None:
+        latest = layout.latest_dir()
+        if latest is None:
+            raise ArtifactError(f"{layout.latest_link}: profile {profile!r} has no latest build", hint=f"build it first, or pass --build ID (good builds: {recent})")
+        return latest
+    matches = [p for p in good if p.name.startswith(build)]
+    if len(matches) != 1:
+        what = "no good build" if not matches else f"{len(matches)} builds"
+        raise ArtifactError(f"{layout.builds_dir}: {what} matches --build {build!r}", hint=f"pass a full build ID (newest: {recent})")
+    return matches[0]
+
+
+def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
+    """The bundle's top folder name, ``{relative path: file or bytes}`` and mtime, from a checked build folder.
+
+    Raises:
+        ArtifactError: the build folder is damaged, failed, or lacks its model or metadata.
+    """
+    manifest = load_manifest(build_dir / MANIFEST_NAME)
+    if manifest.get("status") != "succeeded":
+        raise ArtifactError(f"{build_dir / MANIFEST_NAME}: status {manifest.get('status')!r}, only succeeded builds are bundled", hint="bundle a good build")
+    _check_build(build_dir)
+    by_kind = {a["kind"]: a for a in manifest["artifacts"] if a["kind"] in BUNDLED_KINDS}
+    for kind in BUNDLED_KINDS:
+        if kind not in by_kind:
+            raise ArtifactError(f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}", hint="rebuild: the build stage writes it")
+    metadata = _read_json(build_dir / by_kind["metadata"]["path"])
+    triton = triton_model(manifest, metadata)
+    entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{name}": build_dir / name for name in (MANIFEST_NAME, SUMS_NAME)}
+    for art in by_kind.values():
+        entries[f"{BUILD_FOLDER}/{art['path']}"] = build_dir / art["path"]
+    entries[f"{TRITON_FOLDER}/{triton.config_path}"] = triton.config.encode()
+    entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"]["path"]
+    listed = [(rel, *_size_and_hash(value)) for rel, value in sorted(entries.items())]
+    entries[OPS_DOC] = render_ops_doc(manifest, metadata, triton, listed, build_folder=BUILD_FOLDER, triton_folder=TRITON_FOLDER).encode()
+    entries[SUMS_NAME] = format_sums((rel, _size_and_hash(value)[1]) for rel, value in entries.items()).encode()
+    top = f"{manifest['profile']['name']}-{manifest['build_id']}"
+    return top, entries, _epoch(manifest.get("finished_at") or manifest.get("created_at"))
+
+
+def make_bundle(build_dir: Path, output: Path | None = None) -> BundleResult:
+    """Write the bundle of ``build_dir`` to ``output`` (default ``bundles/<top>.tar.gz``), atomically.
+
+    Raises:
+        ArtifactError: the build folder is damaged (see :func:`bundle_entries`).
+    """
+    top, entries, mtime = bundle_entries(build_dir)
+    output = output or Path("bundles") / f"{top}.tar.gz"
+    if not output.name.endswith(BUNDLE_SUFFIXES):
+        raise ArtifactError(f"{output}: a bundle's name must end in .tar.gz", hint=f"pass --output {output.name}.tar.gz")
+    write_tar_gz(output, top, entries, mtime)
+    return BundleResult(output, top, tuple(sorted(entries)), sha256_file(output))
+
+
+def write_tar_gz(output: Path, top: str, entries: Mapping[str, Path | bytes], mtime: int) -> None:
+    """Write a byte-reproducible ``.tar.gz`` of ``entries`` under ``top/`` via a temp file + rename."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; ops must be able to read the bundle
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+                    for name in sorted(_with_folders(top, entries)):
+                        value = entries.get(name[len(top) + 1 :]) if name != top else None
+                        _add(tar, name, value, mtime)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _with_folders(top: str, entries: Mapping[str, Any]) -> set[str]:
+    names = {top}
+    for rel in entries:
+        parts = rel.split("/")
+        names.update(f"{top}/{'/'.join(parts[:i])}" for i in range(1, len(parts) + 1))
+    return names
+
+
+def _add(tar: tarfile.TarFile, name: str, value: Path | bytes | None, mtime: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime, info.uid, info.gid, info.uname, info.gname = mtime, 0, 0, "", ""
+    if value is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+        return
+    info.mode = 0o644
+    if isinstance(value, bytes):
+        info.size = len(value)
+        tar.addfile(info, io.BytesIO(value))
+        return
+    info.size = value.stat().st_size
+    with open(value, "rb") as handle:
+        tar.addfile(info, handle)
+
+
+def _check_build(build_dir: Path) -> None:
+    try:
+        sums = parse_sums((build_dir / SUMS_NAME).read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{build_dir / SUMS_NAME}: missing", hint="the build folder is damaged; rebuild it") from None
+    except ValueError as err:
+        raise ArtifactError(f"{build_dir / SUMS_NAME}: {err}", hint="the build folder is damaged; rebuild it") from None
+    problems = check_folder(build_dir, sums)
+    if problems:
+        raise ArtifactError(f"{build_dir / problems[0].path}: {problems[0].problem}", hint="the build folder was modified; rebuild it, do not bundle it")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: unreadable ({err})", hint="rebuild the artifact") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: not a JSON object", hint="rebuild the artifact")
+    return data
+
+
+def _size_and_hash(value: Path | bytes) -> tuple[int, str]:
+    if isinstance(value, bytes):
+        return len(value), hashlib.sha256(value).hexdigest()
+    return value.stat().st_size, sha256_file(value)
+
+
+def _epoch(stamp: Any) -> int:
+    try:
+        return int(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0

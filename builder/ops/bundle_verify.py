@@ -1,0 +1,184 @@
+"""``verify`` on a bundle: extract it safely, check its checksums, then the usual host checks.
+
+Extraction refuses, with one line naming the archive and the member: absolute
+paths, ``..``, links, devices and other special files, duplicate names,
+members outside the single top folder, and archives that are truncated,
+corrupt or implausibly large.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from builder.errors import ArtifactError
+from builder.hashing import SUMS_NAME, check_folder, parse_sums, sha256_file
+from builder.layout import MANIFEST_NAME
+from builder.manifest import load_manifest
+from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, TRITON_FOLDER
+from builder.verify_artifact import Check, VerifyReport, run_host_checks
+
+MAX_MEMBERS = 10_000
+MAX_BYTES = 64 << 30
+_HINT = "do not deploy it; copy the bundle again from its source, or make a new one with `python -m builder bundle`"
+
+
+def safe_extract(archive: Path, dest: Path) -> Path:
+    """Extract ``archive`` (.tar.gz) into ``dest``; return its single top folder.
+
+    Raises:
+        ArtifactError: an unsafe member, or a truncated / corrupt archive (the message names which).
+    """
+    seen: set[str] = set()
+    total, top = 0, None
+    try:
+        _check_gzip_stream(archive)
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                top = _check_member(archive, member, seen, top)
+                total += member.size
+                if len(seen) > MAX_MEMBERS or total > MAX_BYTES:
+                    raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members or {MAX_BYTES >> 30} GiB", hint=_HINT)
+                target = dest.joinpath(*PurePosixPath(member.name).parts)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                if source is None:
+                    raise ArtifactError(f"{archive}: member {member.name!r} has no data", hint=_HINT)
+                with source, open(target, "xb") as handle:
+                    shutil.copyfileobj(source, handle)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise ArtifactError(f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})", hint=_HINT) from None
+    if top is None:
+        raise ArtifactError(f"{archive}: empty archive", hint=_HINT)
+    return dest / top
+
+
+def _check_gzip_stream(archive: Path) -> None:
+    """Read the whole gzip stream so its CRC and length are checked.
+
+    ``tarfile`` stops quietly at a damaged header after the first member and never
+    reaches the gzip trailer; this pass turns a flipped byte into a clear error.
+    """
+    read = 0
+    with gzip.open(archive, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            read += len(chunk)
+            if read > MAX_BYTES:
+                raise ArtifactError(f"{archive}: unpacks to more than {MAX_BYTES >> 30} GiB", hint=_HINT)
+
+
+def _check_member(archive: Path, member: tarfile.TarInfo, seen: set[str], top: str | None) -> str:
+    name = member.name
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or (parts and ":" in parts[0]):
+        raise ArtifactError(f"{archive}: member {name!r} has an absolute path", hint=_HINT)
+    if ".." in parts or "\\" in name or not parts:
+        raise ArtifactError(f"{archive}: member {name!r} points outside the bundle", hint=_HINT)
+    if not (member.isfile() or member.isdir()):
+        kind = "a link" if member.issym() or member.islnk() else "a device or special file"
+        raise ArtifactError(f"{archive}: member {name!r} is {kind}; bundles hold plain files only", hint=_HINT)
+    if name in seen:
+        raise ArtifactError(f"{archive}: member {name!r} appears twice", hint=_HINT)
+    seen.add(name)
+    if top is not None and parts[0] != top:
+        raise ArtifactError(f"{archive}: member {name!r} is outside the top folder {top!r}", hint=_HINT)
+    return parts[0]
+
+
+def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
+    """Every ``verify`` check for a bundle; messages name paths as ``<archive>:<path inside>``."""
+    report = VerifyReport(archive)
+    with tempfile.TemporaryDirectory(prefix="ef-bundle-") as tmp:
+        try:
+            top = safe_extract(archive, Path(tmp))
+        except ArtifactError as err:
+            report.add("bundle", "fail", err.message)
+            return report
+        report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
+        _check_bundle_sums(report, top)
+        build = top / BUILD_FOLDER
+        try:
+            report.manifest = load_manifest(build / MANIFEST_NAME)
+        except ArtifactError as err:
+            report.add("manifest", "fail", err.message)
+            return _relabel(report, Path(tmp), archive)
+        status = report.manifest.get("status")
+        report.add("manifest", "pass" if status == "succeeded" else "fail", f"schema v{report.manifest['schema_version']}, status {status}")
+        _check_build_files(report, build, report.manifest)
+        _check_triton(report, top, report.manifest)
+        report.folder = build
+        run_host_checks(report, run_inference=run_inference)
+        return _relabel(report, Path(tmp), archive)
+
+
+def _check_bundle_sums(report: VerifyReport, top: Path) -> None:
+    try:
+        sums = parse_sums((top / SUMS_NAME).read_text())
+    except FileNotFoundError:
+        report.add("bundle-checksums", "fail", f"{top / SUMS_NAME}: missing")
+        return
+    except ValueError as err:
+        report.add("bundle-checksums", "fail", f"{top / SUMS_NAME}: {err}")
+        return
+    problems = check_folder(top, sums)
+    for problem in problems:
+        report.add("bundle-checksums", "fail", f"{top / problem.path}: {problem.problem}")
+    if not problems:
+        report.add("bundle-checksums", "pass", f"{len(sums)} files match the bundle's {SUMS_NAME}")
+
+
+def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, Any]) -> None:
+    """The bundled build files against the build's own SHA256SUMS and manifest (left-out files are fine)."""
+    try:
+        sums = parse_sums((build / SUMS_NAME).read_text())
+    except (OSError, ValueError) as err:
+        report.add("checksums", "fail", f"{build / SUMS_NAME}: unreadable ({err})")
+        return
+    listed = {a["path"]: a for a in manifest.get("artifacts", [])}
+    bad = []
+    present = sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file() and p.name != SUMS_NAME)
+    for rel in present:
+        digest = sha256_file(build / rel)
+        if sums.get(rel) != digest:
+            bad.append(f"{build / rel}: not as the build's {SUMS_NAME} records")
+        elif rel != MANIFEST_NAME and (rel not in listed or listed[rel]["sha256"] != digest):
+            bad.append(f"{build / rel}: not as the manifest lists it")
+    for kind in BUNDLED_KINDS:
+        art = next((a for a in listed.values() if a["kind"] == kind), None)
+        if art is None or not (build / art["path"]).is_file():
+            bad.append(f"{build / (art['path'] if art else MANIFEST_NAME)}: the {kind} artifact is missing")
+    for message in bad:
+        report.add("checksums", "fail", message)
+    if not bad:
+        left_out = len(set(sums) - set(present))
+        report.add("checksums", "pass", f"{len(present)} build files match the build's records ({left_out} build files not bundled)")
+
+
+def _check_triton(report: VerifyReport, top: Path, manifest: dict[str, Any]) -> None:
+    model = next((a for a in manifest.get("artifacts", []) if a["kind"] == "model"), None)
+    repo = top / TRITON_FOLDER
+    configs = sorted(repo.glob("*/config.pbtxt"))
+    if len(configs) != 1 or model is None:
+        report.add("triton", "fail", f"{repo}: expected one model folder with config.pbtxt, found {len(configs)}")
+        return
+    files = [p for p in (configs[0].parent / "1").glob("*") if p.is_file()]
+    if len(files) != 1 or sha256_file(files[0]) != model["sha256"]:
+        report.add("triton", "fail", f"{configs[0].parent / '1'}: does not hold the build's model file")
+        return
+    report.add("triton", "pass", f"model repository {configs[0].parent.name}/ with {files[0].name} and config.pbtxt")
+
+
+def _relabel(report: VerifyReport, tmp: Path, archive: Path) -> VerifyReport:
+    """Name extracted paths as ``<archive>:<inside>`` (the temporary folder is gone after return)."""
+    prefix = str(tmp) + "/"
+    report.checks = [Check(c.name, c.status, c.message.replace(prefix, f"{archive}:")) for c in report.checks]
+    report.folder = archive
+    return report

@@ -1,0 +1,115 @@
+"""CLI subcommands of the ops area: ``nightly``, ``bundle``, ``prune``.
+
+``builder.cli`` calls :func:`register` when it builds its parser. Importing
+this module also registers the host compatibility check with ``verify``
+(``builder.ops.compat.register``). Handlers import their modules lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from builder.errors import RegressionError, UsageError
+from builder.ops import compat
+
+compat.register()
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name, default))
+
+
+def _paths(parser: argparse.ArgumentParser, *, profiles: bool = True) -> None:
+    if profiles:
+        parser.add_argument("--profiles-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="folder of profile YAML files")
+    parser.add_argument("--artifacts", type=Path, default=_env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"), help="artifacts folder (default: ./artifacts)")
+
+
+def _retention(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", type=int, default=5, help="good builds to keep per profile (default 5; `latest` is always kept)")
+    parser.add_argument("--keep-failed", type=int, default=5, help="failed builds to keep per profile (default 5)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``nightly``, ``bundle`` and ``prune`` to the CLI's subparsers."""
+    nightly = sub.add_parser("nightly", help="rebuild image(s) and every profile from scratch, compare with the last good builds, report")
+    nightly.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE", help="profiles to rebuild (default: every non-abstract profile)")
+    _paths(nightly)
+    nightly.add_argument("--models", type=Path, default=_env_path("ENGINE_FOUNDRY_MODELS", "models"), help="checkpoints and calibration data")
+    nightly.add_argument("--cache-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="timing/calibration cache folder")
+    nightly.add_argument("--reports", type=Path, default=_env_path("ENGINE_FOUNDRY_REPORTS", "reports"), help="where <date-time>/report.* go")
+    nightly.add_argument("--latency-threshold", type=float, default=0.2, help="p50 growth that fails the night (default 0.2 = +20%%)")
+    _retention(nightly)
+    nightly.add_argument("--no-image-rebuild", action="store_true", help="build with the existing image(s)")
+    nightly.add_argument("--bare", action="store_true", help="build in this process (no Docker, no image rebuild)")
+    nightly.set_defaults(handler=_cmd_nightly)
+
+    bundle = sub.add_parser("bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)")
+    bundle.add_argument("--profile", required=True, help="profile name (its folder under the artifacts folder)")
+    _paths(bundle, profiles=False)
+    bundle.add_argument("--build", default=None, metavar="ID", help="build ID or unique prefix (default: the one `latest` points to)")
+    bundle.add_argument("--output", type=Path, default=None, metavar="FILE", help="bundle path (default: bundles/<profile>-<build id>.tar.gz)")
+    bundle.set_defaults(handler=_cmd_bundle)
+
+    prune = sub.add_parser("prune", help="remove old builds: keep the newest good and failed builds per profile")
+    prune.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE", help="profiles to prune (default: every folder under --artifacts)")
+    _paths(prune, profiles=False)
+    _retention(prune)
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    prune.set_defaults(handler=_cmd_prune)
+
+
+def _cmd_nightly(args: argparse.Namespace) -> int:
+    from builder.ops.nightly import NightlyOptions, run_nightly
+    from builder.ops.runners import bare_runner, docker_runner, image_rebuild_step
+
+    if args.latency_threshold <= 0:
+        raise UsageError(f"--latency-threshold {args.latency_threshold}: must be above 0", hint="e.g. 0.2 for +20%")
+    options = NightlyOptions(
+        profiles_dir=args.profiles_dir, artifacts=args.artifacts, reports=args.reports, profiles=tuple(args.profiles),
+        latency_threshold=args.latency_threshold, keep=args.keep, keep_failed=args.keep_failed,
+        runner_name="bare" if args.bare else "docker",
+    )  # fmt: skip
+    if args.bare:
+        runner = bare_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
+        image_step = None
+    else:
+        runner = docker_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
+        image_step = None if args.no_image_rebuild else image_rebuild_step()
+    result = run_nightly(options, runner, image_step=image_step)
+    for line in result.failures:
+        print(f"NIGHTLY-FAIL {line}", file=sys.stderr)
+    if not result.ok:
+        count = len(result.failures)
+        raise RegressionError(
+            f"nightly: {count} problem(s) (lines above); report {result.paths['markdown']}",
+            hint=f"open {result.paths['html']}; a changed input or environment is expected drift once, the next night compares with this build",
+        )
+    print(f"NIGHTLY-OK {len(result.data['profiles'])} profile(s), no drift: {result.paths['markdown']}")
+    return 0
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from builder.ops.bundle import find_build, make_bundle
+
+    build_dir = find_build(args.artifacts, args.profile, args.build)
+    result = make_bundle(build_dir, args.output)
+    print(f"BUNDLED {args.profile} build {build_dir.name}: {result.path} (sha256 {result.sha256})")
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from builder.layout import ArtifactLayout
+    from builder.ops.retention import prune_profile
+
+    names = list(args.profiles)
+    if not names and args.artifacts.is_dir():
+        names = sorted(p.name for p in args.artifacts.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for name in names:
+        result = prune_profile(ArtifactLayout(args.artifacts, name), args.keep, args.keep_failed, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"{name}: {verb} {len(result.removed)}, kept {len(result.kept)}" + (f": {', '.join(result.removed)}" if result.removed else ""))
+    return 0

@@ -1,0 +1,303 @@
+"""Compare two manifests of one profile: what changed between builds, and does it matter?
+
+Each difference is a :class:`Change` with a severity:
+
+- ``fail``: a regression. The new build failed; p50 latency grew beyond the
+  threshold; or an artifact that is deterministic (ONNX, ONNX Runtime model,
+  metadata) changed although inputs and environment are identical.
+- ``drift``: something that determines the output changed: an input (the
+  resolved profile, the weights, calibration data), the builder version, or
+  the environment (base image, Python, packages, TensorRT, CUDA, driver, GPU);
+  also a TensorRT layer listing that changed with identical inputs, an artifact
+  that appeared or disappeared, or a verification metric that got clearly worse.
+- ``info``: recorded, never fails: new image ID after a from-scratch rebuild,
+  TensorRT plan bytes (TensorRT does not promise identical bytes), artifact
+  changes that follow from a changed input, small metric changes, faster runs.
+
+Both ``fail`` and ``drift`` make the nightly exit non-zero (exit 7).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+ENV_DRIFT_KEYS = ("python", "machine", "tensorrt", "cuda", "driver", "image.base", "image.base_id")
+ENV_INFO_KEYS = ("image.id", "image.ref", "platform", "executable", "in_container")
+PROFILE_INFO_KEYS = ("source", "extends_chain", "description")
+ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # bytes not reproducible on TensorRT
+WORSE_WHEN_HIGHER = ("err", "diff", "delta", "mismatch", "violation", "fail", "unmatched", "max_abs", "max_rel")
+WORSE_WHEN_LOWER = ("agree", "match", "recall", "precision", "map", "iou", "pass", "cosine")
+METRIC_IGNORE = ("second", "time", "duration", "elapsed", "seed", "_at")
+METRIC_ABS_FLOOR = 1e-4
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    DRIFT = "drift"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the previous and the new build."""
+
+    area: str  # status | input | builder | environment | artifact | verification | latency
+    key: str
+    old: Any
+    new: Any
+    severity: Severity
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.key}: {_short(self.old)} -> {_short(self.new)} ({self.reason})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "key": self.key, "old": self.old, "new": self.new, "severity": self.severity.value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The comparison of one profile's new build with its previous good build."""
+
+    profile: str
+    previous_build: str | None
+    new_build: str | None
+    changes: tuple[Change, ...]
+
+    @property
+    def verdict(self) -> str:
+        """``regression``, ``drift``, ``baseline`` (nothing to compare with) or ``no drift``."""
+        if any(c.severity is Severity.FAIL for c in self.changes):
+            return "regression"
+        if any(c.severity is Severity.DRIFT for c in self.changes):
+            return "drift"
+        return "baseline" if self.previous_build is None else "no drift"
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("baseline", "no drift")
+
+    def failing(self) -> list[Change]:
+        """Changes that make the nightly fail, regressions first."""
+        order = {Severity.FAIL: 0, Severity.DRIFT: 1}
+        return sorted((c for c in self.changes if c.severity in order), key=lambda c: order[c.severity])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "previous_build": self.previous_build,
+            "new_build": self.new_build,
+            "verdict": self.verdict,
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def compare_manifests(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    *,
+    latency_threshold: float = 0.2,
+    metric_tolerance: float = 0.5,
+) -> DriftReport:
+    """Classify every difference between ``old`` (previous good build) and ``new``.
+
+    Args:
+        old: the previous good build's manifest, or None on the first night.
+        new: the new build's manifest (a failed build's manifest is a regression).
+        latency_threshold: relative p50 growth that counts as a regression (0.2 = +20 %).
+        metric_tolerance: relative worsening of a verification metric that counts as drift.
+    """
+    name = str(_get(new, "profile.name") or "?")
+    changes: list[Change] = []
+    if new.get("status") != "succeeded":
+        error = new.get("error") or {}
+        reason = f"build failed in stage {error.get('stage', '?')}: {error.get('message', 'no message')}"
+        changes.append(Change("status", "status", old.get("status") if old else None, new.get("status"), Severity.FAIL, reason))
+    if old is None:
+        return DriftReport(name, None, new.get("build_id"), tuple(changes))
+    changes += _input_changes(old, new)
+    changes += _environment_changes(old, new)
+    explained = any(c.severity is Severity.DRIFT and c.area in ("input", "builder", "environment") for c in changes)
+    if new.get("status") == "succeeded":
+        backend = _get(new, "profile.resolved.backend")
+        changes += _artifact_changes(old, new, explained=explained, tensorrt=backend == "tensorrt")
+        changes += _metric_changes(_verify_details(old), _verify_details(new), metric_tolerance)
+        changes += _latency_changes(_benchmark(old), _benchmark(new), latency_threshold)
+    return DriftReport(name, old.get("build_id"), new.get("build_id"), tuple(changes))
+
+
+def _input_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    changes = []
+    if _get(old, "profile.sha256") != _get(new, "profile.sha256"):
+        diffs = _leaf_diffs(_get(old, "profile.resolved") or {}, _get(new, "profile.resolved") or {})
+        keys = [k for k, _, _ in diffs if k.split(".")[0] not in PROFILE_INFO_KEYS]
+        for key, a, b in diffs:
+            if key in keys:
+                changes.append(Change("input", f"profile.{key}", a, b, Severity.DRIFT, "changed profile setting"))
+        if not keys:
+            changes.append(Change("input", "profile.sha256", _get(old, "profile.sha256"), _get(new, "profile.sha256"), Severity.DRIFT, "changed profile"))
+    for key in ("weights.sha256", "weights.identity", "calibration.sha256"):
+        a, b = _get(old, f"inputs.{key}"), _get(new, f"inputs.{key}")
+        if a != b:
+            changes.append(Change("input", f"inputs.{key}", a, b, Severity.DRIFT, "changed input"))
+    if old.get("builder_version") != new.get("builder_version"):
+        changes.append(Change("builder", "builder_version", old.get("builder_version"), new.get("builder_version"), Severity.DRIFT, "builder code changed"))
+    return changes
+
+
+def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    changes = []
+    for keys, severity, reason in ((ENV_DRIFT_KEYS, Severity.DRIFT, "environment changed"), (ENV_INFO_KEYS, Severity.INFO, "informational")):
+        for key in keys:
+            a, b = _get(old, f"environment.{key}"), _get(new, f"environment.{key}")
+            if a != b:
+                changes.append(Change("environment", f"environment.{key}", a, b, severity, reason))
+    old_pkgs, new_pkgs = _get(old, "environment.packages") or {}, _get(new, "environment.packages") or {}
+    for pkg in sorted(set(old_pkgs) | set(new_pkgs)):
+        if old_pkgs.get(pkg) != new_pkgs.get(pkg):
+            changes.append(Change("environment", f"packages.{pkg}", old_pkgs.get(pkg), new_pkgs.get(pkg), Severity.DRIFT, "package version changed"))
+    old_gpus, new_gpus = _gpu_models(old), _gpu_models(new)
+    if old_gpus != new_gpus:
+        changes.append(Change("environment", "environment.gpus", old_gpus, new_gpus, Severity.DRIFT, "GPU model changed"))
+    return changes
+
+
+def _gpu_models(manifest: Mapping[str, Any]) -> list[str]:
+    gpus = _get(manifest, "environment.gpus") or []
+    return [f"{g.get('name')} (cc {g.get('compute_capability')})" for g in gpus if isinstance(g, Mapping)]
+
+
+def _artifact_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, tensorrt: bool) -> list[Change]:
+    before = {a["path"]: a for a in old.get("artifacts", [])}
+    after = {a["path"]: a for a in new.get("artifacts", [])}
+    changes = []
+    for path in sorted(set(before) | set(after)):
+        a, b = before.get(path), after.get(path)
+        key = f"artifact {path}"
+        if a is None or b is None:
+            severity = Severity.INFO if explained else Severity.DRIFT
+            what = "artifact added" if a is None else "artifact removed"
+            changes.append(Change("artifact", key, a and a["sha256"], b and b["sha256"], severity, what))
+            continue
+        if a["sha256"] == b["sha256"]:
+            continue
+        if explained:
+            severity, reason = Severity.INFO, "follows from the changed input or environment"
+        elif tensorrt and (b.get("kind") in ENGINE_KINDS or path.endswith((".plan", ".engine"))):
+            severity, reason = Severity.INFO, "TensorRT does not promise identical plan bytes"
+        elif tensorrt and b.get("kind") == "layers":
+            severity, reason = Severity.DRIFT, "TensorRT chose other layers/tactics with identical inputs"
+        else:
+            severity, reason = Severity.FAIL, "not reproducible: bytes changed with identical inputs and environment"
+        changes.append(Change("artifact", key, a["sha256"], b["sha256"], severity, reason))
+    return changes
+
+
+def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: float) -> list[Change]:
+    before, after = dict(_numeric_leaves(old)), dict(_numeric_leaves(new))
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if a == b:
+            continue
+        label = f"verify.{key}"
+        if a is None or b is None:
+            changes.append(Change("verification", label, a, b, Severity.INFO, "metric added or removed"))
+            continue
+        if isinstance(a, bool) or isinstance(b, bool):
+            changes.append(Change("verification", label, a, b, Severity.DRIFT, "verification outcome changed"))
+            continue
+        worse = _worsening(key.split(".")[-1].lower(), float(a), float(b))
+        limit = max(METRIC_ABS_FLOOR, tolerance * abs(float(a)))
+        if worse is not None and worse > limit:
+            changes.append(Change("verification", label, a, b, Severity.DRIFT, f"metric worse by more than {tolerance:.0%}"))
+        else:
+            changes.append(Change("verification", label, a, b, Severity.INFO, "metric changed within tolerance"))
+    return changes
+
+
+def _worsening(name: str, a: float, b: float) -> float | None:
+    """How much worse ``b`` is than ``a`` (> 0 is worse); None when the name does not tell."""
+    if any(word in name for word in WORSE_WHEN_HIGHER):
+        return b - a
+    if any(word in name for word in WORSE_WHEN_LOWER):
+        return a - b
+    return None
+
+
+def _latency_changes(old: Mapping[str, Any], new: Mapping[str, Any], threshold: float) -> list[Change]:
+    old_lat, new_lat = old.get("latency_ms") or {}, new.get("latency_ms") or {}
+    if not old_lat:
+        return []
+    if not new_lat:
+        return [Change("latency", "latency_ms", old_lat.get("p50"), None, Severity.DRIFT, "the new build has no benchmark")]
+    if old.get("method") != new.get("method"):
+        reason = "benchmark method changed; latencies not compared"
+        return [Change("latency", "benchmark.method", old.get("method"), new.get("method"), Severity.INFO, reason)]
+    changes = []
+    for pct in ("p50", "p90", "p99"):
+        a, b = old_lat.get(pct), new_lat.get(pct)
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or a <= 0:
+            continue
+        rel = b / a - 1.0
+        detail = f"{a:.3f} -> {b:.3f} ms ({rel:+.1%})"
+        if rel > threshold and pct == "p50":
+            changes.append(Change("latency", f"latency_ms.{pct}", a, b, Severity.FAIL, f"regressed {detail} > {threshold:.0%}"))
+        elif abs(rel) > threshold:
+            changes.append(Change("latency", f"latency_ms.{pct}", a, b, Severity.INFO, f"{'slower' if rel > 0 else 'faster'} {detail}"))
+    return changes
+
+
+def _verify_details(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    data = manifest.get("verification") or _stage_details(manifest, "verify")
+    return {k: v for k, v in data.items() if k != "artifacts"}
+
+
+def _benchmark(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    return manifest.get("benchmark") or _stage_details(manifest, "benchmark")
+
+
+def _stage_details(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    for stage in manifest.get("stages", []):
+        if stage.get("name") == name and isinstance(stage.get("details"), Mapping):
+            return stage["details"]
+    return {}
+
+
+def _numeric_leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, float | bool]]:
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if not any(word in str(key).lower() for word in METRIC_IGNORE):
+                yield from _numeric_leaves(value, f"{prefix}{key}.")
+    elif isinstance(data, (list, tuple)):
+        for index, value in enumerate(data):
+            yield from _numeric_leaves(value, f"{prefix}{index}.")
+    elif isinstance(data, (int, float)) and not (isinstance(data, float) and data != data):
+        yield prefix.rstrip("."), data
+
+
+def _leaf_diffs(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _leaf_diffs(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [(prefix.rstrip("."), a, b)]
+
+
+def _get(data: Mapping[str, Any] | None, dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _short(value: Any) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12]
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,216 @@
+"""``nightly``: rebuild the image(s), rebuild every profile, compare with the previous good build, report, prune.
+
+The build runner and the image step are injected (see :mod:`builder.ops.runners`):
+``--bare`` builds in this process with ``builder.pipeline.run_build``; the
+default builds in Docker through the host launcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from builder.errors import ArtifactError, BuilderError, UsageError
+from builder.layout import MANIFEST_NAME, ArtifactLayout
+from builder.manifest import load_manifest, utc_now
+from builder.ops.drift import compare_manifests
+from builder.ops.history import collect_history, failed_point, latency_point
+from builder.ops.report import write_reports
+from builder.ops.retention import check_retention, prune_profile
+from builder.profile import Profile
+
+REPORT_SCHEMA = 1
+OK_RESULTS = ("no drift", "baseline")
+
+
+@dataclass(frozen=True)
+class BuildAttempt:
+    """What one forced build of one profile gave: a published folder, or an error line."""
+
+    profile: str
+    build_dir: Path | None
+    error: str | None = None
+    failed_dir: Path | None = None
+
+
+BuildRunner = Callable[[str], BuildAttempt]  # profile reference -> attempt; never raises BuilderError
+ImageStep = Callable[[Sequence[Profile]], Mapping[str, Any]]  # -> {"status", "message", ...}; may raise BuilderError
+
+
+@dataclass(frozen=True)
+class NightlyOptions:
+    profiles_dir: Path
+    artifacts: Path
+    reports: Path
+    profiles: tuple[str, ...] = ()  # empty: every non-abstract profile in profiles_dir
+    latency_threshold: float = 0.2
+    keep: int = 5
+    keep_failed: int = 5
+    runner_name: str = "bare"
+
+
+@dataclass
+class NightlyResult:
+    data: dict[str, Any]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.data["ok"])
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per profile (or the image) that drifted, regressed or failed."""
+        return list(self.data["failures"])
+
+
+def select_profiles(options: NightlyOptions) -> list[tuple[str, Profile | None, str | None]]:
+    """``(reference, profile or None, error or None)`` for each profile to rebuild."""
+    from builder.profile import list_profiles, load_profile
+
+    refs = list(options.profiles) or [item.name for item in list_profiles(options.profiles_dir) if not item.abstract]
+    selected: list[tuple[str, Profile | None, str | None]] = []
+    for ref in refs:
+        try:
+            selected.append((ref, load_profile(ref, options.profiles_dir), None))
+        except BuilderError as err:
+            selected.append((ref, None, f"invalid profile: {err.message}"))
+    return selected
+
+
+def run_nightly(
+    options: NightlyOptions,
+    runner: BuildRunner,
+    *,
+    image_step: ImageStep | None = None,
+    log: Callable[[str], None] = print,
+    now: datetime | None = None,
+) -> NightlyResult:
+    """Run one night and write ``<reports>/<stamp>/report.{json,md,html}``.
+
+    Raises:
+        UsageError: bad retention counts or no profiles to build.
+    """
+    check_retention(options.keep, options.keep_failed)
+    started = utc_now()
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    selected = select_profiles(options)
+    if not selected:
+        raise UsageError(f"no profiles to build in {options.profiles_dir}", hint="pass --profiles-dir or --profiles NAME ...")
+    image = _run_image_step(image_step, [p for _, p, _ in selected if p is not None], log)
+    entries, points = [], {}
+    for ref, profile, error in selected:
+        entry, point = _night_of_profile(ref, profile, error, options, runner, image, stamp, log)
+        entries.append(entry)
+        points[entry["profile"]] = point
+    failures = ([f"image: {image['message']}"] if image["status"] == "failed" else []) + [
+        _failure_line(e) for e in entries if e["result"] not in OK_RESULTS
+    ]
+    data = {
+        "schema_version": REPORT_SCHEMA,
+        "stamp": stamp,
+        "started_at": started,
+        "finished_at": utc_now(),
+        "ok": not failures,
+        "failures": failures,
+        "settings": {
+            "latency_threshold": options.latency_threshold,
+            "keep": options.keep,
+            "keep_failed": options.keep_failed,
+            "runner": options.runner_name,
+            "profiles": [e["profile"] for e in entries],
+        },
+        "image": dict(image),
+        "profiles": entries,
+        "history": collect_history(options.reports, options.artifacts, [e["profile"] for e in entries], points),
+    }
+    paths = write_reports(_report_folder(options.reports, stamp), data)
+    log(f"nightly: report {paths['markdown']}")
+    return NightlyResult(data, paths)
+
+
+def _run_image_step(image_step: ImageStep | None, profiles: list[Profile], log: Callable[[str], None]) -> dict[str, Any]:
+    if image_step is None:
+        return {"status": "skipped", "message": "no image rebuild (--bare or --no-image-rebuild)"}
+    try:
+        return {"status": "rebuilt", **image_step(profiles)}
+    except BuilderError as err:
+        log(f"nightly: image rebuild failed: {err.message}")
+        return {"status": "failed", "message": err.message, "hint": err.hint}
+
+
+def _night_of_profile(
+    ref: str, profile: Profile | None, error: str | None, options: NightlyOptions, runner: BuildRunner,
+    image: Mapping[str, Any], stamp: str, log: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    name = profile.name if profile else ref
+    entry: dict[str, Any] = {"profile": name, "result": "failed", "reasons": [], "previous_build": None, "new_build": None,
+                             "latency_ms": None, "changes": [], "pruned": []}  # fmt: skip
+    if profile is None or image["status"] == "failed":
+        entry["reasons"] = [error or "not built: the image rebuild failed"]
+        return entry, failed_point(stamp, None, entry["reasons"][0])
+    layout = ArtifactLayout(options.artifacts, name)
+    previous = _previous_manifest(layout, entry)
+    log(f"nightly: building {name} (previous good build: {entry['previous_build'] or 'none'})")
+    try:
+        attempt = runner(ref)
+    except BuilderError as err:  # runners report failures as attempts; be safe anyway
+        attempt = BuildAttempt(name, None, err.message)
+    if attempt.build_dir is not None and attempt.build_dir.name == entry["previous_build"]:
+        attempt = BuildAttempt(name, None, "no new build was published (the runner returned the previous build)")
+    if attempt.build_dir is None:
+        entry["reasons"].append(attempt.error or "build failed")
+        failed_id = attempt.failed_dir.name if attempt.failed_dir else None
+        point = failed_point(stamp, failed_id, entry["reasons"][-1])
+    else:
+        try:
+            new = load_manifest(attempt.build_dir / MANIFEST_NAME)
+        except ArtifactError as err:
+            entry["reasons"].append(err.message)
+            return _pruned(entry, layout, options), failed_point(stamp, attempt.build_dir.name, err.message)
+        drift = compare_manifests(previous, new, latency_threshold=options.latency_threshold)
+        entry.update(result=drift.verdict, new_build=new["build_id"], changes=[c.to_dict() for c in drift.changes])
+        entry["reasons"] += [c.line() for c in drift.failing()]
+        entry["latency_ms"] = (new.get("benchmark") or {}).get("latency_ms")
+        point = latency_point(new)
+    log(f"nightly: {name}: {entry['result']}" + (f": {entry['reasons'][0]}" if entry["reasons"] else ""))
+    return _pruned(entry, layout, options), point
+
+
+def _previous_manifest(layout: ArtifactLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
+    good = layout.good_builds()
+    folder = layout.latest_dir() or (good[-1] if good else None)
+    if folder is None:
+        return None
+    try:
+        manifest = load_manifest(folder / MANIFEST_NAME)
+    except ArtifactError as err:
+        entry["reasons"].append(f"previous build not comparable: {err.message}")
+        return None
+    entry["previous_build"] = manifest["build_id"]
+    return manifest
+
+
+def _pruned(entry: dict[str, Any], layout: ArtifactLayout, options: NightlyOptions) -> dict[str, Any]:
+    try:
+        entry["pruned"] = prune_profile(layout, options.keep, options.keep_failed).removed
+    except (BuilderError, OSError) as err:
+        entry["result"] = "failed"
+        entry["reasons"].append(f"retention: {getattr(err, 'message', err)}")
+    return entry
+
+
+def _failure_line(entry: Mapping[str, Any]) -> str:
+    reasons = entry["reasons"] or ["no reason recorded"]
+    more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return f"{entry['profile']}: {entry['result']}: {reasons[0]}{more}"
+
+
+def _report_folder(reports: Path, stamp: str) -> Path:
+    folder, index = reports / stamp, 1
+    while folder.exists():
+        index += 1
+        folder = reports / f"{stamp}-{index}"
+    return folder

@@ -1,0 +1,199 @@
+"""``OPS.md``: how to deploy one build, generated from its manifest and ``metadata.json``.
+
+Deterministic (no timestamps but the build's own), so two bundles of the same
+build carry the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from builder.ops.compat import HostRequirements, requirements_from_manifest
+from builder.ops.triton import TritonModel
+
+BACKEND_TITLES = {"tensorrt": "TensorRT plan (raw, no ultralytics header)", "onnxruntime": "ONNX model optimized for ONNX Runtime (CPU)"}
+
+
+def render_ops_doc(
+    manifest: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    triton: TritonModel,
+    files: Sequence[tuple[str, int, str]],
+    *,
+    build_folder: str = "build",
+    triton_folder: str = "triton",
+) -> str:
+    """The Markdown text of ``OPS.md``.
+
+    Args:
+        manifest: the build's manifest.
+        metadata: the build's ``metadata.json``.
+        triton: the generated Triton model.
+        files: ``(path, size, sha256)`` of the other files in the bundle, relative to its top folder.
+        build_folder: where the build's files lie in the bundle.
+        triton_folder: where the Triton repository lies in the bundle.
+    """
+    resolved = manifest["profile"].get("resolved") or {}
+    model: Mapping[str, Any] = next((a for a in manifest.get("artifacts", []) if a.get("kind") == "model"), {})
+    out: list[str] = [f"# Deploying {manifest['profile']['name']} (build {manifest['build_id']})", ""]
+    out += ["Generated from the build's manifest by Engine Foundry; regenerate with `python -m builder bundle`, do not edit.", ""]
+    out += _table(
+        ["", ""],
+        [
+            ["profile", f"{manifest['profile']['name']}: {resolved.get('description', '')}"],
+            ["model file", f"`{build_folder}/{model.get('path', '?')}`: {BACKEND_TITLES.get(str(resolved.get('backend')), resolved.get('backend'))}"],
+            ["precision", str(resolved.get("precision", "?"))],
+            ["task", f"{metadata.get('task', resolved.get('task', '?'))}, {len(_class_names(metadata.get('names')))} classes"],
+            ["built", f"{manifest.get('finished_at') or manifest.get('created_at')} by Engine Foundry {manifest.get('builder_version')}"],
+            ["build key", f"`{manifest.get('build_key')}`"],
+        ],
+    )
+    out += ["", "## Inputs", ""] + _tensor_table(metadata.get("inputs") or []) + ["", _batch_line(metadata)]
+    out += ["", "## Preprocessing", ""] + _preprocessing(metadata)
+    out += ["", "## Outputs", ""] + _tensor_table(metadata.get("outputs") or []) + [""] + _decoding(metadata)
+    out += ["", "## What the target host needs", ""] + _host_needs(requirements_from_manifest(manifest), manifest)
+    out += ["", "## Checked at build time", ""] + _build_checks(manifest)
+    out += ["", "## Triton Inference Server", ""] + _triton(triton, triton_folder, resolved)
+    out += ["", "## Checking this bundle", ""]
+    out += [
+        "- `sha256sum -c SHA256SUMS` in the bundle folder checks every file; "
+        f"`{build_folder}/SHA256SUMS` and `{build_folder}/manifest.json` are the build's own records.",
+        "- `python -m builder verify <bundle>.tar.gz` checks the checksums, says GO / NO-GO for this host "
+        "(GPU, compute capability, TensorRT, driver) and runs one inference where the runtime is installed.",
+        "",
+        "## Files",
+        "",
+    ]
+    out += _table(["path", "bytes", "sha256"], [[f"`{p}`", str(size), f"`{digest}`"] for p, size, digest in files])
+    return "\n".join(out) + "\n"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+
+
+def _tensor_table(tensors: Sequence[Mapping[str, Any]]) -> list[str]:
+    rows = [[f"`{t.get('name')}`", "[" + ", ".join("batch" if d == -1 else str(d) for d in t.get("shape") or []) + "]", str(t.get("dtype"))] for t in tensors]
+    return _table(["name", "shape", "dtype"], rows)
+
+
+def _batch_line(metadata: Mapping[str, Any]) -> str:
+    batch = metadata.get("batch") or {}
+    low, opt, high = batch.get("min", 1), batch.get("opt", 1), batch.get("max", 1)
+    if low == opt == high:
+        return f"Static batch of {low}: every request must carry exactly {low} image(s)."
+    return f"Dynamic batch: {low} to {high} images per call (tuned for {opt}); fewer than {low} is rejected."
+
+
+def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
+    pre = metadata.get("preprocessing") or {}
+    box = pre.get("letterbox") or {}
+    height, width = (metadata.get("imgsz") or ["?", "?"])[:2]
+    scale = pre.get("scale", 1 / 255)
+    colour = ", ".join(str(c) for c in box.get("color", [114, 114, 114]))
+    return [
+        f"1. Letterbox to {height}x{width} (height x width): scale by r = min({height} / h, {width} / w)"
+        f"{'' if box.get('scaleup', True) else ', never above 1'}, resize with {box.get('interpolation', 'linear')} interpolation, "
+        f"pad {'centred' if box.get('center', True) else 'right/bottom'} with colour ({colour}).",
+        f"2. Channel order {pre.get('channel_order', 'RGB')} (OpenCV decodes BGR: convert first).",
+        f"3. Convert to {pre.get('dtype', 'float32')} and multiply by {scale:.10g} (= 1/{round(1 / scale) if scale else '?'}): values in [0, 1].",
+        f"4. Layout {pre.get('layout', 'NCHW')}: HWC -> CHW, then stack images along the batch axis.",
+        f"Strides: {metadata.get('stride', '?')}.",
+    ]
+
+
+def _decoding(metadata: Mapping[str, Any]) -> list[str]:
+    dec = metadata.get("output_decoding") or {}
+    names = _class_names(metadata.get("names"))
+    if dec.get("format") != "xywh+class_scores":
+        lines = [f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: decode them as that task's ultralytics head does."]
+    else:
+        lines = [
+            f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",
+            f"- Boxes: {dec.get('boxes', '?')}.",
+            f"- Scores: {dec.get('scores', '?')}.",
+            "- To decode: transpose to [anchors, 4+nc]; score = max over classes, class = argmax; drop rows below your confidence "
+            "threshold; convert centre/size to corners; run NMS per class; undo the letterbox: x = (x - pad_x) / r, y = (y - pad_y) / r.",
+        ]
+    if names:
+        lines += ["", "Classes: " + ", ".join(f"{index}: {name}" for index, name in names) + "."]
+    return lines
+
+
+def _class_names(names: Any) -> list[tuple[int, str]]:
+    """``(class id, name)`` pairs from a list (index = id) or a mapping of id -> name, by id."""
+    if isinstance(names, Mapping):
+        pairs = [(int(k), str(v)) for k, v in names.items() if str(k).isdigit()]
+    elif isinstance(names, (list, tuple)):
+        pairs = [(i, str(v)) for i, v in enumerate(names)]
+    else:
+        pairs = []
+    return sorted(pairs)
+
+
+def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]:
+    image = (manifest.get("environment") or {}).get("image") or {}
+    built_in = f"Built in image `{image.get('ref') or image.get('id') or 'none (bare build)'}`" + (f" from base `{image['base']}`." if image.get("base") else ".")
+    if req.backend != "tensorrt":
+        return [
+            f"- Any CPU host with ONNX Runtime {req.onnxruntime or '?'} or newer (the model uses basic, portable optimizations).",
+            f"- {built_in}",
+        ]
+    gpu = f"- GPU: {req.gpu or '?'} (compute capability {req.compute_capability or '?'})"
+    if req.hardware_compatibility == "ampere_plus":
+        gpu += "; hardware-compatible engine: any Ampere or newer GPU (compute capability 8.0+) loads it."
+    else:
+        gpu += "; not hardware-compatible: the GPU must have exactly this compute capability (same model recommended)."
+    if req.version_compatible:
+        trt = f"- TensorRT {req.tensorrt}; version-compatible engine: newer TensorRT loads it (8 -> 10, 10 -> 11 across majors) with host code allowed."
+    else:
+        trt = f"- TensorRT {req.tensorrt} exactly; not version-compatible: another TensorRT version refuses to load the plan."
+    if req.driver_branch:
+        driver = (
+            f"- NVIDIA driver R{req.driver_branch} or newer (the image's CUDA {req.cuda}); data-center GPUs may use older "
+            "long-term branches through CUDA forward compatibility."
+        )
+    else:
+        driver = f"- NVIDIA driver: the minimum for CUDA {req.cuda or '?'} (see the image's release notes)."
+    return [gpu, trt, driver, f"- {built_in}", "- Check a host before deploying: `python -m builder verify <bundle>.tar.gz` prints GO or NO-GO."]
+
+
+def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
+    verify = manifest.get("verification") or {}
+    lines = []
+    for name, stats in ((verify.get("tensors") or {}).get("outputs") or {}).items():
+        lines.append(
+            f"- Output `{name}` vs the FP32 ONNX Runtime reference: max abs error {stats.get('max_abs', float('nan')):.4g} "
+            f"(atol {stats.get('atol')}), max rel error {stats.get('max_rel', float('nan')):.4g} (rtol {stats.get('rtol')})."
+        )
+    images = (verify.get("detections") or {}).get("images") or []
+    if images:
+        lines.append(f"- Detections agree with the reference on sample images: at least {min(r.get('agreement', 0) for r in images):.1%}.")
+    bench = manifest.get("benchmark") or {}
+    latency = bench.get("latency_ms") or {}
+    if latency:
+        where = ", ".join(g.get("name", "?") for g in (manifest.get("environment") or {}).get("gpus") or []) or "the build host's CPU"
+        lines.append(
+            f"- Latency at batch {bench.get('batch', '?')} on {where}: p50 {latency.get('p50', 0):.3f} ms, p90 {latency.get('p90', 0):.3f} ms, "
+            f"p99 {latency.get('p99', 0):.3f} ms; {bench.get('throughput_ips', 0):.1f} images/s ({bench.get('method', '?')})."
+        )
+    return lines or ["- No verification or benchmark details recorded."]
+
+
+def _triton(triton: TritonModel, folder: str, resolved: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"`{folder}/` is a model repository: `{triton.model_path}` and `{triton.config_path}` (platform `{triton.platform}`, "
+        f"max_batch_size {triton.max_batch_size}).",
+        "",
+        f"    tritonserver --model-repository=$PWD/{folder}",
+        "",
+        "```",
+        triton.config.rstrip("\n"),
+        "```",
+    ]
+    if triton.platform == "tensorrt_plan":
+        lines += ["", "Run Triton from a release whose TensorRT matches the version above (same GPU requirements apply)."]
+    if resolved.get("version_compatible"):
+        lines.append("A version-compatible plan embeds host code: the runtime must allow it (TensorRT `engine_host_code_allowed`).")
+    return lines

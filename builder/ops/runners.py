@@ -1,0 +1,131 @@
+"""How the nightly builds: in this process (``--bare``) or in Docker, and how it rebuilds the image.
+
+Each runner turns a profile reference into a :class:`BuildAttempt` and
+reports failures as attempts (never raises a BuilderError), so one broken
+profile does not stop the night. The Docker runner and the image step are the
+seams to the host side (``builder.host``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from builder.errors import BuilderError, HostEnvironmentError
+from builder.layout import ArtifactLayout
+from builder.ops.nightly import BuildAttempt, BuildRunner
+from builder.profile import Profile
+
+
+def bare_runner(
+    profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path | None, *, log: Callable[[str], None] = print
+) -> BuildRunner:
+    """Forced builds in this process with ``builder.pipeline.run_build`` (no Docker)."""
+
+    def run(ref: str) -> BuildAttempt:
+        from builder.pipeline import BuildSettings, run_build
+        from builder.profile import load_profile
+
+        try:
+            profile = load_profile(ref, profiles_dir)
+        except BuilderError as err:
+            return BuildAttempt(ref, None, err.message)
+        settings = BuildSettings(
+            artifacts=artifacts, models=models, cache_dir=cache_dir, force=True, wait=True,
+            argv=("python", "-m", "builder", "nightly", "--bare", "--profiles", ref), log=log,
+        )  # fmt: skip
+        try:
+            outcome = run_build(profile, settings)
+        except BuilderError as err:
+            return BuildAttempt(profile.name, None, err.message, newest_failed(ArtifactLayout(artifacts, profile.name)))
+        return BuildAttempt(profile.name, outcome.build_dir)
+
+    return run
+
+
+def docker_runner(
+    profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path, *, log: Callable[[str], None] = print
+) -> BuildRunner:
+    """SEAM (host side): forced builds in the image through ``builder.host.launch.launch``.
+
+    Raises:
+        HostEnvironmentError: the host launcher is not installed.
+    """
+    try:
+        from builder.host import launch as host_launch
+        from builder.host.engine import DockerEngine
+        from builder.host.settings import host_settings
+    except ImportError as err:
+        raise HostEnvironmentError(f"nightly cannot build in Docker: {err}", hint="pass --bare to build in this Python environment") from None
+    engine: Any = None
+
+    def run(ref: str) -> BuildAttempt:
+        nonlocal engine
+        from builder.profile import load_profile
+
+        try:
+            profile = load_profile(ref, profiles_dir)
+            engine = engine or DockerEngine()
+            settings = host_settings(profiles_dir, models, artifacts, cache_dir, force=True)
+            code = host_launch.launch(ref, settings, engine, log)
+        except BuilderError as err:
+            return BuildAttempt(ref, None, err.message)
+        layout = ArtifactLayout(artifacts, profile.name)
+        if code == 0 and layout.latest_dir() is not None:
+            return BuildAttempt(profile.name, layout.latest_dir())
+        failed = newest_failed(layout)
+        message = ((layout.newest_failed_manifest() or {}).get("error") or {}).get("message")
+        return BuildAttempt(profile.name, None, message or f"build container exited with code {code}", failed)
+
+    return run
+
+
+def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Sequence[Profile]], Mapping[str, Any]]:
+    """SEAM (host side): rebuild the images the profiles need, with no layer cache, base re-resolved.
+
+    Calls ``builder.host.image.rebuild_image(flavour, no_cache=True, log=...)`` for each flavour
+    (``cpu`` / ``trt``) and records what it returns (image ID, reference, base digest).
+
+    Raises:
+        HostEnvironmentError: the host image builder is not installed (from the returned step).
+    """
+
+    def step(profiles: Sequence[Profile]) -> Mapping[str, Any]:
+        try:
+            from builder.host import image as host_image
+            from builder.host.spec import flavour_for_backend
+        except ImportError as err:
+            raise HostEnvironmentError(
+                f"nightly cannot rebuild the image: {err}", hint="pass --no-image-rebuild to build with the existing image, or --bare"
+            ) from None
+        rebuild = getattr(host_image, "rebuild_image", None)
+        if rebuild is None:
+            raise HostEnvironmentError("builder.host.image has no rebuild_image()", hint="pass --no-image-rebuild; this is a wiring bug")
+        images = {}
+        for flavour in sorted({flavour_for_backend(p.backend) for p in profiles}):
+            log(f"nightly: rebuilding image {flavour} from scratch (no layer cache)")
+            images[flavour] = _jsonable(rebuild(flavour, no_cache=True, log=log))
+        ids = ", ".join(f"{k} {v.get('id') if isinstance(v, dict) else v}" for k, v in images.items())
+        return {"message": f"rebuilt from scratch: {ids}", "images": images}
+
+    return step
+
+
+def newest_failed(layout: ArtifactLayout) -> Path | None:
+    """The newest folder under ``failed/``, or None."""
+    if not layout.failed_dir.is_dir():
+        return None
+    folders = sorted(p for p in layout.failed_dir.iterdir() if p.is_dir())
+    return folders[-1] if folders else None
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

@@ -1,0 +1,330 @@
+"""Stage ``export``: ultralytics model -> checked, byte-reproducible ``model.onnx``.
+
+Reproducibility: the same weights, profile and package versions give the same
+bytes. Two things in ultralytics' file vary between runs and are removed:
+
+- the ``date`` entry of ``metadata_props`` (the export time; we record it in
+  the stage details as ``exported_at`` instead);
+- ``graph.value_info``, the optional intermediate shape hints that onnxslim's
+  symbolic shape inference names differently depending on Python's hash seed
+  (with dynamic shapes). Runtimes infer these shapes themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from builder.errors import ExportError, ModelError
+from builder.hashing import sha256_file
+from builder.profile import Profile
+from builder.stages.base import ArtifactOut, StageContext, StageResult
+from builder.weights import WeightsFingerprint, weights_fingerprint
+
+NAME = "export"
+ONNX_NAME = "model.onnx"
+DROPPED_METADATA = ("date",)  # changes on every export
+STRIPPED = ["metadata_props.date", "graph.value_info"]
+CHECK_ATOL = 1e-3  # PyTorch (unfused) vs ONNX Runtime (fused), both FP32: |a - b| <= atol + rtol * |a|
+CHECK_RTOL = 1e-3
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    path: Path
+    details: dict[str, Any]
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Export the profile's model to ``model.onnx`` in the build folder."""
+    info = onnx_from_checkpoint(ctx.profile, ctx.models_dir, ctx.workdir / ONNX_NAME, ctx.log, scratch=ctx.scratch)
+    return StageResult(details=info.details, artifacts=(ArtifactOut(ONNX_NAME, "onnx"),))
+
+
+def onnx_from_checkpoint(
+    profile: Profile, models_dir: Path, out_path: Path, log: Callable[[str], None], *, scratch: Path | None = None
+) -> ExportInfo:
+    """Load the weights, export with ultralytics, strip the timestamp, check, compare with PyTorch.
+
+    Args:
+        profile: the resolved profile (model, imgsz, opset, batch, simplify).
+        models_dir: folder holding checkpoints (read only).
+        out_path: where the ONNX file goes.
+        log: progress printer.
+        scratch: folder for ultralytics' intermediate files (a temporary one when None).
+
+    Raises:
+        ModelError: the checkpoint is missing, fails its sha256 pin, or is not a YOLO checkpoint.
+        ExportError: ultralytics cannot export, the ONNX is invalid, or it disagrees with PyTorch.
+    """
+    fingerprint = weights_fingerprint(profile.model, models_dir)
+    log(f"export: loading {fingerprint.identity} (sha256 {fingerprint.sha256[:12]})")
+    yolo = _load_yolo(profile, fingerprint)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as tmp:
+        started = time.time()
+        raw = _ultralytics_export(yolo, profile, Path(tmp), log)
+        exported_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        model_proto = _reproducible_onnx(raw, profile)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    import onnx
+
+    onnx.save(model_proto, str(out_path))
+    log(f"export: wrote {out_path.name}; comparing PyTorch and ONNX Runtime outputs")
+    check = _check_against_pytorch(yolo.model, out_path, profile)
+    shapes = check.pop("shapes_at_imgsz")
+    details = {
+        **_describe_onnx(model_proto),
+        "names": _class_names(yolo.model),
+        "stride": int(max(yolo.model.stride)),
+        "task": yolo.task,
+        "imgsz": list(profile.imgsz),
+        "batch": {"min": profile.batch.min, "opt": profile.batch.opt, "max": profile.batch.max},
+        "dynamic_batch": profile.dynamic,
+        "simplify": profile.simplify,
+        "versions": _versions(),
+        "weights": {"identity": fingerprint.identity, "sha256": fingerprint.sha256},
+        "export_check": check,
+        "shapes_at_imgsz": shapes,
+        "exported_at": exported_at,
+        "stripped": STRIPPED,
+        "onnx_sha256": sha256_file(out_path),
+    }
+    return ExportInfo(out_path, details)
+
+
+def _quiet_ultralytics_env() -> None:
+    os.environ["YOLO_AUTOINSTALL"] = "false"  # never pip-install at build time
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
+    _quiet_ultralytics_env()
+    import torch
+    import ultralytics.utils.checks as checks
+    from ultralytics import YOLO
+
+    checks.AUTOINSTALL = False  # in case ultralytics was imported before the environment was set
+
+    spec = profile.model
+    if fingerprint.path is None:
+        torch.manual_seed(spec.seed)
+        try:
+            yolo = YOLO(str(spec.yaml))
+        except Exception as err:  # ultralytics raises many types for a bad name
+            raise ModelError(
+                f"model yaml {spec.yaml!r} could not be built: {_first_line(err)}",
+                hint="use a model YAML that ultralytics ships, e.g. yolo11n.yaml",
+            ) from err
+    else:
+        try:
+            yolo = YOLO(str(fingerprint.path), task=profile.task)
+        except Exception as err:  # a damaged or foreign file raises anything from pickle to KeyError
+            raise ModelError(
+                f"{fingerprint.path} is not a YOLO checkpoint: {_first_line(err)}",
+                hint="point model.checkpoint at a .pt saved by ultralytics (model.save() or training)",
+            ) from err
+    if yolo.task != profile.task:
+        raise ModelError(
+            f"{fingerprint.identity} is a {yolo.task!r} model, but the profile's task is {profile.task!r}",
+            hint=f"set task: {yolo.task} in the profile, or use a {profile.task} model",
+        )
+    return yolo
+
+
+def _ultralytics_export(yolo: Any, profile: Profile, folder: Path, log: Callable[[str], None]) -> Path:
+    # ultralytics writes next to model.pt_path (or into the working folder for a YAML): point it at scratch.
+    yolo.model.pt_path = str(folder / "model.pt")
+    stride = int(max(yolo.model.stride))
+    if any(side % stride for side in profile.imgsz):
+        raise ExportError(  # ultralytics would silently round it up
+            f"imgsz {list(profile.imgsz)} is not a multiple of the model's stride {stride}",
+            hint=f"use multiples of {stride}, e.g. {[-(-side // stride) * stride for side in profile.imgsz]}",
+        )
+    batch = profile.batch.max if profile.dynamic else profile.batch.opt
+    log(f"export: ultralytics -> ONNX opset {profile.opset}, imgsz {list(profile.imgsz)}, batch {batch}")
+    try:
+        exported = yolo.export(
+            format="onnx",
+            imgsz=list(profile.imgsz),
+            opset=profile.opset,
+            dynamic=profile.dynamic,
+            batch=batch,
+            simplify=profile.simplify,
+            device="cpu",
+            verbose=False,
+        )
+    except Exception as err:
+        raise ExportError(
+            f"ultralytics could not export {profile.model.identity} to ONNX (opset {profile.opset}): "
+            f"{_first_line(err)}",
+            hint="check opset (ultralytics needs 9 or more, at most what the installed onnx supports), "
+            "imgsz (a multiple of the stride, 32) and the model",
+        ) from err
+    path = Path(exported) if exported else folder / "model.onnx"
+    if not path.is_file():
+        raise ExportError(f"ultralytics reported no ONNX file in {folder}", hint="rerun with a fresh scratch folder")
+    return path
+
+
+def _reproducible_onnx(path: Path, profile: Profile) -> Any:
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key not in DROPPED_METADATA]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    del model.graph.value_info[:]  # optional shape hints; their symbolic names vary with the hash seed
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as err:
+        raise ExportError(
+            f"exported ONNX failed onnx.checker: {_first_line(err)}",
+            hint=f"try another opset than {profile.opset}, or simplify: {not profile.simplify}",
+        ) from err
+    return model
+
+
+def _describe_onnx(model: Any) -> dict[str, Any]:
+    inputs = [_value_info(v) for v in model.graph.input]
+    if len(inputs) != 1:
+        raise ExportError(f"expected one ONNX input, found {len(inputs)}", hint="export a standard YOLO model")
+    return {
+        "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "ir_version": model.ir_version,
+        "input": inputs[0],
+        "outputs": [_value_info(v) for v in model.graph.output],
+    }
+
+
+def _value_info(value: Any) -> dict[str, Any]:
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    tensor = value.type.tensor_type
+    shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or -1) for d in tensor.shape.dim]
+    return {"name": value.name, "shape": shape, "dtype": str(tensor_dtype_to_np_dtype(tensor.elem_type))}
+
+
+def _class_names(model: Any) -> list[str]:
+    names = model.names
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names)]
+    return [str(n) for n in names]
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import torch
+    import ultralytics
+
+    return {"ultralytics": ultralytics.__version__, "torch": torch.__version__, "onnx": onnx.__version__}
+
+
+def _first_line(err: BaseException) -> str:
+    text = re.sub(r"^ERROR\W*", "", str(err).strip())  # ultralytics prefixes "ERROR ❌️ "
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+
+def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dict[str, Any]:
+    """Run PyTorch and ONNX Runtime on the same seeded inputs (batch min and max, or the static batch)."""
+    import numpy as np
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    reference = _pytorch_reference(model)
+    rng = np.random.default_rng(profile.verify.seed)
+    batches = sorted({profile.batch.min, profile.batch.max}) if profile.dynamic else [profile.batch.opt]
+    outputs: dict[str, dict[str, Any]] = {}
+    for name in names:
+        outputs[name] = {"max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0, "passed": True, "worst_batch": None}
+    shapes: dict[str, list[int]] = {}
+    for batch in batches:
+        feed = rng.random((batch, 3, *profile.imgsz), dtype=np.float32)
+        expected = reference(feed)
+        try:
+            got = session.run(None, {input_name: feed})
+        except Exception as err:  # onnxruntime's own exception types
+            raise ExportError(
+                f"ONNX Runtime cannot run the exported model at batch {batch}: {_first_line(err)}",
+                hint="check batch and imgsz in the profile",
+            ) from err
+        if len(expected) != len(got):
+            raise ExportError(
+                f"ONNX has {len(got)} output(s) but PyTorch returns {len(expected)}",
+                hint="export a standard YOLO model",
+            )
+        for name, want, have in zip(names, expected, got):
+            if want.shape != have.shape:
+                raise ExportError(
+                    f"output {name!r} has shape {list(have.shape)} in ONNX but {list(want.shape)} in PyTorch "
+                    f"(batch {batch})",
+                    hint="check batch and imgsz in the profile",
+                )
+            _accumulate(outputs[name], want, have, batch)
+            shapes.setdefault(name, [-1 if profile.dynamic else batch, *have.shape[1:]])
+    shapes = {input_name: [-1 if profile.dynamic else profile.batch.opt, 3, *profile.imgsz], **shapes}
+    for name, stats in outputs.items():
+        if not stats["passed"]:
+            raise ExportError(
+                f"output {name!r} differs between PyTorch and ONNX Runtime: max abs error {stats['max_abs']:.3g}, "
+                f"max rel error {stats['max_rel']:.3g}, {stats['nonfinite']} non-finite value(s) "
+                f"(batch {stats['worst_batch']}; allowed {CHECK_ATOL} + {CHECK_RTOL}*|x|)",
+                hint="try another opset or simplify: false; report the model if it persists",
+            )
+    return {
+        "atol": CHECK_ATOL,
+        "rtol": CHECK_RTOL,
+        "seed": profile.verify.seed,
+        "batches": batches,
+        "outputs": outputs,
+        "shapes_at_imgsz": shapes,
+    }
+
+
+def _pytorch_reference(model: Any) -> Callable[[Any], list[Any]]:
+    """An FP32 eval copy whose heads return exactly the exported outputs (export mode, no end-to-end head)."""
+    import copy
+
+    import torch
+    from ultralytics.nn.modules.head import Detect
+
+    net = copy.deepcopy(model).float().eval()
+    if hasattr(net, "end2end"):
+        net.end2end = False  # what ultralytics' ONNX export does without nms
+    for module in net.modules():
+        if isinstance(module, Detect):
+            module.export = True
+            module.format = "onnx"  # type: ignore[assignment]
+            module.shape = None
+
+    def infer(feed: Any) -> list[Any]:
+        with torch.no_grad():
+            result = net(torch.from_numpy(feed))
+        tensors = [result] if isinstance(result, torch.Tensor) else [t for t in result if isinstance(t, torch.Tensor)]
+        return [t.numpy() for t in tensors]
+
+    return infer
+
+
+def _accumulate(stats: dict[str, Any], want: Any, have: Any, batch: int) -> None:
+    import numpy as np
+
+    want64, have64 = want.astype(np.float64), have.astype(np.float64)
+    finite = np.isfinite(have64)
+    diff = np.where(finite, np.abs(want64 - have64), 0.0)
+    scale = np.abs(want64)
+    rel = diff / np.maximum(scale, np.finfo(np.float32).tiny)
+    max_abs = float(diff.max(initial=0.0))
+    if stats["worst_batch"] is None or max_abs > stats["max_abs"] or not finite.all():
+        stats["worst_batch"] = batch
+    stats["max_abs"] = max(stats["max_abs"], max_abs)
+    stats["max_rel"] = max(stats["max_rel"], float(rel.max(initial=0.0)))
+    stats["nonfinite"] += int((~finite).sum())
+    stats["passed"] = stats["passed"] and bool(finite.all() and np.all(diff <= CHECK_ATOL + CHECK_RTOL * scale))

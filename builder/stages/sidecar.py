@@ -1,0 +1,69 @@
+"""``metadata.json``: what an application needs to feed the model and read its output.
+
+The content depends only on the build inputs (no timestamps), so it is
+byte-identical across rebuilds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from builder.profile import Profile
+
+METADATA_NAME = "metadata.json"
+SCHEMA_VERSION = 1
+
+PREPROCESSING = {
+    "letterbox": {"color": [114, 114, 114], "center": True, "scaleup": True, "interpolation": "linear"},
+    "channel_order": "RGB",
+    "scale": 1 / 255,
+    "layout": "NCHW",
+    "dtype": "float32",
+}
+
+
+def sidecar_metadata(profile: Profile, export: Mapping[str, Any], model_file: str) -> dict[str, Any]:
+    """Build the sidecar from the profile and the export stage's details.
+
+    Shapes are those at the profile's image size; ``-1`` marks a dynamic batch.
+    """
+    shapes = export["shapes_at_imgsz"]
+    names = export["names"]
+    inputs = [export["input"]]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "profile": profile.name,
+        "backend": profile.backend.value,
+        "model_file": model_file,
+        "task": export["task"],
+        "precision": profile.precision.value,
+        "imgsz": list(profile.imgsz),
+        "stride": export["stride"],
+        "batch": {"min": profile.batch.min, "opt": profile.batch.opt, "max": profile.batch.max},
+        "inputs": [_io(v, shapes) for v in inputs],
+        "outputs": [_io(v, shapes) for v in export["outputs"]],
+        "names": list(names),  # index = class id
+        "preprocessing": PREPROCESSING,
+        "output_decoding": _detect_decoding(len(names)) if export["task"] == "detect" else {"format": "raw"},
+    }
+
+
+def _detect_decoding(num_classes: int) -> dict[str, Any]:
+    return {
+        "format": "xywh+class_scores",
+        "layout": ["batch", "4+nc", "anchors"],
+        "num_classes": num_classes,
+        "boxes": "centre x, centre y, width, height in input pixels (letterboxed image)",
+        "scores": "per-class scores after sigmoid; no NMS applied",
+    }
+
+
+def write_sidecar(path: Path, metadata: Mapping[str, Any]) -> None:
+    """Write canonical JSON (sorted keys, 2-space indent, trailing newline)."""
+    path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _io(value: Mapping[str, Any], shapes: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": value["name"], "shape": list(shapes.get(value["name"], value["shape"])), "dtype": value["dtype"]}

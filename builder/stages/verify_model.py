@@ -1,0 +1,232 @@
+"""Stage ``verify``: the built artifact against the FP32 ONNX model on ONNX Runtime.
+
+Two checks on the same inputs (``verify.random_inputs`` seeded uniform [0, 1)
+tensors, then each sample image letterboxed like ultralytics; at batch ``opt``,
+and also ``min`` and ``max`` for a dynamic batch, images replicated to fill the batch):
+
+1. tensors: Polygraphy ``Comparator`` with per-output ``atol``/``rtol``
+   (Polygraphy's element-wise rule: an element fails only if it exceeds both);
+2. detections, on image inputs: the reference's top-k detections after
+   class-aware NMS, each matched to one of the artifact's top-(2k) (the slack
+   absorbs near-ties at the top-k boundary) with the same class, IoU and score
+   within the profile's thresholds.
+
+A failed check raises :class:`VerificationError`; its ``details`` attribute
+holds the same report the stage returns on success.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from builder.backends.onnxruntime import onnxrt_runner
+from builder.backends.registry import get_backend
+from builder.errors import VerificationError
+from builder.profile import Profile
+from builder.stages.base import StageContext, StageResult
+from builder.stages.detections import decode_detections, match_detections
+from builder.stages.preprocess import image_to_tensor, load_image, sample_image_paths
+
+NAME = "verify"
+CANDIDATE_POOL = 2  # artifact detections kept per reference detection
+REFERENCE_NAME = "reference:onnxrt-fp32"
+
+
+@dataclass(frozen=True)
+class VerifyInput:
+    label: str  # "random 0" or "image bus.jpg"
+    image: bool
+    batch: int
+    array: np.ndarray  # float32 (batch, 3, H, W)
+
+
+def verification_inputs(profile: Profile, models_dir: Path) -> list[VerifyInput]:
+    """Seeded random tensors and letterboxed sample images, at each batch size to check."""
+    sizes = [profile.batch.opt] + ([profile.batch.min, profile.batch.max] if profile.dynamic else [])
+    batches = list(dict.fromkeys(sizes))
+    rng = np.random.default_rng(profile.verify.seed)
+    paths = sample_image_paths(profile.verify.images, models_dir)
+    images = [(p.name, image_to_tensor(load_image(p), profile.imgsz)) for p in paths]
+    inputs = []
+    for batch in batches:
+        for index in range(profile.verify.random_inputs):
+            array = rng.random((batch, 3, *profile.imgsz), dtype=np.float32)
+            inputs.append(VerifyInput(f"random {index}", False, batch, array))
+        for name, tensor in images:
+            inputs.append(VerifyInput(f"image {name}", True, batch, np.repeat(tensor, batch, axis=0)))
+    return inputs
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Compare the artifact with the FP32 reference; raise on any failed check.
+
+    Raises:
+        VerificationError: a tensor exceeds its tolerance, detections disagree, or inference fails.
+    """
+    profile = ctx.profile
+    export, build = ctx.prior.get("export"), ctx.prior.get("build")
+    if export is None or build is None:
+        raise VerificationError("no export and build results to verify", hint="run the export and build stages first")
+    onnx_path, model_path = ctx.path(export.artifact("onnx")), ctx.path(build.artifact("model"))
+    inputs = verification_inputs(profile, ctx.models_dir)
+    backend = get_backend(profile.backend.value)
+    ctx.log(f"verify: {model_path.name} vs FP32 {onnx_path.name} on {len(inputs)} input(s)")
+    reference, candidate = onnxrt_runner(onnx_path, REFERENCE_NAME), backend.make_runner(model_path, profile)
+    input_name = export.details["input"]["name"]
+    ref_outputs, got_outputs, accuracy = _run_and_compare(reference, candidate, input_name, inputs, profile)
+    tensors = _tensor_report(accuracy, inputs, profile)
+    detections = _detection_report(ref_outputs, got_outputs, inputs, profile, export.details)
+    details = _json_safe({"inputs": len(inputs), "tensors": tensors, "detections": detections})
+    _raise_on_failure(details, model_path)
+    ctx.log(f"verify: passed ({_summary(tensors, detections)})")
+    return StageResult(details=details)
+
+
+def _run_and_compare(
+    reference: Any, candidate: Any, input_name: str, inputs: list[VerifyInput], profile: Profile
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]], list[dict[str, Any]]]:
+    os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"
+    from polygraphy.comparator import Comparator
+
+    feeds = [{input_name: item.array} for item in inputs]
+    try:
+        results = Comparator.run([reference, candidate], data_loader=feeds)
+    except Exception as err:
+        raise VerificationError(
+            f"inference failed while comparing {candidate.name} with the reference: {err}",
+            hint="check the artifact accepts the profile's batch sizes and image size",
+        ) from err
+    (_, ref_iters), (_, got_iters) = list(results.items())
+    names = list(ref_iters[0].keys())
+    tolerances = {n: profile.verify.tolerance_for(n) for n in names}
+    atol = {n: t.atol for n, t in tolerances.items()}
+    compare = _simple_compare(atol=atol, rtol={n: t.rtol for n, t in tolerances.items()})
+    accuracy = Comparator.compare_accuracy(results, compare_func=compare)
+    pair = accuracy if hasattr(accuracy, "items") else accuracy[0]  # older Polygraphy returns one AccuracyResult
+    ((_, per_iteration),) = list(pair.items())
+    as_arrays = lambda iters: [{k: np.asarray(v) for k, v in it.items()} for it in iters]  # noqa: E731
+    return as_arrays(ref_iters), as_arrays(got_iters), list(per_iteration)
+
+
+def _simple_compare(atol: dict[str, float], rtol: dict[str, float]) -> Any:
+    try:
+        from polygraphy.comparator import SimpleCompareFunc  # newer Polygraphy; CompareFunc.simple is deprecated
+    except ImportError:
+        from polygraphy.comparator import CompareFunc
+
+        return CompareFunc.simple(atol=atol, rtol=rtol)
+    return SimpleCompareFunc(atol=atol, rtol=rtol)
+
+
+def _tensor_report(per_iteration: list[dict[str, Any]], inputs: list[VerifyInput], profile: Profile) -> dict[str, Any]:
+    outputs: dict[str, dict[str, Any]] = {}
+    iterations = []
+    for item, compared in zip(inputs, per_iteration):
+        row = {}
+        for name, result in compared.items():
+            tol = profile.verify.tolerance_for(name)
+            empty = {"atol": tol.atol, "rtol": tol.rtol, "max_abs": 0.0, "max_rel": 0.0, "failed_inputs": 0}
+            stats = outputs.setdefault(name, {**empty, "worst_input": None})
+            max_abs, max_rel, passed = float(result.max_absdiff), float(result.max_reldiff), bool(result)
+            worst_abs, worst_rel = _nan_as_inf(max_abs), _nan_as_inf(max_rel)
+            if stats["worst_input"] is None or worst_abs > stats["max_abs"]:
+                stats["worst_input"] = f"{item.label} (batch {item.batch})"
+            stats["max_abs"], stats["max_rel"] = max(stats["max_abs"], worst_abs), max(stats["max_rel"], worst_rel)
+            stats["failed_inputs"] += 0 if passed else 1
+            row[name] = {"max_abs": max_abs, "max_rel": max_rel, "passed": passed}
+        passed_all = all(r["passed"] for r in row.values())
+        iterations.append({"input": item.label, "batch": item.batch, "passed": passed_all, "outputs": row})
+    return {"outputs": outputs, "iterations": iterations}
+
+
+def _detection_report(
+    ref_outputs: list[dict[str, np.ndarray]],
+    got_outputs: list[dict[str, np.ndarray]],
+    inputs: list[VerifyInput],
+    profile: Profile,
+    export: Mapping[str, Any],
+) -> dict[str, Any]:
+    spec = profile.verify.detection
+    thresholds = {"top_k": spec.top_k, "iou": spec.iou, "score_atol": spec.score_atol}
+    thresholds["min_agreement"] = spec.min_agreement
+    name = export["outputs"][0]["name"]
+    if export.get("task") != "detect":
+        skipped = f"task {export.get('task')!r} has no detection decoder"
+        return {"skipped": skipped, "thresholds": thresholds, "images": []}
+    rows = []
+    for item, ref_out, got_out in zip(inputs, ref_outputs, got_outputs):
+        if not item.image:
+            continue
+        ref_dets = decode_detections(ref_out[name], spec.top_k)
+        got_dets = decode_detections(got_out[name], spec.top_k * CANDIDATE_POOL)
+        reports = [match_detections(r, g, spec.iou, spec.score_atol) for r, g in zip(ref_dets, got_dets)]
+        worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
+        worst = reports[worst_index]
+        rows.append({
+            "input": item.label,
+            "batch": item.batch,
+            "agreement": worst.agreement,
+            "matched": worst.matched,
+            "total": worst.total,
+            "batch_index": worst_index,
+            "first_mismatch": worst.first_mismatch,
+            "passed": worst.agreement >= spec.min_agreement,
+        })
+    return {"output": name, "thresholds": thresholds, "candidate_pool": CANDIDATE_POOL, "images": rows}
+
+
+def _raise_on_failure(details: dict[str, Any], model_path: Path) -> None:
+    for name, stats in details["tensors"]["outputs"].items():
+        if stats["failed_inputs"]:
+            error = VerificationError(
+                f"{model_path.name}: output {name!r} exceeds atol {stats['atol']:g} / rtol {stats['rtol']:g} "
+                f"on {stats['failed_inputs']} of {details['inputs']} input(s); worst max abs error "
+                f"{_fmt(stats['max_abs'])}, max rel error {_fmt(stats['max_rel'])} on {stats['worst_input']}",
+                hint=f"if this precision loss is expected, raise verify.tolerances.{name} in the profile; "
+                "otherwise rebuild at a higher precision",
+            )
+            error.details = details  # type: ignore[attr-defined]
+            raise error
+    for row in details["detections"]["images"]:
+        if not row["passed"]:
+            error = VerificationError(
+                f"{model_path.name}: detections on {row['input']} (batch {row['batch']}, image "
+                f"{row['batch_index']}) agree {row['agreement']:.1%} ({row['matched']}/{row['total']}), below "
+                f"{details['detections']['thresholds']['min_agreement']:.1%}; "
+                f"first disagreement: {row['first_mismatch']}",
+                hint="check the precision and calibration; verify.detection thresholds are in the profile",
+            )
+            error.details = details  # type: ignore[attr-defined]
+            raise error
+
+
+def _summary(tensors: dict[str, Any], detections: dict[str, Any]) -> str:
+    parts = [f"{n} max abs {_fmt(s['max_abs'])}" for n, s in tensors["outputs"].items()]
+    if detections["images"]:
+        parts.append(f"detection agreement >= {min(r['agreement'] for r in detections['images']):.1%}")
+    return ", ".join(parts)
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats (a NaN error from a broken artifact) as strings, so the manifest stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _nan_as_inf(value: float) -> float:
+    return math.inf if math.isnan(value) else value
+
+
+def _fmt(value: float | str) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,248 @@
+"""A tiny stand-in for the ``tensorrt`` module, shaped per version (8.6 / 10.x / 11.x) from TENSORRT.md §2.1.
+
+It records every call ``trt_calls`` makes, so tests can check the call sequence on each version without
+TensorRT. Enum members that a version removed are simply absent (AttributeError, as on the real module).
+It builds nothing: ``build_serialized_network`` returns fixed bytes (or None when told to fail), and with an
+INT8 calibrator it reads the cache through Polygraphy's real ``Calibrator`` and, if empty, iterates its data
+loader and writes a cache through it, without a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+from builder.gpu import GpuInfo
+
+H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-d3f64188-fbdf-307f-4650-342a3ebaefd5", "9.0", 81559, "580.159.04")
+T4 = GpuInfo(0, "Tesla T4", "GPU-0000aaaa-1111-2222-3333-444455556666", "7.5", 15360, "535.104.05")
+PLAN = b"FAKE-TRT-PLAN\x00\x01\x02"
+LAYERS = {"Layers": [{"Name": "/model.0/conv/Conv", "TacticName": "sm90_xmma_fprop"}], "Bindings": ["images", "output0"]}
+
+
+class _Enum:
+    def __init__(self, prefix: str, names: dict[str, int]) -> None:
+        for name, value in names.items():
+            setattr(self, name, _Member(f"{prefix}.{name}", name, value))
+
+
+class _Member:
+    def __init__(self, text: str, name: str, value: int) -> None:
+        self.text, self.name, self.value = text, name, value
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True, cache_ok: bool = True) -> types.ModuleType:
+    """A fake ``tensorrt`` module of ``version``; its ``calls`` list records what was done."""
+    major = int(version.split(".")[0])
+    trt: Any = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.calls = calls = []
+
+    class ILogger:
+        class Severity:
+            ERROR = _Member("Severity.ERROR", "ERROR", 1)
+            WARNING = _Member("Severity.WARNING", "WARNING", 2)
+
+        def __init__(self) -> None:
+            calls.append(("ILogger.__init__",))
+
+        def log(self, severity: Any, msg: str) -> None:  # overridden
+            pass
+
+    class Logger(ILogger):
+        WARNING = ILogger.Severity.WARNING
+
+        def __init__(self, severity: Any = None) -> None:
+            super().__init__()
+
+    trt.ILogger, trt.Logger = ILogger, Logger
+    trt.init_libnvinfer_plugins = lambda logger, ns: calls.append(("init_libnvinfer_plugins", ns)) or True
+    if major == 8:
+        trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1})
+    elif major == 10:
+        trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
+    else:
+        trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1})
+    flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"] + (["FP16", "INT8"] if major < 11 else [])
+    trt.BuilderFlag = _Enum("BuilderFlag", {name: i for i, name in enumerate(flags)})
+    trt.OnnxParserFlag = _Enum("OnnxParserFlag", {"NATIVE_INSTANCENORM": 0})
+    trt.MemoryPoolType = _Enum("MemoryPoolType", {"WORKSPACE": 0})
+    trt.HardwareCompatibilityLevel = _Enum("HardwareCompatibilityLevel", {"NONE": 0, "AMPERE_PLUS": 1})
+    trt.ProfilingVerbosity = _Enum("ProfilingVerbosity", {"LAYER_NAMES_ONLY": 0, "NONE": 1, "DETAILED": 2})
+    trt.LayerInformationFormat = _Enum("LayerInformationFormat", {"ONELINE": 0, "JSON": 1})
+    trt.Dims = lambda dims: tuple(dims)
+    if major < 11:
+        class IInt8Calibrator:
+            def __init__(self) -> None:
+                calls.append(("IInt8Calibrator.__init__", type(self).__mro__[1].__name__))
+
+        trt.IInt8Calibrator = IInt8Calibrator
+        for name in ("IInt8MinMaxCalibrator", "IInt8EntropyCalibrator2", "IInt8LegacyCalibrator"):
+            setattr(trt, name, type(name, (IInt8Calibrator,), {}))
+
+    class Tensor:
+        def __init__(self, name: str, shape: list[int], is_input: bool) -> None:
+            self.name, self.shape, self.dtype, self.is_network_input = name, shape, "DataType.FLOAT", is_input
+
+    class Network:
+        num_inputs = num_outputs = 1
+        input_shape = [-1, 3, -1, -1]  # set from the ONNX by parse_from_file
+
+        def get_input(self, i: int) -> Tensor:
+            return Tensor("images", self.input_shape, True)
+
+        def get_output(self, i: int) -> Tensor:
+            return Tensor("output0", [-1, 84, -1], False)
+
+    class ParserError:
+        def __init__(self, i: int) -> None:
+            self.i = i
+
+        def code(self) -> Any:
+            return _Member("ErrorCode.UNSUPPORTED_NODE", "UNSUPPORTED_NODE", 8)
+
+        def desc(self) -> str:
+            return "No importer registered for op: FancyOp"
+
+        def node(self) -> int:
+            return 41 + self.i
+
+    if major >= 10:
+        ParserError.node_name = lambda self: f"/model.22/fancy_{self.i}"  # type: ignore[attr-defined]
+        ParserError.node_operator = lambda self: "FancyOp"  # type: ignore[attr-defined]
+
+    class OnnxParser:
+        def __init__(self, network: Network, logger: Any) -> None:
+            self.network, self.logger, self.num_errors = network, logger, 0 if parse_ok else 1
+
+        def set_flag(self, flag: Any) -> None:
+            calls.append(("parser.set_flag", flag.name))
+
+        def parse_from_file(self, path: str) -> bool:
+            calls.append(("parse_from_file", path))
+            from builder.backends.tensorrt.onnx_facts import onnx_facts
+
+            dims = onnx_facts(Path(path)).inputs[0][1]
+            self.network.input_shape = [d if isinstance(d, int) and d > 0 else -1 for d in dims]
+            if not parse_ok:
+                self.logger.log(ILogger.Severity.ERROR, "ModelImporter.cpp:771: While parsing node number 41 [FancyOp]")
+            return parse_ok
+
+        def get_error(self, i: int) -> ParserError:
+            return ParserError(i)
+
+    class TimingCache:
+        def __init__(self, data: bytes) -> None:
+            self.data = bytes(data)
+
+        def serialize(self) -> memoryview:
+            return memoryview(self.data if self.data.endswith(b"+entries") else self.data + b"+entries")
+
+    class Config:
+        def __init__(self) -> None:
+            object.__setattr__(self, "cache", None)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            calls.append(("config." + name, getattr(value, "name", value)))
+            object.__setattr__(self, name, value)
+
+        def set_flag(self, flag: Any) -> None:
+            calls.append(("config.set_flag", flag.name))
+
+        def clear_flag(self, flag: Any) -> None:
+            calls.append(("config.clear_flag", flag.name))
+
+        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
+            calls.append(("config.set_memory_pool_limit", pool.name, size))
+
+        def add_optimization_profile(self, profile: Any) -> int:
+            calls.append(("config.add_optimization_profile", dict(profile.shapes)))
+            return 0
+
+        def create_timing_cache(self, data: bytes) -> TimingCache:
+            return TimingCache(data)
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            calls.append(("config.set_timing_cache", cache.data, ignore_mismatch))
+            ok = cache_ok or not cache.data
+            if ok:
+                object.__setattr__(self, "cache", cache)
+            return ok
+
+        def get_timing_cache(self) -> TimingCache:
+            return self.cache
+
+    if major < 11:
+        Config.set_calibration_profile = lambda self, p: calls.append(("config.set_calibration_profile",)) or True  # type: ignore[attr-defined]
+
+    class OptimizationProfile:
+        def __init__(self) -> None:
+            self.shapes: dict[str, Any] = {}
+
+        def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
+            self.shapes[name] = (min, opt, max)
+
+    class Builder:
+        def __init__(self, logger: Any) -> None:
+            self.logger = logger
+
+        def create_network(self, flags: int = 0) -> Network:
+            calls.append(("create_network", flags))
+            return Network()
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def create_optimization_profile(self) -> OptimizationProfile:
+            return OptimizationProfile()
+
+        def build_serialized_network(self, network: Network, config: Config) -> memoryview | None:
+            calibrator = getattr(config, "int8_calibrator", None)
+            if calibrator is not None:
+                if calibrator.read_calibration_cache() is None:
+                    shapes = [batch["images"].shape for batch in calibrator.data_loader]
+                    calls.append(("calibrated", shapes))
+                    calibrator.write_calibration_cache(memoryview(b"TRT-8601-MinMaxCalibration\nimages: 3c010a14\n"))
+                else:
+                    calls.append(("calibration cache read",))
+            calls.append(("build_serialized_network",))
+            if not build_ok:
+                self.logger.log(ILogger.Severity.ERROR, "[optimizer.cpp::computeCosts] Error: out of memory on tactic")
+                return None
+            return memoryview(PLAN)
+
+    class Engine:
+        def create_engine_inspector(self) -> Any:
+            inspector = types.SimpleNamespace()
+            inspector.get_engine_information = lambda fmt: json.dumps(LAYERS)
+            return inspector
+
+    class Runtime:
+        def __init__(self, logger: Any) -> None:
+            self.engine_host_code_allowed = False
+
+        def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
+            calls.append(("deserialize_cuda_engine", bytes(plan), self.engine_host_code_allowed))
+            return Engine() if bytes(plan) == PLAN else None
+
+    trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime
+    return trt
+
+
+def install(monkeypatch: Any, trt: types.ModuleType, gpus: tuple[GpuInfo, ...] = (H100,)) -> None:
+    """Make ``import tensorrt`` return ``trt`` and GPU discovery report ``gpus``, for one test."""
+    from builder import gpu
+
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr(gpu, "probe_gpus", lambda: gpu.GpuProbe(tuple(gpus), "nvml" if gpus else "none",
+                                                              () if gpus else ("NVML: no driver",)))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
