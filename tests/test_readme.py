@@ -1,0 +1,56 @@
+"""The README's commands and examples work as written."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from builder.profile import load_profile
+from tests.support import REPO
+
+README = (REPO / "README.md").read_text()
+MAKEFILE = (REPO / "Makefile").read_text()
+
+
+def _blocks(lang):
+    return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
+
+
+def test_quick_start_is_two_make_commands_and_ci_runs_the_test_one():
+    commands = [b.strip() for b in _blocks("bash")[:2]]
+    assert commands == ["make engine", "make test"]
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_make_command_in_the_readme_is_a_target():
+    targets = set(re.findall(r"^([a-z-]+):", MAKEFILE, re.M))
+    mentioned = set(re.findall(r"`make ([a-z-]+)", README))
+    assert mentioned and mentioned <= targets, sorted(mentioned - targets)
+
+
+def test_make_test_runs_everything_but_gpu_tests():
+    recipe = re.search(r"^test:.*\n\t(.*)$", MAKEFILE, re.M).group(1)
+    assert '-m "not gpu"' in recipe and "pytest" in recipe
+
+
+def test_the_profile_example_is_valid(tmp_path):
+    for path in (REPO / "profiles").glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    example = _blocks("yaml")[0]
+    name = re.search(r"^name: (\S+)", example, re.M).group(1)
+    (tmp_path / f"{name}.yaml").write_text(example)
+    profile = load_profile(name, tmp_path)
+    assert profile.target.compute_capability == "8.9"
+
+
+@pytest.mark.parametrize("command", re.findall(r"`python -m builder ([a-z]+)`", README))
+def test_python_commands_in_the_readme_run(command):
+    result = subprocess.run([sys.executable, "-m", "builder", command], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_linked_documents_exist():
+    for link in re.findall(r"\]\(([^)#]+\.md)\)", README):
+        assert (REPO / link).is_file(), link
