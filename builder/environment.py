@@ -60,6 +60,7 @@ def capture_environment(image_id: str | None = None, image_ref: str | None = Non
             "ref": image_ref or os.environ.get("ENGINE_FOUNDRY_IMAGE_REF"),
             "base": os.environ.get("ENGINE_FOUNDRY_BASE_IMAGE"),
             "base_id": os.environ.get("ENGINE_FOUNDRY_BASE_IMAGE_ID"),
+            "base_pinned": os.environ.get("ENGINE_FOUNDRY_BASE_PINNED"),
         },
         "in_container": os.path.exists("/.dockerenv"),
         "gpus": [gpu.to_dict() for gpu in gpus],

@@ -1,0 +1,204 @@
+"""Build one profile in a container: up-to-date check on the host, run, stream logs, report.
+
+``launch`` computes the build key on the host with the same functions the
+container uses (profile, weights, image ID, GPU), so an up-to-date build
+returns at once without starting a container.  Otherwise it runs the hardened
+container of :func:`builder.host.spec.container_spec`, streams its log, and
+on Ctrl-C / SIGTERM stops and removes it: the container side publishes
+atomically, so nothing partial appears under ``builds/``.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Iterator
+
+from builder.errors import ExitCode, HostEnvironmentError
+from builder.host.engine import Container, ContainerEngine, ImageInfo
+from builder.host.image import ensure_image, provenance_environment
+from builder.host.settings import prepare_host_dirs
+from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests
+from builder.profile import Profile
+
+STOP_TIMEOUT_S = 10
+Sink = Callable[[str], None]
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def launch(profile_ref: str | Path, settings: HostSettings, engine: ContainerEngine, sink: Sink = say) -> int:
+    """Build ``profile_ref`` in a container unless an up-to-date build exists.
+
+    Args:
+        profile_ref: a profile name in ``settings.profiles_dir`` or the path of a ``.yaml`` file.
+        settings: host folders, user, image and GPU choice (:func:`builder.host.settings.host_settings`).
+        engine: the container engine (``DockerEngine()``, or a fake in tests).
+        sink: receives every output line (the container's log and the launcher's own lines).
+
+    Returns:
+        0 when the build is up to date or succeeded, else the container's exit code
+        (:class:`builder.errors.ExitCode`; 130 after Ctrl-C).
+
+    Raises:
+        BuilderError: before any container starts (bad profile, missing weights, no image, unwritable folders).
+    """
+    from builder.layout import ArtifactLayout
+
+    profile, profile_file = resolve_profile(profile_ref, settings.profiles_dir)
+    flavour = flavour_for_backend(profile.backend)
+    image = ensure_image(flavour, engine, sink, ref=settings.image)
+    settings = replace(
+        settings,
+        profiles_dir=profile_file.parent.absolute(),
+        image=image.ref,
+        image_id=image.id,
+        environment={**provenance_environment(image), **settings.environment},
+    )
+    layout = ArtifactLayout(settings.artifacts_dir, profile.name)
+    key = host_build_key(profile, settings, image)
+    latest = layout.latest_manifest()
+    if not settings.force and latest and latest.get("status") == "succeeded" and latest.get("build_key") == key:
+        sink(f"UP-TO-DATE {profile.name}: {layout.latest_dir()} (build key {key[:12]}; no container started)")
+        return int(ExitCode.OK)
+    prepare_host_dirs(settings, profile.name, sink)
+    spec = container_spec(profile_file.stem, profile.backend, settings)
+    failed_before = _failed_builds(layout)
+    sink(f"starting {image.ref} ({image.id[:19]}) for {profile.name}")
+    code = run_container(engine, spec_name(profile.name), spec, sink)
+    if code not in (ExitCode.OK, ExitCode.INTERRUPTED):
+        report_failure(layout, failed_before, code, sink)
+    return code
+
+
+def resolve_profile(profile_ref: str | Path, profiles_dir: Path) -> tuple[Profile, Path]:
+    """The profile and its file; the file's folder is what the container sees at /profiles
+    (``extends`` only names profiles of the same folder).
+
+    Raises:
+        ProfileError: the profile is missing or invalid.
+    """
+    from builder.profile import load_profile
+
+    profile = load_profile(profile_ref, profiles_dir)
+    return profile, Path(profile.source).absolute()
+
+
+def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -> str:
+    """The build key the container would compute for ``profile`` in ``image`` on the chosen GPUs."""
+    from builder.buildkey import compute_build_key
+    from builder.environment import environment_identity
+    from builder.weights import weights_fingerprint
+
+    weights = weights_fingerprint(profile.model, settings.models_dir)
+    gpu = ""
+    if flavour_for_backend(profile.backend) == "trt":
+        from builder.gpu import gpu_identity, list_gpus
+
+        gpus = list_gpus()
+        (request,) = gpu_requests(settings.gpus)  # also rejects a malformed --gpus before anything starts
+        if request.device_ids:
+            gpus = [g for g in gpus if str(g.index) in request.device_ids]
+        gpu = gpu_identity(gpus)
+    return compute_build_key(profile, weights, environment_identity(image.id), gpu)
+
+
+def spec_name(profile_name: str) -> str:
+    """A unique container name: ``ef-<profile>-<8 hex>``."""
+    return f"ef-{profile_name}-{uuid.uuid4().hex[:8]}"
+
+
+def run_container(engine: ContainerEngine, name: str, spec: Any, sink: Sink) -> int:
+    """Run ``spec``, stream its log to ``sink``, and always remove the container.
+
+    Ctrl-C or SIGTERM stops it (SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT_S`) and returns 130.
+    """
+    container = engine.run(spec, name=name)
+    try:
+        with _interrupts_raised():
+            for line in container.log_lines():
+                sink(line)
+            return container.wait()
+    except KeyboardInterrupt:
+        sink(f"interrupted: stopping container {name} (nothing is published from an interrupted build)")
+        with _interrupts_ignored():
+            stop_quietly(container)
+        sink(f"ERROR build interrupted; container {name} stopped and removed")
+        return int(ExitCode.INTERRUPTED)
+    finally:
+        with _interrupts_ignored():
+            container.remove()
+
+
+def stop_quietly(container: Container) -> None:
+    """Stop ``container``; a container that is already gone is fine."""
+    try:
+        container.stop(timeout=STOP_TIMEOUT_S)
+    except Exception as err:  # the engine may have lost it already; removal follows anyway
+        print(f"note: stopping {container.id[:12]}: {err}", file=sys.stderr)
+
+
+def report_failure(layout: Any, failed_before: set[str], code: int, sink: Sink) -> None:
+    """Say which stage failed, from the failed build's manifest (if this run wrote one)."""
+    manifest = layout.newest_failed_manifest()
+    if manifest is None or manifest.get("build_id") in failed_before:
+        sink(f"ERROR the build container exited with code {code}{_signal_note(code)}; no failed-build manifest was written")
+        sink("TIP read the container log above; exit codes are listed in the README")
+        return
+    error = manifest.get("error") or {}
+    failed: dict[str, Any] = next((s for s in manifest.get("stages") or [] if s.get("status") == "failed"), {})
+    stage = error.get("stage") or failed.get("name") or "unknown"
+    message = error.get("message") or failed.get("error") or "no message recorded"
+    sink(f"ERROR build of {layout.profile} failed in stage {stage!r} (exit {code}): {message}")
+    sink(f"TIP {error['hint']}" if error.get("hint") else "TIP read the container log above")
+    sink(f"TIP the failed build's manifest: {layout.failed_dir / str(manifest.get('build_id', ''))}/manifest.json")
+
+
+def _failed_builds(layout: Any) -> set[str]:
+    return {p.name for p in layout.failed_dir.iterdir()} if layout.failed_dir.is_dir() else set()
+
+
+def _signal_note(code: int) -> str:
+    if code == 137:
+        return " (killed: out of memory, or `docker kill`)"
+    return f" (signal {code - 128})" if 128 < code < 160 else ""
+
+
+@contextmanager
+def _interrupts_raised() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Let cleanup finish even if Ctrl-C is pressed again (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

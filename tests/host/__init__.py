@@ -1,0 +1,1 @@
+"""Host side: container spec, launcher, image builder, docker adapter (mostly without Docker)."""
