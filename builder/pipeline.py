@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, NoReturn
 
+from builder.atomic import write_text_atomic
 from builder.buildkey import build_key_inputs, compute_build_key
 from builder.environment import capture_environment, environment_identity
 from builder.errors import BuilderError, ExitCode, HostEnvironmentError, StageError
@@ -172,7 +173,7 @@ def _publish(manifest: Manifest, staging: Path, final: Path, layout: ArtifactLay
         manifest = manifest.with_stage(StageRecord("publish", "ok", started, time.monotonic() - t0, details))
         manifest.write_atomic(staging / MANIFEST_NAME)
         entries = [(r.path, r.sha256) for r in records] + [(MANIFEST_NAME, sha256_file(staging / MANIFEST_NAME))]
-        _write_synced(staging / SUMS_NAME, format_sums(entries))
+        write_text_atomic(staging / SUMS_NAME, format_sums(entries))
         _fsync_tree(staging)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)
@@ -240,13 +241,6 @@ def _ensure_writable(layout: ArtifactLayout) -> None:
             f"artifacts folder {layout.root} is not writable ({err.strerror})",
             hint=f"choose a writable folder with --artifacts, or fix its permissions (chown {os.getuid()}:{os.getgid()})",
         ) from None
-
-
-def _write_synced(path: Path, text: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Iterator
 
-from builder.errors import ExitCode, HostEnvironmentError
+from builder.errors import ExitCode
 from builder.host.engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs

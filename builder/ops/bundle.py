@@ -22,14 +22,13 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+from builder.atomic import atomic_output
 from builder.errors import ArtifactError
 from builder.hashing import SUMS_NAME, check_folder, format_sums, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME, ArtifactLayout
@@ -117,22 +116,12 @@ def make_bundle(build_dir: Path, output: Path | None = None) -> BundleResult:
 
 def write_tar_gz(output: Path, top: str, entries: Mapping[str, Path | bytes], mtime: int) -> None:
     """Write a byte-reproducible ``.tar.gz`` of ``entries`` under ``top/`` via a temp file + rename."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; ops must be able to read the bundle
-        with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
-                with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                    for name in sorted(_with_folders(top, entries)):
-                        value = entries.get(name[len(top) + 1 :]) if name != top else None
-                        _add(tar, name, value, mtime)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(output, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+                for name in sorted(_with_folders(top, entries)):
+                    value = entries.get(name[len(top) + 1 :]) if name != top else None
+                    _add(tar, name, value, mtime)
 
 
 def _with_folders(top: str, entries: Mapping[str, Any]) -> set[str]:

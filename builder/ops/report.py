@@ -6,12 +6,11 @@ nothing from anywhere (no scripts, no stylesheets, no images, no fonts).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from html import escape
 from pathlib import Path
 from typing import Any, Mapping
 
+from builder.atomic import write_text_atomic
 from builder.manifest import write_json_atomic
 from builder.ops.history import REPORT_JSON
 from builder.ops.svgplot import latency_svg
@@ -33,8 +32,8 @@ def write_reports(folder: Path, data: Mapping[str, Any]) -> dict[str, Path]:
     """Write ``report.json``, ``report.md`` and ``report.html`` into ``folder`` (each atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / REPORT_JSON, data)
-    _write_text(folder / REPORT_MD, render_markdown(data))
-    _write_text(folder / REPORT_HTML, render_html(data))
+    write_text_atomic(folder / REPORT_MD, render_markdown(data))
+    write_text_atomic(folder / REPORT_HTML, render_html(data))
     return {"json": folder / REPORT_JSON, "markdown": folder / REPORT_MD, "html": folder / REPORT_HTML}
 
 
@@ -133,15 +132,3 @@ def _short(value: Any) -> str:
     if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
         return text[:12]
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are for everyone
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

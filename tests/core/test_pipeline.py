@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from builder import pipeline
-from builder.errors import ExitCode, ExportError, HostEnvironmentError, VerificationError
+from builder.errors import ExitCode, HostEnvironmentError, VerificationError
 from builder.layout import ArtifactLayout
 from builder.manifest import load_manifest
 from builder.stages.base import ArtifactOut, StageResult

@@ -14,12 +14,12 @@ from builder.backends.tensorrt.errors import LogRecorder
 from builder.backends.tensorrt.host import TrtHost, tensorrt_host
 from builder.backends.tensorrt.onnx_facts import OnnxFacts, check_onnx_opset, onnx_facts, single_input
 from builder.backends.tensorrt.settings import CalibrationSettings, build_settings_from_profile, check_onnx_input
+from builder.atomic import write_bytes_atomic
 from builder.backends.tensorrt.timing_cache import (
     cache_lock,
     read_bytes_or_empty,
     timing_cache_details,
     timing_cache_path,
-    write_bytes_atomic,
 )
 from builder.errors import EngineBuildError
 from builder.stages.base import StageContext, StageResult

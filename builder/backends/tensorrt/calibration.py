@@ -161,7 +161,7 @@ def check_cache(cache: Path, sidecar: Path, key: CalibrationKey) -> str:
 
 def publish_cache(calibrated: Path, cache: Path, sidecar: Path, key: CalibrationKey) -> None:
     """Store a fresh calibration cache and its key sidecar (each written atomically, cache first)."""
-    from builder.backends.tensorrt.timing_cache import write_bytes_atomic
+    from builder.atomic import write_bytes_atomic
     from builder.manifest import write_json_atomic
 
     write_bytes_atomic(cache, calibrated.read_bytes())

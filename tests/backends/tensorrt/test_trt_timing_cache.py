@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from builder.atomic import write_bytes_atomic
 from builder.backends.tensorrt.timing_cache import (
     cache_lock,
     read_bytes_or_empty,
     slug,
     timing_cache_details,
     timing_cache_path,
-    write_bytes_atomic,
 )
 from builder.backends.tensorrt.versions import parse_trt_version
 from tests.backends.tensorrt.trt_fakes import H100, T4
