@@ -71,7 +71,7 @@ def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
         return report
     status = report.manifest.get("status")
     report.add("manifest", "pass" if status == "succeeded" else "fail", f"schema v{report.manifest['schema_version']}, status {status}")
-    _check_sums(report)
+    check_sums(report, report.folder)
     _check_listing(report)
     run_host_checks(report, run_inference=run_inference)
     return report
@@ -85,22 +85,22 @@ def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
         _check_inference(report)
 
 
-def _check_sums(report: VerifyReport) -> None:
-    sums_path = report.folder / SUMS_NAME
+def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> None:
+    """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
+    sums_path = folder / SUMS_NAME
     try:
         sums = parse_sums(sums_path.read_text())
     except FileNotFoundError:
-        report.add("checksums", "fail", f"{sums_path}: missing")
+        report.add(name, "fail", f"{sums_path}: missing")
         return
     except ValueError as err:
-        report.add("checksums", "fail", f"{sums_path}: {err}")
+        report.add(name, "fail", f"{sums_path}: {err}")
         return
-    problems = check_folder(report.folder, sums)
-    if problems:
-        for problem in problems:
-            report.add("checksums", "fail", f"{report.folder / problem.path}: {problem.problem}")
-    else:
-        report.add("checksums", "pass", f"{len(sums)} files match {SUMS_NAME}")
+    problems = check_folder(folder, sums)
+    for problem in problems:
+        report.add(name, "fail", f"{folder / problem.path}: {problem.problem}")
+    if not problems:
+        report.add(name, "pass", f"{len(sums)} files match {sums_path}")
 
 
 def _check_listing(report: VerifyReport) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from builder.errors import UsageError
+from builder.jsonable import jsonable
 
 #: where the host folders appear inside the container
 PROFILES_MOUNT = "/profiles"
@@ -98,7 +99,7 @@ class ContainerSpec:
         data["environment"] = dict(sorted(self.environment.items()))
         data["labels"] = dict(sorted(self.labels.items()))
         data["tmpfs"] = dict(self.tmpfs)
-        return _lists(data)
+        return jsonable(data)
 
 
 def flavour_for_backend(backend: object) -> str:
@@ -173,14 +174,6 @@ def container_spec(profile_name: str, profile_backend: object, settings: HostSet
         device_requests=gpu_requests(settings.gpus) if flavour == "trt" else (),
         tmpfs={"/tmp": f"size={settings.tmpfs_size}"},
     )
-
-
-def _lists(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
 
 
 def docker_run_argv(spec: ContainerSpec, *, entrypoint: str | None = None, interactive: bool = False) -> list[str]:

@@ -17,11 +17,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from builder.errors import ArtifactError
-from builder.hashing import SUMS_NAME, check_folder, parse_sums, sha256_file
+from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, TRITON_FOLDER
-from builder.verify_artifact import Check, VerifyReport, run_host_checks
+from builder.verify_artifact import Check, VerifyReport, check_sums, run_host_checks
 
 MAX_MEMBERS = 10_000
 MAX_BYTES = 64 << 30
@@ -103,7 +103,7 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
             report.add("bundle", "fail", err.message)
             return report
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
-        _check_bundle_sums(report, top)
+        check_sums(report, top, "bundle-checksums")
         build = top / BUILD_FOLDER
         try:
             report.manifest = load_manifest(build / MANIFEST_NAME)
@@ -117,22 +117,6 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
         report.folder = build
         run_host_checks(report, run_inference=run_inference)
         return _relabel(report, Path(tmp), archive)
-
-
-def _check_bundle_sums(report: VerifyReport, top: Path) -> None:
-    try:
-        sums = parse_sums((top / SUMS_NAME).read_text())
-    except FileNotFoundError:
-        report.add("bundle-checksums", "fail", f"{top / SUMS_NAME}: missing")
-        return
-    except ValueError as err:
-        report.add("bundle-checksums", "fail", f"{top / SUMS_NAME}: {err}")
-        return
-    problems = check_folder(top, sums)
-    for problem in problems:
-        report.add("bundle-checksums", "fail", f"{top / problem.path}: {problem.problem}")
-    if not problems:
-        report.add("bundle-checksums", "pass", f"{len(sums)} files match the bundle's {SUMS_NAME}")
 
 
 def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, Any]) -> None:

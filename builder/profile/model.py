@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from builder.jsonable import jsonable
+
 
 class Backend(str, enum.Enum):
     TENSORRT = "tensorrt"
@@ -154,7 +156,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved profile as JSON-able data (enums as values, tuples as lists)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     def identity_dict(self) -> dict[str, Any]:
         """What determines the build output: everything but where the profile came from."""
@@ -168,13 +170,3 @@ class Profile:
         """Hash of :meth:`identity_dict` in canonical JSON."""
         text = json.dumps(self.identity_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value

@@ -13,6 +13,7 @@ from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
 from builder.errors import EngineBuildError, FieldError, ProfileError
 from builder.gpu import GpuInfo
+from builder.jsonable import jsonable
 from builder.profile import HardwareCompatibility, Precision, Profile
 
 CALIBRATOR = "IInt8MinMaxCalibrator"  # as Ultralytics' onnx2engine: min/max suits YOLO's box+score head
@@ -60,15 +61,7 @@ class TrtBuildSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest's build details."""
-        return _lists(asdict(self))
-
-
-def _lists(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
+        return jsonable(asdict(self))
 
 
 def shapes_from_profile(profile: Profile) -> ShapeRange:
