@@ -1,5 +1,6 @@
 """The README's commands and examples work as written."""
 
+import json
 import re
 import subprocess
 import sys
@@ -54,3 +55,28 @@ def test_python_commands_in_the_readme_run(command):
 def test_linked_documents_exist():
     for link in re.findall(r"\]\(([^)#]+\.md)\)", README):
         assert (REPO / link).is_file(), link
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_make_engine_builds_the_default_profile_in_a_container(tmp_path):
+    """The README's first command, for real: image (built if missing), container, verified cpu-fp32 artifact."""
+    import os
+    import shutil
+
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI runs the Docker tests, but no Docker engine answers")
+        pytest.skip("no Docker engine")
+    env = {**os.environ, "ENGINE_FOUNDRY_ARTIFACTS": str(tmp_path / "artifacts"), "ENGINE_FOUNDRY_CACHE": str(tmp_path / "cache"),
+           "ENGINE_FOUNDRY_MODELS": str(tmp_path / "models")}
+    (tmp_path / "models").mkdir()
+    result = subprocess.run(["make", "engine"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    latest = tmp_path / "artifacts" / "cpu-fp32" / "latest"
+    manifest = json.loads((latest / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded" and manifest["environment"]["image"]["id"]
+    assert manifest["environment"]["in_container"] is True
+    assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=latest).returncode == 0
+    verify = subprocess.run([sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True)
+    assert verify.returncode == 0 and "GO:" in verify.stdout, verify.stdout + verify.stderr

@@ -1,0 +1,71 @@
+"""`python -m builder build` end to end, bare (no Docker): all five stages for real at a small imgsz."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO
+
+TINY = """\
+name: tiny-cpu
+extends: cpu-fp32
+description: cpu-fp32 at 64x64 for the end-to-end tests
+imgsz: 64
+benchmark: {warmup: 1, iterations: 3}
+"""
+DETERMINISTIC = ("model.onnx", "model.ort.onnx", "metadata.json")
+
+
+def _build(root, *extra):
+    cmd = [sys.executable, "-m", "builder", "build", "--profile", "tiny-cpu", "--profiles-dir", str(root / "profiles"),
+           "--artifacts", str(root / "artifacts"), "--models", str(root / "models"), "--cache-dir", str(root / "cache"), *extra]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory):
+    roots = []
+    for name in ("first", "second"):
+        root = tmp_path_factory.mktemp(name)
+        (root / "profiles").mkdir()
+        for path in (REPO / "profiles").glob("*.yaml"):
+            shutil.copy(path, root / "profiles")
+        (root / "profiles" / "tiny-cpu.yaml").write_text(TINY)
+        (root / "models").mkdir()
+        result = _build(root)
+        assert result.returncode == 0, result.stderr[-3000:]
+        roots.append(root)
+    return roots
+
+
+def test_all_five_stages_ran_and_the_folder_checks_out(two_builds):
+    latest = two_builds[0] / "artifacts" / "tiny-cpu" / "latest"
+    manifest = json.loads((latest / "manifest.json").read_text())
+    assert [(s["name"], s["status"]) for s in manifest["stages"]] == [
+        ("export", "ok"), ("build", "ok"), ("verify", "ok"), ("benchmark", "ok"), ("publish", "ok")]
+    assert manifest["benchmark"]["latency_ms"]["p50"] > 0
+    assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=latest).returncode == 0
+    verify = subprocess.run([sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True)
+    assert verify.returncode == 0 and "PASS load" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_two_builds_from_scratch_are_byte_identical_where_promised(two_builds):
+    first, second = (root / "artifacts" / "tiny-cpu" / "latest" for root in two_builds)
+    for name in DETERMINISTIC:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    m1, m2 = (json.loads((d / "manifest.json").read_text()) for d in (first, second))
+    assert m1["build_key"] == m2["build_key"]
+    assert m1["build_id"] != m2["build_id"]  # what differs: id, timestamps, timings (README, "Reproducibility")
+
+
+def test_a_rebuild_is_up_to_date_and_force_builds_again(two_builds):
+    root = two_builds[0]
+    again = _build(root)
+    assert again.returncode == 0 and "UP-TO-DATE tiny-cpu" in again.stdout
+    assert len(list((root / "artifacts" / "tiny-cpu" / "builds").iterdir())) == 1
+    forced = _build(root, "--force")
+    assert forced.returncode == 0 and "BUILT tiny-cpu" in forced.stdout
+    assert len(list((root / "artifacts" / "tiny-cpu" / "builds").iterdir())) == 2
