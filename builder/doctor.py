@@ -55,7 +55,7 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
         if item.error:
             report.profiles.append({"name": item.name, "ready": False, "missing": [f"invalid profile: {item.error}"]})
             continue
-        missing = [f"python package {name}" for name in NEEDS.get(item.backend, ()) if packages.get(name) is None]
+        missing = [f"python package {name}" for name in NEEDS.get(item.backend or "", ()) if packages.get(name) is None]
         if item.backend == "tensorrt" and not gpus:
             missing.append("an NVIDIA GPU (none found through NVML or nvidia-smi)")
         report.profiles.append({"name": item.name, "ready": not missing, "missing": missing})

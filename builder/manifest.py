@@ -72,8 +72,9 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["verification"] = dict(self.stage("verify").details) if self.stage("verify") else None
-        data["benchmark"] = dict(self.stage("benchmark").details) if self.stage("benchmark") else None
+        verify, benchmark = self.stage("verify"), self.stage("benchmark")
+        data["verification"] = dict(verify.details) if verify else None
+        data["benchmark"] = dict(benchmark.details) if benchmark else None
         return data
 
     def write_atomic(self, path: Path) -> None:

@@ -42,7 +42,7 @@ def check_available(profile: Profile) -> Mapping[str, Any]:
             hint="set precision: fp32, or use backend: tensorrt for fp16/int8",
         )
     try:
-        import onnxruntime as ort  # type: ignore[import-untyped]
+        import onnxruntime as ort
     except ImportError as err:
         raise HostEnvironmentError(
             f"onnxruntime cannot be imported: {err}",

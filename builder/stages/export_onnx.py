@@ -233,7 +233,7 @@ def _first_line(err: BaseException) -> str:
 def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dict[str, Any]:
     """Run PyTorch and ONNX Runtime on the same seeded inputs (batch min and max, or the static batch)."""
     import numpy as np
-    import onnxruntime as ort  # type: ignore[import-untyped]
+    import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
