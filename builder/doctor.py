@@ -22,6 +22,8 @@ class DoctorReport:
     python: str
     packages: dict[str, str | None]
     gpus: list[dict[str, Any]]
+    gpu_discovery: str  # "nvml", "nvidia-smi", or why neither found a GPU
+    cuda_driver: str | None
     trtexec: str | None
     docker: str
     profiles: list[dict[str, Any]] = field(default_factory=list)
@@ -43,12 +45,14 @@ def _docker_status() -> str:
 
 def run_doctor(profiles_dir: Path) -> DoctorReport:
     from builder.backends.tensorrt.trtexec import find_trtexec
-    from builder.gpu import list_gpus
+    from builder.gpu import cuda_driver_version, probe_gpus
     from builder.profile import list_profiles
 
     packages = package_versions()
-    gpus = [gpu.to_dict() for gpu in list_gpus()]
-    report = DoctorReport(platform.python_version(), packages, gpus, find_trtexec(), _docker_status())
+    probe = probe_gpus()
+    gpus = [gpu.to_dict() for gpu in probe.gpus]
+    discovery = probe.method if probe.gpus else "; ".join(probe.problems) or "none"
+    report = DoctorReport(platform.python_version(), packages, gpus, discovery, cuda_driver_version(), find_trtexec(), _docker_status())
     for item in list_profiles(profiles_dir) if profiles_dir.is_dir() else []:
         if item.abstract:
             continue
@@ -69,7 +73,11 @@ def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
     print(f"python      {report.python}")
     for name, version in report.packages.items():
         print(f"{name:24} {version or 'MISSING'}")
-    print(f"gpus        {', '.join(g['name'] for g in report.gpus) or 'none'}")
+    for gpu in report.gpus:
+        print(f"gpu {gpu['index']}       {gpu['name']} (cc {gpu['compute_capability']}), driver {gpu['driver_version']}")
+    if not report.gpus:
+        print(f"gpus        none ({report.gpu_discovery})")
+    print(f"cuda driver {report.cuda_driver or 'unknown'}")
     print(f"trtexec     {report.trtexec or 'not found'}")
     print(f"docker      {report.docker}")
     for item in report.profiles:
