@@ -2,5 +2,3 @@
 
 __version__ = "0.1.0"
 __all__ = ["__version__"]
-
-# bench: a code-only change (1795692472)
