@@ -46,7 +46,7 @@ test-gpu: ## run the GPU / TensorRT tests (on a GPU host)
 	$(PYTHON) -m pytest -m gpu $(PYTEST_ARGS)
 
 bench: ## run the benchmarks under bench/
-	$(PYTHON) -m pytest bench $(PYTEST_ARGS)
+	$(PYTHON) bench/run.py
 
 nightly: ## rebuild image(s) and every profile from scratch, compare, report
 	$(PYTHON) -m builder nightly

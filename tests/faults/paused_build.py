@@ -1,0 +1,94 @@
+"""``python -m tests.faults.paused_build POINT MARKER BUILDER-ARGS...``: a real build that stops at POINT.
+
+The fault suite SIGKILLs a build while it is inside a given stage.  Stages such
+as ``build`` (ONNX Runtime optimisation) or ``publish`` last milliseconds, so
+polling the manifest cannot hit them reliably; this runner makes the moment
+deterministic without changing what the build does: it runs the real CLI, and
+when the build reaches POINT it writes MARKER and sleeps until it is killed.
+
+Points:
+    export, build, verify, benchmark: after the stage's real work, before the
+        pipeline records it (its files are in staging, the manifest says running);
+    publish: after SHA256SUMS and the final manifest are written and synced,
+        before the staging folder is renamed into builds/;
+    latest: after the rename into builds/, before ``latest`` is switched.
+
+It patches the pipeline's seams (``pipeline._stage_modules``, ``pipeline._fsync_tree``,
+``ArtifactLayout.point_latest_at``); docs/faults.md proposes an official hook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+STAGE_POINTS = ("export", "build", "verify", "benchmark")
+POINTS = (*STAGE_POINTS, "publish", "latest")
+
+
+def _pause(point: str, marker: Path) -> None:
+    marker.write_text(json.dumps({"point": point, "pid": os.getpid()}))
+    while True:  # until SIGKILL
+        time.sleep(60)
+
+
+def install(point: str, marker: Path) -> None:
+    """Patch the pipeline so that reaching ``point`` writes ``marker`` and blocks."""
+    from builder import pipeline
+    from builder.layout import ArtifactLayout
+
+    if point in STAGE_POINTS:
+        real_modules = pipeline._stage_modules
+
+        def paused_modules() -> list[Any]:
+            modules = []
+            for module in real_modules():
+                if module.NAME != point:
+                    modules.append(module)
+                    continue
+
+                def run(ctx: Any, _real: Callable[[Any], Any] = module.run) -> Any:
+                    result = _real(ctx)
+                    _pause(point, marker)
+                    return result
+
+                modules.append(SimpleNamespace(NAME=module.NAME, run=run))
+            return modules
+
+        pipeline._stage_modules = paused_modules
+    elif point == "publish":
+        real_fsync = pipeline._fsync_tree
+
+        def fsync_then_pause(folder: Path) -> None:
+            real_fsync(folder)
+            _pause(point, marker)
+
+        pipeline._fsync_tree = fsync_then_pause
+    elif point == "latest":
+        real_point = ArtifactLayout.point_latest_at
+
+        def pause_then_point(self: ArtifactLayout, build_id: str) -> None:
+            _pause(point, marker)
+            real_point(self, build_id)
+
+        ArtifactLayout.point_latest_at = pause_then_point  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown point {point!r}; use one of {', '.join(POINTS)}")
+
+
+def main(argv: list[str]) -> int:
+    point, marker, *builder_args = argv
+    install(point, Path(marker))
+    from builder.cli import main as cli_main
+
+    sys.argv = ["python -m builder", *builder_args]
+    return cli_main(builder_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
