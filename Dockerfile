@@ -71,6 +71,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     YOLO_AUTOINSTALL=false \
     YOLO_OFFLINE=1 \
+    ULTRALYTICS_SAFE_LOAD=1 \
     YOLO_CONFIG_DIR=/tmp/ultralytics \
     POLYGRAPHY_AUTOINSTALL_DEPS=0 \
     PYTHONUNBUFFERED=1 \

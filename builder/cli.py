@@ -123,7 +123,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         except ProfileError as err:
             failures += 1
             for problem in err.errors:
-                print(f"ERROR {problem}", file=sys.stderr)
+                print(f"ERROR {printable(problem)}", file=sys.stderr)
             continue
         print(f"OK {profile.name} ({profile.source})")
     if failures:
@@ -179,12 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.BUG)
 
 
+def printable(text: object) -> str:
+    """One line, control characters escaped: user input must not forge or split ERROR/TIP lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def report_error(err: BuilderError) -> int:
     """Print ``ERROR``/``TIP`` lines for a user-facing error; return its exit code."""
-    print(f"ERROR {err.message}", file=sys.stderr)
+    print(f"ERROR {printable(err.message)}", file=sys.stderr)
     if isinstance(err, ProfileError):
         for problem in err.errors[1:]:
-            print(f"ERROR {problem}", file=sys.stderr)
+            print(f"ERROR {printable(problem)}", file=sys.stderr)
     if err.hint:
-        print(f"TIP {err.hint}", file=sys.stderr)
+        print(f"TIP {printable(err.hint)}", file=sys.stderr)
     return int(err.exit_code)

@@ -41,13 +41,15 @@ class SumMismatch:
 def parse_sums(text: str) -> dict[str, str]:
     """Parse a SHA256SUMS file into {relative path: hash}; raises ValueError on a bad line."""
     result: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # only \n ends a line, as for sha256sum
         if not line.strip():
             continue
         digest, sep, rel = line.partition("  ")
         if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"line {number} is not '<sha256>  <path>'")
         rel = rel.lstrip("*")
+        if not rel.isprintable():
+            raise ValueError(f"line {number} has a control character in its path: {rel!r}")
         if rel.startswith("/") or ".." in Path(rel).parts:
             raise ValueError(f"line {number} names a path outside the folder: {rel}")
         result[rel] = digest

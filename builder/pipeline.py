@@ -82,14 +82,14 @@ def run_build(profile: Profile, settings: BuildSettings) -> BuildOutcome:
     layout = ArtifactLayout(settings.artifacts, profile.name)
     _ensure_writable(layout)
     with profile_lock(layout.lock_path, wait=settings.wait):
+        for stale in layout.remove_stale_staging():
+            settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
         existing = layout.find_build_with_key(key)
         if existing is not None and not settings.force:
             if layout.latest_dir() != existing.resolve():
                 layout.point_latest_at(existing.name)
             settings.log(f"up to date: {existing} (build key {key[:12]})")
             return BuildOutcome(True, existing, key)
-        for stale in layout.remove_stale_staging():
-            settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
         build_id = new_build_id(key)
         staging = layout.staging_dir(build_id)
         staging.mkdir(parents=True)
@@ -213,16 +213,32 @@ def _fail(manifest: Manifest, staging: Path, layout: ArtifactLayout, error: Buil
         shutil.rmtree(staging, ignore_errors=True)  # e.g. a full disk: at least leave nothing partial
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (itself, its cause or context) when it says the disk or file size limit is full."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _as_builder_error(exc: BaseException, stage: str) -> BuilderError:
+    disk = _disk_error(exc)
+    if disk is not None:  # even when a stage wrapped it: a full disk is not the stage's fault
+        return HostEnvironmentError(
+            f"{stage}: no space left on device ({disk.filename or 'artifacts folder'}: {disk.strerror})",
+            hint="free disk space in the artifacts folder (remove old builds under builds/) and run again",
+        )
     if isinstance(exc, BuilderError):
         return exc
     if isinstance(exc, KeyboardInterrupt):
         return Interrupted(f"{stage}: interrupted", hint="nothing was published; run the build again")
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return HostEnvironmentError(
-            f"{stage}: no space left on device ({exc.filename or 'artifacts folder'})",
-            hint="free disk space in the artifacts folder (remove old builds under builds/) and run again",
-        )
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         return HostEnvironmentError(
             f"{stage}: cannot write {exc.filename}: {exc.strerror}",
@@ -234,7 +250,7 @@ def _as_builder_error(exc: BaseException, stage: str) -> BuilderError:
 def _ensure_writable(layout: ArtifactLayout) -> None:
     try:
         layout.staging_root.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=layout.staging_root, prefix=".probe-")
+        probe = tempfile.NamedTemporaryFile(dir=layout.profile_dir, prefix=".probe-")
         probe.close()
     except OSError as err:
         raise HostEnvironmentError(

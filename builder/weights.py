@@ -31,12 +31,20 @@ def weights_fingerprint(model: ModelSpec, models_dir: Path) -> WeightsFingerprin
     if model.checkpoint is None:
         raise ModelError("the profile's model names neither a checkpoint nor a yaml", hint="set model.yaml or model.checkpoint")
     path = models_dir / model.checkpoint
+    if path.is_dir():
+        raise ModelError(f"checkpoint {path} is a folder, not a file", hint="point model.checkpoint at the .pt file inside it")
     if not path.is_file():
         raise ModelError(
             f"checkpoint {model.checkpoint!r} not found in models folder {models_dir}",
             hint=f"put the .pt file at {path}, or pass --models DIR pointing at the folder that holds it",
         )
-    digest = sha256_file(path)
+    try:
+        digest = sha256_file(path)
+    except OSError as err:
+        raise ModelError(
+            f"checkpoint {path} cannot be read ({err.strerror})",
+            hint="make the file readable by the user that runs the build (or the container's user, uid 1000)",
+        ) from None
     if model.sha256 is not None and digest != model.sha256.lower():
         raise ModelError(
             f"checkpoint {path} has sha256 {digest}, but the profile pins {model.sha256}",

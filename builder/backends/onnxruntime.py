@@ -13,6 +13,7 @@ must not use them. ORT still applies those optimizations when it loads the file.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -74,6 +75,7 @@ def build(ctx: StageContext, onnx_path: Path) -> StageResult:
     try:
         ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # ORT raises its own Fail/InvalidGraph/... types
+        _raise_if_disk_full(ctx.workdir, onnx_path, err)
         raise EngineBuildError(
             f"ONNX Runtime could not optimize {onnx_path}: {_first_line(err)}",
             hint="check the exported model with `polygraphy inspect model`; try another opset",
@@ -91,6 +93,16 @@ def build(ctx: StageContext, onnx_path: Path) -> StageResult:
         "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
     }
     return StageResult(details=details, artifacts=(ArtifactOut(MODEL_NAME, "model"),))
+
+
+def _raise_if_disk_full(folder: Path, onnx_path: Path, err: Exception) -> None:
+    """ONNX Runtime reports a full disk only as a failed serialization: check the free space ourselves."""
+    free = shutil.disk_usage(folder).free
+    if free < 2 * onnx_path.stat().st_size:
+        raise HostEnvironmentError(
+            f"build: no space left on device in {folder} ({free} bytes free; ONNX Runtime said: {_first_line(err)})",
+            hint="free disk space in the artifacts folder (remove old builds under builds/) and run again",
+        ) from err
 
 
 def onnxrt_runner(path: Path, name: str | None = None) -> Any:

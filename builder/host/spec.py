@@ -29,6 +29,7 @@ DEFAULT_IMAGES = {"cpu": "engine-foundry:cpu", "trt": "engine-foundry:trt"}
 BASE_ENVIRONMENT = {
     "YOLO_AUTOINSTALL": "false",
     "YOLO_OFFLINE": "1",
+    "ULTRALYTICS_SAFE_LOAD": "1",
     "YOLO_CONFIG_DIR": "/tmp/ultralytics",
     "POLYGRAPHY_AUTOINSTALL_DEPS": "0",
     "PYTHONUNBUFFERED": "1",

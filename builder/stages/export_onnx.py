@@ -100,15 +100,19 @@ def onnx_from_checkpoint(
 def _quiet_ultralytics_env() -> None:
     os.environ["YOLO_AUTOINSTALL"] = "false"  # never pip-install at build time
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    # Checkpoints are untrusted: unpickle only allow-listed classes (torch weights_only), never run their code.
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
 
 
 def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
     _quiet_ultralytics_env()
     import torch
+    import ultralytics.nn.tasks as tasks
     import ultralytics.utils.checks as checks
     from ultralytics import YOLO
 
     checks.AUTOINSTALL = False  # in case ultralytics was imported before the environment was set
+    tasks.SAFE_LOAD = True  # likewise: ultralytics reads ULTRALYTICS_SAFE_LOAD once, at import
 
     spec = profile.model
     if fingerprint.path is None:

@@ -111,9 +111,6 @@ def test_any_arguments_get_a_clean_answer(fuzz_dirs: Path, command: str, args: l
     _assert_clean(code, out, err, argv)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "builder/cli.py report_error prints err.message verbatim: a newline or carriage return in an argument "
-    "(echoed by argparse or by the profile-name check) splits the ERROR line; escape control characters there"))
 @pytest.mark.parametrize("arg", ["\n0", "\r", "bad\x1b[2Jname"])
 def test_control_characters_in_arguments_stay_on_one_error_line(fuzz_dirs: Path, arg: str) -> None:
     for argv in (["validate", arg], ["build", arg]):

@@ -13,12 +13,6 @@ import pytest
 from tests.faults.harness import latest_target, quiet_env, run_cli, user_error_problems
 
 PUBLISHED_FILES = ["SHA256SUMS", "manifest.json", "metadata.json", "model.onnx", "model.ort.onnx"]
-SUMS_NEWLINE_BUG = (
-    "builder/hashing.py parse_sums splits SHA256SUMS with str.splitlines(), which also breaks lines at \\v, \\f, "
-    "\\x1c-\\x1e, \\x85 and \\u2028: a newline flipped to \\x0b (the middle byte here) still reads as GO, while "
-    "`sha256sum -c` rejects the file. Fix: split on '\\n' only, or have verify compare the file with "
-    "format_sums() of its parsed entries (any edit then fails)"
-)
 
 
 @pytest.fixture
@@ -53,9 +47,7 @@ def _cases() -> list[Any]:
     cases: list[Any] = []
     for tamper in ("flip-high-bits", "flip-low-bit", "delete"):
         for name in PUBLISHED_FILES:
-            known = tamper == "flip-low-bit" and name == "SHA256SUMS"
-            marks = [pytest.mark.xfail(strict=True, reason=SUMS_NEWLINE_BUG)] if known else []
-            cases.append(pytest.param(tamper, name, id=f"{tamper}-{name}", marks=marks))
+            cases.append(pytest.param(tamper, name, id=f"{tamper}-{name}"))
     return cases
 
 
@@ -81,7 +73,6 @@ def test_an_added_file_is_caught_and_named(build_copy: Path) -> None:
     assert not problems, "\n".join(problems) + "\n" + result.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=SUMS_NEWLINE_BUG)
 def test_every_single_bit_flip_of_sha256sums_is_caught(build_copy: Path) -> None:
     """Exhaustive over the small checksum file (in-process, no inference: a few seconds)."""
     from builder.verify_artifact import verify_path
