@@ -35,7 +35,13 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def launch(profile_ref: str | Path, settings: HostSettings, engine: ContainerEngine, sink: Sink = say) -> int:
+def say_error(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def launch(
+    profile_ref: str | Path, settings: HostSettings, engine: ContainerEngine, sink: Sink = say, error_sink: Sink = say_error
+) -> int:
     """Build ``profile_ref`` in a container unless an up-to-date build exists.
 
     Args:
@@ -43,6 +49,7 @@ def launch(profile_ref: str | Path, settings: HostSettings, engine: ContainerEng
         settings: host folders, user, image and GPU choice (:func:`builder.host.settings.host_settings`).
         engine: the container engine (``DockerEngine()``, or a fake in tests).
         sink: receives every output line (the container's log and the launcher's own lines).
+        error_sink: receives the closing ERROR / TIP lines of a failed build (standard error by default).
 
     Returns:
         0 when the build is up to date or succeeded, else the container's exit code
@@ -75,7 +82,7 @@ def launch(profile_ref: str | Path, settings: HostSettings, engine: ContainerEng
     sink(f"starting {image.ref} ({image.id[:19]}) for {profile.name}")
     code = run_container(engine, spec_name(profile.name), spec, sink)
     if code not in (ExitCode.OK, ExitCode.INTERRUPTED):
-        report_failure(layout, failed_before, code, sink)
+        report_failure(layout, failed_before, code, error_sink)
     return code
 
 
@@ -157,9 +164,9 @@ def report_failure(layout: Any, failed_before: set[str], code: int, sink: Sink) 
     failed: dict[str, Any] = next((s for s in manifest.get("stages") or [] if s.get("status") == "failed"), {})
     stage = error.get("stage") or failed.get("name") or "unknown"
     message = error.get("message") or failed.get("error") or "no message recorded"
+    record = f"{layout.failed_dir / str(manifest.get('build_id', ''))}/manifest.json"
     sink(f"ERROR build of {layout.profile} failed in stage {stage!r} (exit {code}): {message}")
-    sink(f"TIP {error['hint']}" if error.get("hint") else "TIP read the container log above")
-    sink(f"TIP the failed build's manifest: {layout.failed_dir / str(manifest.get('build_id', ''))}/manifest.json")
+    sink(f"TIP {error['hint'] if error.get('hint') else 'read the container log above'} (the failed build's record: {record})")
 
 
 def _failed_builds(layout: Any) -> set[str]:

@@ -132,8 +132,8 @@ def test_a_malicious_checkpoint_built_through_the_launcher_is_refused_and_contai
                      cwd=workspace, env=quiet_env(workspace), timeout=300)
     assert result.returncode == 2, result.describe()
     assert "Traceback" not in result.stdout + result.stderr, result.describe()
-    # the launcher streams the container's log and then its own summary to stdout (docs/faults.md, "engine")
-    summary = [line for line in result.stdout.splitlines() if line.startswith(("ERROR ", "TIP "))][-3:]
+    # the launcher streams the container's log to stdout and its own ERROR / TIP summary to stderr
+    summary = [line for line in result.stderr.splitlines() if line.startswith(("ERROR ", "TIP "))][-2:]
     assert summary[0].startswith("ERROR build of evil failed in stage 'export' (exit 2)"), result.describe()
     assert "not a YOLO checkpoint" in summary[0] and summary[1].startswith("TIP "), result.describe()
     assert not host_marker.exists(), "the checkpoint was unpickled on the host"

@@ -101,17 +101,19 @@ def test_failure_reports_exit_code_and_failing_stage(host: HostSettings, engine:
     engine.exit_code = int(ExitCode.STAGE)
     engine.on_run = lambda spec: write_failed_manifest(host, "tiny-cpu", "20260101T000000Z-bbbbbbbbbbbb", "verify")
     out: list[str] = []
-    assert launch("tiny-cpu", host, engine, out.append) == ExitCode.STAGE
-    assert "ERROR build of tiny-cpu failed in stage 'verify' (exit 4): max abs error 0.5 > 0.01" in out
-    assert "TIP loosen verify.tolerances" in out
-    assert any("failed/20260101T000000Z-bbbbbbbbbbbb/manifest.json" in line for line in out)
+    errors: list[str] = []
+    assert launch("tiny-cpu", host, engine, out.append, errors.append) == ExitCode.STAGE
+    assert errors[0] == "ERROR build of tiny-cpu failed in stage 'verify' (exit 4): max abs error 0.5 > 0.01"
+    assert len(errors) == 2 and errors[1].startswith("TIP loosen verify.tolerances")
+    assert "failed/20260101T000000Z-bbbbbbbbbbbb/manifest.json" in errors[1]
+    assert not any(line.startswith(("ERROR", "TIP")) for line in out)
 
 
 def test_failure_without_a_new_manifest_says_so(host: HostSettings, engine: FakeEngine) -> None:
     write_failed_manifest(host, "tiny-cpu", "20250101T000000Z-aaaaaaaaaaaa", "export")
     engine.exit_code = 137
     out: list[str] = []
-    assert launch("tiny-cpu", host, engine, out.append) == 137
+    assert launch("tiny-cpu", host, engine, out.append, out.append) == 137
     assert any("exited with code 137 (killed: out of memory" in line for line in out)
     assert not any("stage 'export'" in line for line in out)
 
