@@ -112,7 +112,22 @@ def run_build(profile: Profile, settings: BuildSettings) -> BuildOutcome:
         return BuildOutcome(False, final, key)
 
 
+def _preflight(profile: Profile, settings: BuildSettings, manifest: Manifest, staging: Path) -> None:
+    """Refuse at once what the build stage would refuse after the export (no TensorRT, no GPU, the wrong GPU)."""
+    from builder.backends.registry import get_backend
+
+    started, t0 = utc_now(), time.monotonic()
+    try:
+        get_backend(profile.backend.value).check_available(profile)
+    except BuilderError as error:
+        record = StageRecord("build", StageStatus.FAILED.value, started, time.monotonic() - t0, {"preflight": True}, error.message)
+        _fail(manifest.with_stage(record), staging, ArtifactLayout(settings.artifacts, profile.name), error, "build")
+        settings.log("[build] FAILED before the export: the backend cannot build this profile here")
+        raise
+
+
 def _run_stages(profile: Profile, settings: BuildSettings, manifest: Manifest, staging: Path, scratch: Path) -> Manifest:
+    _preflight(profile, settings, manifest, staging)
     prior: dict[str, StageResult] = {}
     for module in _stage_modules():
         name = module.NAME

@@ -142,3 +142,22 @@ def test_sigterm_is_turned_into_an_interrupted_build(tmp_path, monkeypatch):
     with pytest.raises(pipeline.Interrupted):
         pipeline.run_build(make_profile(), _settings(tmp_path))
     assert ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()["error"]["stage"] == "build"
+
+
+def test_a_backend_that_cannot_run_here_fails_before_the_export(tmp_path, monkeypatch):
+    from builder.errors import HostEnvironmentError as EnvError
+    from builder.profile import Backend, Precision
+
+    seen = []
+    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages(seen))
+    import builder.backends.registry as registry
+
+    def unavailable(profile):
+        raise EnvError("TensorRT is not installed", hint="use the trt image")
+
+    monkeypatch.setattr(registry, "get_backend", lambda name: SimpleNamespace(check_available=unavailable))
+    with pytest.raises(EnvError, match="TensorRT is not installed"):
+        pipeline.run_build(make_profile(backend=Backend.TENSORRT, precision=Precision.FP16), _settings(tmp_path))
+    assert seen == []  # no stage ran, the export included
+    failed = ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()
+    assert failed["error"]["stage"] == "build" and failed["error"]["hint"] == "use the trt image"
