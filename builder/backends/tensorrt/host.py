@@ -23,7 +23,7 @@ from builder.profile import Profile
 
 GPU_HINT = (
     "run on a host with an NVIDIA GPU and driver, with the GPU passed to the container "
-    "(`make engine PROFILE=<profile>` does this)"
+    "(`docker run --gpus all`; `make engine PROFILE=<profile>` does this)"
 )
 
 
