@@ -2,7 +2,7 @@
 
 ``builder.cli`` calls :func:`register` when it builds its parser.  Nothing
 heavy is imported here: each handler imports what it needs (the docker SDK
-only through :class:`builder.host.engine.DockerEngine`).
+only through :class:`builder.host.docker_engine.DockerEngine`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
 
 
 def _docker() -> Any:
-    from builder.host.engine import DockerEngine
+    from builder.host.docker_engine import DockerEngine
 
     return DockerEngine()
 
@@ -99,7 +99,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
-    from builder.host.engines import launch_many
+    from builder.host.fleet import launch_many
     from builder.profile import list_profiles
 
     refs = args.profiles or [item.name for item in list_profiles(args.profiles_dir) if not item.abstract]

@@ -18,7 +18,7 @@ from typing import Callable
 
 from builder import __version__
 from builder.errors import BuilderError, HostEnvironmentError, UsageError
-from builder.host.engine import ContainerEngine, ImageInfo
+from builder.host.docker_engine import ContainerEngine, ImageInfo
 from builder.host.images_lock import BasePin, read_images_lock
 from builder.host.lockfile import TARGETS, download_wheelhouse
 from builder.host.offline_base import make_offline_base
@@ -188,7 +188,7 @@ def rebuild_image(
 ) -> ImageInfo:
     """Build the default image of ``flavour`` again (the nightly's image step); ``no_cache`` rebuilds every layer."""
     if engine is None:
-        from builder.host.engine import DockerEngine
+        from builder.host.docker_engine import DockerEngine
 
         engine = DockerEngine()
     return build_image(ImageOptions(flavour=flavour, no_cache=no_cache), engine, log)

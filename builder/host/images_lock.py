@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from builder.errors import BuilderError, UsageError
-from builder.host.engine import ContainerEngine
+from builder.host.docker_engine import ContainerEngine
 
 UNPINNED = "unpinned"
 HEADER = """\

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any, Callable, Iterator
 
 from builder.errors import ExitCode
-from builder.host.engine import Container, ContainerEngine, ImageInfo
+from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs
 from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from builder.errors import HostEnvironmentError
-from builder.host.engine import ContainerEngine, ImageInfo
+from builder.host.docker_engine import ContainerEngine, ImageInfo
 
 DEFAULT_SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")

@@ -2,7 +2,7 @@
 
 :func:`container_spec` does no I/O and reads no environment, so its output is
 golden-tested (tests/host/golden/) and compared with docker-compose.yml, the
-human twin of the launcher.  :mod:`builder.host.engine` turns a
+human twin of the launcher.  :mod:`builder.host.docker_engine` turns a
 :class:`ContainerSpec` into a real container.
 """
 

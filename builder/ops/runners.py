@@ -53,7 +53,7 @@ def docker_runner(
     """
     try:
         from builder.host import launch as host_launch
-        from builder.host.engine import DockerEngine
+        from builder.host.docker_engine import DockerEngine
         from builder.host.settings import host_settings
     except ImportError as err:
         raise HostEnvironmentError(f"nightly cannot build in Docker: {err}", hint="pass --bare to build in this Python environment") from None

@@ -35,7 +35,7 @@ def test_host_never_imports_container_side(path):
     for name in _imports(path, top_level_only=False):
         assert not name.startswith(("builder.stages", "builder.backends", "builder.pipeline")), f"{path}: imports {name}"
         if name.split(".")[0] == "docker":
-            assert path.name == "engine.py", f"{path}: only host/engine.py may import docker"
+            assert path.name == "docker_engine.py", f"{path}: only host/docker_engine.py may import docker"
 
 
 @pytest.mark.parametrize("path", _modules("stages") + _modules("backends") + [PACKAGE / "pipeline.py"], ids=lambda p: p.name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from builder.errors import BuilderError
-from builder.host.engine import DockerEngine, ImageInfo
+from builder.host.docker_engine import DockerEngine, ImageInfo
 from tests.support import REPO
 
 TEST_IMAGE = "engine-foundry-test:cpu"

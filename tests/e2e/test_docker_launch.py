@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from builder.errors import HostEnvironmentError
-from builder.host.engine import GPU_TIP, DockerContainer, DockerEngine, ImageInfo
+from builder.host.docker_engine import GPU_TIP, DockerContainer, DockerEngine, ImageInfo
 from builder.host.launch import host_build_key, launch, resolve_profile
 from builder.host.settings import host_settings
 from builder.host.spec import ContainerSpec, HostSettings

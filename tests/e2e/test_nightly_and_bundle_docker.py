@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.host.engine import ImageInfo
+from builder.host.docker_engine import ImageInfo
 from tests.support import REPO
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

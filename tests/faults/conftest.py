@@ -15,7 +15,7 @@ def docker_available() -> bool:
     from builder.errors import HostEnvironmentError
 
     try:
-        from builder.host.engine import DockerEngine
+        from builder.host.docker_engine import DockerEngine
 
         DockerEngine()
     except (HostEnvironmentError, ImportError):

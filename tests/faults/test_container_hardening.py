@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from builder.host.engine import DockerEngine, ImageInfo
+from builder.host.docker_engine import DockerEngine, ImageInfo
 from builder.host.settings import container_user, host_settings, prepare_host_dirs
 from builder.host.spec import ARTIFACTS_MOUNT, CACHE_MOUNT, MODELS_MOUNT, PROFILES_MOUNT, container_spec, docker_run_argv
 from tests.e2e.conftest import TEST_IMAGE, cpu_image, docker_engine  # noqa: F401 (shared session fixtures)

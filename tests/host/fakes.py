@@ -1,4 +1,4 @@
-"""A scripted :class:`builder.host.engine.ContainerEngine` for launcher tests (no Docker)."""
+"""A scripted :class:`builder.host.docker_engine.ContainerEngine` for launcher tests (no Docker)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from builder.errors import HostEnvironmentError
-from builder.host.engine import ImageInfo
+from builder.host.docker_engine import ImageInfo
 from builder.host.spec import ContainerSpec
 
 Script = Callable[["FakeContainer"], Iterator[str]]

@@ -172,7 +172,7 @@ def test_profile_path_outside_profiles_dir_mounts_its_own_folder(tmp_path: Path,
 
 
 def test_engine_errors_pass_through(host: HostSettings, engine: FakeEngine) -> None:
-    from builder.host.engine import GPU_TIP
+    from builder.host.docker_engine import GPU_TIP
 
     def no_gpu(spec: object) -> None:
         raise HostEnvironmentError('Docker cannot give the container a GPU: could not select device driver ""', hint=GPU_TIP)

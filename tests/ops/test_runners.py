@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-import builder.host.engine as host_engine
+import builder.host.docker_engine as host_engine
 import builder.host.image as host_image
 import builder.host.launch as host_launch
 from builder.errors import ModelError
-from builder.host.engine import ImageInfo
+from builder.host.docker_engine import ImageInfo
 from builder.ops.nightly import BuildAttempt, NightlyOptions, run_nightly
 from builder.ops.runners import bare_runner, docker_runner, image_rebuild_step
 from builder.profile import load_profile

@@ -32,8 +32,8 @@ def check_available(profile: Profile) -> Mapping[str, Any]:
 
 
 def build(ctx: StageContext, onnx_path: Path) -> StageResult:
-    """Build ``model.plan`` (kind ``model``), ``layers.json`` and the optional extra files; see ``build_engine``."""
-    from builder.backends.tensorrt.build_engine import engine_from_onnx
+    """Build ``model.plan`` (kind ``model``), ``layers.json`` and the optional extra files; see ``plan``."""
+    from builder.backends.tensorrt.plan import engine_from_onnx
 
     return engine_from_onnx(ctx, onnx_path)
 

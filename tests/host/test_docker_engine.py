@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from builder.errors import ExitCode, HostEnvironmentError
-from builder.host.engine import DockerEngine, image_hint, translate_docker_error
+from builder.host.docker_engine import DockerEngine, image_hint, translate_docker_error
 from tests.support import REPO
 
 GPU_REFUSAL = 'could not select device driver "" with capabilities: [[gpu]]'
@@ -74,7 +74,7 @@ def test_real_permission_denied_for_a_user_outside_the_docker_group() -> None:
     if probe.returncode != 0 or os.stat(socket).st_mode & 0o006:
         pytest.skip("/usr/bin/python3 has no docker SDK, or the socket is open to everyone")
     code = (
-        "from builder.host.engine import DockerEngine\n"
+        "from builder.host.docker_engine import DockerEngine\n"
         "from builder.errors import HostEnvironmentError\n"
         "try:\n    DockerEngine()\nexcept HostEnvironmentError as e:\n    print(e.message); print(e.hint)\n"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from builder.errors import BuilderError, ExitCode
-from builder.host.engine import Container, ContainerEngine, ImageInfo
+from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image
 from builder.host.launch import Sink, launch, resolve_profile, say, stop_quietly
 from builder.host.spec import ContainerSpec, HostSettings, flavour_for_backend

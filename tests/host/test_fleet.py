@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from builder.errors import ExitCode
-from builder.host.engines import launch_many
+from builder.host.fleet import launch_many
 from builder.host.spec import HostSettings
 from tests.host.fakes import FakeContainer, FakeEngine
 
