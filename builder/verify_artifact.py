@@ -8,42 +8,14 @@ and, where the backend is installed, one real inference.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
 
-from builder.errors import ArtifactError, BuilderError, ExitCode
-from builder.hashing import SUMS_NAME, check_folder, parse_sums
+from builder.errors import ArtifactError
+from builder.hashing import SUMS_NAME
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # "pass", "fail", "skip"
-    message: str
-
-
-@dataclass
-class VerifyReport:
-    folder: Path
-    checks: list[Check] = field(default_factory=list)
-    manifest: dict[str, Any] | None = None
-
-    def add(self, name: str, status: str, message: str) -> None:
-        self.checks.append(Check(name, status, message))
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != "fail" for c in self.checks)
-
-    def exit_code(self) -> int:
-        return 0 if self.ok else int(ExitCode.ARTIFACT)
-
-
-# Extra checks (host compatibility, ...) registered by other modules: f(report) -> None.
-EXTRA_CHECKS: list[Callable[[VerifyReport], None]] = []
+from builder.verify_checks import VerifyReport, check_sums, run_host_checks
 
 
 def resolve_build_folder(path: Path) -> Path:
@@ -77,32 +49,6 @@ def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
     return report
 
 
-def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
-    """The registered ``EXTRA_CHECKS``, then, if nothing failed so far, one real inference."""
-    for extra in EXTRA_CHECKS:
-        extra(report)
-    if run_inference and report.ok:
-        _check_inference(report)
-
-
-def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> None:
-    """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
-    sums_path = folder / SUMS_NAME
-    try:
-        sums = parse_sums(sums_path.read_text())
-    except FileNotFoundError:
-        report.add(name, "fail", f"{sums_path}: missing")
-        return
-    except ValueError as err:
-        report.add(name, "fail", f"{sums_path}: {err}")
-        return
-    problems = check_folder(folder, sums)
-    for problem in problems:
-        report.add(name, "fail", f"{folder / problem.path}: {problem.problem}")
-    if not problems:
-        report.add(name, "pass", f"{len(sums)} files match {sums_path}")
-
-
 def _check_listing(report: VerifyReport) -> None:
     assert report.manifest is not None
     listed = {a["path"]: a for a in report.manifest.get("artifacts", [])}
@@ -120,46 +66,6 @@ def _check_listing(report: VerifyReport) -> None:
         report.add("manifest-artifacts", "fail", message)
     if not bad:
         report.add("manifest-artifacts", "pass", f"{len(listed)} artifacts as listed")
-
-
-def _check_inference(report: VerifyReport) -> None:
-    """Load the model artifact with its backend and run one inference on zeros."""
-    assert report.manifest is not None
-    backend_name = report.manifest["profile"]["resolved"]["backend"]
-    model = next(a for a in report.manifest["artifacts"] if a["kind"] == "model")
-    try:
-        from builder.backends.registry import get_backend
-        from builder.profile.resolved import profile_from_resolved
-
-        backend = get_backend(backend_name)
-        profile = profile_from_resolved(report.manifest["profile"]["resolved"])
-        backend.check_available(profile)
-    except BuilderError as err:
-        report.add("load", "skip", f"{backend_name} cannot run here: {err.message}")
-        return
-    except ImportError as err:
-        report.add("load", "skip", f"{backend_name} cannot run here: {err}")
-        return
-    import numpy as np
-
-    try:
-        with backend.make_runner(report.folder / model["path"], profile) as runner:
-            feed = {
-                meta_name: np.zeros(_static_shape(meta.shape, profile), dtype=meta.dtype)
-                for meta_name, meta in runner.get_input_metadata().items()
-            }
-            outputs = runner.infer(feed)
-    except Exception as err:  # a load failure is a verdict here, not a bug
-        report.add("load", "fail", f"{report.folder / model['path']}: failed to load or run: {err}")
-        return
-    shapes = {name: list(value.shape) for name, value in outputs.items()}
-    report.add("load", "pass", f"loaded with {backend_name} and ran one inference: outputs {shapes}")
-
-
-def _static_shape(shape: Any, profile: Any) -> tuple[int, ...]:
-    dims = list(shape)
-    fallback = [profile.batch.opt, 3, *profile.imgsz]
-    return tuple(d if isinstance(d, int) and d > 0 else fallback[i] for i, d in enumerate(dims))
 
 
 def print_report(report: VerifyReport, *, as_json: bool = False) -> None:

@@ -21,7 +21,7 @@ from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, TRITON_FOLDER
-from builder.verify_artifact import Check, VerifyReport, check_sums, run_host_checks
+from builder.verify_checks import Check, VerifyReport, check_sums, run_host_checks
 
 MAX_MEMBERS = 10_000
 MAX_BYTES = 64 << 30

@@ -1,8 +1,6 @@
 """CLI subcommands of the ops area: ``nightly``, ``bundle``, ``prune``.
 
-``builder.cli`` calls :func:`register` when it builds its parser. Importing
-this module also registers the host compatibility check with ``verify``
-(``builder.ops.compat.register``). Handlers import their modules lazily.
+``builder.cli`` calls :func:`register` when it builds its parser. Handlers import their modules lazily.
 """
 
 from __future__ import annotations
@@ -13,9 +11,6 @@ import sys
 from pathlib import Path
 
 from builder.errors import RegressionError, UsageError
-from builder.ops import compat
-
-compat.register()
 
 
 def _env_path(name: str, default: str) -> Path:

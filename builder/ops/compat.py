@@ -6,7 +6,7 @@ version-compatible: 8 -> 10 and 10 -> 11 across majors) and needs a driver new
 enough for the image's CUDA. An ONNX Runtime model (basic optimizations) is
 portable; it needs an ONNX Runtime at least as new as the one that saved it.
 
-:func:`register` adds :func:`check_report` to ``builder.verify_artifact.EXTRA_CHECKS``.
+``verify`` runs :func:`check_report` on every build folder and bundle (``builder.verify_checks``).
 """
 
 from __future__ import annotations
@@ -174,20 +174,12 @@ def current_host(*, gpus: bool = True) -> HostFacts:
 
 
 def check_report(report: Any, host: HostFacts | None = None) -> None:
-    """The ``EXTRA_CHECKS`` hook: add one ``compat-<name>`` check per verdict to a VerifyReport."""
+    """Add one ``compat-<name>`` check per verdict to a :class:`builder.verify_checks.VerifyReport`."""
     if report.manifest is None:
         return
     req = requirements_from_manifest(report.manifest)
     for verdict in check_host(req, host or current_host(gpus=req.backend == "tensorrt")):
         report.add(f"compat-{verdict.name}", verdict.status, verdict.message)
-
-
-def register() -> None:
-    """Add :func:`check_report` to ``builder.verify_artifact.EXTRA_CHECKS`` (idempotent)."""
-    from builder.verify_artifact import EXTRA_CHECKS
-
-    if check_report not in EXTRA_CHECKS:
-        EXTRA_CHECKS.append(check_report)
 
 
 def _needs_trt(req: HostRequirements) -> str:

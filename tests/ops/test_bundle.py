@@ -87,7 +87,6 @@ def test_tensorrt_bundle_has_a_plan_repository(trt_build, tmp_path):
 def test_round_trip_verify_passes_without_inference(cpu_build, tmp_path, monkeypatch):
     bundle = make_bundle(cpu_build, tmp_path / "x.tar.gz").path
     monkeypatch.setattr(compat, "current_host", lambda **_: compat.HostFacts([], onnxruntime="1.16.3"))
-    compat.register()
     report = verify_path(bundle, run_inference=False)
     assert report.ok, report.checks
     assert report.folder == bundle
@@ -204,7 +203,6 @@ def test_host_that_does_not_match_is_a_no_go(trt_build, tmp_path, monkeypatch):
     bundle = make_bundle(trt_build, tmp_path / "x.tar.gz").path
     t4 = {"name": "Tesla T4", "compute_capability": "7.5", "driver_version": "535.104.05"}
     monkeypatch.setattr(compat, "current_host", lambda **_: compat.HostFacts([t4], tensorrt="8.6.1"))
-    compat.register()
     report = verify_bundle(bundle, run_inference=False)
     assert not report.ok
     assert "engine was built for compute capability 8.6 (NVIDIA A10); this host has Tesla T4" in _first_failure(report)

@@ -1,0 +1,106 @@
+"""What `verify` checks on a build folder, whether published or extracted from a bundle.
+
+The report and its checks, ``SHA256SUMS`` against the files, host compatibility and one real inference.
+:mod:`builder.verify_artifact` (build folders) and :mod:`builder.ops.bundle_verify` (bundles) both use it; it
+imports neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder.errors import BuilderError, ExitCode
+from builder.hashing import SUMS_NAME, check_folder, parse_sums
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "pass", "fail", "skip"
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    folder: Path
+    checks: list[Check] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+
+    def add(self, name: str, status: str, message: str) -> None:
+        self.checks.append(Check(name, status, message))
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+    def exit_code(self) -> int:
+        return 0 if self.ok else int(ExitCode.ARTIFACT)
+
+
+def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
+    """Host compatibility (:mod:`builder.ops.compat`), then, if nothing failed so far, one real inference."""
+    from builder.ops.compat import check_report
+
+    check_report(report)
+    if run_inference and report.ok:
+        _check_inference(report)
+
+
+def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> None:
+    """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
+    sums_path = folder / SUMS_NAME
+    try:
+        sums = parse_sums(sums_path.read_text())
+    except FileNotFoundError:
+        report.add(name, "fail", f"{sums_path}: missing")
+        return
+    except ValueError as err:
+        report.add(name, "fail", f"{sums_path}: {err}")
+        return
+    problems = check_folder(folder, sums)
+    for problem in problems:
+        report.add(name, "fail", f"{folder / problem.path}: {problem.problem}")
+    if not problems:
+        report.add(name, "pass", f"{len(sums)} files match {sums_path}")
+
+
+def _check_inference(report: VerifyReport) -> None:
+    """Load the model artifact with its backend and run one inference on zeros."""
+    assert report.manifest is not None
+    backend_name = report.manifest["profile"]["resolved"]["backend"]
+    model = next(a for a in report.manifest["artifacts"] if a["kind"] == "model")
+    try:
+        from builder.backends.registry import get_backend
+        from builder.profile.resolved import profile_from_resolved
+
+        backend = get_backend(backend_name)
+        profile = profile_from_resolved(report.manifest["profile"]["resolved"])
+        backend.check_available(profile)
+    except BuilderError as err:
+        report.add("load", "skip", f"{backend_name} cannot run here: {err.message}")
+        return
+    except ImportError as err:
+        report.add("load", "skip", f"{backend_name} cannot run here: {err}")
+        return
+    import numpy as np
+
+    try:
+        with backend.make_runner(report.folder / model["path"], profile) as runner:
+            feed = {
+                meta_name: np.zeros(_static_shape(meta.shape, profile), dtype=meta.dtype)
+                for meta_name, meta in runner.get_input_metadata().items()
+            }
+            outputs = runner.infer(feed)
+    except Exception as err:  # a load failure is a verdict here, not a bug
+        report.add("load", "fail", f"{report.folder / model['path']}: failed to load or run: {err}")
+        return
+    shapes = {name: list(value.shape) for name, value in outputs.items()}
+    report.add("load", "pass", f"loaded with {backend_name} and ran one inference: outputs {shapes}")
+
+
+def _static_shape(shape: Any, profile: Any) -> tuple[int, ...]:
+    dims = list(shape)
+    fallback = [profile.batch.opt, 3, *profile.imgsz]
+    return tuple(d if isinstance(d, int) and d > 0 else fallback[i] for i, d in enumerate(dims))
