@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from builder import __version__
-from builder.errors import BuilderError, ExitCode, ProfileError, UsageError
+from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, printable
 
 from builder.profile import DEFAULT_PROFILE  # noqa: E402 (dependency-free)
 
@@ -123,7 +123,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         except ProfileError as err:
             failures += 1
             for problem in err.errors:
-                print(f"ERROR {printable(problem)}", file=sys.stderr)
+                _say_error(f"ERROR {printable(problem)}")
             continue
         print(f"OK {profile.name} ({profile.source})")
     if failures:
@@ -170,26 +170,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuilderError as err:
         return report_error(err)
     except KeyboardInterrupt:
-        print("ERROR interrupted; nothing was published", file=sys.stderr)
+        _say_error(*error_lines(BuilderError("interrupted; nothing was published")))
         return int(ExitCode.INTERRUPTED)
     except Exception:
         traceback.print_exc()
-        print("ERROR this is a bug in Engine Foundry, not in your input", file=sys.stderr)
-        print("TIP please report it with the traceback above", file=sys.stderr)
+        hint = "please report it with the traceback above"
+        bug = BuilderError("this is a bug in Engine Foundry, not in your input", hint=hint)
+        _say_error(*error_lines(bug))
         return int(ExitCode.BUG)
 
 
-def printable(text: object) -> str:
-    """One line, control characters escaped: user input must not forge or split ERROR/TIP lines."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-
-
 def report_error(err: BuilderError) -> int:
-    """Print ``ERROR``/``TIP`` lines for a user-facing error; return its exit code."""
-    print(f"ERROR {printable(err.message)}", file=sys.stderr)
-    if isinstance(err, ProfileError):
-        for problem in err.errors[1:]:
-            print(f"ERROR {printable(problem)}", file=sys.stderr)
-    if err.hint:
-        print(f"TIP {printable(err.hint)}", file=sys.stderr)
+    """Print the ``ERROR``/``TIP`` lines of a user-facing error (``errors.error_lines``); return its exit code."""
+    _say_error(*error_lines(err))
     return int(err.exit_code)
+
+
+def _say_error(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)

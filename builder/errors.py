@@ -137,3 +137,22 @@ class RegressionError(BuilderError):
     """A nightly comparison found drift or a regression."""
 
     exit_code = ExitCode.REGRESSION
+
+
+def printable(text: object) -> str:
+    """One line, control characters escaped: user input must not forge or split ERROR/TIP lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def error_lines(err: BuilderError) -> list[str]:
+    """The one ERROR/TIP format: ``ERROR <message>`` (one more per extra profile problem), then ``TIP <hint>``.
+
+    The CLI's error boundary prints these on standard error; so does the launcher for a build that failed in its
+    container, and ``make engines`` for each profile that failed while the others go on.
+    """
+    lines = [f"ERROR {printable(err.message)}"]
+    if isinstance(err, ProfileError):
+        lines += [f"ERROR {printable(problem)}" for problem in err.errors[1:]]
+    if err.hint:
+        lines.append(f"TIP {printable(err.hint)}")
+    return lines

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from builder.errors import HostEnvironmentError
+from builder.errors import BuilderError, HostEnvironmentError
 
 DEFAULT_PROFILE = "cpu-fp32"
 FLAVOURS = ("cpu", "trt")
@@ -164,8 +164,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     fresh = write_lock(requirements, args.flavour, args.pip_arg, check=args.check)
     name = f"requirements/{args.flavour}.txt"
     if args.check and not fresh:
-        print(f"ERROR {name} is stale\nTIP run: python3 -m builder lock --flavour {args.flavour}")
-        return 1
+        raise BuilderError(f"{name} is stale", hint=f"run: python3 -m builder lock --flavour {args.flavour}")
     print(f"{name} is up to date" if args.check else f"wrote {name}")
     return 0
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from builder.errors import BuilderError, ExitCode
+from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image
-from builder.host.launch import Sink, launch, resolve_profile, say, stop_quietly
+from builder.host.launch import Sink, launch, resolve_profile, say, say_error, stop_quietly
 from builder.host.spec import ContainerSpec, HostSettings, flavour_for_backend
 
 
@@ -54,11 +54,13 @@ def launch_many(
     engine: ContainerEngine,
     sink: Sink = say,
     gpu_indices: Sequence[int] | None = None,
+    error_sink: Sink = say_error,
 ) -> int:
     """Build every profile; return 0 when all succeeded (or were up to date), else the first failure's code.
 
     Args:
         gpu_indices: GPUs to spread TensorRT builds over (default: ``builder.gpu.list_gpus()``).
+        error_sink: receives each failed profile's ERROR / TIP lines (standard error by default).
 
     Raises:
         BuilderError: a profile that cannot be loaded (checked for all before anything runs).
@@ -73,13 +75,13 @@ def launch_many(
     results: dict[str, int] = {}
     if len(gpu_indices) > 1 and len(gpu_refs) > 1:
         ensure_image("trt", engine, sink, ref=settings.image)
-        results.update(_parallel(gpu_refs, settings, engine, list(gpu_indices), sink))
+        results.update(_parallel(gpu_refs, settings, engine, list(gpu_indices), sink, error_sink))
     else:
         cpu_refs = gpu_refs + cpu_refs
     for ref in cpu_refs:
         if ExitCode.INTERRUPTED in results.values():
             break
-        results[str(ref)] = _guarded(ref, settings, engine, sink)
+        results[str(ref)] = _guarded(ref, settings, engine, sink, error_sink)
     return summarize(results, sink)
 
 
@@ -94,19 +96,23 @@ def summarize(results: Mapping[str, int], sink: Sink) -> int:
     return next((code for code in codes if code != 0), 0)
 
 
-def _guarded(ref: str | Path, settings: HostSettings, engine: ContainerEngine, sink: Sink) -> int:
-    """``launch``, with a user-facing error printed as ERROR/TIP and turned into its exit code."""
+def _guarded(ref: str | Path, settings: HostSettings, engine: ContainerEngine, sink: Sink, error_sink: Sink) -> int:
+    """``launch``, with a user-facing error written as ERROR/TIP lines and turned into its exit code."""
     try:
-        return launch(ref, settings, engine, sink)
+        return launch(ref, settings, engine, sink, error_sink)
     except BuilderError as err:
-        sink(f"ERROR {err.message}")
-        if err.hint:
-            sink(f"TIP {err.hint}")
+        for line in error_lines(err):
+            error_sink(line)
         return int(err.exit_code)
 
 
 def _parallel(
-    refs: Sequence[str | Path], settings: HostSettings, engine: ContainerEngine, gpus: list[int], sink: Sink
+    refs: Sequence[str | Path],
+    settings: HostSettings,
+    engine: ContainerEngine,
+    gpus: list[int],
+    sink: Sink,
+    error_sink: Sink,
 ) -> dict[str, int]:
     tracker = TrackingEngine(engine)
     free: queue.Queue[int] = queue.Queue()
@@ -118,12 +124,15 @@ def _parallel(
         index = free.get()
         name = Path(str(ref)).stem
 
-        def prefixed(line: str) -> None:
+        def prefixed(line: str, to: Sink = sink) -> None:
             with print_lock:
-                sink(f"[{name} gpu{index}] {line}")
+                to(f"[{name} gpu{index}] {line}")
+
+        def prefixed_error(line: str) -> None:
+            prefixed(line, error_sink)
 
         try:
-            return _guarded(ref, replace(settings, gpus=str(index)), tracker, prefixed)
+            return _guarded(ref, replace(settings, gpus=str(index)), tracker, prefixed, prefixed_error)
         finally:
             free.put(index)
 

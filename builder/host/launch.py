@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Iterator
 
-from builder.errors import ExitCode
+from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs
@@ -49,7 +49,8 @@ def launch(
         settings: host folders, user, image and GPU choice (:func:`builder.host.settings.host_settings`).
         engine: the container engine (``DockerEngine()``, or a fake in tests).
         sink: receives every output line (the container's log and the launcher's own lines).
-        error_sink: receives the closing ERROR / TIP lines of a failed build (standard error by default).
+        error_sink: receives the closing ERROR / TIP lines of a failed or interrupted build (standard error by
+            default), in the format of :func:`builder.errors.error_lines`.
 
     Returns:
         0 when the build is up to date or succeeded, else the container's exit code
@@ -80,9 +81,16 @@ def launch(
     spec = container_spec(profile_file.stem, profile.backend, settings)
     failed_before = _failed_builds(layout)
     sink(f"starting {image.ref} ({image.id[:19]}) for {profile.name}")
-    code = run_container(engine, spec_name(profile.name), spec, sink)
-    if code not in (ExitCode.OK, ExitCode.INTERRUPTED):
-        report_failure(layout, failed_before, code, error_sink)
+    name = spec_name(profile.name)
+    code = run_container(engine, name, spec, sink)
+    if code == ExitCode.INTERRUPTED:
+        failure = BuilderError(f"build interrupted; container {name} stopped and removed")
+    elif code != ExitCode.OK:
+        failure = build_failure(layout, failed_before, code)
+    else:
+        return code
+    for line in error_lines(failure):
+        error_sink(line)
     return code
 
 
@@ -138,7 +146,6 @@ def run_container(engine: ContainerEngine, name: str, spec: Any, sink: Sink) -> 
         sink(f"interrupted: stopping container {name} (nothing is published from an interrupted build)")
         with _interrupts_ignored():
             stop_quietly(container)
-        sink(f"ERROR build interrupted; container {name} stopped and removed")
         return int(ExitCode.INTERRUPTED)
     finally:
         with _interrupts_ignored():
@@ -153,20 +160,25 @@ def stop_quietly(container: Container) -> None:
         print(f"note: stopping {container.id[:12]}: {err}", file=sys.stderr)
 
 
-def report_failure(layout: Any, failed_before: set[str], code: int, sink: Sink) -> None:
-    """Say which stage failed, from the failed build's manifest (if this run wrote one)."""
+def build_failure(layout: Any, failed_before: set[str], code: int) -> BuilderError:
+    """What failed, and where, from the failed build's manifest (if this run wrote one); the container's exit
+    code stays the launcher's return value."""
     manifest = layout.newest_failed_manifest()
     if manifest is None or manifest.get("build_id") in failed_before:
-        sink(f"ERROR the build container exited with code {code}{_signal_note(code)}; no failed-build manifest was written")
-        sink("TIP read the container log above; exit codes are listed in the README")
-        return
+        return BuilderError(
+            f"the build container exited with code {code}{_signal_note(code)}; no failed-build manifest was written",
+            hint="read the container log above; exit codes are listed in the README",
+        )
     error = manifest.get("error") or {}
     failed: dict[str, Any] = next((s for s in manifest.get("stages") or [] if s.get("status") == "failed"), {})
     stage = error.get("stage") or failed.get("name") or "unknown"
     message = error.get("message") or failed.get("error") or "no message recorded"
     record = f"{layout.failed_dir / str(manifest.get('build_id', ''))}/manifest.json"
-    sink(f"ERROR build of {layout.profile} failed in stage {stage!r} (exit {code}): {message}")
-    sink(f"TIP {error['hint'] if error.get('hint') else 'read the container log above'} (the failed build's record: {record})")
+    hint = error.get("hint") or "read the container log above"
+    return BuilderError(
+        f"build of {layout.profile} failed in stage {stage!r} (exit {code}): {message}",
+        hint=f"{hint} (the failed build's record: {record})",
+    )
 
 
 def _failed_builds(layout: Any) -> set[str]:

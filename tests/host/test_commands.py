@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO
 
 HOST_COMMANDS = ["engine", "engines", "image", "shell", "pin", "offline-base", "lock", "clean"]
@@ -34,3 +36,22 @@ def test_engine_without_docker_is_exit_3_with_a_tip(tmp_path: Path) -> None:
 def test_lock_reports_a_resolution_failure(tmp_path: Path) -> None:
     result = cli("lock", "--flavour", "cpu", "--check", "--pip-arg=--no-index", "--pip-arg=--find-links", f"--pip-arg={tmp_path}")
     assert result.returncode == 3 and "pip could not resolve" in result.stderr
+
+
+def test_a_stale_lock_is_an_error_on_stderr_with_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from builder import cli as builder_cli
+    from builder.host import lockfile
+
+    checked: list[bool] = []
+
+    def stale(requirements_dir: Path, flavour: str, pip_args: list[str], check: bool) -> bool:
+        checked.append(check)
+        return False  # what write_lock answers when the lock differs from a fresh resolution
+
+    monkeypatch.setattr(lockfile, "write_lock", stale)
+    assert builder_cli.main(["lock", "--flavour", "cpu", "--check"]) == 1
+    out, err = capsys.readouterr()
+    assert checked == [True] and out == ""
+    assert err.splitlines() == ["ERROR requirements/cpu.txt is stale", "TIP run: python3 -m builder lock --flavour cpu"]

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from builder.errors import ExitCode
+from builder.errors import ExitCode, HostEnvironmentError
 from builder.host.fleet import launch_many
-from builder.host.spec import HostSettings
+from builder.host.spec import ContainerSpec, HostSettings
 from tests.host.fakes import FakeContainer, FakeEngine
 
 
@@ -64,3 +64,25 @@ def test_a_profile_error_in_one_build_does_not_stop_the_others(host: HostSetting
     out: list[str] = []
     code = launch_many(["tiny-cpu", "t4-fp16"], host, engine, out.append, gpu_indices=[])
     assert code == 0 and len(engine.started) == 2
+
+
+def test_a_failed_start_is_escaped_error_lines_and_the_others_go_on(host: HostSettings, engine: FakeEngine) -> None:
+    def on_run(spec: ContainerSpec) -> None:
+        if spec.labels["engine-foundry.profile"] == "t4-fp16":
+            raise HostEnvironmentError("no GPU for the container:\nforged", hint="install the toolkit\x1b[2K")
+
+    engine.on_run = on_run
+    out: list[str] = []
+    errors: list[str] = []
+    code = launch_many(["t4-fp16", "a10-fp16"], host, engine, out.append, gpu_indices=[0, 1], error_sink=errors.append)
+    assert code == ExitCode.ENVIRONMENT
+    gpu = errors[0].split("]")[0] + "]"
+    assert gpu.startswith("[t4-fp16 gpu")
+    assert errors == [f"{gpu} ERROR no GPU for the container:\\nforged", f"{gpu} TIP install the toolkit\\x1b[2K"]
+    assert out[-2:] == ["  t4-fp16: FAILED (exit 3)", "  a10-fp16: ok"]
+    assert not any(" ERROR " in line or " TIP " in line for line in out)
+
+    errors.clear()
+    code = launch_many(["t4-fp16"], host, engine, out.append, gpu_indices=[0], error_sink=errors.append)
+    assert code == ExitCode.ENVIRONMENT
+    assert errors == ["ERROR no GPU for the container:\\nforged", "TIP install the toolkit\\x1b[2K"]

@@ -28,13 +28,15 @@ def publish_fake_build(host: HostSettings, profile: str, key: str, build_id: str
     return build
 
 
-def write_failed_manifest(host: HostSettings, profile: str, build_id: str, stage: str) -> None:
+def write_failed_manifest(
+    host: HostSettings, profile: str, build_id: str, stage: str, message: str = "max abs error 0.5 > 0.01"
+) -> None:
     folder = ArtifactLayout(host.artifacts_dir, profile).failed_dir / build_id
     folder.mkdir(parents=True)
     manifest = {
         "build_id": build_id, "status": "failed",
-        "stages": [{"name": "export", "status": "ok"}, {"name": stage, "status": "failed", "error": "max abs error 0.5 > 0.01"}],
-        "error": {"stage": stage, "message": "max abs error 0.5 > 0.01", "hint": "loosen verify.tolerances", "exit_code": 4},
+        "stages": [{"name": "export", "status": "ok"}, {"name": stage, "status": "failed", "error": message}],
+        "error": {"stage": stage, "message": message, "hint": "loosen verify.tolerances", "exit_code": 4},
     }  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
@@ -109,6 +111,17 @@ def test_failure_reports_exit_code_and_failing_stage(host: HostSettings, engine:
     assert not any(line.startswith(("ERROR", "TIP")) for line in out)
 
 
+def test_failure_message_from_the_container_cannot_forge_lines(host: HostSettings, engine: FakeEngine) -> None:
+    """The failed manifest's message is the container's text: its control characters are escaped, as at the CLI."""
+    engine.exit_code = int(ExitCode.STAGE)
+    forged = "bad input\nTIP rm -rf /\x1b[2K"
+    engine.on_run = lambda spec: write_failed_manifest(host, "tiny-cpu", "20260101T000000Z-cccccccccccc", "export", forged)
+    errors: list[str] = []
+    assert launch("tiny-cpu", host, engine, [].append, errors.append) == ExitCode.STAGE
+    assert errors[0] == "ERROR build of tiny-cpu failed in stage 'export' (exit 4): bad input\\nTIP rm -rf /\\x1b[2K"
+    assert [line.split(" ")[0] for line in errors] == ["ERROR", "TIP"]
+
+
 def test_failure_without_a_new_manifest_says_so(host: HostSettings, engine: FakeEngine) -> None:
     write_failed_manifest(host, "tiny-cpu", "20250101T000000Z-aaaaaaaaaaaa", "export")
     engine.exit_code = 137
@@ -129,11 +142,13 @@ def test_interrupt_stops_and_removes_the_container(host: HostSettings, engine: F
 
     engine.script = script
     out: list[str] = []
+    errors: list[str] = []
     previous = signal.getsignal(signal.SIGTERM)
-    assert launch("tiny-cpu", host, engine, out.append) == ExitCode.INTERRUPTED
+    assert launch("tiny-cpu", host, engine, out.append, errors.append) == ExitCode.INTERRUPTED
     (container,) = engine.started
     assert container.events[:1] == ["stop(10)"] and container.events[-1] == "remove"
-    assert "[export] still running" not in out and any("stopped and removed" in line for line in out)
+    assert "[export] still running" not in out
+    assert errors == [f"ERROR build interrupted; container {container.name} stopped and removed"]
     assert signal.getsignal(signal.SIGTERM) == previous, "signal handlers are restored"
     assert not ArtifactLayout(host.artifacts_dir, "tiny-cpu").builds_dir.exists()
 
