@@ -8,16 +8,17 @@ a bug: traceback and exit 70.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from builder import __version__
+from builder.cli_options import add_common_paths, env_path
 from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, printable
-
-from builder.profile import DEFAULT_PROFILE  # noqa: E402 (dependency-free)
+from builder.host import commands as host_commands
+from builder.ops import commands as ops_commands
+from builder.profile import DEFAULT_PROFILE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,18 +26,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}", hint=f"run `{self.prog} --help` for the accepted arguments")
-
-
-def _env_path(name: str, default: str) -> Path:
-    return Path(os.environ.get(name, default))
-
-
-def add_common_paths(parser: argparse.ArgumentParser) -> None:
-    """--profiles-dir / --artifacts / --models / --cache-dir, shared by several commands."""
-    parser.add_argument("--profiles-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="folder of profile YAML files (default: ./profiles)")
-    parser.add_argument("--artifacts", type=Path, default=_env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"), help="artifacts folder (default: ./artifacts)")
-    parser.add_argument("--models", type=Path, default=_env_path("ENGINE_FOUNDRY_MODELS", "models"), help="folder of checkpoints and calibration data (default: ./models)")
-    parser.add_argument("--cache-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="persistent timing/calibration cache folder (default: ./cache)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check profiles without building")
     validate.add_argument("profiles", nargs="*", help="profile names or paths (default: every profile)")
-    validate.add_argument("--profiles-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
+    validate.add_argument("--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
     validate.set_defaults(handler=_cmd_validate)
 
     lister = sub.add_parser("list", help="list profiles")
-    lister.add_argument("--profiles-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
+    lister.add_argument("--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
     lister.set_defaults(handler=_cmd_list)
 
     verify = sub.add_parser("verify", help="check an artifact folder: checksums, manifest, and that it loads here")
@@ -68,27 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_cmd_verify)
 
     doctor = sub.add_parser("doctor", help="report this environment and what is missing for which profiles")
-    doctor.add_argument("--profiles-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
+    doctor.add_argument("--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(handler=_cmd_doctor)
 
-    for register in _optional_registrations():
-        register(sub)
+    host_commands.register(sub)  # engine, engines, image, shell, pin, offline-base, lock, clean
+    ops_commands.register(sub)  # nightly, bundle, prune
     return parser
-
-
-def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Subcommands of other areas (host launcher, ops); each module imports nothing heavy at top level."""
-    registrations = []
-    for module_name in ("builder.host.commands", "builder.ops.commands"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as err:
-            if err.name and module_name.startswith(err.name):
-                continue
-            raise
-        registrations.append(module.register)
-    return registrations
 
 
 def _cmd_build(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from builder.cli_options import add_common_paths
 from builder.errors import BuilderError, HostEnvironmentError
 
 DEFAULT_PROFILE = "cpu-fp32"
@@ -22,8 +23,6 @@ FLAVOURS = ("cpu", "trt")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the host subcommands to the CLI's subparsers."""
-    from builder.cli import add_common_paths
-
     engine = subparsers.add_parser("engine", help="build one profile in its container (skipped when up to date)")
     engine.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     add_common_paths(engine)

@@ -6,21 +6,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from builder.cli_options import env_path
 from builder.errors import RegressionError, UsageError
-
-
-def _env_path(name: str, default: str) -> Path:
-    return Path(os.environ.get(name, default))
 
 
 def _paths(parser: argparse.ArgumentParser, *, profiles: bool = True) -> None:
     if profiles:
-        parser.add_argument("--profiles-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="folder of profile YAML files")
-    parser.add_argument("--artifacts", type=Path, default=_env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"), help="artifacts folder (default: ./artifacts)")
+        parser.add_argument("--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="folder of profile YAML files")
+    parser.add_argument("--artifacts", type=Path, default=env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"), help="artifacts folder (default: ./artifacts)")
 
 
 def _retention(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     nightly = sub.add_parser("nightly", help="rebuild image(s) and every profile from scratch, compare with the last good builds, report")
     nightly.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE", help="profiles to rebuild (default: every non-abstract profile)")
     _paths(nightly)
-    nightly.add_argument("--models", type=Path, default=_env_path("ENGINE_FOUNDRY_MODELS", "models"), help="checkpoints and calibration data")
-    nightly.add_argument("--cache-dir", type=Path, default=_env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="timing/calibration cache folder")
-    nightly.add_argument("--reports", type=Path, default=_env_path("ENGINE_FOUNDRY_REPORTS", "reports"), help="where <date-time>/report.* go")
+    nightly.add_argument("--models", type=Path, default=env_path("ENGINE_FOUNDRY_MODELS", "models"), help="checkpoints and calibration data")
+    nightly.add_argument("--cache-dir", type=Path, default=env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="timing/calibration cache folder")
+    nightly.add_argument("--reports", type=Path, default=env_path("ENGINE_FOUNDRY_REPORTS", "reports"), help="where <date-time>/report.* go")
     nightly.add_argument("--latency-threshold", type=float, default=0.2, help="p50 growth that fails the night (default 0.2 = +20%%)")
     _retention(nightly)
     nightly.add_argument("--no-image-rebuild", action="store_true", help="build with the existing image(s)")
