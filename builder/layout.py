@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
-_BUILD_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{12}$")
 
 
 def new_build_id(build_key: str, now: datetime | None = None) -> str:
@@ -124,7 +122,3 @@ class ArtifactLayout:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
         return removed
-
-
-def is_build_id(name: str) -> bool:
-    return bool(_BUILD_ID.match(name))

@@ -12,7 +12,7 @@ portable; it needs an ONNX Runtime at least as new as the one that saved it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 # Minimum driver branch per CUDA major.minor (Linux, the CUDA toolkit's release notes;
@@ -46,7 +46,6 @@ class HostFacts:
     gpus: Sequence[Mapping[str, Any]] = ()
     tensorrt: str | None = None
     onnxruntime: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

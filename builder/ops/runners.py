@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from builder.errors import BuilderError, HostEnvironmentError
+from builder.errors import BuilderError
 from builder.layout import ArtifactLayout
 from builder.ops.nightly import BuildAttempt, BuildRunner
 from builder.profile import Profile
@@ -46,17 +46,11 @@ def bare_runner(
 def docker_runner(
     profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path, *, log: Callable[[str], None] = print
 ) -> BuildRunner:
-    """SEAM (host side): forced builds in the image through ``builder.host.launch.launch``.
+    """SEAM (host side): forced builds in the image through ``builder.host.launch.launch``."""
+    from builder.host import launch as host_launch
+    from builder.host.docker_engine import DockerEngine
+    from builder.host.settings import host_settings
 
-    Raises:
-        HostEnvironmentError: the host launcher is not installed.
-    """
-    try:
-        from builder.host import launch as host_launch
-        from builder.host.docker_engine import DockerEngine
-        from builder.host.settings import host_settings
-    except ImportError as err:
-        raise HostEnvironmentError(f"nightly cannot build in Docker: {err}", hint="pass --bare to build in this Python environment") from None
     engine: Any = None
 
     def run(ref: str) -> BuildAttempt:
@@ -85,26 +79,16 @@ def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Seque
 
     Calls ``builder.host.image.rebuild_image(flavour, no_cache=True, log=...)`` for each flavour
     (``cpu`` / ``trt``) and records what it returns (image ID, reference, base digest).
-
-    Raises:
-        HostEnvironmentError: the host image builder is not installed (from the returned step).
     """
 
     def step(profiles: Sequence[Profile]) -> Mapping[str, Any]:
-        try:
-            from builder.host import image as host_image
-            from builder.host.spec import flavour_for_backend
-        except ImportError as err:
-            raise HostEnvironmentError(
-                f"nightly cannot rebuild the image: {err}", hint="pass --no-image-rebuild to build with the existing image, or --bare"
-            ) from None
-        rebuild = getattr(host_image, "rebuild_image", None)
-        if rebuild is None:
-            raise HostEnvironmentError("builder.host.image has no rebuild_image()", hint="pass --no-image-rebuild; this is a wiring bug")
+        from builder.host import image as host_image
+        from builder.host.spec import flavour_for_backend
+
         images = {}
         for flavour in sorted({flavour_for_backend(p.backend) for p in profiles}):
             log(f"nightly: rebuilding image {flavour} from scratch (no layer cache)")
-            images[flavour] = _jsonable(rebuild(flavour, no_cache=True, log=log))
+            images[flavour] = _jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))
         ids = ", ".join(f"{k} {v.get('id') if isinstance(v, dict) else v}" for k, v in images.items())
         return {"message": f"rebuilt from scratch: {ids}", "images": images}
 

@@ -75,9 +75,10 @@ def test_rebuild_with_the_warm_timing_cache_reaches_layer_equality(built: StageC
     (again.workdir / "model.onnx").write_bytes((built.workdir / "model.onnx").read_bytes())
     result = build_model.run(again)
     assert result.details["timing_cache"]["status"] == "loaded"
-    kind = engine_files.rebuild_equality(
-        (built.workdir / "model.plan").read_bytes(), (again.workdir / "model.plan").read_bytes(),
-        (built.workdir / "layers.json").read_text(), (again.workdir / "layers.json").read_text(),
-    )
+    if (built.workdir / "model.plan").read_bytes() == (again.workdir / "model.plan").read_bytes():
+        kind = "bytes"
+    else:  # the same layers, tactics and formats in the engine inspector's JSON
+        layers = [json.loads((ctx.workdir / "layers.json").read_text()).get("Layers") for ctx in (built, again)]
+        kind = "layers" if layers[0] == layers[1] else "none"
     print(f"rebuild equality with a warm timing cache: {kind}")
     assert kind in ("bytes", "layers")

@@ -15,7 +15,7 @@ from builder.errors import ExitCode, HostEnvironmentError, ProfileError
 from builder.host.launch import host_build_key, launch, resolve_profile
 from builder.host.spec import HostSettings
 from builder.layout import ArtifactLayout
-from tests.host.fakes import FakeContainer, FakeEngine, lines
+from tests.host.fakes import FakeContainer, FakeEngine
 
 
 def publish_fake_build(host: HostSettings, profile: str, key: str, build_id: str = "20260101T000000Z-000000000000") -> Path:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
-
 import builder.host.docker_engine as host_engine
 import builder.host.image as host_image
 import builder.host.launch as host_launch
@@ -82,16 +80,3 @@ def test_a_runner_that_returns_the_previous_build_fails_the_night(tmp_path, prof
     options = NightlyOptions(profiles_dir=profiles_dir, artifacts=tmp_path / "a", reports=tmp_path / "r", profiles=("tiny-cpu",))
     result = run_nightly(options, lambda ref: BuildAttempt(ref, previous), log=lambda line: None, now=datetime(2025, 1, 2, tzinfo=timezone.utc))
     assert result.failures == ["tiny-cpu: failed: no new build was published (the runner returned the previous build)"]
-
-
-def test_docker_runner_without_the_host_side_says_to_use_bare(tmp_path, monkeypatch):
-    import sys
-
-    import builder.host
-    from builder.errors import HostEnvironmentError
-
-    monkeypatch.setitem(sys.modules, "builder.host.launch", None)  # makes the import fail
-    monkeypatch.delattr(builder.host, "launch", raising=False)
-    with pytest.raises(HostEnvironmentError) as caught:
-        docker_runner(tmp_path, tmp_path, tmp_path, tmp_path)
-    assert caught.value.hint == "pass --bare to build in this Python environment"

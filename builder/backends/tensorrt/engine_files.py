@@ -88,14 +88,3 @@ def write_layers_json(path: Path, engine_information: str) -> int:
     layers = data.get("Layers") if isinstance(data, dict) else None
     return len(layers) if isinstance(layers, list) else 0
 
-
-def layers_equal(a: str, b: str) -> bool:
-    """Whether two inspector JSON strings describe the same layers (names, tactics, formats)."""
-    return bool(json.loads(a).get("Layers") == json.loads(b).get("Layers"))
-
-
-def rebuild_equality(plan_a: bytes, plan_b: bytes, layers_a: str, layers_b: str) -> str:
-    """Which kind of equality two builds of one profile reached: "bytes", "layers" or "none"."""
-    if plan_a == plan_b:
-        return "bytes"
-    return "layers" if layers_equal(layers_a, layers_b) else "none"

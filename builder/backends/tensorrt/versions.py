@@ -48,12 +48,9 @@ class TrtFeatures:
 
     family: str  # "8.6" | "10" | "11"
     network_flags: tuple[str, ...]  # NetworkDefinitionCreationFlag members to set
-    precision_flags: bool  # BuilderFlag.FP16 / INT8 exist (weak typing)
-    int8_calibrator: bool  # IInt8Calibrator and IBuilderConfig.int8_calibrator exist
+    precision_flags: bool  # BuilderFlag.FP16 / INT8 and IInt8Calibrator exist (weak typing)
     calibration_profile: bool  # use IBuilderConfig.set_calibration_profile (8.6; deprecated and unsafe on 10)
-    parser_node_names: bool  # ParserError.node_name() / node_operator() (10.0+)
     max_onnx_opset: int
-    tf32_flag: bool = True  # BuilderFlag.TF32 exists in every supported version
 
     def to_dict(self) -> dict[str, object]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -89,11 +86,11 @@ def features_for(version: TrtVersion) -> TrtFeatures:
     """
     opset = max_onnx_opset(version)
     if version.major == 8 and version.minor >= 6:
-        return TrtFeatures("8.6", ("EXPLICIT_BATCH",), True, True, True, False, opset)
+        return TrtFeatures("8.6", ("EXPLICIT_BATCH",), precision_flags=True, calibration_profile=True, max_onnx_opset=opset)
     if version.major == 10:
-        return TrtFeatures("10", (), True, True, False, True, opset)
+        return TrtFeatures("10", (), precision_flags=True, calibration_profile=False, max_onnx_opset=opset)
     if version.major == 11:
-        return TrtFeatures("11", (), False, False, False, True, opset)
+        return TrtFeatures("11", (), precision_flags=False, calibration_profile=False, max_onnx_opset=opset)
     raise HostEnvironmentError(
         f"TensorRT {version} is not supported: this builder knows TensorRT 8.6, 10.x and (FP32 only) 11.x",
         hint=TRT_IMAGE_HINT,

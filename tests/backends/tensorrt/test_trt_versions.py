@@ -50,10 +50,7 @@ def test_network_flags_and_api_gates_per_version() -> None:
     v86, v10, v11 = (features_for(parse_trt_version(t)) for t in ("8.6.1.6", "10.8.0.43", "11.0.0.114"))
     assert v86.network_flags == ("EXPLICIT_BATCH",) and v10.network_flags == () and v11.network_flags == ()
     assert (v86.precision_flags, v10.precision_flags, v11.precision_flags) == (True, True, False)
-    assert (v86.int8_calibrator, v10.int8_calibrator, v11.int8_calibrator) == (True, True, False)
     assert (v86.calibration_profile, v10.calibration_profile) == (True, False)
-    assert (v86.parser_node_names, v10.parser_node_names) == (False, True)
-    assert v86.tf32_flag and v10.tf32_flag and v11.tf32_flag
     assert (v86.family, v10.family, v11.family) == ("8.6", "10", "11")
 
 
