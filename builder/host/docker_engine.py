@@ -1,4 +1,4 @@
-"""The container engine seam: a small protocol and its docker SDK adapter.
+"""The Docker engine: the container-engine protocol and its docker SDK adapter.
 
 This is the only module that imports ``docker`` (lazily, inside
 :class:`DockerEngine` and :class:`DockerContainer`).  Everything else on the

@@ -1,4 +1,4 @@
-"""Build several profiles (``make engines``): one container per GPU in parallel, CPU profiles in turn.
+"""The fleet: several profiles (``make engines``), one container per GPU in parallel, CPU profiles in turn.
 
 TensorRT profiles run in parallel when the host has more than one GPU, each
 container pinned to one free GPU; otherwise, and for CPU profiles, builds run

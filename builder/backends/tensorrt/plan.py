@@ -1,4 +1,4 @@
-"""``engine_from_onnx``: the TensorRT build, from checks to published files and manifest details."""
+"""The TensorRT plan: ``engine_from_onnx`` builds ``model.plan``, from checks to published files and manifest details."""
 
 from __future__ import annotations
 
