@@ -1,4 +1,4 @@
-"""The TensorRT plan: ``engine_from_onnx`` builds ``model.plan``, from checks to published files and manifest details."""
+"""The TensorRT plan: ``engine_from_onnx`` builds ``model.plan``, from checks to files and manifest details."""
 
 from __future__ import annotations
 
