@@ -37,9 +37,9 @@ def test_no_module_outside_the_boundary_writes_its_own_error_or_tip_line():
         (BuilderError("no file: a\nb", hint="pass\x1b[2K one"), ["ERROR no file: a\\nb", "TIP pass\\x1b[2K one"]),
         (BuilderError("busy"), ["ERROR busy"]),
         (
-            ProfileError([FieldError("p.yaml", "imgsz", "must be a multiple of 32", 3), FieldError("p.yaml", "x", "no")]),
+            ProfileError([FieldError("p.yaml", "imgsz", "not a multiple of 32", 3), FieldError("p.yaml", "x", "no")]),
             [
-                "ERROR p.yaml:3: imgsz: must be a multiple of 32 (and 1 more problem(s))",
+                "ERROR p.yaml:3: imgsz: not a multiple of 32 (and 1 more problem(s))",
                 "ERROR p.yaml: x: no",
                 "TIP fix the listed keys; `python -m builder validate` checks profiles without building",
             ],
