@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from builder.backends.catalog import find_backend
 from builder.ops.compat import HostRequirements, requirements_from_manifest
 from builder.ops.triton import TritonModel
-
-BACKEND_TITLES = {"tensorrt": "TensorRT plan (raw, no ultralytics header)", "onnxruntime": "ONNX model optimized for ONNX Runtime (CPU)"}
 
 
 def render_ops_doc(
@@ -41,7 +40,7 @@ def render_ops_doc(
         ["", ""],
         [
             ["profile", f"{manifest['profile']['name']}: {resolved.get('description', '')}"],
-            ["model file", f"`{build_folder}/{model.get('path', '?')}`: {BACKEND_TITLES.get(str(resolved.get('backend')), resolved.get('backend'))}"],
+            ["model file", f"`{build_folder}/{model.get('path', '?')}`: {_backend_title(resolved.get('backend'))}"],
             ["precision", str(resolved.get("precision", "?"))],
             ["task", f"{metadata.get('task', resolved.get('task', '?'))}, {len(_class_names(metadata.get('names')))} classes"],
             ["built", f"{manifest.get('finished_at') or manifest.get('created_at')} by Engine Foundry {manifest.get('builder_version')}"],
@@ -119,6 +118,11 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     if names:
         lines += ["", "Classes: " + ", ".join(f"{index}: {name}" for index, name in names) + "."]
     return lines
+
+
+def _backend_title(backend: Any) -> str:
+    entry = find_backend(backend)
+    return entry.title if entry is not None else str(backend)
 
 
 def _class_names(names: Any) -> list[tuple[int, str]]:
