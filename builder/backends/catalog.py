@@ -38,7 +38,7 @@ class BackendEntry:
     name: str
     title: str  # what the artifact is, for OPS.md
     module: str  # the backend module, imported lazily by builder.backends.registry
-    flavour: str  # the image it builds in: "cpu" | "trt" (requirements/<flavour>.in, docker/Dockerfile.<flavour>)
+    flavour: str  # the image it builds in: "cpu" | "trt" (requirements/<flavour>.in, FLAVOUR of the Dockerfile)
     packages: tuple[str, ...]  # Python packages its builds need beyond PIPELINE_PACKAGES (doctor, build key)
     precisions: tuple[str, ...]
     host_check: str

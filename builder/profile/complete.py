@@ -13,11 +13,12 @@ from builder.profile.fields import PRECISION_DEFAULTS, PROFILE
 from builder.profile.kinds import NO_DEFAULT, Kind
 from builder.profile.model import Profile
 from builder.profile.sections import Either, MapOf, Section
+from builder.profile.validate import ValidProfileData
 
 
-def complete_data(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with every default filled in (a new dict; ``data`` is not changed)."""
-    filled = _fill(PROFILE, data)
+def complete_data(data: dict[str, Any], table: Section = PROFILE) -> dict[str, Any]:
+    """``data`` with every default of ``table`` filled in (a new dict; ``data`` is not changed)."""
+    filled = _fill(table, data)
     by_precision = PRECISION_DEFAULTS[filled["precision"]]
     verify = filled["verify"]
     default_tolerance = {**by_precision["tolerance"], **verify["tolerances"].get("default", {})}
@@ -29,10 +30,11 @@ def complete_data(data: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def profile_from_data(data: dict[str, Any], *, source: str = "", extends_chain: tuple[str, ...] = ()) -> Profile:
+def profile_from_data(valid: ValidProfileData, *, source: str = "", extends_chain: tuple[str, ...] = ()) -> Profile:
     """Build a :class:`Profile` from validated, merged profile data: defaults filled in, then each section of
-    the field table builds its dataclass."""
-    profile = PROFILE.build(complete_data(data), source=source, extends_chain=extends_chain)
+    the field table it was validated against builds its dataclass."""
+    table = valid.table
+    profile = table.build(complete_data(dict(valid.data), table), source=source, extends_chain=extends_chain)
     assert isinstance(profile, Profile), "the field table's top section builds a Profile"
     return profile
 

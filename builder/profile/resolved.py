@@ -12,7 +12,7 @@ from builder.errors import ArtifactError
 from builder.profile.complete import document_from_resolved, profile_from_data
 from builder.profile.model import Profile
 from builder.profile.source import KeyPath
-from builder.profile.validate import Report, validate_profile_data
+from builder.profile.validate import Report, validate
 
 WHERE = "manifest profile.resolved"
 
@@ -27,11 +27,11 @@ def profile_from_resolved(data: Mapping[str, Any]) -> Profile:
         raise _unreadable(f"it is {type(data).__name__}, not a mapping")
     document = document_from_resolved(data)
     report = Report(_locate, complete=True)
-    validate_profile_data(document, report)
-    if report.errors:
+    valid = validate(document, report)
+    if valid is None:
         more = f" (and {len(report.errors) - 1} more problem(s))" if len(report.errors) > 1 else ""
         raise _unreadable(f"{report.errors[0]}{more}")
-    return profile_from_data(document, source=str(data.get("source", "")),
+    return profile_from_data(valid, source=str(data.get("source", "")),
                              extends_chain=tuple(str(path) for path in data.get("extends_chain", ())))
 
 

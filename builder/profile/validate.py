@@ -1,11 +1,13 @@
 """Validation of a merged profile: the field table first, then the rules that span several keys.
 
-Nothing here changes the data; every problem is collected, none stops the others.
+Nothing here changes the data; every problem is collected, none stops the others. :func:`validate` is the
+only maker of :class:`ValidProfileData`, the only input the complete step accepts (raw -> valid -> complete).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from builder.backends.catalog import backends, find_backend, owners_of_field
 from builder.errors import FieldError
@@ -39,6 +41,20 @@ class Report:
                 return MISSING
             value = value[key]
         return value
+
+
+@dataclass(frozen=True)
+class ValidProfileData:
+    """Merged profile data in which ``table`` found no problem, as a whole profile (made only by :func:`validate`)."""
+
+    data: Mapping[str, Any]
+    table: Section
+
+
+def validate(data: dict[str, Any], report: Report, table: Section = PROFILE) -> ValidProfileData | None:
+    """Check ``data`` into ``report``; the valid data when nothing was found and ``report`` checks a whole profile."""
+    validate_profile_data(data, report, table)
+    return ValidProfileData(data, table) if report.complete and not report.errors else None
 
 
 def validate_profile_data(data: dict[str, Any], report: Report, table: Section = PROFILE) -> None:
