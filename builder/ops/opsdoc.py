@@ -139,7 +139,8 @@ def _class_names(names: Any) -> list[tuple[int, str]]:
 def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]:
     image = (manifest.get("environment") or {}).get("image") or {}
     built_in = f"Built in image `{image.get('ref') or image.get('id') or 'none (bare build)'}`" + (f" from base `{image['base']}`." if image.get("base") else ".")
-    if req.backend != "tensorrt":
+    entry = find_backend(req.backend)
+    if entry is None or not entry.needs_gpu:
         return [
             f"- Any CPU host with ONNX Runtime {req.onnxruntime or '?'} or newer (the model uses basic, portable optimizations).",
             f"- {built_in}",
