@@ -9,12 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.backends.catalog import BackendEntry, build_packages, get_backend_entry
 from builder.environment import package_versions
-
-NEEDS = {
-    "onnxruntime": ("torch", "ultralytics", "onnx", "onnxruntime", "polygraphy"),
-    "tensorrt": ("torch", "ultralytics", "onnx", "onnxruntime", "polygraphy", "tensorrt"),
-}
 
 
 @dataclass
@@ -59,11 +55,17 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
         if item.error:
             report.profiles.append({"name": item.name, "ready": False, "missing": [f"invalid profile: {item.error}"]})
             continue
-        missing = [f"python package {name}" for name in NEEDS.get(item.backend or "", ()) if packages.get(name) is None]
-        if item.backend == "tensorrt" and not gpus:
-            missing.append("an NVIDIA GPU (none found through NVML or nvidia-smi)")
+        missing = _missing(get_backend_entry(item.backend), packages, has_gpu=bool(gpus))
         report.profiles.append({"name": item.name, "ready": not missing, "missing": missing})
     return report
+
+
+def _missing(entry: BackendEntry, packages: dict[str, str | None], *, has_gpu: bool) -> list[str]:
+    """What a build with ``entry`` needs that this machine lacks (``packages``: versions, None when absent)."""
+    missing = [f"python package {name}" for name in build_packages(entry) if packages.get(name) is None]
+    if entry.needs_gpu and not has_gpu:
+        missing.append("an NVIDIA GPU (none found through NVML or nvidia-smi)")
+    return missing
 
 
 def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:

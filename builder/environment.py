@@ -13,15 +13,23 @@ import sys
 from importlib import metadata
 from typing import Any
 
-# Packages whose versions change build outputs (and so belong in the build key).
-KEY_PACKAGES = ("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "polygraphy", "tensorrt", "numpy", "opencv-python-headless")
+from builder.backends.catalog import PIPELINE_PACKAGES, backends
+
+#: packages that change build outputs besides the pipeline's and the backends' own (simplifier, arrays, images)
+OUTPUT_PACKAGES = ("onnxslim", "numpy", "opencv-python-headless")
 IMAGE_ID_ENV = "ENGINE_FOUNDRY_IMAGE_ID"
 
 
-def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str | None]:
-    """Installed version of each package, None when absent."""
+def key_packages() -> tuple[str, ...]:
+    """Packages whose versions change build outputs (and so belong in the build key): the pipeline's, every
+    catalogue backend's, and :data:`OUTPUT_PACKAGES`."""
+    return tuple(dict.fromkeys(PIPELINE_PACKAGES + tuple(p for e in backends() for p in e.packages) + OUTPUT_PACKAGES))
+
+
+def package_versions(names: tuple[str, ...] | None = None) -> dict[str, str | None]:
+    """Installed version of each package (default: :func:`key_packages`), None when absent."""
     versions: dict[str, str | None] = {}
-    for name in names:
+    for name in key_packages() if names is None else names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

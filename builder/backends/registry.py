@@ -1,4 +1,4 @@
-"""Backend lookup by name; each backend module is imported only when asked for."""
+"""Backend lookup by name (from the catalogue); each backend module is imported only when asked for."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ import importlib
 from typing import cast
 
 from builder.backends.base import BackendModule
+from builder.backends.catalog import backend_names, find_backend
 from builder.errors import HostEnvironmentError, UsageError
-
-BACKEND_MODULES = {
-    "onnxruntime": "builder.backends.onnxruntime",
-    "tensorrt": "builder.backends.tensorrt",
-}
 
 
 def get_backend(name: str) -> BackendModule:
@@ -21,13 +17,11 @@ def get_backend(name: str) -> BackendModule:
         UsageError: no backend has that name.
         HostEnvironmentError: the backend's module cannot be imported here.
     """
-    module_name = BACKEND_MODULES.get(name)
-    if module_name is None:
-        raise UsageError(
-            f"unknown backend {name!r}", hint=f"choose one of: {', '.join(sorted(BACKEND_MODULES))}"
-        )
+    entry = find_backend(name)
+    if entry is None:
+        raise UsageError(f"unknown backend {name!r}", hint=f"choose one of: {', '.join(sorted(backend_names()))}")
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(entry.module)
     except ImportError as err:
         raise HostEnvironmentError(
             f"backend {name!r} cannot be loaded: {err}",

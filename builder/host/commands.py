@@ -14,11 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from builder.backends.catalog import backend_for_flavour, flavours
 from builder.cli_options import add_common_paths
 from builder.errors import BuilderError, HostEnvironmentError
 
 DEFAULT_PROFILE = "cpu-fp32"
-FLAVOURS = ("cpu", "trt")
+FLAVOURS = flavours()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -128,7 +129,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     image = ensure_image(args.flavour, engine, ref=args.image)
     settings = replace(_settings(args), image=image.ref, image_id=image.id)
     prepare_host_dirs(settings, "shell")
-    backend = "tensorrt" if args.flavour == "trt" else "onnxruntime"
+    backend = backend_for_flavour(args.flavour).name
     argv = docker_run_argv(container_spec("shell", backend, settings), entrypoint="/bin/bash", interactive=True)
     if shutil.which("docker") is None:
         raise HostEnvironmentError("the docker command-line client is not installed", hint="install it (`apt-get install docker.io`), or use `docker compose run builder`")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from builder.backends.catalog import flavours, get_backend_entry
 from builder.errors import UsageError
 from builder.jsonable import jsonable
 
@@ -22,8 +23,8 @@ MODELS_MOUNT = "/models"
 ARTIFACTS_MOUNT = "/artifacts"
 CACHE_MOUNT = "/cache"
 
-#: the image each flavour is tagged as by `make image`
-DEFAULT_IMAGES = {"cpu": "engine-foundry:cpu", "trt": "engine-foundry:trt"}
+#: the image each flavour (see builder/backends/catalog.py) is tagged as by `make image`
+DEFAULT_IMAGES = {flavour: f"engine-foundry:{flavour}" for flavour in flavours()}
 
 #: run-time environment: no installs, no downloads, a writable config dir on the tmpfs
 BASE_ENVIRONMENT = {
@@ -104,8 +105,8 @@ class ContainerSpec:
 
 
 def flavour_for_backend(backend: object) -> str:
-    """``"trt"`` for the tensorrt backend, ``"cpu"`` for every other one."""
-    return "trt" if str(getattr(backend, "value", backend)) == "tensorrt" else "cpu"
+    """The image flavour ``backend`` (a ``Backend`` or its value) builds in, from the backend catalogue."""
+    return get_backend_entry(backend).flavour
 
 
 def image_ref_for(backend: object, settings: HostSettings) -> str:
@@ -143,7 +144,7 @@ def container_spec(profile_name: str, profile_backend: object, settings: HostSet
     Args:
         profile_name: the profile file's name without ``.yaml``.
         profile_backend: the profile's backend (``Backend`` or its value); GPUs
-            are requested for ``tensorrt`` only.
+            are requested for backends that need one (the catalogue's ``needs_gpu``).
         settings: host folders, user, image and GPU choice.
 
     Raises:
@@ -172,7 +173,7 @@ def container_spec(profile_name: str, profile_backend: object, settings: HostSet
             "engine-foundry.profile": profile_name,
             "engine-foundry.flavour": flavour,
         },
-        device_requests=gpu_requests(settings.gpus) if flavour == "trt" else (),
+        device_requests=gpu_requests(settings.gpus) if get_backend_entry(profile_backend).needs_gpu else (),
         tmpfs={"/tmp": f"size={settings.tmpfs_size}"},
     )
 

@@ -7,13 +7,17 @@ enough for the image's CUDA. An ONNX Runtime model (basic optimizations) is
 portable; it needs an ONNX Runtime at least as new as the one that saved it.
 
 ``verify`` runs :func:`check_report` on every build folder and bundle (``builder.verify_checks``).
+Which checks apply is the backend catalogue's ``host_check`` (``builder/backends/catalog.py``):
+:func:`check_tensorrt_host` or :func:`check_onnxruntime_host` here.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+from builder.backends.catalog import find_backend, resolve
 
 # Minimum driver branch per CUDA major.minor (Linux, the CUDA toolkit's release notes;
 # NGC images state the same branch, e.g. 23.08 = CUDA 12.2 = R535).
@@ -61,7 +65,7 @@ def requirements_from_manifest(manifest: Mapping[str, Any]) -> HostRequirements:
     env = manifest.get("environment") or {}
     backend = str(resolved.get("backend", "?"))
     packages = env.get("packages") or {}
-    if backend != "tensorrt":
+    if not _needs_gpu(backend):
         return HostRequirements(backend, onnxruntime=packages.get("onnxruntime"))
     gpus = [g for g in env.get("gpus") or [] if isinstance(g, Mapping)]
     built_on = _build_gpu(manifest) or (gpus[0] if gpus else {})
@@ -79,9 +83,23 @@ def requirements_from_manifest(manifest: Mapping[str, Any]) -> HostRequirements:
 
 
 def check_host(req: HostRequirements, host: HostFacts) -> list[Verdict]:
-    """Compare requirements with host facts; every verdict names both sides."""
-    if req.backend != "tensorrt":
-        return [_check_onnxruntime(req, host)]
+    """Compare requirements with host facts through the backend's catalogued ``host_check``; every verdict names
+    both sides."""
+    entry = find_backend(req.backend)
+    if entry is None:
+        return [Verdict("backend", "fail", f"the manifest names backend {req.backend!r}, which this Engine Foundry "
+                                           "does not know")]
+    check: Callable[[HostRequirements, HostFacts], list[Verdict]] = resolve(entry.host_check)
+    return check(req, host)
+
+
+def check_onnxruntime_host(req: HostRequirements, host: HostFacts) -> list[Verdict]:
+    """The ``host_check`` of the onnxruntime backend: a recent enough ONNX Runtime."""
+    return [_check_onnxruntime(req, host)]
+
+
+def check_tensorrt_host(req: HostRequirements, host: HostFacts) -> list[Verdict]:
+    """The ``host_check`` of the tensorrt backend: GPU, TensorRT version, driver."""
     if not host.gpus:
         want = f"{req.gpu or 'an NVIDIA GPU'} (compute capability {req.compute_capability or '?'})"
         return [Verdict("gpu", "fail", f"no NVIDIA GPU found on this host; the engine needs {want}")]
@@ -177,8 +195,13 @@ def check_report(report: Any, host: HostFacts | None = None) -> None:
     if report.manifest is None:
         return
     req = requirements_from_manifest(report.manifest)
-    for verdict in check_host(req, host or current_host(gpus=req.backend == "tensorrt")):
+    for verdict in check_host(req, host or current_host(gpus=_needs_gpu(req.backend))):
         report.add(f"compat-{verdict.name}", verdict.status, verdict.message)
+
+
+def _needs_gpu(backend: str) -> bool:
+    entry = find_backend(backend)
+    return entry is not None and entry.needs_gpu
 
 
 def _needs_trt(req: HostRequirements) -> str:

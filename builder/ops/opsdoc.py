@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from builder.backends.catalog import find_backend
 from builder.ops.compat import HostRequirements, requirements_from_manifest
 from builder.ops.triton import TritonModel
-
-BACKEND_TITLES = {"tensorrt": "TensorRT plan (raw, no ultralytics header)", "onnxruntime": "ONNX model optimized for ONNX Runtime (CPU)"}
 
 
 def render_ops_doc(
@@ -41,7 +40,7 @@ def render_ops_doc(
         ["", ""],
         [
             ["profile", f"{manifest['profile']['name']}: {resolved.get('description', '')}"],
-            ["model file", f"`{build_folder}/{model.get('path', '?')}`: {BACKEND_TITLES.get(str(resolved.get('backend')), resolved.get('backend'))}"],
+            ["model file", f"`{build_folder}/{model.get('path', '?')}`: {_backend_title(resolved.get('backend'))}"],
             ["precision", str(resolved.get("precision", "?"))],
             ["task", f"{metadata.get('task', resolved.get('task', '?'))}, {len(_class_names(metadata.get('names')))} classes"],
             ["built", f"{manifest.get('finished_at') or manifest.get('created_at')} by Engine Foundry {manifest.get('builder_version')}"],
@@ -121,6 +120,11 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _backend_title(backend: Any) -> str:
+    entry = find_backend(backend)
+    return entry.title if entry is not None else str(backend)
+
+
 def _class_names(names: Any) -> list[tuple[int, str]]:
     """``(class id, name)`` pairs from a list (index = id) or a mapping of id -> name, by id."""
     if isinstance(names, Mapping):
@@ -135,7 +139,8 @@ def _class_names(names: Any) -> list[tuple[int, str]]:
 def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]:
     image = (manifest.get("environment") or {}).get("image") or {}
     built_in = f"Built in image `{image.get('ref') or image.get('id') or 'none (bare build)'}`" + (f" from base `{image['base']}`." if image.get("base") else ".")
-    if req.backend != "tensorrt":
+    entry = find_backend(req.backend)
+    if entry is None or not entry.needs_gpu:
         return [
             f"- Any CPU host with ONNX Runtime {req.onnxruntime or '?'} or newer (the model uses basic, portable optimizations).",
             f"- {built_in}",

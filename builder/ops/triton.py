@@ -1,7 +1,8 @@
 """A Triton model repository for one build: ``<model>/config.pbtxt`` and ``<model>/1/<file>``.
 
-TensorRT plans get ``platform: "tensorrt_plan"`` and ``1/model.plan``; ONNX
-Runtime models get ``platform: "onnxruntime_onnx"`` and ``1/model.onnx``.
+The platform and file name come from the backend catalogue: TensorRT plans get
+``platform: "tensorrt_plan"`` and ``1/model.plan``; ONNX Runtime models get
+``platform: "onnxruntime_onnx"`` and ``1/model.onnx``.
 A dynamic batch (first dimension -1 in ``metadata.json``) becomes
 ``max_batch_size: <batch.max>`` with per-item dims and a dynamic batcher that
 prefers ``batch.opt``; a static batch becomes ``max_batch_size: 0`` with the
@@ -14,9 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from builder.backends.catalog import backends, find_backend
 from builder.errors import ArtifactError
 
-PLATFORMS = {"tensorrt": ("tensorrt_plan", "model.plan", "KIND_GPU"), "onnxruntime": ("onnxruntime_onnx", "model.onnx", "KIND_CPU")}
 TRITON_TYPES = {
     "float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "bfloat16": "TYPE_BF16",
     "int8": "TYPE_INT8", "int16": "TYPE_INT16", "int32": "TYPE_INT32", "int64": "TYPE_INT64",
@@ -57,9 +58,11 @@ def triton_model(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> Tr
         ArtifactError: unknown backend or dtype, or a batch dimension on some tensors only.
     """
     backend = str(manifest.get("profile", {}).get("resolved", {}).get("backend", metadata.get("backend")))
-    if backend not in PLATFORMS:
-        raise ArtifactError(f"no Triton platform for backend {backend!r}", hint=f"Triton repositories are made for {', '.join(PLATFORMS)}")
-    platform, model_file, kind = PLATFORMS[backend]
+    entry = find_backend(backend)
+    if entry is None or entry.triton is None:
+        served = ", ".join(e.name for e in backends() if e.triton is not None)
+        raise ArtifactError(f"no Triton platform for backend {backend!r}", hint=f"Triton repositories are made for {served}")
+    platform, model_file, kind = entry.triton.platform, entry.triton.model_file, entry.triton.instance_kind
     name = model_name(str(manifest.get("profile", {}).get("name") or metadata.get("profile", "model")))
     inputs, outputs = list(metadata.get("inputs") or []), list(metadata.get("outputs") or [])
     if not inputs or not outputs:

@@ -1,15 +1,33 @@
-"""The one table of profile fields: kinds, defaults, documentation.
+"""The one table of profile fields: kinds, defaults, documentation, normalisation, the dataclass each section builds.
 
-The loader validates with it, the complete step fills defaults from it, the JSON
-Schema (``profiles/profile.schema.json``) and the field reference in
-``docs/profiles.md`` are generated from it.
+The loader validates with it, the complete step fills defaults from it and builds the
+:class:`~builder.profile.model.Profile` through it (so does the reader of a manifest's resolved
+profile), the JSON Schema (``profiles/profile.schema.json``) and the field reference in
+``docs/profiles.md`` are generated from it. Which backends a key applies to is the backend
+catalogue's (``builder/backends/catalog.py``). Adding a field: docs/architecture.md, "Extending".
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator
 
-from builder.profile.kinds import Boolean, Choice, Integer, Kind, Number, Size, Text
+from builder.backends.catalog import backend_names
+from builder.profile.kinds import Boolean, Choice, Dynamic, Integer, Kind, Number, Size, Text
+from builder.profile.model import (
+    Backend,
+    BatchSpec,
+    BenchmarkSpec,
+    DetectionCheck,
+    HardwareCompatibility,
+    Int8Spec,
+    ModelSpec,
+    OutputsSpec,
+    Precision,
+    Profile,
+    TargetSpec,
+    Tolerance,
+    VerifySpec,
+)
 from builder.profile.sections import Either, Field, ListOf, MapOf, Section
 from builder.profile.source import KeyPath
 from builder.profile.units import UNITS
@@ -57,9 +75,19 @@ def timing_cache_name(value: Any) -> str | None:
     """The cache name a valid ``timing_cache`` value means (``None`` when off)."""
     if value is True or value == "on":
         return "default"
-    if value is False or value == "off":
+    if value is False or value == "off" or value is None:
         return None
     return str(value)
+
+
+def _both_sides(value: Any) -> Any:
+    """``imgsz``: one side means a square image."""
+    return [value, value] if isinstance(value, int) else value
+
+
+def _batch_range(value: Any) -> Any:
+    """``batch``: an integer means a static batch, ``min == opt == max``."""
+    return {"min": value, "opt": value, "max": value} if isinstance(value, int) else value
 
 
 _PROFILE_NAME = Text(rules=((PROFILE_FILE_PATTERN, NAME_HELP),), max_length=65)
@@ -80,7 +108,8 @@ MODEL = Section(
         Field("sha256", Text(rules=((r"^[0-9a-f]{64}$", "must be 64 lowercase hex digits (as sha256sum prints)"),),
                              max_length=64),
               "Expected SHA-256 of `checkpoint`; the build refuses a file that does not match (only with `checkpoint`)."),
-    )
+    ),
+    cls=ModelSpec,
 )
 
 BATCH_RANGE = Section(
@@ -90,6 +119,7 @@ BATCH_RANGE = Section(
         Field("max", _BATCH, "Largest batch the engine accepts (at most 256).", required=True),
     ),
     describe="a mapping {min, opt, max}",
+    cls=BatchSpec,
 )
 
 INT8 = Section(
@@ -99,7 +129,8 @@ INT8 = Section(
         Field("cache", Choice(("auto", "off"), yaml_bools={False: "off"}),
               "`auto` keeps a calibration cache keyed by data, batch, image size and TensorRT version; `off` never "
               "reads or writes one.", default="auto"),
-    )
+    ),
+    cls=Int8Spec,
 )
 
 TARGET = Section(
@@ -111,14 +142,16 @@ TARGET = Section(
         Field("compute_capability", Text(rules=((r"^[0-9]{1,2}\.[0-9]{1,2}$", 'must look like "8.6" (major.minor)'),),
                                          max_length=5),
               'Compute capability of the target GPU as a quoted string (`"8.6"`).'),
-    )
+    ),
+    cls=TargetSpec,
 )
 
 TOLERANCE = Section(
     (
         Field("atol", Number(0.0), "Absolute tolerance.", default_doc="by precision"),
         Field("rtol", Number(0.0), "Relative tolerance.", default_doc="by precision"),
-    )
+    ),
+    cls=Tolerance,
 )
 
 DETECTION = Section(
@@ -128,7 +161,8 @@ DETECTION = Section(
         Field("score_atol", Number(0.0), "Largest score difference of a matched box.", default_doc="by precision"),
         Field("min_agreement", _FRACTION, "Fraction of reference candidates that must be matched, in (0, 1].",
               default_doc="by precision"),
-    )
+    ),
+    cls=DetectionCheck,
 )
 
 VERIFY = Section(
@@ -146,22 +180,25 @@ VERIFY = Section(
               default_doc="`default` by precision"),
         Field("detection", DETECTION, "Detection-level agreement with the FP32 reference (top-k, no score filter).",
               default={}, default_doc="by precision"),
-    )
+    ),
+    cls=VerifySpec,
 )
 
 BENCHMARK = Section(
     (
         Field("warmup", Integer(0, 100_000), "Untimed runs before measuring.", default=10),
         Field("iterations", Integer(1, 1_000_000), "Timed runs.", default=50),
-    )
+    ),
+    cls=BenchmarkSpec,
 )
 
 OUTPUTS = Section(
     (
         Field("ultralytics_engine", Boolean(),
               "Also publish a copy of the engine with the metadata header that ultralytics' `YOLO(\"x.engine\")` reads.",
-              default=False, tensorrt_only=True),
-    )
+              default=False),
+    ),
+    cls=OutputsSpec,
 )
 
 PROFILE = Section(
@@ -171,48 +208,50 @@ PROFILE = Section(
         Field("description", Text(max_length=500), "One line saying what the profile is for.", default=""),
         Field("extends", _PROFILE_NAME,
               "Name of a profile in the same folder that this file starts from; nested keys merge, this file wins.",
-              per_file=True),
-        Field("backend", Choice(("tensorrt", "onnxruntime")),
-              "`tensorrt` (NVIDIA GPU engine) or `onnxruntime` (CPU artifact).", required=True),
+              per_file=True, stored=False),
+        Field("backend", Dynamic(lambda: Choice(backend_names(), as_type=Backend)),
+              "The backend that builds the artifact: `tensorrt` (NVIDIA GPU engine), `onnxruntime` (CPU artifact), "
+              "or another backend of the catalogue (see the backend table below).", required=True),
         Field("model", MODEL, "Where the weights come from: exactly one of `yaml` or `checkpoint`. A child profile's "
               "`model` replaces its base's whole.", required=True, replace_on_extend=True),
         Field("task", Choice(("detect",), unsupported=("segment", "pose", "obb", "classify")),
               "Model task; only `detect` is supported.", default="detect"),
         Field("imgsz", Either((_SIDE, ListOf(_SIDE, 2, 2, name="a list [height, width]"))),
               f"Input size: one side or `[height, width]`, multiples of {STRIDE}, at most 4096.", default=640,
-              type_doc=f"integer or `[height, width]`, each {STRIDE}..4096 and a multiple of {STRIDE}"),
+              type_doc=f"integer or `[height, width]`, each {STRIDE}..4096 and a multiple of {STRIDE}",
+              normalize=_both_sides),
         Field("batch", Either((_BATCH, BATCH_RANGE)),
               "Static batch (an integer) or a dynamic range `{min, opt, max}`, 1 <= min <= opt <= max <= 256.",
-              default=1, type_doc="integer 1..256 or mapping `{min, opt, max}`"),
-        Field("precision", Choice(("fp32", "fp16", "int8")),
-              "Engine precision; `int8` needs an `int8` block; onnxruntime supports only `fp32`.", required=True),
+              default=1, type_doc="integer 1..256 or mapping `{min, opt, max}`", normalize=_batch_range),
+        Field("precision", Choice(("fp32", "fp16", "int8"), as_type=Precision),
+              "Engine precision; `int8` needs an `int8` block; each backend supports the precisions of the backend "
+              "table below (onnxruntime: only `fp32`).", required=True),
         Field("int8", INT8, "INT8 calibration; required when `precision: int8`, an error otherwise.", default=None,
-              nullable=True, tensorrt_only=True),
+              nullable=True),
         Field("workspace", Size(UNITS["MiB"], UNITS["TiB"]),
               "TensorRT workspace limit (`4GiB`, `512MiB`, `1.5GB`, bytes); `null` lets TensorRT decide.",
-              default=None, nullable=True, tensorrt_only=True),
+              default=None, nullable=True),
         Field("timing_cache", Either((Boolean(), Text(rules=((r"^(on|off|[a-z0-9][a-z0-9._-]{0,63})$",
                                                                "must be on, off or a cache name (lowercase letters, "
                                                                "digits, '.', '_', '-')"),), max_length=64))),
               "`on` (the cache named `default`), `off`, or a cache name; kept in the cache volume per GPU and "
-              "TensorRT version.", default="off", tensorrt_only=True, type_doc="`on` | `off` | cache name"),
-        Field("builder_optimization_level", Integer(0, 5), "TensorRT builder optimization level, 0..5.", default=3,
-              tensorrt_only=True),
-        Field("hardware_compatibility", Choice(("none", "ampere_plus")),
+              "TensorRT version.", default="off", type_doc="`on` | `off` | cache name", normalize=timing_cache_name),
+        Field("builder_optimization_level", Integer(0, 5), "TensorRT builder optimization level, 0..5.", default=3),
+        Field("hardware_compatibility", Choice(("none", "ampere_plus"), as_type=HardwareCompatibility),
               "`ampere_plus` builds an engine that runs on any GPU of compute capability 8.0 or newer (slower).",
-              default="none", tensorrt_only=True),
+              default="none"),
         Field("version_compatible", Boolean(), "Build a version-compatible engine (loads on later TensorRT versions too; 8.6 and newer).",
-              default=False, tensorrt_only=True),
-        Field("tf32", Boolean(), "Allow TF32 math for FP32 layers on Ampere and newer.", default=False,
-              tensorrt_only=True),
+              default=False),
+        Field("tf32", Boolean(), "Allow TF32 math for FP32 layers on Ampere and newer.", default=False),
         Field("opset", Integer(11, 20), "ONNX opset of the export (TensorRT 8.6 reads at most 17).", default=17),
         Field("simplify", Boolean(), "Simplify the ONNX graph (onnxslim) after export.", default=True),
         Field("target", TARGET, "The GPU the engine is meant for; `null` (the default) checks nothing.",
-              default=None, nullable=True, tensorrt_only=True),
+              default=None, nullable=True),
         Field("verify", VERIFY, "How the built model is compared with the FP32 ONNX Runtime reference.", default={}),
         Field("benchmark", BENCHMARK, "Latency measurement.", default={}),
         Field("outputs", OUTPUTS, "Extra files to publish.", default={}),
-    )
+    ),
+    cls=Profile,
 )
 
 

@@ -1,7 +1,8 @@
-"""Value kinds of the field table: each one validates YAML data and describes itself as JSON Schema.
+"""Value kinds of the field table: each one validates YAML data, builds the typed value and describes itself as
+JSON Schema.
 
-The loader (:mod:`builder.profile.validate`) and the schema generator
-(:mod:`builder.profile.schema`) both read the same kinds, so the rules exist once.
+The loader (:mod:`builder.profile.validate`), the complete step (:mod:`builder.profile.complete`) and the schema
+generator (:mod:`builder.profile.schema`) all read the same kinds, so the rules exist once.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from builder.profile.source import KeyPath
 
@@ -26,7 +27,8 @@ class Reporter(Protocol):
 
 
 class Kind(Protocol):
-    """A kind of value: ``describe`` for messages and docs, ``check`` reports problems, ``schema`` for JSON Schema."""
+    """A kind of value: ``describe`` for messages and docs, ``check`` reports problems, ``build`` turns a checked
+    value into what the :class:`~builder.profile.model.Profile` holds, ``schema`` for JSON Schema."""
 
     @property
     def describe(self) -> str: ...
@@ -34,6 +36,8 @@ class Kind(Protocol):
     def matches_type(self, value: Any) -> bool: ...
 
     def check(self, value: Any, path: KeyPath, report: Reporter) -> None: ...
+
+    def build(self, value: Any) -> Any: ...
 
     def schema(self) -> dict[str, Any]: ...
 
@@ -91,6 +95,9 @@ class Boolean:
         if not isinstance(value, bool):
             report.add(path, type_error(self, value))
 
+    def build(self, value: Any) -> Any:
+        return value
+
     def schema(self) -> dict[str, Any]:
         return {"type": "boolean"}
 
@@ -112,6 +119,9 @@ class Integer:
             report.add(path, f"must be {self.range_text()}, got {value}")
         elif self.multiple_of and value % self.multiple_of:
             report.add(path, f"must be a multiple of {self.multiple_of}, got {value}")
+
+    def build(self, value: Any) -> Any:
+        return value
 
     def range_text(self) -> str:
         if self.maximum is None:
@@ -151,6 +161,9 @@ class Number:
         if not math.isfinite(value) or not low_ok or (self.maximum is not None and value > self.maximum):
             report.add(path, f"must be {self.range_text()}, got {value}")
 
+    def build(self, value: Any) -> Any:
+        return float(value)
+
     def range_text(self) -> str:
         if self.maximum is None:
             return f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
@@ -188,6 +201,9 @@ class Text:
                 report.add(path, f"{value!r} {message}")
                 return
 
+    def build(self, value: Any) -> Any:
+        return value
+
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
         if len(self.rules) == 1:
@@ -204,6 +220,7 @@ class Choice:
     values: tuple[str, ...]
     yaml_bools: Mapping[bool, str] = field(default_factory=dict)
     unsupported: tuple[str, ...] = ()  # known values that this version does not support yet
+    as_type: Callable[[str], Any] = str  # what the profile holds: the value itself, or e.g. an enum member
 
     @property
     def describe(self) -> str:
@@ -221,6 +238,9 @@ class Choice:
             report.add(path, f"{value!r} is not supported yet (supported: {', '.join(self.values)})")
         elif value not in self.values:
             report.add(path, f"must be {self.describe}, got {value!r}{did_you_mean(value, self.values)}")
+
+    def build(self, value: Any) -> Any:
+        return self.as_type(self.yaml_bools[value] if isinstance(value, bool) else value)
 
     def schema(self) -> dict[str, Any]:
         return {"enum": [*self.values, *self.yaml_bools]}
@@ -255,6 +275,11 @@ class Size:
                 f"{value!r} is {nbytes} bytes, outside {format_size(self.minimum)}..{format_size(self.maximum)}{hint}",
             )
 
+    def build(self, value: Any) -> Any:
+        from builder.profile.units import parse_size
+
+        return parse_size(value) if isinstance(value, str) else value
+
     def schema(self) -> dict[str, Any]:
         from builder.profile.units import SIZE_PATTERN
 
@@ -264,3 +289,27 @@ class Size:
                 {"type": "string", "pattern": SIZE_PATTERN},
             ]
         }
+
+
+@dataclass(frozen=True)
+class Dynamic:
+    """A kind made afresh at each use, for rules read from elsewhere at run time (e.g. a :class:`Choice` of the
+    backend catalogue's names, which a registered backend extends)."""
+
+    make: Callable[[], Kind]
+
+    @property
+    def describe(self) -> str:
+        return self.make().describe
+
+    def matches_type(self, value: Any) -> bool:
+        return self.make().matches_type(value)
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        self.make().check(value, path, report)
+
+    def build(self, value: Any) -> Any:
+        return self.make().build(value)
+
+    def schema(self) -> dict[str, Any]:
+        return self.make().schema()

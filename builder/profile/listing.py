@@ -44,14 +44,14 @@ def _listing(path: Path) -> ProfileListing:
     except ProfileError as exc:
         return ProfileListing(path.stem, path, abstract, error=_summary(exc.errors))
     data = chain.data
-    errors = check_profile_chain(chain)
+    valid, errors = check_profile_chain(chain)
     description = _text(data.get("description")) or ""
     backend, precision = _text(data.get("backend")), _text(data.get("precision"))
     if errors:
         return ProfileListing(path.stem, path, abstract, description, backend, precision, _summary(errors))
-    if abstract:
+    if valid is None:  # an abstract base: well-formed, but not a whole profile
         return ProfileListing(path.stem, path, abstract, description, backend, precision)
-    profile = profile_from_data(data, source=str(path))
+    profile = profile_from_data(valid, source=str(path))
     return ProfileListing(path.stem, path, abstract, profile.description, profile.backend.value,
                           profile.precision.value)
 

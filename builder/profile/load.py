@@ -10,7 +10,7 @@ from builder.profile.chain import ProfileChain, read_profile_chain
 from builder.profile.complete import profile_from_data
 from builder.profile.fields import PROFILE_FILE_PATTERN
 from builder.profile.model import Profile
-from builder.profile.validate import Report, validate_profile_data
+from builder.profile.validate import Report, ValidProfileData, validate
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -28,7 +28,7 @@ def load_profile(ref: str | Path, profiles_dir: Path) -> Profile:
     """
     path = profile_path(ref, profiles_dir)
     chain = read_profile_chain(path)
-    errors = check_profile_chain(chain)
+    valid, errors = check_profile_chain(chain)
     if chain.abstract:
         buildable = _extending(chain.leaf)
         errors.insert(0, FieldError(str(path), "name", f"profile {path.stem!r} is abstract (its name starts with "
@@ -36,22 +36,24 @@ def load_profile(ref: str | Path, profiles_dir: Path) -> Profile:
         hint = ("build a profile that extends it" + (f": {', '.join(buildable)}" if buildable else "")
                 + f", or write one with `extends: {path.stem}`")
         raise ProfileError(errors, hint=hint)
-    if errors:
+    if valid is None:
         raise ProfileError(errors)
     return profile_from_data(
-        chain.data,
+        valid,
         source=str(path),
         extends_chain=tuple(str(doc.path) for doc in reversed(chain.docs)),
     )
 
 
-def check_profile_chain(chain: ProfileChain) -> list[FieldError]:
-    """Every problem of a read chain; abstract or broken chains are not checked for missing keys."""
+def check_profile_chain(chain: ProfileChain) -> tuple[ValidProfileData | None, list[FieldError]]:
+    """The valid data of a read chain (None: problems, or an abstract or broken chain, which are not checked for
+    missing keys) and every problem, in file and line order."""
     report = Report(chain.locate, complete=not (chain.abstract or chain.broken))
-    validate_profile_data(chain.data, report)
+    valid = validate(chain.data, report)
     errors = chain.problems + report.errors
     order = {str(doc.path): index for index, doc in enumerate(chain.docs)}
-    return sorted(errors, key=lambda e: (order.get(e.file, len(order)), e.line if e.line is not None else 1 << 30))
+    errors.sort(key=lambda e: (order.get(e.file, len(order)), e.line if e.line is not None else 1 << 30))
+    return (valid if not errors else None), errors
 
 
 def profile_path(ref: str | Path, profiles_dir: Path) -> Path:

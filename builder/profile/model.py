@@ -1,7 +1,9 @@
 """The profile's shape: frozen dataclasses and the enums of closed choices.
 
 A :class:`Profile` is always complete (every default filled in) and valid;
-:mod:`builder.profile.load` is the only way to make one from YAML.
+:mod:`builder.profile.load` is the only way to make one from YAML. Each dataclass is built
+from the section of the field table (:mod:`builder.profile.fields`) that names it as ``cls``;
+the table holds each field's kind, default and documentation, the dataclass its typed attribute.
 """
 
 from __future__ import annotations
@@ -12,12 +14,27 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from builder.backends.catalog import find_backend
 from builder.jsonable import jsonable
 
 
 class Backend(str, enum.Enum):
+    """A backend of the catalogue (:mod:`builder.backends.catalog`, the one home of the names).
+
+    The members name the built-in backends for code that refers to them (a test checks them against the
+    catalogue); a backend registered in the catalogue later becomes a member when first asked for.
+    """
+
     TENSORRT = "tensorrt"
     ONNXRUNTIME = "onnxruntime"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Backend | None:
+        if not isinstance(value, str) or find_backend(value) is None:
+            return None
+        member = str.__new__(cls, value)
+        member._name_, member._value_ = value.upper(), value
+        return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
 
 
 class Precision(str, enum.Enum):

@@ -1,68 +1,46 @@
-"""Rebuild a :class:`Profile` from its resolved form (``Profile.to_dict()``), as stored in manifests."""
+"""Rebuild a :class:`Profile` from its resolved form (``Profile.to_dict()``), as stored in manifests.
+
+The resolved form goes the way a profile file goes: written as a document, validated against the
+field table (every rule), completed and built; there is no second reader to keep in line.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from builder.errors import ArtifactError
-from builder.profile.model import (
-    Backend,
-    BatchSpec,
-    BenchmarkSpec,
-    DetectionCheck,
-    HardwareCompatibility,
-    Int8Spec,
-    ModelSpec,
-    OutputsSpec,
-    Precision,
-    Profile,
-    TargetSpec,
-    Tolerance,
-    VerifySpec,
-)
+from builder.profile.complete import document_from_resolved, profile_from_data
+from builder.profile.model import Profile
+from builder.profile.source import KeyPath
+from builder.profile.validate import Report, validate
+
+WHERE = "manifest profile.resolved"
 
 
 def profile_from_resolved(data: Mapping[str, Any]) -> Profile:
     """Inverse of :meth:`Profile.to_dict`.
 
     Raises:
-        ArtifactError: the data is not a resolved profile of this schema.
+        ArtifactError: the data is not a valid resolved profile of this schema.
     """
-    try:
-        verify = data["verify"]
-        return Profile(
-            name=data["name"],
-            description=data.get("description", ""),
-            backend=Backend(data["backend"]),
-            model=ModelSpec(**data["model"]),
-            task=data["task"],
-            imgsz=(int(data["imgsz"][0]), int(data["imgsz"][1])),
-            batch=BatchSpec(**data["batch"]),
-            precision=Precision(data["precision"]),
-            int8=Int8Spec(**data["int8"]) if data.get("int8") else None,
-            workspace=data.get("workspace"),
-            timing_cache=data.get("timing_cache"),
-            builder_optimization_level=data["builder_optimization_level"],
-            hardware_compatibility=HardwareCompatibility(data["hardware_compatibility"]),
-            version_compatible=data["version_compatible"],
-            tf32=data["tf32"],
-            opset=data["opset"],
-            simplify=data["simplify"],
-            target=TargetSpec(**data["target"]) if data.get("target") else None,
-            verify=VerifySpec(
-                seed=verify["seed"],
-                random_inputs=verify["random_inputs"],
-                images=tuple(verify["images"]),
-                tolerances={k: Tolerance(**v) for k, v in verify["tolerances"].items()},
-                detection=DetectionCheck(**verify["detection"]),
-            ),
-            benchmark=BenchmarkSpec(**data["benchmark"]),
-            outputs=OutputsSpec(**data["outputs"]),
-            source=data.get("source", ""),
-            extends_chain=tuple(data.get("extends_chain", ())),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise ArtifactError(
-            f"the manifest's resolved profile cannot be read ({type(err).__name__}: {err})",
-            hint="the manifest was written by another Engine Foundry version or edited by hand",
-        ) from None
+    if not isinstance(data, Mapping):
+        raise _unreadable(f"it is {type(data).__name__}, not a mapping")
+    document = document_from_resolved(data)
+    report = Report(_locate, complete=True)
+    valid = validate(document, report)
+    if valid is None:
+        more = f" (and {len(report.errors) - 1} more problem(s))" if len(report.errors) > 1 else ""
+        raise _unreadable(f"{report.errors[0]}{more}")
+    return profile_from_data(valid, source=str(data.get("source", "")),
+                             extends_chain=tuple(str(path) for path in data.get("extends_chain", ())))
+
+
+def _locate(path: KeyPath) -> tuple[str, int | None]:
+    return WHERE, None
+
+
+def _unreadable(reason: str) -> ArtifactError:
+    return ArtifactError(
+        f"the manifest's resolved profile cannot be read: {reason}",
+        hint="the manifest was written by another Engine Foundry version or edited by hand",
+    )

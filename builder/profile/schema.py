@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from builder.profile.fields import PROFILE
+from builder.profile.sections import Section
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = "profile.schema.json"
 
 
-def profile_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of an Engine Foundry profile file."""
-    body = PROFILE.schema()
+def profile_json_schema(table: Section = PROFILE) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an Engine Foundry profile file (of ``table``, the field table)."""
+    body = table.schema()
     body["required"] = ["name"]
     return {
         "$schema": SCHEMA_DIALECT,

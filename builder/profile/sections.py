@@ -1,10 +1,14 @@
-"""Compound kinds of the field table: lists, sections of named fields, free-form maps, alternatives."""
+"""Compound kinds of the field table: lists, sections of named fields, free-form maps, alternatives.
+
+A :class:`Section` names the frozen dataclass it builds (``cls``), so a checked, completed mapping becomes
+typed profile data generically: each :class:`Field` normalises its value, then its kind builds it.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from builder.profile.kinds import NO_DEFAULT, Kind, Reporter, did_you_mean, type_error
 from builder.profile.source import KeyPath
@@ -38,18 +42,22 @@ class ListOf:
         for index, item in enumerate(value):
             self.item.check(item, path + (index,), report)
 
+    def build(self, value: Any) -> Any:
+        return tuple(self.item.build(item) for item in value)
+
     def schema(self) -> dict[str, Any]:
         return {"type": "array", "items": self.item.schema(), "minItems": self.min_items, "maxItems": self.max_items}
 
 
 @dataclass(frozen=True)
 class Field:
-    """One key of a section: its kind, documentation and default.
+    """One key of a section: its kind, documentation, default and normalisation.
 
-    ``default`` is what the complete step fills in (``NO_DEFAULT``: none; a section's
-    default ``{}`` means "filled from its own fields"). ``default_doc`` overrides how the
-    default is shown (e.g. "by precision"). ``tensorrt_only`` keys must keep their
-    default with ``backend: onnxruntime``.
+    ``default`` is what the complete step fills in (``NO_DEFAULT``: none, the value is ``None``
+    when absent; a section's default ``{}`` means "filled from its own fields"). ``default_doc``
+    overrides how the default is shown (e.g. "by precision"). ``normalize`` turns a checked value
+    into its one canonical spelling before the kind builds it (``imgsz: 640`` -> ``[640, 640]``).
+    Which backends a key applies to is the backend catalogue's ``only_fields``.
     """
 
     name: str
@@ -60,9 +68,19 @@ class Field:
     type_doc: str | None = None  # how the reference table names the type, when the kind's own name is unclear
     required: bool = False
     nullable: bool = False
-    tensorrt_only: bool = False
     per_file: bool = False  # belongs to one file (name, extends), checked before merging
     replace_on_extend: bool = False  # a child's value replaces the base's whole instead of merging
+    stored: bool = True  # False: read by the loader only (extends), not an attribute of the built dataclass
+    normalize: Callable[[Any], Any] | None = None
+
+    def canonical(self, value: Any) -> Any:
+        """``value`` (checked) in its canonical spelling."""
+        return value if value is None or self.normalize is None else self.normalize(value)
+
+    def build(self, value: Any) -> Any:
+        """The typed value of a checked, completed ``value`` (``None`` stays ``None``)."""
+        value = self.canonical(value)
+        return None if value is None else self.kind.build(value)
 
 
 @dataclass(frozen=True)
@@ -71,9 +89,14 @@ class Section:
 
     fields: tuple[Field, ...]
     describe: str = "a mapping"
+    cls: Callable[..., Any] = dict  # the frozen dataclass built from the stored fields
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
+
+    def build(self, value: Any, **extra: Any) -> Any:
+        """``cls`` from a checked, completed mapping; ``extra`` are attributes the table does not hold."""
+        return self.cls(**{f.name: f.build(value.get(f.name)) for f in self.fields if f.stored}, **extra)
 
     def matches_type(self, value: Any) -> bool:
         return isinstance(value, dict)
@@ -128,6 +151,9 @@ class MapOf:
             else:
                 self.value.check(item, path + (key,), report)
 
+    def build(self, value: Any) -> Any:
+        return {key: self.value.build(item) for key, item in value.items()}
+
     def schema(self) -> dict[str, Any]:
         return {"type": "object", "propertyNames": {"pattern": self.key_pattern}, "additionalProperties": self.value.schema()}
 
@@ -156,6 +182,10 @@ class Either:
             if not trial.problems:
                 return
         candidates[-1].check(value, path, report)
+
+    def build(self, value: Any) -> Any:
+        """Built by the first alternative of the value's type (fields normalise to one spelling first)."""
+        return next(option for option in self.options if option.matches_type(value)).build(value)
 
     def schema(self) -> dict[str, Any]:
         return {"anyOf": [option.schema() for option in self.options]}

@@ -1,14 +1,18 @@
 """Validation of a merged profile: the field table first, then the rules that span several keys.
 
-Nothing here changes the data; every problem is collected, none stops the others.
+Nothing here changes the data; every problem is collected, none stops the others. :func:`validate` is the
+only maker of :class:`ValidProfileData`, the only input the complete step accepts (raw -> valid -> complete).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
+from builder.backends.catalog import backends, find_backend, owners_of_field
 from builder.errors import FieldError
-from builder.profile.fields import PROFILE, VERIFY, iter_fields, timing_cache_name
+from builder.profile.fields import PROFILE, VERIFY, iter_fields
+from builder.profile.sections import Section
 from builder.profile.source import KeyPath, format_key_path
 
 Locate = Callable[[KeyPath], "tuple[str, int | None]"]
@@ -39,14 +43,28 @@ class Report:
         return value
 
 
-def validate_profile_data(data: dict[str, Any], report: Report) -> None:
-    """Check merged profile ``data`` against the field table and the cross-key rules."""
-    PROFILE.check(data, (), report)
+@dataclass(frozen=True)
+class ValidProfileData:
+    """Merged profile data in which ``table`` found no problem, as a whole profile (made only by :func:`validate`)."""
+
+    data: Mapping[str, Any]
+    table: Section
+
+
+def validate(data: dict[str, Any], report: Report, table: Section = PROFILE) -> ValidProfileData | None:
+    """Check ``data`` into ``report``; the valid data when nothing was found and ``report`` checks a whole profile."""
+    validate_profile_data(data, report, table)
+    return ValidProfileData(data, table) if report.complete and not report.errors else None
+
+
+def validate_profile_data(data: dict[str, Any], report: Report, table: Section = PROFILE) -> None:
+    """Check merged profile ``data`` against the field table (``table``) and the cross-key rules."""
+    table.check(data, (), report)
     _check_model(data, report)
     _check_batch(data, report)
     _check_int8(data, report)
     _check_hardware_compatibility(data, report)
-    _check_backend(data, report)
+    _check_backend(data, report, table)
     _check_verify(data, report)
 
 
@@ -95,24 +113,25 @@ def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
                                                 f"target.compute_capability is {capability}")
 
 
-def _check_backend(data: dict[str, Any], report: Report) -> None:
-    if report.get(data, ("backend",)) != "onnxruntime":
+def _check_backend(data: dict[str, Any], report: Report, table: Section) -> None:
+    """The backend catalogue's rules: the precisions a backend builds, the keys only other backends use."""
+    entry = find_backend(report.get(data, ("backend",)))
+    if entry is None:
         return
     precision = report.get(data, ("precision",))
-    if precision not in (MISSING, "fp32"):
-        report.add(("precision",), f"backend onnxruntime supports only fp32, got {precision}; "
-                                   f"use backend: tensorrt for {precision}")
-    for path, spec in iter_fields():
-        if not spec.tensorrt_only:
-            continue
+    if precision is not MISSING and precision not in entry.precisions:
+        others = [other.name for other in backends() if precision in other.precisions]
+        use = f"; use backend: {' or '.join(others)} for {precision}" if others else ""
+        report.add(("precision",), f"backend {entry.name} supports only {', '.join(entry.precisions)}, "
+                                   f"got {precision}{use}")
+    for path, spec in iter_fields(table):
+        owners = owners_of_field(format_key_path(path))
         value = report.get(data, path)
-        if value is MISSING:
+        if not owners or entry.name in owners or value is MISSING:
             continue
-        default = spec.default
-        if path == ("timing_cache",):
-            value, default = timing_cache_name(value), timing_cache_name(default)
-        if value != default:
-            report.add(path, "only applies to backend tensorrt (this profile's backend is onnxruntime); remove it")
+        if spec.canonical(value) != spec.canonical(spec.default):
+            report.add(path, f"only applies to backend {' or '.join(owners)} (this profile's backend is "
+                             f"{entry.name}); remove it")
 
 
 def _check_verify(data: dict[str, Any], report: Report) -> None:

@@ -1,0 +1,168 @@
+"""A toy backend and a toy profile field, added only through the extension points of docs/architecture.md
+("Extending"): a catalogue entry (``register_backend``) and a field in a copy of the field table whose section
+builds a dataclass with the new attribute. Nothing else is edited; validation, the JSON Schema, the field
+reference, doctor, the registry, the launcher's container spec and ops pick them up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import textwrap
+from pathlib import Path
+from typing import Iterator
+
+import jsonschema
+import pytest
+import yaml
+
+from builder import doctor
+from builder.backends.catalog import BackendEntry, TritonPlatform, register_backend, unregister_backend
+from builder.backends.registry import get_backend
+from builder.environment import key_packages
+from builder.errors import FieldError, ProfileError
+from builder.host.spec import container_spec, flavour_for_backend
+from builder.ops.compat import HostFacts, check_host, requirements_from_manifest
+from builder.ops.triton import triton_model
+from builder.profile import Profile, load_profile
+from builder.profile.complete import profile_from_data
+from builder.profile.fields import PROFILE
+from builder.profile.kinds import Number
+from builder.profile.reference import field_reference_markdown
+from builder.profile.schema import profile_json_schema
+from builder.profile.sections import Field
+from builder.profile.validate import Report, validate
+from tests.host.test_spec import settings
+from tests.ops.fakes import synthetic_manifest
+
+TOY_PACKAGE = "toyvino-runtime-absent"  # a package that is not installed anywhere
+
+
+@pytest.fixture
+def toy_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackendEntry]:
+    """The ``toyvino`` backend: its module in a temporary package, one catalogue entry."""
+    package = tmp_path / "toy_plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toyvino.py").write_text(textwrap.dedent('''
+        """A toy backend module: the catalogue imports it only when asked for."""
+        NAME = "toyvino"
+
+        def check_host(req, host):
+            from builder.ops.compat import Verdict
+            return [Verdict("toyvino", "pass", f"any CPU runs {req.backend}")]
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = register_backend(BackendEntry(
+        name="toyvino", title="Toy IR for CPUs (test)", module="toy_plugins.toyvino", flavour="cpu",
+        packages=(TOY_PACKAGE,), precisions=("fp32", "fp16"), host_check="toy_plugins.toyvino:check_host",
+        only_fields=("toy_threshold",), triton=TritonPlatform("openvino", "model.xml", "KIND_CPU"),
+    ))
+    yield entry
+    unregister_backend("toyvino")
+    sys.modules.pop("toy_plugins.toyvino", None)
+    sys.modules.pop("toy_plugins", None)
+
+
+def _profile(folder: Path, name: str, body: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(f"name: {name}\nmodel:\n  yaml: yolo11n.yaml\n" + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def _errors(path: Path, profiles: Path) -> list[str]:
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path.stem, profiles)
+    return [str(error) for error in caught.value.errors]
+
+
+def test_a_catalogued_backend_is_validated_built_and_documented(toy_backend, tmp_path):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    good = load_profile(_profile(profiles, "toy-fp16", "backend: toyvino\nprecision: fp16\n"), profiles)
+    assert good.backend.value == "toyvino" and good.precision.value == "fp16"
+
+    int8 = _profile(profiles, "toy-int8", "backend: toyvino\nprecision: int8\nint8: {data: calib}\n")
+    assert "precision: backend toyvino supports only fp32, fp16, got int8; use backend: tensorrt for int8" in \
+        "\n".join(_errors(int8, profiles))
+    trt_key = _profile(profiles, "toy-workspace", "backend: toyvino\nprecision: fp32\nworkspace: 1GiB\n")
+    assert any("workspace: only applies to backend tensorrt (this profile's backend is toyvino); remove it" in e
+               for e in _errors(trt_key, profiles))
+    typo = _profile(profiles, "toy-typo", "backend: toyvin\nprecision: fp32\n")
+    assert any("did you mean 'toyvino'?" in e for e in _errors(typo, profiles))
+
+    schema = profile_json_schema()
+    assert "toyvino" in schema["properties"]["backend"]["enum"]
+    jsonschema.validate(yaml.safe_load((profiles / "toy-fp16.yaml").read_text()), schema)
+    assert "| `toyvino` | Toy IR for CPUs (test) | `cpu` | fp32, fp16 |" in field_reference_markdown()
+
+
+def test_a_catalogued_backend_reaches_doctor_registry_launcher_and_ops(toy_backend, tmp_path, monkeypatch):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    _profile(profiles, "toy-fp32", "backend: toyvino\nprecision: fp32\n")
+    monkeypatch.setattr(doctor, "_docker_status", lambda: "not asked (test)")
+    report = doctor.run_doctor(profiles)
+    assert report.profiles == [{"name": "toy-fp32", "ready": False, "missing": [f"python package {TOY_PACKAGE}"]}]
+    assert TOY_PACKAGE in report.packages and TOY_PACKAGE in key_packages()
+
+    assert get_backend("toyvino").NAME == "toyvino"
+    assert flavour_for_backend("toyvino") == "cpu"
+    assert container_spec("toy-fp32", "toyvino", settings()).device_requests == ()
+
+    manifest = synthetic_manifest("toy-fp32", backend="toyvino")
+    metadata = {"inputs": [{"name": "images", "shape": [1, 3, 64, 64], "dtype": "float32"}],
+                "outputs": [{"name": "output0", "shape": [1, 84, 84], "dtype": "float32"}]}
+    assert triton_model(manifest, metadata).model_path == "toy-fp32/1/model.xml"
+    verdicts = check_host(requirements_from_manifest(manifest), HostFacts())
+    assert [(v.name, v.status, v.message) for v in verdicts] == [("toyvino", "pass", "any CPU runs toyvino")]
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyProfile(Profile):
+    """The profile dataclass with one more attribute (what editing builder/profile/model.py adds)."""
+
+    toy_threshold: float = 0.0
+
+
+TOY_FIELD = Field("toy_threshold", Number(0.0, 1.0), "A toy score threshold, in [0, 1].", default=0.25)
+TOY_TABLE = dataclasses.replace(PROFILE, fields=PROFILE.fields + (TOY_FIELD,), cls=ToyProfile)
+
+
+def _check(data: dict, table=TOY_TABLE) -> list[FieldError]:
+    report = Report(lambda path: ("toy.yaml", None), complete=True)
+    validate(data, report, table)
+    return report.errors
+
+
+def _build(data: dict) -> Profile:
+    report = Report(lambda path: ("toy.yaml", None), complete=True)
+    valid = validate(data, report, TOY_TABLE)
+    assert valid is not None, report.errors
+    return profile_from_data(valid)
+
+
+def test_a_field_added_to_the_table_is_validated_filled_built_and_documented():
+    base = {"name": "toy", "backend": "onnxruntime", "precision": "fp32", "model": {"yaml": "yolo11n.yaml"}}
+    assert _check(base) == []
+    assert [str(e) for e in _check({**base, "toy_threshold": 2})] == ["toy.yaml: toy_threshold: must be in [0, 1], got 2"]
+    assert "unknown key 'toy_threshold'" in str(_check({**base, "toy_threshold": 0.5}, PROFILE)[0])
+
+    built = _build(base)
+    assert isinstance(built, ToyProfile) and built.toy_threshold == 0.25  # the table's default, not the dataclass's
+    assert getattr(_build({**base, "toy_threshold": 1}), "toy_threshold") == 1.0  # built as a float
+
+    schema = profile_json_schema(TOY_TABLE)
+    assert schema["properties"]["toy_threshold"] == {"type": "number", "minimum": 0.0, "maximum": 1.0,
+                                                     "description": TOY_FIELD.doc, "default": 0.25}
+    assert "| `toy_threshold` | number in [0, 1] | `0.25` | any | A toy score threshold, in [0, 1]. |" in \
+        field_reference_markdown(TOY_TABLE)
+
+
+def test_a_toy_field_can_belong_to_a_toy_backend(toy_backend):
+    trt = {"name": "toy", "backend": "tensorrt", "precision": "fp16", "model": {"yaml": "yolo11n.yaml"}}
+    assert _check({**trt, "toy_threshold": 0.25}) == []  # the default is fine anywhere
+    assert [str(e) for e in _check({**trt, "toy_threshold": 0.5})] == [
+        "toy.yaml: toy_threshold: only applies to backend toyvino (this profile's backend is tensorrt); remove it"]
+    assert _check({**trt, "backend": "toyvino", "toy_threshold": 0.5}) == []
+    assert "| `toy_threshold` | number in [0, 1] | `0.25` | toyvino |" in field_reference_markdown(TOY_TABLE)
