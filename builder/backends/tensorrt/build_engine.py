@@ -146,6 +146,7 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         plan={"path": engine_files.PLAN.path, "size": len(built.plan), "sha256": hashlib.sha256(built.plan).hexdigest()},
         layers=layer_count,
         network=built.network,
+        layer_precisions=built.layer_precisions,
         build_seconds=round(built.seconds, 3),
         log={"counts": dict(log.counts), "tail": log.tail(10)},
     )

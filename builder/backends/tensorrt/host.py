@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from builder import gpu as gpu_discovery
 from builder.backends.tensorrt import trt_calls
-from builder.backends.tensorrt.target import check_hardware_compatibility, check_target, select_build_gpu
+from builder.backends.tensorrt.target import TargetMatch, check_hardware_compatibility, check_target, select_build_gpu
 from builder.backends.tensorrt.trtexec import find_trtexec
 from builder.backends.tensorrt.versions import (
     TRT_IMAGE_HINT,
@@ -36,7 +36,7 @@ class TrtHost:
     gpu: GpuInfo
     gpus: tuple[GpuInfo, ...]
     gpu_discovery: str  # "nvml" | "nvidia-smi"
-    target_match: str
+    target_match: TargetMatch
 
     def facts(self) -> dict[str, Any]:
         """What ``check_available`` returns for the manifest."""
@@ -46,7 +46,8 @@ class TrtHost:
             "gpu": self.gpu.to_dict(),
             "gpus": [g.to_dict() for g in self.gpus],
             "gpu_discovery": self.gpu_discovery,
-            "target_match": self.target_match,
+            "target_match": self.target_match.kind,
+            "target_accepted": self.target_match.accepted,
             "polygraphy": _package_version("polygraphy"),
             "trtexec": find_trtexec(),
         }

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable
 
 from builder.backends.tensorrt.errors import LogRecorder, ParserIssue, build_error, parser_error
+from builder.backends.tensorrt.layer_precision import OBEY_FLAG, constraints_record, select_constraints
 from builder.backends.tensorrt.settings import CalibrationSettings, TrtBuildSettings
 from builder.errors import EngineBuildError
 
@@ -68,6 +69,20 @@ def _calibrator(calib: CalibrationSettings, feed: Iterable[Any], cache: Path | N
     return Calibrator(feed, cache=str(cache) if cache is not None else None, BaseClass=base)
 
 
+def _constrain_head_layers(trt: Any, network: Any, config: Any) -> dict[str, Any]:
+    """Keep the head's Sigmoid layers in FP32 and its output/DFL convolutions in FP16 (see ``layer_precision``)."""
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    chosen = select_constraints([(layer.name, getattr(layer.type, "name", str(layer.type))) for layer in layers])
+    for item in chosen:
+        layer, dtype = layers[item.index], getattr(trt.DataType, item.dtype)
+        layer.precision = dtype
+        for j in range(layer.num_outputs):
+            layer.set_output_type(j, dtype)
+    if chosen:
+        config.set_flag(getattr(trt.BuilderFlag, OBEY_FLAG))
+    return constraints_record(chosen)
+
+
 @dataclass
 class PlanBuild:
     """What one successful build produced."""
@@ -78,6 +93,7 @@ class PlanBuild:
     engine_information: str  # inspector JSON (layers, tactics)
     seconds: float
     network: dict[str, Any] = field(default_factory=dict)
+    layer_precisions: dict[str, Any] = field(default_factory=dict)  # INT8: layers kept out of INT8 (empty otherwise)
 
 
 def plan_from_onnx(
@@ -140,6 +156,9 @@ def plan_from_onnx(
         setattr(config, "int8_calibrator", calibrator)  # removed in TensorRT 11
         if settings.calibration.use_calibration_profile and profile is not None:
             getattr(config, "set_calibration_profile")(profile)  # 8.6: calibrate at the OPT shape
+    precisions: dict[str, Any] = {}
+    if settings.layer_precisions:
+        precisions = _constrain_head_layers(trt, network, config)
 
     status = "off"
     if timing_cache is not None:
@@ -157,7 +176,7 @@ def plan_from_onnx(
         raise build_error(log)
     plan = bytes(serialized)
     cache_out = bytes(config.get_timing_cache().serialize()) if timing_cache is not None else None
-    return PlanBuild(plan, cache_out, status, engine_information(plan, logger), seconds, described)
+    return PlanBuild(plan, cache_out, status, engine_information(plan, logger), seconds, described, precisions)
 
 
 def engine_information(plan: bytes, logger: trt.ILogger | None = None) -> str:
