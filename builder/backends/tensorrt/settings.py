@@ -20,6 +20,14 @@ from builder.profile import HardwareCompatibility, Precision, Profile
 CALIBRATOR = "IInt8MinMaxCalibrator"  # as Ultralytics' onnx2engine: min/max suits YOLO's box+score head
 PROFILING_VERBOSITY = "DETAILED"  # per-layer tactics in the engine inspector's JSON (layers.json)
 
+# Ultralytics 8.4.190 ``utils/export/engine.py::onnx2engine`` for ``dynamic=True``: min (1, 3, 32, 32),
+# opt = the export shape, max = (batch, 3, 2*H, 2*W). Its loader (``nn/backends/tensorrt.py``) predicts a
+# dynamic engine with rect letterboxing (bus.jpg at 640 -> 480x640) and refuses a shape outside the profile.
+ULTRALYTICS_MIN_SIDE = 32
+ULTRALYTICS_MAX_FACTOR = 2
+HW_FIXED = "fixed at imgsz"
+HW_ULTRALYTICS = "32..2x imgsz (as ultralytics' onnx2engine for dynamic exports, so YOLO('model.engine') can letterbox)"
+
 
 @dataclass(frozen=True)
 class ShapeRange:
@@ -65,15 +73,6 @@ class TrtBuildSettings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest's build details."""
         return jsonable(asdict(self))
-
-
-# Ultralytics 8.4.190 ``utils/export/engine.py::onnx2engine`` for ``dynamic=True``: min (1, 3, 32, 32),
-# opt = the export shape, max = (batch, 3, 2*H, 2*W). Its loader (``nn/backends/tensorrt.py``) predicts a
-# dynamic engine with rect letterboxing (bus.jpg at 640 -> 480x640) and refuses a shape outside the profile.
-ULTRALYTICS_MIN_SIDE = 32
-ULTRALYTICS_MAX_FACTOR = 2
-HW_FIXED = "fixed at imgsz"
-HW_ULTRALYTICS = "32..2x imgsz (as ultralytics' onnx2engine for dynamic exports, so YOLO('model.engine') can letterbox)"
 
 
 def shapes_from_profile(profile: Profile) -> ShapeRange:

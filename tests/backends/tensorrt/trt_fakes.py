@@ -72,7 +72,8 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
     else:
         trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1})
-    flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"] + (["FP16", "INT8"] if major < 11 else [])
+    flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"]
+    flags += ["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"] if major < 11 else []
     trt.BuilderFlag = _Enum("BuilderFlag", {name: i for i, name in enumerate(flags)})
     trt.OnnxParserFlag = _Enum("OnnxParserFlag", {"NATIVE_INSTANCENORM": 0})
     trt.MemoryPoolType = _Enum("MemoryPoolType", {"WORKSPACE": 0})
@@ -93,9 +94,38 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def __init__(self, name: str, shape: list[int], is_input: bool) -> None:
             self.name, self.shape, self.dtype, self.is_network_input = name, shape, "DataType.FLOAT", is_input
 
+    trt.LayerType = _Enum("LayerType", {"CONVOLUTION": 0, "ACTIVATION": 2, "ELEMENTWISE": 4, "SHUFFLE": 9})
+    trt.DataType = _Enum("DataType", {"FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3})
+    trt.float32, trt.float16 = trt.DataType.FLOAT, trt.DataType.HALF
+
+    class Layer:
+        """An ``ILayer``: onnx-tensorrt names each layer after its ONNX node (Sigmoid -> ACTIVATION, Conv -> CONVOLUTION)."""
+
+        num_outputs = 1
+
+        def __init__(self, name: str, op_type: str) -> None:
+            kind = {"Conv": "CONVOLUTION", "Sigmoid": "ACTIVATION", "Relu": "ACTIVATION", "Mul": "ELEMENTWISE"}
+            self.name, self.type = name, getattr(trt.LayerType, kind.get(op_type, "SHUFFLE"))
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "precision":
+                calls.append(("layer.precision", self.name, value.name))
+            object.__setattr__(self, name, value)
+
+        def set_output_type(self, index: int, dtype: Any) -> None:
+            calls.append(("layer.set_output_type", self.name, index, dtype.name))
+
     class Network:
         num_inputs = num_outputs = 1
         input_shape = [-1, 3, -1, -1]  # set from the ONNX by parse_from_file
+        layers: list[Layer] = []
+
+        @property
+        def num_layers(self) -> int:
+            return len(self.layers)
+
+        def get_layer(self, i: int) -> Layer:
+            return self.layers[i]
 
         def get_input(self, i: int) -> Tensor:
             return Tensor("images", self.input_shape, True)
@@ -132,6 +162,10 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             from builder.backends.tensorrt.onnx_facts import onnx_facts
 
             dims = onnx_facts(Path(path)).inputs[0][1]
+            import onnx
+
+            graph = onnx.load(path, load_external_data=False).graph
+            self.network.layers = [Layer(node.name, node.op_type) for node in graph.node]
             self.network.input_shape = [d if isinstance(d, int) and d > 0 else -1 for d in dims]
             if not parse_ok:
                 self.logger.log(ILogger.Severity.ERROR, "ModelImporter.cpp:771: While parsing node number 41 [FancyOp]")
