@@ -112,7 +112,7 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         try:
             built = trt_calls.plan_from_onnx(
                 onnx_path, settings, log, timing_cache=before, calibration_feed=feed,
-                calibration_cache=scratch_cache if calib else None,
+                calibration_cache=scratch_cache if calib else None, timing_cache_source=str(cache_path or "(memory)"),
             )
         except EngineBuildError as err:
             if feed is not None and feed.error is not None:

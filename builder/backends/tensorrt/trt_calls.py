@@ -69,6 +69,28 @@ def _calibrator(calib: CalibrationSettings, feed: Iterable[Any], cache: Path | N
     return Calibrator(feed, cache=str(cache) if cache is not None else None, BaseClass=base)
 
 
+def _set_timing_cache(config: Any, data: bytes, source: str) -> bool:
+    """``config.set_timing_cache`` with ``data``; False when TensorRT rejects its header (other GPU/version).
+
+    ``create_timing_cache`` returns None (a null ``ITimingCache*``) for bytes it cannot read, and the
+    bindings then raise TypeError on ``set_timing_cache(None, …)``: that is a corrupt file, reported as such.
+
+    Raises:
+        EngineBuildError: the cache bytes are not a timing cache (corrupt or truncated file).
+    """
+    try:
+        cache = config.create_timing_cache(data)
+        if cache is None:
+            raise TypeError("create_timing_cache returned None")
+        return bool(config.set_timing_cache(cache, ignore_mismatch=False))
+    except (TypeError, RuntimeError) as err:
+        raise EngineBuildError(
+            f"the timing cache {source} ({len(data)} bytes) is not a timing cache this TensorRT can read: "
+            f"corrupt or truncated ({err})",
+            hint=f"delete {source}; the next build starts a new cache there (or set `timing_cache: off`)",
+        ) from err
+
+
 def _constrain_head_layers(trt: Any, network: Any, config: Any) -> dict[str, Any]:
     """Keep the head's Sigmoid layers in FP32 and its output/DFL convolutions in FP16 (see ``layer_precision``)."""
     layers = [network.get_layer(i) for i in range(network.num_layers)]
@@ -104,6 +126,7 @@ def plan_from_onnx(
     timing_cache: bytes | None,
     calibration_feed: Iterable[Any] | None = None,
     calibration_cache: Path | None = None,
+    timing_cache_source: str = "(in-memory timing cache)",
 ) -> PlanBuild:
     """Parse ``onnx_path`` and build a serialized plan as ``settings`` say.
 
@@ -163,7 +186,7 @@ def plan_from_onnx(
     status = "off"
     if timing_cache is not None:
         status = "loaded" if timing_cache else "new"
-        if not config.set_timing_cache(config.create_timing_cache(timing_cache), ignore_mismatch=False):
+        if not _set_timing_cache(config, timing_cache, timing_cache_source):
             status = "rejected"  # header from another device or version: start empty
             config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
 

@@ -1,4 +1,6 @@
-"""A tiny stand-in for the ``tensorrt`` module, shaped per version (8.6 / 10.x / 11.x) from TENSORRT.md §2.1.
+"""A tiny stand-in for the ``tensorrt`` module, shaped per version (8.6 / 10.x / 11.x) from the
+``.def``/``.value`` bindings in NVIDIA/TensorRT ``python/src/infer/pyCore.cpp`` on release/8.6, 10.0, 10.16 and 11.0
+(the table is in ``test_trt_conformance.py``).
 
 It records every call ``trt_calls`` makes, so tests can check the call sequence on each version without
 TensorRT. Enum members that a version removed are simply absent (AttributeError, as on the real module).
@@ -20,6 +22,7 @@ from builder.gpu import GpuInfo
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-d3f64188-fbdf-307f-4650-342a3ebaefd5", "9.0", 81559, "580.159.04")
 T4 = GpuInfo(0, "Tesla T4", "GPU-0000aaaa-1111-2222-3333-444455556666", "7.5", 15360, "535.104.05")
 PLAN = b"FAKE-TRT-PLAN\x00\x01\x02"
+CORRUPT_CACHE = b"\x00corrupt"  # timing-cache bytes the fake's create_timing_cache cannot read
 LAYERS = {"Layers": [{"Name": "/model.0/conv/Conv", "TacticName": "sm90_xmma_fprop"}], "Bindings": ["images", "output0"]}
 
 
@@ -202,10 +205,13 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             calls.append(("config.add_optimization_profile", dict(profile.shapes)))
             return 0
 
-        def create_timing_cache(self, data: bytes) -> TimingCache:
-            return TimingCache(data)
+        def create_timing_cache(self, data: bytes) -> TimingCache | None:
+            # pyCore.cpp returns the ITimingCache* of createTimingCache, None (nullptr) for unreadable bytes
+            return None if bytes(data).startswith(CORRUPT_CACHE) else TimingCache(data)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            if cache is None:  # pybind11 cannot bind None to `ITimingCache const&`
+                raise TypeError("set_timing_cache(): incompatible function arguments")
             calls.append(("config.set_timing_cache", cache.data, ignore_mismatch))
             ok = cache_ok or not cache.data
             if ok:
