@@ -54,6 +54,10 @@ REAL_NAMES = {
     "NVIDIA L4": "8.9",
     "NVIDIA L40S": "8.9",
     "NVIDIA GeForce RTX 4090": "8.9",
+    # recorded for this test on an H200 host (2026-11-29, driver 580.159.04): `nvidia-smi --query-gpu=index,name,
+    # uuid,compute_cap,memory.total,driver_version --format=csv,noheader,nounits` printed
+    # "0, NVIDIA H200, GPU-6cae4d7a-fb82-fc70-9f5b-0db4b3e88812, 9.0, 143771, 580.159.04"
+    "NVIDIA H200": "9.0",
 }
 
 # target.gpu -> {real name: expected match}; names not listed are refused.
@@ -70,6 +74,7 @@ EXPECTED = {
     "L40S": {"NVIDIA L40S": "exact"},
     "RTX 4090": {"NVIDIA GeForce RTX 4090": "exact"},
     "GeForce RTX 4090": {"NVIDIA GeForce RTX 4090": "exact"},
+    "H200": {"NVIDIA H200": "exact"},
 }
 
 

@@ -105,6 +105,7 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         """An ``ILayer``: onnx-tensorrt names each layer after its ONNX node (Sigmoid -> ACTIVATION, Conv -> CONVOLUTION)."""
 
         num_outputs = 1
+        precision: Any = None  # unset until a constraint is applied
 
         def __init__(self, name: str, op_type: str) -> None:
             kind = {"Conv": "CONVOLUTION", "Sigmoid": "ACTIVATION", "Relu": "ACTIVATION", "Mul": "ELEMENTWISE"}
@@ -127,13 +128,13 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def num_layers(self) -> int:
             return len(self.layers)
 
-        def get_layer(self, i: int) -> Layer:
-            return self.layers[i]
+        def get_layer(self, index: int) -> Layer:
+            return self.layers[index]
 
-        def get_input(self, i: int) -> Tensor:
+        def get_input(self, index: int) -> Tensor:
             return Tensor("images", self.input_shape, True)
 
-        def get_output(self, i: int) -> Tensor:
+        def get_output(self, index: int) -> Tensor:
             return Tensor("output0", [-1, 84, -1], False)
 
     class ParserError:
@@ -150,8 +151,13 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             return 41 + self.i
 
     if major >= 10:
-        ParserError.node_name = lambda self: f"/model.22/fancy_{self.i}"  # type: ignore[attr-defined]
-        ParserError.node_operator = lambda self: "FancyOp"  # type: ignore[attr-defined]
+        def node_name(self: ParserError) -> str:
+            return f"/model.22/fancy_{self.i}"
+
+        def node_operator(self: ParserError) -> str:
+            return "FancyOp"
+
+        ParserError.node_name, ParserError.node_operator = node_name, node_operator  # type: ignore[attr-defined]
 
     class OnnxParser:
         def __init__(self, network: Network, logger: Any) -> None:
@@ -160,7 +166,8 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def set_flag(self, flag: Any) -> None:
             calls.append(("parser.set_flag", flag.name))
 
-        def parse_from_file(self, path: str) -> bool:
+        def parse_from_file(self, model: str) -> bool:
+            path = model
             calls.append(("parse_from_file", path))
             from builder.backends.tensorrt.onnx_facts import onnx_facts
 
@@ -174,8 +181,8 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
                 self.logger.log(ILogger.Severity.ERROR, "ModelImporter.cpp:771: While parsing node number 41 [FancyOp]")
             return parse_ok
 
-        def get_error(self, i: int) -> ParserError:
-            return ParserError(i)
+        def get_error(self, index: int) -> ParserError:
+            return ParserError(index)
 
     class TimingCache:
         def __init__(self, data: bytes) -> None:
@@ -198,16 +205,17 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def clear_flag(self, flag: Any) -> None:
             calls.append(("config.clear_flag", flag.name))
 
-        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
-            calls.append(("config.set_memory_pool_limit", pool.name, size))
+        def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
+            calls.append(("config.set_memory_pool_limit", pool.name, pool_size))
 
         def add_optimization_profile(self, profile: Any) -> int:
             calls.append(("config.add_optimization_profile", dict(profile.shapes)))
             return 0
 
-        def create_timing_cache(self, data: bytes) -> TimingCache | None:
+        def create_timing_cache(self, serialized_timing_cache: bytes) -> TimingCache | None:
             # pyCore.cpp returns the ITimingCache* of createTimingCache, None (nullptr) for unreadable bytes
-            return None if bytes(data).startswith(CORRUPT_CACHE) else TimingCache(data)
+            data = bytes(serialized_timing_cache)
+            return None if data.startswith(CORRUPT_CACHE) else TimingCache(data)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
             if cache is None:  # pybind11 cannot bind None to `ITimingCache const&`
@@ -222,14 +230,18 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             return self.cache
 
     if major < 11:
-        Config.set_calibration_profile = lambda self, p: calls.append(("config.set_calibration_profile",)) or True  # type: ignore[attr-defined]
+        def set_calibration_profile(self: Config, profile: Any) -> bool:
+            calls.append(("config.set_calibration_profile",))
+            return True
+
+        Config.set_calibration_profile = set_calibration_profile  # type: ignore[attr-defined]
 
     class OptimizationProfile:
         def __init__(self) -> None:
             self.shapes: dict[str, Any] = {}
 
-        def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
-            self.shapes[name] = (min, opt, max)
+        def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
+            self.shapes[input] = (min, opt, max)
 
     class Builder:
         def __init__(self, logger: Any) -> None:
@@ -260,21 +272,30 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
                 return None
             return memoryview(PLAN)
 
+    class EngineInspector:
+        def get_engine_information(self, format: Any) -> str:
+            return json.dumps(LAYERS)
+
     class Engine:
-        def create_engine_inspector(self) -> Any:
-            inspector = types.SimpleNamespace()
-            inspector.get_engine_information = lambda fmt: json.dumps(LAYERS)
-            return inspector
+        def create_engine_inspector(self) -> EngineInspector:
+            return EngineInspector()
 
     class Runtime:
         def __init__(self, logger: Any) -> None:
             self.engine_host_code_allowed = False
 
-        def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
-            calls.append(("deserialize_cuda_engine", bytes(plan), self.engine_host_code_allowed))
-            return Engine() if bytes(plan) == PLAN else None
+        def deserialize_cuda_engine(self, serialized_engine: bytes) -> Engine | None:
+            plan = bytes(serialized_engine)
+            calls.append(("deserialize_cuda_engine", plan, self.engine_host_code_allowed))
+            return Engine() if plan == PLAN else None
 
     trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime
+    # the stub class each fake class stands for (tests/backends/tensorrt/test_trt_conformance.py)
+    trt.fake_classes = {
+        "Builder": Builder, "INetworkDefinition": Network, "ILayer": Layer, "ITensor": Tensor, "OnnxParser": OnnxParser,
+        "ParserError": ParserError, "IBuilderConfig": Config, "IOptimizationProfile": OptimizationProfile,
+        "ITimingCache": TimingCache, "Runtime": Runtime, "ICudaEngine": Engine, "EngineInspector": EngineInspector,
+    }
     return trt
 
 
