@@ -42,8 +42,8 @@ offline-base: ## make the local Debian base image with debootstrap: make offline
 test: ## run the tests (all but the gpu ones; Docker tests use the real engine)
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: ## run the GPU / TensorRT tests (on a GPU host)
-	$(PYTHON) -m pytest -m gpu $(PYTEST_ARGS)
+test-gpu: ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml)
+	$(PYTHON) -m builder test-gpu$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")
 
 bench: ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from builder.env_guard import preserved_environment
 from builder.errors import ExportError, ModelError
 from builder.hashing import sha256_file
 from builder.profile import Profile
@@ -65,7 +66,7 @@ def onnx_from_checkpoint(
     fingerprint = weights_fingerprint(profile.model, models_dir)
     log(f"export: loading {fingerprint.identity} (sha256 {fingerprint.sha256[:12]})")
     yolo = _load_yolo(profile, fingerprint)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as tmp:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as tmp, preserved_environment():
         started = time.time()
         raw = _ultralytics_export(yolo, profile, Path(tmp), log)
         exported_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))

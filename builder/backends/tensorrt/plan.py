@@ -112,7 +112,7 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         try:
             built = trt_calls.plan_from_onnx(
                 onnx_path, settings, log, timing_cache=before, calibration_feed=feed,
-                calibration_cache=scratch_cache if calib else None,
+                calibration_cache=scratch_cache if calib else None, timing_cache_source=str(cache_path or "(memory)"),
             )
         except EngineBuildError as err:
             if feed is not None and feed.error is not None:
@@ -146,6 +146,7 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         plan={"path": engine_files.PLAN.path, "size": len(built.plan), "sha256": hashlib.sha256(built.plan).hexdigest()},
         layers=layer_count,
         network=built.network,
+        layer_precisions=built.layer_precisions,
         build_seconds=round(built.seconds, 3),
         log={"counts": dict(log.counts), "tail": log.tail(10)},
     )

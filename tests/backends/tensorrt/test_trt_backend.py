@@ -213,7 +213,10 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
         ("config.add_optimization_profile", {"images": ((1, 3, 64, 64), (2, 3, 64, 64), (4, 3, 64, 64))})
     ]
     assert bool(_calls(trt, "config.set_calibration_profile")) is calibration_profile
-    assert _calls(trt, "config.set_flag") == [("config.set_flag", "INT8"), ("config.set_flag", "FP16")]
+    assert _calls(trt, "config.set_flag") == [
+        ("config.set_flag", "INT8"), ("config.set_flag", "FP16"), ("config.set_flag", "OBEY_PRECISION_CONSTRAINTS")
+    ]
+    assert first.details["layer_precisions"]["flag"] == "OBEY_PRECISION_CONSTRAINTS"
     assert ("IInt8Calibrator.__init__", "IInt8MinMaxCalibrator") in trt.calls
     calib = first.details["calibration"]
     assert calib["status"] == "calibrated" and calib["key"]["files"] == ["bus.jpg", "zidane.jpg"] and calib["batches"] == 1
