@@ -25,7 +25,7 @@ from builder.layout import MANIFEST_NAME, ArtifactLayout, new_build_id
 from builder.locking import profile_lock
 from builder.manifest import ArtifactRecord, Manifest, StageRecord, utc_now
 from builder.profile import Backend, Profile
-from builder.stages.base import StageContext, StageResult, StageStatus
+from builder.stage_types import StageContext, StageResult, StageStatus
 from builder.weights import weights_fingerprint
 
 STAGE_NAMES = ("export", "build", "verify", "benchmark", "publish")

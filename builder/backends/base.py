@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from builder.profile import Profile
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import StageContext, StageResult
 
 
 class BackendModule(Protocol):

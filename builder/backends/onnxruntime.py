@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from builder.benchmarking import latency_summary
 from builder.errors import BenchmarkError, EngineBuildError, HostEnvironmentError
 from builder.hashing import sha256_file
 from builder.profile import Precision, Profile
-from builder.stages.base import ArtifactOut, StageContext, StageResult
+from builder.stage_types import ArtifactOut, StageContext, StageResult
 
 NAME = "onnxruntime"
 MODEL_NAME = "model.ort.onnx"
@@ -149,27 +150,6 @@ def benchmark(artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[st
             hint="rerun `verify`; the model may not accept this batch size",
         ) from err
     return latency_summary(times_ms, batch, method="polygraphy-onnxrt", cpu_count=os.cpu_count())
-
-
-def latency_summary(times_ms: list[float], batch: int, *, method: str, **extra: Any) -> dict[str, Any]:
-    """Percentiles (ms, linear interpolation) and throughput (images/s) of per-call latencies."""
-    import numpy as np
-
-    if not times_ms:
-        raise BenchmarkError("no timed iterations", hint="set benchmark.iterations to at least 1")
-    values = np.asarray(times_ms, dtype=np.float64)
-    p50, p90, p99 = (float(v) for v in np.percentile(values, [50, 90, 99]))
-    mean = float(values.mean())
-    latency = {"p50": p50, "p90": p90, "p99": p99, "mean": mean, "min": float(values.min()), "max": float(values.max())}
-    throughput = batch * 1000.0 / mean if mean > 0 else float("inf")
-    return {
-        "method": method,
-        "latency_ms": latency,
-        "throughput_ips": throughput,
-        "batch": batch,
-        "iterations": len(times_ms),
-        **extra,
-    }
 
 
 def _input_name(path: Path) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from builder.backends.registry import get_backend
 from builder.errors import EngineBuildError
-from builder.stages.base import ArtifactOut, StageContext, StageResult
-from builder.stages.sidecar import METADATA_NAME, sidecar_metadata, write_sidecar
+from builder.stage_types import ArtifactOut, StageContext, StageResult
+from builder.yolo.sidecar import METADATA_NAME, sidecar_metadata, write_sidecar
 
 NAME = "build"
 

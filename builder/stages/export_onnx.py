@@ -23,7 +23,7 @@ from typing import Any, Callable
 from builder.errors import ExportError, ModelError
 from builder.hashing import sha256_file
 from builder.profile import Profile
-from builder.stages.base import ArtifactOut, StageContext, StageResult
+from builder.stage_types import ArtifactOut, StageContext, StageResult
 from builder.weights import WeightsFingerprint, weights_fingerprint
 
 NAME = "export"

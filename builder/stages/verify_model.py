@@ -29,9 +29,9 @@ from builder.backends.onnxruntime import onnxrt_runner
 from builder.backends.registry import get_backend
 from builder.errors import VerificationError
 from builder.profile import Profile
-from builder.stages.base import StageContext, StageResult
-from builder.stages.detections import decode_detections, match_detections
-from builder.stages.preprocess import image_to_tensor, load_image, sample_image_paths
+from builder.stage_types import StageContext, StageResult
+from builder.yolo.detections import decode_detections, match_detections
+from builder.yolo.preprocess import image_to_tensor, load_image, sample_image_paths
 
 NAME = "verify"
 CANDIDATE_POOL = 2  # artifact detections kept per reference detection

@@ -18,10 +18,11 @@ from tests.stages.helpers import make_ctx, with_prior
 from tests.support import make_profile
 
 from builder.backends import onnxruntime as ort_backend
+from builder.benchmarking import latency_summary
 from builder.errors import EngineBuildError, HostEnvironmentError
 from builder.profile import Precision
 from builder.stages import export_onnx
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_benchmark_numbers(exported: StageContext) -> None:
 
 def test_latency_summary_matches_numpy() -> None:
     times = [3.0, 1.0, 2.0, 10.0, 4.0]
-    summary = ort_backend.latency_summary(times, 4, method="x", cpu_count=2)
+    summary = latency_summary(times, 4, method="x", cpu_count=2)
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
     expected = {"p50": p50, "p90": p90, "p99": p99, "mean": np.mean(times), "min": 1.0, "max": 10.0}
     assert summary["latency_ms"] == expected

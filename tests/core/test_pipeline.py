@@ -12,7 +12,7 @@ from builder import pipeline
 from builder.errors import ExitCode, HostEnvironmentError, VerificationError
 from builder.layout import ArtifactLayout
 from builder.manifest import load_manifest
-from builder.stages.base import ArtifactOut, StageResult
+from builder.stage_types import ArtifactOut, StageResult
 from builder.verify_artifact import verify_path
 from tests.support import make_profile
 

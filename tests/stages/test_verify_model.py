@@ -16,8 +16,8 @@ from tests.support import make_profile
 from builder.errors import VerificationError
 from builder.profile import Tolerance, VerifySpec
 from builder.stages import verify_model
-from builder.stages.base import ArtifactOut, StageContext, StageResult
-from builder.stages.preprocess import ImageError
+from builder.stage_types import ArtifactOut, StageContext, StageResult
+from builder.yolo.preprocess import ImageError
 
 
 def _with_model(ctx: StageContext, model: Path) -> StageContext:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from builder.profile import Profile
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import StageContext, StageResult
 
 NAME = "tensorrt"
 

@@ -22,7 +22,7 @@ from builder.backends.tensorrt.timing_cache import (
     timing_cache_path,
 )
 from builder.errors import EngineBuildError
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import StageContext, StageResult
 
 SCRATCH_CALIBRATION = "calibration.cache"  # the calibrator reads and writes here; published only after success
 

@@ -15,10 +15,10 @@ from builder.backends.tensorrt.trtexec import (
     run_trtexec,
     trtexec_command,
 )
+from builder.benchmarking import LATENCY_KEYS, latency_summary
 from builder.errors import BenchmarkError
 from builder.profile import Profile
-from builder.stages.base import StageContext
-from builder.stages.benchmark_model import LATENCY_KEYS
+from builder.stage_types import StageContext
 
 
 
@@ -75,8 +75,6 @@ def benchmark_plan(artifact: Path, profile: Profile, ctx: StageContext) -> dict[
         numbers = numbers_from_trtexec(parse_trtexec_output(output), batch)
         return {**numbers, "batch": batch, "shape": list(shape), "command": cmd, "warmup_ms": WARMUP_MS,
                 "iterations": spec.iterations}
-    from builder.backends.onnxruntime import latency_summary
-
     ctx.log(f"benchmark: {reason}; {spec.warmup} warm-up + {spec.iterations} timed TrtRunner runs at batch {batch}")
     try:
         times = trt_calls.time_with_trt_runner(read_plan(artifact), shape, spec.warmup, spec.iterations)

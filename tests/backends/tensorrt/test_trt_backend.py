@@ -17,8 +17,8 @@ from builder.backends.tensorrt import trt_calls
 from builder.errors import EngineBuildError, ExitCode, HostEnvironmentError
 from builder.profile import Backend, BatchSpec, Int8Spec, OutputsSpec, Precision, TargetSpec
 from builder.stages import build_model
-from builder.stages.base import ArtifactOut, StageContext, StageResult
-from builder.stages.preprocess import ultralytics_assets
+from builder.stage_types import ArtifactOut, StageContext, StageResult
+from builder.yolo.preprocess import ultralytics_assets
 from tests.backends.tensorrt.trt_fakes import H100, LAYERS, PLAN, install, make_fake_trt
 from tests.stages.helpers import make_ctx
 from tests.support import make_profile
@@ -239,7 +239,7 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
 
 
 def test_an_unreadable_calibration_image_is_the_reported_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dynamic_onnx: Path) -> None:
-    from builder.stages.preprocess import ImageError
+    from builder.yolo.preprocess import ImageError
 
     install(monkeypatch, make_fake_trt("8.6.1.6"))
     profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2), batch=BatchSpec(1, 1, 1))
