@@ -11,7 +11,10 @@ import os
 import platform
 import sys
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from builder.gpu import GpuInfo
 
 # Packages whose versions change build outputs (and so belong in the build key).
 KEY_PACKAGES = ("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "polygraphy", "tensorrt", "numpy", "opencv-python-headless")
@@ -43,11 +46,13 @@ def environment_identity(image_id: str | None = None) -> str:
     return f"bare:{digest[:32]}"
 
 
-def capture_environment(image_id: str | None = None, image_ref: str | None = None) -> dict[str, Any]:
-    """The manifest's ``environment`` section."""
+def capture_environment(
+    image_id: str | None = None, image_ref: str | None = None, gpus: Sequence[GpuInfo] | None = None
+) -> dict[str, Any]:
+    """The manifest's ``environment`` section; ``gpus`` as the build discovered them (None: discover now)."""
     from builder.gpu import list_gpus  # shared, dependency-free
 
-    gpus = list_gpus()
+    gpus = list_gpus() if gpus is None else list(gpus)
     packages = package_versions()
     return {
         "python": platform.python_version(),

@@ -8,6 +8,7 @@ class's code, with no traceback.  Anything else is a bug (exit 70).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -137,3 +138,9 @@ class RegressionError(BuilderError):
     """A nightly comparison found drift or a regression."""
 
     exit_code = ExitCode.REGRESSION
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's text for an ERROR message (a leading "ERROR ❌️ " of ultralytics removed)."""
+    text = re.sub(r"^ERROR\W*", "", str(err).strip())
+    return text.splitlines()[0] if text else type(err).__name__

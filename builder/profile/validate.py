@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from builder.errors import FieldError
+from builder.gpu import parse_compute_capability
 from builder.profile.fields import PROFILE, VERIFY, iter_fields, timing_cache_name
 from builder.profile.source import KeyPath, format_key_path
 
@@ -89,8 +90,8 @@ def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
     capability = report.get(data, ("target", "compute_capability"))
     if level != "ampere_plus" or capability is MISSING:
         return
-    major, minor = (int(part) for part in capability.split("."))
-    if (major, minor) < (8, 0):
+    parsed = parse_compute_capability(capability)
+    if parsed is not None and parsed < (8, 0):
         report.add(("hardware_compatibility",), f"ampere_plus needs compute capability 8.0 or newer, but "
                                                 f"target.compute_capability is {capability}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from builder.backends.registry import get_backend
 from builder.benchmarking import check_benchmark_numbers
 from builder.errors import BenchmarkError
-from builder.stage_types import StageContext, StageResult
+from builder.stage_types import BuildResult, StageContext, StageResult
 
 NAME = "benchmark"
 
@@ -16,12 +16,11 @@ def run(ctx: StageContext) -> StageResult:
     Raises:
         BenchmarkError: the backend fails, or reports numbers that are missing, non-positive or out of order.
     """
-    build = ctx.prior.get("build")
+    build = ctx.handed(BuildResult)
     if build is None:
         raise BenchmarkError("no build result to benchmark", hint="run the build stage first")
-    artifact = ctx.path(build.artifact("model"))
     backend = get_backend(ctx.profile.backend.value)
-    numbers = dict(backend.benchmark(artifact, ctx.profile, ctx))
+    numbers = dict(backend.benchmark(ctx, build))
     check_benchmark_numbers(numbers)
     latency = numbers["latency_ms"]
     ctx.log(
@@ -29,4 +28,3 @@ def run(ctx: StageContext) -> StageResult:
         f"{numbers['throughput_ips']:.1f} img/s at batch {numbers['batch']} ({numbers['method']})"
     )
     return StageResult(details=numbers)
-

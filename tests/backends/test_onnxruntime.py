@@ -22,7 +22,7 @@ from builder.benchmarking import latency_summary
 from builder.errors import EngineBuildError, HostEnvironmentError
 from builder.profile import Precision
 from builder.stages import export_onnx
-from builder.stage_types import StageContext
+from builder.stage_types import ArtifactOut, BuildResult, StageContext
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
 def test_check_available_reports_versions() -> None:
     import onnxruntime
 
-    facts = ort_backend.check_available(make_profile())
+    facts = ort_backend.check_available(make_profile()).facts()
     assert facts["onnxruntime"] == onnxruntime.__version__
     assert "CPUExecutionProvider" in facts["providers"]
 
@@ -85,7 +85,8 @@ def test_runner_matches_plain_onnxruntime(exported: StageContext) -> None:
 
 def test_benchmark_numbers(exported: StageContext) -> None:
     ort_backend.build(exported, exported.workdir / "model.onnx")
-    numbers = ort_backend.benchmark(exported.workdir / "model.ort.onnx", exported.profile, exported)
+    build = BuildResult(ArtifactOut("model.ort.onnx", "model"), "images", ort_backend.check_available(exported.profile))
+    numbers = ort_backend.benchmark(exported, build)
     assert numbers["method"] == "polygraphy-onnxrt"
     assert (numbers["batch"], numbers["iterations"]) == (1, 3)
     latency = numbers["latency_ms"]

@@ -61,8 +61,11 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def tensorrt_host(profile: Profile, environ: Mapping[str, str] | None = None) -> TrtHost:
-    """Check TensorRT, the GPU and the profile's TensorRT-specific demands.
+def tensorrt_host(
+    profile: Profile, environ: Mapping[str, str] | None = None, probe: gpu_discovery.GpuProbe | None = None
+) -> TrtHost:
+    """Check TensorRT, the GPU (``probe``: the build's one GPU discovery; None: discover now) and the profile's
+    TensorRT-specific demands.
 
     Raises:
         HostEnvironmentError: no usable TensorRT and/or no GPU (both named at once), an unsupported
@@ -78,7 +81,7 @@ def tensorrt_host(profile: Profile, environ: Mapping[str, str] | None = None) ->
     except ImportError as err:
         problems.append(f"the TensorRT Python package cannot be imported ({err})")
         hints.append(TRT_IMAGE_HINT)
-    probe = gpu_discovery.probe_gpus()
+    probe = gpu_discovery.probe_gpus() if probe is None else probe
     build_gpu = select_build_gpu(probe.gpus, env.get("CUDA_VISIBLE_DEVICES"))
     if build_gpu is None:
         if probe.gpus:

@@ -15,6 +15,7 @@ from builder.errors import EngineBuildError, FieldError, ProfileError
 from builder.gpu import GpuInfo
 from builder.jsonable import jsonable
 from builder.profile import HardwareCompatibility, Precision, Profile
+from builder.yolo.shapes import input_shape
 
 CALIBRATOR = "IInt8MinMaxCalibrator"  # as Ultralytics' onnx2engine: min/max suits YOLO's box+score head
 PROFILING_VERBOSITY = "DETAILED"  # per-layer tactics in the engine inspector's JSON (layers.json)
@@ -66,12 +67,8 @@ class TrtBuildSettings:
 
 def shapes_from_profile(profile: Profile) -> ShapeRange:
     """NCHW min/opt/max from the profile's batch range and image size (3 channels)."""
-    height, width = profile.imgsz
-    return ShapeRange(
-        min=(profile.batch.min, 3, height, width),
-        opt=(profile.batch.opt, 3, height, width),
-        max=(profile.batch.max, 3, height, width),
-    )
+    batch = profile.batch
+    return ShapeRange(input_shape(profile, batch.min), input_shape(profile, batch.opt), input_shape(profile, batch.max))
 
 
 def build_settings_from_profile(

@@ -12,14 +12,10 @@ from typing import Sequence
 
 from builder.errors import FieldError, HostEnvironmentError, ProfileError
 from builder.gpu import GpuInfo
+from builder.gpu import parse_compute_capability as _cc
 from builder.profile import HardwareCompatibility, Profile
 
 AMPERE = (8, 0)
-
-
-def _cc(text: str | None) -> tuple[int, int] | None:
-    match = re.fullmatch(r"(\d+)\.(\d+)", (text or "").strip())
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def select_build_gpu(gpus: Sequence[GpuInfo], cuda_visible_devices: str | None) -> GpuInfo | None:
