@@ -18,10 +18,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, NoReturn, Sequence
 
+from builder import gpu as gpu_discovery
 from builder.buildkey import build_key_for
 from builder.environment import capture_environment
 from builder.errors import BuilderError, ExitCode, HostEnvironmentError
-from builder import gpu as gpu_discovery
 from builder.gpu import GpuProbe
 from builder.layout import MANIFEST_NAME, ArtifactLayout, new_build_id
 from builder.locking import profile_lock

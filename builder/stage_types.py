@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, TypeVar
 
-from builder.gpu import GpuProbe
 from builder.layout import ArtifactLayout
 from builder.manifest import Manifest
 from builder.profile import Profile

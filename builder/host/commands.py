@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import HostEnvironmentError
+from builder.profile import DEFAULT_PROFILE
 
-DEFAULT_PROFILE = "cpu-fp32"
 FLAVOURS = ("cpu", "trt")
 
 

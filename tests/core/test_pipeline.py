@@ -151,7 +151,6 @@ def test_sigterm_is_turned_into_an_interrupted_build(tmp_path, monkeypatch):
 def test_a_backend_that_cannot_run_here_fails_before_the_export(tmp_path, monkeypatch):
     from builder.errors import HostEnvironmentError as EnvError
     from builder.profile import Backend, Precision
-
     from builder.stages import build_model
 
     seen = []
