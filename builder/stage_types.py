@@ -1,6 +1,6 @@
 """What every pipeline stage takes and returns, and the typed facts stages hand on.
 
-Shared by ``builder.stages`` and ``builder.backends`` (neither imports the other), and dependency-free.
+Shared by ``builder.stages`` and ``builder.backends`` (backends never import stages), and dependency-free.
 A stage's ``details`` are for the manifest only; later stages read the typed ``output`` of earlier ones
 (:class:`ExportResult`, :class:`BuildResult`) through :meth:`StageContext.handed`.
 """
