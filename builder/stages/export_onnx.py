@@ -106,9 +106,13 @@ def onnx_from_checkpoint(
         "stripped": STRIPPED,
         "onnx_sha256": sha256_file(out_path),
     }
-    at_imgsz = [TensorSpec(v["name"], tuple(shapes.get(v["name"], v["shape"])), v["dtype"]) for v in
-                [described["input"], *described["outputs"]]]
-    return ExportInfo(out_path, details, at_imgsz[0], tuple(at_imgsz[1:]), tuple(names), stride, yolo.task)
+    outputs = tuple(_at_imgsz(v, shapes) for v in described["outputs"])
+    return ExportInfo(out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task)
+
+
+def _at_imgsz(value: dict[str, Any], shapes: dict[str, list[int]]) -> TensorSpec:
+    """An input or output of :func:`_describe_onnx` with its shape at the profile's image size (-1: dynamic batch)."""
+    return TensorSpec(value["name"], tuple(shapes.get(value["name"], value["shape"])), value["dtype"])
 
 
 def _quiet_ultralytics_env() -> None:
