@@ -27,7 +27,7 @@ from builder.layout import MANIFEST_NAME, ArtifactLayout, new_build_id
 from builder.locking import profile_lock
 from builder.manifest import Manifest, StageRecord, utc_now
 from builder.profile import Profile
-from builder.stage_types import HostFacts, Stage, StageContext, StageResult, StageStatus
+from builder.stage_types import BackendHost, Stage, StageContext, StageResult, StageStatus
 from builder.stages import PIPELINE, STAGE_NAMES
 
 __all__ = ["PIPELINE", "STAGE_NAMES", "BuildOutcome", "BuildSettings", "Interrupted", "run_build"]
@@ -116,7 +116,7 @@ class _Run:
     staging: Path
     scratch: Path
 
-    def preflight(self, pipeline: Sequence[Stage], manifest: Manifest, gpus: GpuProbe) -> HostFacts | None:
+    def preflight(self, pipeline: Sequence[Stage], manifest: Manifest, gpus: GpuProbe) -> BackendHost | None:
         """Run each stage's ``preflight`` before the first stage: refuse at once what a stage would refuse later."""
         host = None
         for stage in pipeline:
@@ -135,7 +135,7 @@ class _Run:
                 raise error from exc
         return host
 
-    def stages(self, pipeline: Sequence[Stage], manifest: Manifest, host: HostFacts | None) -> Path:
+    def stages(self, pipeline: Sequence[Stage], manifest: Manifest, host: BackendHost | None) -> Path:
         """Run the stages in order, recording each; return the folder the publishing stage moved the build to."""
         prior: dict[str, StageResult] = {}
         settings = self.settings

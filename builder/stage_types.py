@@ -59,7 +59,7 @@ class ExportResult:
     task: str  # "detect", "segment", ...
 
 
-class HostFacts(Protocol):
+class BackendHost(Protocol):
     """What a backend's ``check_available`` found here (versions, GPU, target match), once per build."""
 
     def facts(self) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class BuildResult:
 
     model: ArtifactOut  # the deployable file
     input_name: str
-    host: HostFacts
+    host: BackendHost
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class StageContext:
     cache_dir: Path | None
     log: Callable[[str], None]
     prior: Mapping[str, StageResult] = field(default_factory=dict)
-    host: HostFacts | None = None
+    host: BackendHost | None = None
     manifest: Manifest | None = None
     layout: ArtifactLayout | None = None
 
@@ -145,7 +145,7 @@ class StageContext:
 class Stage(Protocol):
     """A pipeline stage: a module or object with ``NAME`` and ``run`` (see builder/stages/, docs/architecture.md).
 
-    A stage may also define ``preflight(profile, gpus) -> HostFacts | None``: run before the first stage, it
+    A stage may also define ``preflight(profile, gpus) -> BackendHost | None``: run before the first stage, it
     refuses at once what the stage would refuse later (a failure is recorded under the stage's name).
     """
 

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Protocol
 
 from builder.gpu import GpuProbe
 from builder.profile import Profile
-from builder.stage_types import BuildResult, HostFacts, StageContext, StageResult
+from builder.stage_types import BuildResult, BackendHost, StageContext, StageResult
 
 
 class BackendModule(Protocol):
@@ -15,7 +15,7 @@ class BackendModule(Protocol):
 
     NAME: str
 
-    def check_available(self, profile: Profile, gpus: GpuProbe | None = None) -> HostFacts:
+    def check_available(self, profile: Profile, gpus: GpuProbe | None = None) -> BackendHost:
         """Raise HostEnvironmentError (with a TIP) if this backend cannot build ``profile`` here.
 
         ``gpus`` is the build's one GPU discovery (None: discover here). Returns what was found (versions, GPU,

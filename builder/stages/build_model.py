@@ -8,13 +8,13 @@ from builder.backends.registry import get_backend
 from builder.errors import EngineBuildError
 from builder.gpu import GpuProbe
 from builder.profile import Profile
-from builder.stage_types import ArtifactOut, BuildResult, ExportResult, HostFacts, StageContext, StageResult
+from builder.stage_types import ArtifactOut, BuildResult, ExportResult, BackendHost, StageContext, StageResult
 from builder.yolo.sidecar import METADATA_NAME, sidecar_metadata, write_sidecar
 
 NAME = "build"
 
 
-def preflight(profile: Profile, gpus: GpuProbe) -> HostFacts:
+def preflight(profile: Profile, gpus: GpuProbe) -> BackendHost:
     """Before the export: refuse a backend that cannot build here (no TensorRT, no GPU, the wrong GPU).
 
     Returns the backend's host facts, found once per build and handed on as ``StageContext.host``.
