@@ -19,6 +19,12 @@ NVIDIA_SMI_FIELDS = ("index", "name", "uuid", "compute_cap", "memory.total", "dr
 NVIDIA_SMI_TIMEOUT_S = 15
 
 
+def parse_compute_capability(text: str | None) -> tuple[int, int] | None:
+    """``(major, minor)`` of a compute capability such as "8.6", or None when empty or not of that form."""
+    match = re.fullmatch(r"(\d+)\.(\d+)", (text or "").strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 @dataclass(frozen=True)
 class GpuInfo:
     """One NVIDIA GPU as the driver reports it."""
@@ -33,8 +39,7 @@ class GpuInfo:
     @property
     def cc_tuple(self) -> tuple[int, int] | None:
         """``(major, minor)`` of :attr:`compute_capability`, or None when unknown."""
-        match = re.fullmatch(r"(\d+)\.(\d+)", self.compute_capability.strip())
-        return (int(match.group(1)), int(match.group(2))) if match else None
+        return parse_compute_capability(self.compute_capability)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

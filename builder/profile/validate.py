@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 
 from builder.backends.catalog import backends, find_backend, owners_of_field
 from builder.errors import FieldError
+from builder.gpu import parse_compute_capability
 from builder.profile.fields import PROFILE, VERIFY, iter_fields
 from builder.profile.sections import Section
 from builder.profile.source import KeyPath, format_key_path
@@ -108,8 +109,8 @@ def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
     capability = report.get(data, ("target", "compute_capability"))
     if level != "ampere_plus" or capability is MISSING:
         return
-    major, minor = (int(part) for part in capability.split("."))
-    if (major, minor) < (8, 0):
+    parsed = parse_compute_capability(capability)
+    if parsed is not None and parsed < (8, 0):
         report.add(("hardware_compatibility",), f"ampere_plus needs compute capability 8.0 or newer, but "
                                                 f"target.compute_capability is {capability}")
 

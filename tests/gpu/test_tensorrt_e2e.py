@@ -21,7 +21,7 @@ from builder.backends.tensorrt import engine_files
 from builder.backends.tensorrt import make_runner
 from builder.profile import ModelSpec, OutputsSpec, Profile, load_profile
 from builder.stages import benchmark_model, build_model, export_onnx, verify_model
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 from tests.support import REPO
 
 pytestmark = pytest.mark.gpu

@@ -64,8 +64,11 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def tensorrt_host(profile: Profile, environ: MutableMapping[str, str] | None = None) -> TrtHost:
-    """Check TensorRT, the GPU and the profile's TensorRT-specific demands.
+def tensorrt_host(
+    profile: Profile, environ: MutableMapping[str, str] | None = None, probe: gpu_discovery.GpuProbe | None = None
+) -> TrtHost:
+    """Check TensorRT, the GPU (``probe``: the build's one GPU discovery; None: discover now) and the profile's
+    TensorRT-specific demands.
 
     Raises:
         HostEnvironmentError: no usable TensorRT and/or no GPU (both named at once), an unsupported
@@ -74,7 +77,7 @@ def tensorrt_host(profile: Profile, environ: MutableMapping[str, str] | None = N
         ProfileError: ``ampere_plus`` with a pre-Ampere target.
     """
     env = os.environ if environ is None else environ
-    probe = gpu_discovery.probe_gpus()
+    probe = gpu_discovery.probe_gpus() if probe is None else probe
     device_order = gpu_discovery.pin_cuda_device_order(env, probe.gpus)  # before TensorRT can initialise CUDA
     problems, hints = [], []
     version_text = None

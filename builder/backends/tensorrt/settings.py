@@ -16,6 +16,7 @@ from builder.errors import EngineBuildError, FieldError, ProfileError
 from builder.gpu import GpuInfo
 from builder.jsonable import jsonable
 from builder.profile import HardwareCompatibility, Precision, Profile
+from builder.yolo.shapes import input_shape
 
 CALIBRATOR = "IInt8MinMaxCalibrator"  # as Ultralytics' onnx2engine: min/max suits YOLO's box+score head
 PROFILING_VERBOSITY = "DETAILED"  # per-layer tactics in the engine inspector's JSON (layers.json)
@@ -82,19 +83,16 @@ def shapes_from_profile(profile: Profile) -> ShapeRange:
     engine's header says ``dynamic``, so ultralytics feeds it rect-letterboxed images, and H/W get the range
     ultralytics' own ``onnx2engine`` gives them (:data:`HW_ULTRALYTICS`).
     """
-    height, width = profile.imgsz
+    batch = profile.batch
     if profile.dynamic and profile.outputs.ultralytics_engine:
+        height, width = profile.imgsz
         side, factor = ULTRALYTICS_MIN_SIDE, ULTRALYTICS_MAX_FACTOR
         return ShapeRange(
             min=(profile.batch.min, 3, side, side),
             opt=(profile.batch.opt, 3, height, width),
             max=(profile.batch.max, 3, factor * height, factor * width),
         )
-    return ShapeRange(
-        min=(profile.batch.min, 3, height, width),
-        opt=(profile.batch.opt, 3, height, width),
-        max=(profile.batch.max, 3, height, width),
-    )
+    return ShapeRange(input_shape(profile, batch.min), input_shape(profile, batch.opt), input_shape(profile, batch.max))
 
 
 def hw_range_reason(profile: Profile) -> str:

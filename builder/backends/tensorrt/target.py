@@ -19,15 +19,11 @@ from typing import Sequence
 
 from builder.errors import FieldError, HostEnvironmentError, ProfileError
 from builder.gpu import GpuInfo
+from builder.gpu import parse_compute_capability as _cc
 from builder.profile import HardwareCompatibility, Profile
 
 AMPERE = (8, 0)
 VENDOR_WORDS = ("nvidia", "tesla", "geforce", "quadro")  # prefixes the driver puts before the model
-
-
-def _cc(text: str | None) -> tuple[int, int] | None:
-    match = re.fullmatch(r"(\d+)\.(\d+)", (text or "").strip())
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 @dataclass(frozen=True)
