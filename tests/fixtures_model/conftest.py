@@ -15,9 +15,9 @@ os.environ["YOLO_AUTOINSTALL"] = "false"
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "engine-foundry-tests-ultralytics"))
 
-from builder.fixtures import pin  # noqa: E402
-from builder.fixtures.shapes import DatasetInfo, ShapesSpec, generate  # noqa: E402
-from tests.support import REPO  # noqa: E402
+from builder.fixtures import pin
+from builder.fixtures.shapes import DatasetInfo, ShapesSpec, generate
+from tests.support import REPO
 
 MODELS = REPO / "models"
 CHECKPOINT = MODELS / pin.CHECKPOINT

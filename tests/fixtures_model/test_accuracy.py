@@ -17,7 +17,7 @@ TOLERANCE = 0.02
 def _torchvision_import_error() -> str | None:
     try:
         import torchvision  # noqa: F401
-    except Exception as err:  # the CUDA-built wheel beside a CPU torch raises RuntimeError
+    except Exception as err:  # noqa: BLE001 - the CUDA-built wheel beside a CPU torch raises RuntimeError
         return f"{type(err).__name__}: {str(err).splitlines()[-1] if str(err) else ''}"
     return None
 

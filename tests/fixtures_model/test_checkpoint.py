@@ -29,10 +29,17 @@ def test_record_describes_how_it_was_made(record: dict[str, Any]) -> None:
     """The record's dataset and training settings are the defaults that `make fixture-model` uses to retrain it."""
     shapes, train = ShapesSpec(), TrainSpec()
     assert {k: record["dataset"][k] for k in ("seed", "train", "val", "imgsz")} == {
-        "seed": shapes.seed, "train": shapes.train, "val": shapes.val, "imgsz": shapes.imgsz
+        "seed": shapes.seed,
+        "train": shapes.train,
+        "val": shapes.val,
+        "imgsz": shapes.imgsz,
     }
     assert {k: record["training"][k] for k in ("model", "epochs", "imgsz", "batch", "seed")} == {
-        "model": train.model, "epochs": train.epochs, "imgsz": train.imgsz, "batch": train.batch, "seed": train.seed
+        "model": train.model,
+        "epochs": train.epochs,
+        "imgsz": train.imgsz,
+        "batch": train.batch,
+        "seed": train.seed,
     }
     assert record["training"]["torch"] and record["training"]["ultralytics"] and record["training"]["train_seconds"] > 0
     metrics = record["metrics"]

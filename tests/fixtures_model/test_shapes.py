@@ -43,7 +43,9 @@ def test_labels_are_in_range_and_boxes_overlap_little(tmp_path: Path) -> None:
         assert (w > 0).all() and (h > 0).all()
         assert (cx - w / 2 >= -1e-6).all() and (cx + w / 2 <= 1 + 1e-6).all()
         assert (cy - h / 2 >= -1e-6).all() and (cy + h / 2 <= 1 + 1e-6).all()
-        assert (np.maximum(w, h) * SMALL.imgsz >= SMALL.min_size * 0.5).all()  # a triangle's box is smaller than its circle
+        assert (
+            np.maximum(w, h) * SMALL.imgsz >= SMALL.min_size * 0.5
+        ).all()  # a triangle's box is smaller than its circle
         seen |= set(rows[:, 0].astype(int))
     assert info.objects["train"] + info.objects["val"] == sum(
         len(p.read_text().splitlines()) for p in info.root.glob("labels/*/*.txt")
