@@ -60,4 +60,4 @@ clean: ## remove staged image build inputs and leftover build containers (never 
 # The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
 .PHONY: fixture-model
 fixture-model: ## retrain the shapes fixture model, say whether it matches the pin: [DEVICE=cpu|0] [DATA_ONLY=1]
-	$(PYTHON) -m builder.fixtures model --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)
+	$(PYTHON) -m builder fixture-model --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)

@@ -50,7 +50,7 @@ def test_mismatches(record: dict[str, Any], change: str) -> None:
 
 def test_data_command_writes_a_dataset_ultralytics_layout(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "builder.fixtures", "data", "--out", str(tmp_path), "--split", "val"],
+        [sys.executable, "-m", "builder", "fixture-data", "--out", str(tmp_path), "--split", "val"],
         check=False,
         cwd=REPO,
         capture_output=True,
@@ -66,7 +66,7 @@ def test_retraining_without_a_working_torchvision_is_refused_with_the_fix(tmp_pa
     if _torchvision_import_error() is None:
         pytest.skip("torchvision imports here, so training would start (minutes)")
     result = subprocess.run(
-        [sys.executable, "-m", "builder.fixtures", "model", "--work", str(tmp_path)],
+        [sys.executable, "-m", "builder", "fixture-model", "--work", str(tmp_path)],
         check=False,
         cwd=REPO,
         capture_output=True,
@@ -82,7 +82,7 @@ def test_retraining_without_a_working_torchvision_is_refused_with_the_fix(tmp_pa
 @pytest.mark.slow
 def test_make_fixture_model_data_only_regenerates_the_recorded_dataset(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "builder.fixtures", "model", "--data-only", "--work", str(tmp_path)],
+        [sys.executable, "-m", "builder", "fixture-model", "--data-only", "--work", str(tmp_path)],
         check=False,
         cwd=REPO,
         capture_output=True,
