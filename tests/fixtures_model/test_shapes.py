@@ -32,7 +32,7 @@ def test_val_images_do_not_depend_on_the_train_count(tmp_path: Path) -> None:
             assert (alone.root / split_dir / path.name).read_bytes() == path.read_bytes(), path
 
 
-def test_labels_are_in_range_and_boxes_overlap_little(tmp_path: Path) -> None:
+def test_labels_are_in_range_and_cover_several_classes(tmp_path: Path) -> None:
     info = generate(tmp_path, SMALL)
     seen: set[int] = set()
     for label in sorted(info.root.glob("labels/*/*.txt")):
