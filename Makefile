@@ -56,3 +56,8 @@ bundle: ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp3
 
 clean: ## remove staged image build inputs and leftover build containers (never artifacts)
 	$(PYTHON) -m builder clean
+
+# The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
+.PHONY: fixture-model
+fixture-model: ## retrain the shapes fixture model, say whether it matches the pin: [DEVICE=cpu|0] [DATA_ONLY=1]
+	$(PYTHON) -m builder fixture-model --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)
