@@ -37,7 +37,7 @@ def _letterboxed_shape(image: Path, imgsz: int) -> tuple[int, int]:
 
 
 def test_dynamic_ultralytics_engine_gets_ultralytics_hw_range() -> None:
-    from builder.stages.preprocess import ultralytics_assets
+    from builder.yolo.preprocess import ultralytics_assets
 
     dynamic = trt_profile(batch=BatchSpec(1, 8, 16), imgsz=(640, 640), outputs=OutputsSpec(ultralytics_engine=True))
     shapes = shapes_from_profile(dynamic)
