@@ -5,7 +5,6 @@ See docs/architecture.md ("Artifacts layout").
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from builder.safe_io import FileReadError, read_json as _read_json_bounded
 
 MANIFEST_NAME = "manifest.json"
 _BUILD_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{12}$")
@@ -28,8 +29,8 @@ def new_build_id(build_key: str, now: datetime | None = None) -> str:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``, or None when missing or unreadable."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = _read_json_bounded(path, what="manifest")
+    except (OSError, ValueError, FileReadError):
         return None
     return data if isinstance(data, dict) else None
 

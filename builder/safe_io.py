@@ -111,12 +111,11 @@ class _Bounded:
     """A read-only binary file whose reads fail once more than ``limit`` bytes came out of it."""
 
     def __init__(self, raw: IO[bytes], path: Path, what: str, limit: int) -> None:
-        self._raw, self._path, self._what, self._limit, self._read = raw, path, what, limit, 0
+        self._raw, self._path, self._what, self._limit = raw, path, what, limit
 
     def read(self, size: int = -1) -> bytes:
-        want = self._limit + 1 - self._read if size is None or size < 0 else min(size, self._limit + 1 - self._read)
-        if want <= 0 and self._read > self._limit:
-            raise self._grew()
+        room = self._limit + 1 - self._raw.tell()  # by position, so a seek back (gzip, tarfile) is no growth
+        want = room if size is None or size < 0 else min(size, room)
         chunks, left = [], max(want, 0)
         while left > 0:
             chunk = self._raw.read(min(left, 8 * MIB))
@@ -125,8 +124,7 @@ class _Bounded:
             chunks.append(chunk)
             left -= len(chunk)
         data = b"".join(chunks)
-        self._read += len(data)
-        if self._read > self._limit:
+        if self._raw.tell() > self._limit:
             raise self._grew()
         return data
 

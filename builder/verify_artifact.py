@@ -16,6 +16,7 @@ from builder.errors import ArtifactError, BuilderError, ExitCode
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
+from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def resolve_build_folder(path: Path) -> Path:
 
 
 def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
-    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+    if path.exists() and path.name.endswith((".tar.gz", ".tgz")):  # a FIFO or device is refused by safe_extract
         from builder.ops.bundle_verify import verify_bundle  # a bundle made by `python -m builder bundle`
 
         return verify_bundle(path, run_inference=run_inference)
@@ -89,11 +90,14 @@ def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> N
     """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
     sums_path = folder / SUMS_NAME
     try:
-        sums = parse_sums(sums_path.read_text())
+        sums = parse_sums(read_text(sums_path, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
         report.add(name, "fail", f"{sums_path}: missing")
         return
-    except ValueError as err:
+    except FileReadError as err:  # a FIFO, a device, an absurd size: refused unread
+        report.add(name, "fail", err.message)
+        return
+    except (ValueError, OSError) as err:
         report.add(name, "fail", f"{sums_path}: {err}")
         return
     problems = check_folder(folder, sums)
