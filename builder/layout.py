@@ -29,7 +29,7 @@ def new_build_id(build_key: str, now: datetime | None = None) -> str:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``, or None when missing or unreadable."""
     try:
-        data = _read_json_bounded(path, what="manifest")
+        data = _read_json_bounded(path, what="JSON record")
     except (OSError, ValueError, FileReadError):
         return None
     return data if isinstance(data, dict) else None

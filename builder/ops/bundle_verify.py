@@ -44,12 +44,12 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     """
     try:
         with open_regular(archive, what="bundle", limit=ARTIFACT_BYTES) as raw:
-            with tarfile.open(fileobj=raw, mode="r:gz") as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=raw, mode="r:gz") as tar:
                 members, top, total = _checked_members(archive, tar, dest)
             raw.seek(0)
             _check_gzip_stream(archive, raw, total)
             raw.seek(0)
-            with tarfile.open(fileobj=raw, mode="r:gz") as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=raw, mode="r:gz") as tar:
                 for member in members:
                     _extract_one(archive, tar, member, dest)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
