@@ -29,6 +29,7 @@ IMAGE_BYTES = 256 * MIB  # one sample or calibration image
 CACHE_BYTES = 1 * GIB  # TensorRT timing / calibration caches
 CHECKPOINT_BYTES = 2 * GIB  # a .pt checkpoint; ONNX itself cannot hold more than 2 GB in one file
 ARTIFACT_BYTES = 16 * GIB  # a built engine or model, a bundle
+SOURCE_BYTES = 64 * MIB  # one file of the image's sources (builder/, profiles/)
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -86,6 +87,32 @@ def check_regular(path: Path, *, what: str, limit: int) -> os.stat_result:
     st = os.stat(path)
     _check(path, st, what, limit)
     return st
+
+
+def open_lock_file(path: Path) -> int:
+    """A descriptor on the lock file ``path`` (created if absent), refused unless it is a regular file.
+
+    Never blocks: a FIFO or device is refused after an ``O_NONBLOCK`` open, a symlink without following it.
+
+    Raises:
+        FileReadError: the path is a symlink, FIFO, device, socket or folder.
+        OSError: no permission, read-only file system (unchanged).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as err:
+        if os.path.islink(path) or os.path.isdir(path):
+            what = "a symlink" if os.path.islink(path) else "a folder"
+            raise FileReadError(path, f"is {what}, not a regular file; a lock file must be a regular file",
+                                hint=f"remove {path} (no build may be running); it is recreated") from err
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise FileReadError(path, f"is {kind_of(st.st_mode)}, not a regular file; a lock file must be a regular file",
+                            hint=f"remove {path} (no build may be running); it is recreated")
+    return fd
 
 
 @contextlib.contextmanager
