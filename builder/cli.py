@@ -19,6 +19,8 @@ from builder.errors import BuilderError, ExitCode, ProfileError, UsageError
 
 from builder.profile import DEFAULT_PROFILE  # noqa: E402 (dependency-free)
 
+MAX_LISTED_ERRORS = 50  # ERROR lines per profile; the rest are counted ("... and N more")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors go through the error boundary."""
@@ -122,8 +124,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             profile = load_profile(ref, args.profiles_dir)
         except ProfileError as err:
             failures += 1
-            for problem in err.errors:
-                print(f"ERROR {printable(problem)}", file=sys.stderr)
+            print_problems(err.errors)
             continue
         print(f"OK {profile.name} ({profile.source})")
     if failures:
@@ -184,12 +185,20 @@ def printable(text: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+def print_problems(problems: Sequence[object], *, already: int = 0) -> None:
+    """One ``ERROR`` line per problem, at most :data:`MAX_LISTED_ERRORS` in all; then how many were left out."""
+    shown = max(MAX_LISTED_ERRORS - already, 0)
+    for problem in problems[:shown]:
+        print(f"ERROR {printable(problem)}", file=sys.stderr)
+    if len(problems) > shown:
+        print(f"ERROR ... and {len(problems) - shown} more problem(s) not listed", file=sys.stderr)
+
+
 def report_error(err: BuilderError) -> int:
     """Print ``ERROR``/``TIP`` lines for a user-facing error; return its exit code."""
     print(f"ERROR {printable(err.message)}", file=sys.stderr)
     if isinstance(err, ProfileError):
-        for problem in err.errors[1:]:
-            print(f"ERROR {printable(problem)}", file=sys.stderr)
+        print_problems(err.errors[1:], already=1)
     if err.hint:
         print(f"TIP {printable(err.hint)}", file=sys.stderr)
     return int(err.exit_code)

@@ -36,6 +36,14 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class StagingCleanup:
+    """What :meth:`ArtifactLayout.remove_stale_staging` did: names removed, (name, reason) pairs it could not remove."""
+
+    removed: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class ArtifactLayout:
     """Paths of one profile's builds under ``root``."""
 
@@ -117,14 +125,28 @@ class ArtifactLayout:
         os.symlink(os.path.join("builds", build_id), tmp)
         os.replace(tmp, self.latest_link)
 
-    def remove_stale_staging(self) -> list[str]:
-        """Delete leftovers of killed builds; call only while holding the profile lock."""
-        removed = []
+    def remove_stale_staging(self) -> StagingCleanup:
+        """Delete leftovers of killed builds; call only while holding the profile lock.
+
+        A leftover is reported as removed only when it is gone; one that cannot be removed (a read-only or
+        foreign-owned file inside it) is reported with the reason, and the build goes on beside it.
+        """
+        removed, failed = [], []
         if self.staging_root.is_dir():
-            for path in self.staging_root.iterdir():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
-        return removed
+            for path in sorted(self.staging_root.iterdir()):
+                problems: list[str] = []
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, onerror=lambda _f, p, e: problems.append(f"{p}: {e[1]}"))
+                    else:
+                        path.unlink()
+                except OSError as err:
+                    problems.append(str(err))
+                if os.path.lexists(path):
+                    failed.append((path.name, problems[0] if problems else "still present"))
+                else:
+                    removed.append(path.name)
+        return StagingCleanup(tuple(removed), tuple(failed))
 
 
 def is_build_id(name: str) -> bool:

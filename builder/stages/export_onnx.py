@@ -24,6 +24,7 @@ from builder.errors import ExportError, ModelError
 from builder.hashing import sha256_file
 from builder.profile import Profile
 from builder.stages.base import ArtifactOut, StageContext, StageResult
+from builder.stages.nonfinite import refuse_nonfinite_outputs, refuse_nonfinite_weights
 from builder.weights import WeightsFingerprint, weights_fingerprint
 
 NAME = "export"
@@ -132,6 +133,7 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
                 f"{fingerprint.path} is not a YOLO checkpoint: {_first_line(err)}",
                 hint="point model.checkpoint at a .pt saved by ultralytics (model.save() or training)",
             ) from err
+    refuse_nonfinite_weights(yolo.model, str(fingerprint.path or spec.yaml))  # not "try another opset" later
     if yolo.task != profile.task:
         raise ModelError(
             f"{fingerprint.identity} is a {yolo.task!r} model, but the profile's task is {profile.task!r}",
@@ -252,6 +254,7 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
     for batch in batches:
         feed = rng.random((batch, 3, *profile.imgsz), dtype=np.float32)
         expected = reference(feed)
+        refuse_nonfinite_outputs(expected, profile.model.identity, batch)
         try:
             got = session.run(None, {input_name: feed})
         except Exception as err:  # onnxruntime's own exception types
