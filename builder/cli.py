@@ -19,6 +19,7 @@ from builder.errors import BuilderError, ExitCode, ProfileError, UsageError
 
 from builder.profile import DEFAULT_PROFILE  # noqa: E402 (dependency-free)
 
+PRIVATE_DIRS_COMMANDS = ("build", "verify")  # they import torch, ultralytics, onnxruntime, polygraphy
 MAX_LISTED_ERRORS = 50  # ERROR lines per profile; the rest are counted ("... and N more")
 
 
@@ -167,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return int(ExitCode.OK)
+        if args.command in PRIVATE_DIRS_COMMANDS:  # before any heavy import: libraries write only there
+            from builder.private_dirs import private_library_dirs
+
+            with private_library_dirs():
+                return int(args.handler(args))
         return int(args.handler(args))
     except BuilderError as err:
         return report_error(err)
