@@ -74,7 +74,7 @@ def profile_path(ref: str | Path, profiles_dir: Path) -> Path:
     else:
         path = profiles_dir / f"{text}.yaml"
     if not path.is_file():
-        what = "no such profile file" if not path.exists() else f"is {kind_of(path.stat().st_mode)}, not a regular file"
+        what = "no such profile file" if not path.exists() else f"not a file: it is {kind_of(path.stat().st_mode)}"
         hint = _available_hint(profiles_dir)
         if is_path and path.parent == Path(".") and (profiles_dir / path.name).is_file():
             hint = f"a file name is read from the current folder; to use {profiles_dir / path.name}, pass the " \
