@@ -9,6 +9,7 @@ corrupt or implausibly large.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import shutil
 import tarfile
@@ -27,6 +28,7 @@ from builder.verify_artifact import Check, VerifyReport, check_sums, run_host_ch
 
 MAX_MEMBERS = 10_000
 MAX_BYTES = 64 << 30
+_HOST_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
 SPACE_RESERVE = 64 << 20  # left free in the temporary folder after unpacking
 _HINT = "do not deploy it; copy the bundle again from its source, or make a new one with `python -m builder bundle`"
 
@@ -92,8 +94,15 @@ def _extract_one(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, d
     source = tar.extractfile(member)
     if source is None:
         raise ArtifactError(f"{archive}: member {member.name!r} has no data", hint=_HINT)
-    with source, open(target, "xb") as handle:  # tarfile never yields more than the declared size
-        shutil.copyfileobj(source, handle)
+    with source:
+        try:
+            with open(target, "xb") as handle:  # tarfile never yields more than the declared size
+                shutil.copyfileobj(source, handle, length=1 << 20)
+        except OSError as err:
+            if err.filename is None and err.errno not in _HOST_ERRNOS:
+                raise  # a read error of the archive
+            raise HostEnvironmentError(f"cannot unpack {archive} into {dest}: {err.strerror}",
+                                       hint="free space in the temporary folder, or point TMPDIR at a writable folder") from None
 
 
 def _check_gzip_stream(archive: Path, raw: IO[bytes], declared: int) -> None:
