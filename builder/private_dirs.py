@@ -44,6 +44,7 @@ def private_library_dirs() -> Iterator[Path]:
     Raises:
         HostEnvironmentError: no writable system temporary folder.
     """
+    saved_tempdir = tempfile.tempdir  # before mkdtemp, which caches the system temporary folder there
     try:
         root = Path(tempfile.mkdtemp(prefix="engine-foundry-"))
     except OSError as err:
@@ -52,7 +53,6 @@ def private_library_dirs() -> Iterator[Path]:
             hint="point TMPDIR at a writable folder with some free space",
         ) from None
     saved = {name: os.environ.get(name) for name in FOLDERS}
-    saved_tempdir = tempfile.tempdir
     try:
         for name, sub in FOLDERS.items():
             folder = root / sub
