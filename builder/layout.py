@@ -137,7 +137,7 @@ class ArtifactLayout:
                 problems: list[str] = []
                 try:
                     if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path, onerror=lambda _f, p, e: problems.append(f"{p}: {e[1]}"))
+                        shutil.rmtree(path, onerror=lambda _f, p, e, found=problems: found.append(f"{p}: {e[1]}"))
                     else:
                         path.unlink()
                 except OSError as err:

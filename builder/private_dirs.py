@@ -48,6 +48,7 @@ def private_library_dirs() -> Iterator[Path]:
     try:
         root = Path(tempfile.mkdtemp(prefix="engine-foundry-"))
     except OSError as err:
+        tempfile.tempdir = saved_tempdir
         raise HostEnvironmentError(
             f"cannot create a private temporary folder in {tempfile.gettempdir()} ({err.strerror})",
             hint="point TMPDIR at a writable folder with some free space",
