@@ -134,16 +134,17 @@ class ArtifactLayout:
         removed, failed = [], []
         if self.staging_root.is_dir():
             for path in sorted(self.staging_root.iterdir()):
-                problems: list[str] = []
-                try:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path, onerror=lambda _f, p, e, found=problems: found.append(f"{p}: {e[1]}"))
-                    else:
-                        path.unlink()
-                except OSError as err:
-                    problems.append(str(err))
+                reason = "still present"
+                for attempt in ("remove what can be removed", "learn why the rest cannot"):
+                    try:
+                        if path.is_dir() and not path.is_symlink():
+                            shutil.rmtree(path, ignore_errors=attempt.startswith("remove"))
+                        elif os.path.lexists(path):
+                            path.unlink()
+                    except OSError as err:
+                        reason = f"{err.filename}: {err.strerror}" if err.filename else str(err)
                 if os.path.lexists(path):
-                    failed.append((path.name, problems[0] if problems else "still present"))
+                    failed.append((path.name, reason))
                 else:
                     removed.append(path.name)
         return StagingCleanup(tuple(removed), tuple(failed))
