@@ -13,6 +13,7 @@ from typing import Any
 
 from builder.errors import BuilderError, ExitCode
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
+from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,14 @@ def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> N
     """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
     sums_path = folder / SUMS_NAME
     try:
-        sums = parse_sums(sums_path.read_text())
+        sums = parse_sums(read_text(sums_path, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
         report.add(name, "fail", f"{sums_path}: missing")
         return
-    except ValueError as err:
+    except FileReadError as err:  # a FIFO, a device, an absurd size: refused unread
+        report.add(name, "fail", err.message)
+        return
+    except (ValueError, OSError) as err:
         report.add(name, "fail", f"{sums_path}: {err}")
         return
     problems = check_folder(folder, sums)
