@@ -162,3 +162,13 @@ def test_host_set_up_once_then_a_no_op_until_a_requirement_file_changes(world_re
     with open(repo / "requirements" / "host.txt", "a") as handle:
         handle.write("# a comment changes the key\n")
     assert "installing the pinned host packages" in run().stderr
+
+
+def test_the_dev_extra_has_what_the_tests_import_and_nothing_that_downloads_tensorrt() -> None:
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "engine-foundry[host,container]" in extras["dev"]
+    names = {re.split(r"[<>=\[ ]", item)[0] for item in extras["dev"] + extras["host"] + extras["container"]}
+    assert {"pytest", "hypothesis", "mypy", "jsonschema", "docker", "ultralytics", "onnx", "onnxruntime", "polygraphy"} <= names
+    assert not any(name.startswith("tensorrt") for name in names), "tensorrt-stubs pulls tensorrt (NVIDIA's index)"
