@@ -5,7 +5,8 @@
 # Python as it is instead (no .venv, no set-up).
 
 VENV       ?= .venv
-PYTHON     ?= $(VENV)/bin/python
+# PYTHON is not taken from the environment: only `make … PYTHON=…` overrides it.
+PYTHON      = $(VENV)/bin/python
 PROFILE    ?= cpu-fp32
 PROFILES   ?=
 FLAVOUR    ?= cpu
