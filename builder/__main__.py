@@ -9,8 +9,8 @@ except ModuleNotFoundError as missing:  # a third-party package of the host side
         raise
     print(f"ERROR the Python package {missing.name!r} is not installed in {sys.executable}", file=sys.stderr)
     print(
-        "TIP run the make targets from the repository root (`make engine` sets up .venv with the pinned packages first), "
-        "or install them into this Python: `pip install -r requirements/host.txt`",
+        "TIP run the make targets from the repository root (`make engine` sets up .venv with the pinned packages "
+        "first), or install them into this Python: `pip install -r requirements/host.txt`",
         file=sys.stderr,
     )
     sys.exit(3)

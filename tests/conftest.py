@@ -55,7 +55,13 @@ def snapshot_changes(before: Snapshot, after: Snapshot) -> list[str]:
 def git_status(root: Path) -> str | None:
     """``git status --porcelain`` of ``root``, or None outside a git checkout (or without git)."""
     try:
-        result = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout if result.returncode == 0 else None
@@ -72,10 +78,14 @@ def user_folders_untouched() -> Iterator[None]:
     changes = snapshot_changes(folders, folder_snapshot(REPO))
     if changes:
         shown = "\n  ".join(changes[:20]) + (f"\n  … {len(changes) - 20} more" if len(changes) > 20 else "")
-        pytest.fail(f"the tests changed the user's folders under {REPO} (tests must use temporary folders):\n  {shown}", pytrace=False)
+        pytest.fail(
+            f"the tests changed the user's folders under {REPO} (tests must use temporary folders):\n  {shown}",
+            pytrace=False,
+        )
     if status is not None and git_status(REPO) != status:
         pytest.fail(
-            f"the tests changed `git status` of {REPO}:\nbefore:\n{status or '(clean)'}\nafter:\n{git_status(REPO) or '(clean)'}\n"
+            f"the tests changed `git status` of {REPO}:\n"
+            f"before:\n{status or '(clean)'}\nafter:\n{git_status(REPO) or '(clean)'}\n"
             "(files edited during the run count too: set ENGINE_FOUNDRY_NO_WRITE_GUARD=1 for such a run)",
             pytrace=False,
         )

@@ -51,21 +51,50 @@ def test_ultralytics_predicts_on_the_built_onnx(tmp_path: Path) -> None:
         shutil.copy(path, profiles)
     (profiles / "tiny-cpu.yaml").write_text(TINY)
     build = subprocess.run(
-        [sys.executable, "-m", "builder", "build", "--profile", "tiny-cpu", "--profiles-dir", str(profiles),
-         "--artifacts", str(tmp_path / "artifacts"), "--models", str(tmp_path / "models"), "--cache-dir", str(tmp_path / "cache")],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env=_env(tmp_path),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "builder",
+            "build",
+            "--profile",
+            "tiny-cpu",
+            "--profiles-dir",
+            str(profiles),
+            "--artifacts",
+            str(tmp_path / "artifacts"),
+            "--models",
+            str(tmp_path / "models"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=_env(tmp_path),
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     onnx = tmp_path / "artifacts" / "tiny-cpu" / "latest" / "model.onnx"
     assert onnx.is_file()
 
-    predict = subprocess.run([sys.executable, "-c", PREDICT, str(onnx)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env(tmp_path))
-    torchvision = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, text=True, timeout=300)
+    predict = subprocess.run(
+        [sys.executable, "-c", PREDICT, str(onnx)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+    )
+    torchvision = subprocess.run(
+        [sys.executable, "-c", "import torchvision"], capture_output=True, text=True, timeout=300
+    )
     if torchvision.returncode == 0:
         assert predict.returncode == 0, predict.stderr[-3000:]
         assert "PREDICTED 1 4" in predict.stdout
         return
     # The torchvision here is a CUDA build: predict fails at exactly that import, nowhere else.
     assert TORCHVISION_CUDA_BUILD in torchvision.stderr
-    assert predict.returncode != 0 and TORCHVISION_CUDA_BUILD in predict.stderr and "import torchvision" in predict.stderr
+    assert (
+        predict.returncode != 0 and TORCHVISION_CUDA_BUILD in predict.stderr and "import torchvision" in predict.stderr
+    )
     pytest.xfail("no CPU torchvision for torch 2.13.0+cpu on this machine's indexes (requirements/torch-cpu.txt)")

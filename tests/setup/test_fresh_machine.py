@@ -26,8 +26,15 @@ from tests.support import REPO
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 BASE = "engine-foundry/base:bookworm"  # builder/host/offline_base.py: offline_base_ref()
-PIP_CONFIG = ["/etc/pip.conf", "/etc/xdg/pip", "/root/.config/pip", "/opt/wheels", "/opt/pypi", "/opt/pypi-more",
-              "/etc/ssl/certs/ca-certificates.crt"]  # fmt: skip
+PIP_CONFIG = [
+    "/etc/pip.conf",
+    "/etc/xdg/pip",
+    "/root/.config/pip",
+    "/opt/wheels",
+    "/opt/pypi",
+    "/opt/pypi-more",
+    "/etc/ssl/certs/ca-certificates.crt",
+]
 
 SCRIPT = r"""
 set -eu
@@ -51,7 +58,9 @@ say "done"
 
 
 def _docker_answers() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    return (
+        shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
 
 def _unavailable(reason: str) -> None:
@@ -62,8 +71,13 @@ def _unavailable(reason: str) -> None:
 
 def _copy_checkout(dest: Path) -> None:
     """What git tracks or would track (not ignored): a clone of this working tree, uncommitted edits included."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in filter(None, listed.split("\0")):
         source = REPO / name
         if source.is_file():
@@ -82,7 +96,9 @@ def test_the_readme_set_up_on_a_fresh_debian_with_debians_python(tmp_path: Path)
     if not (REPO / ".git").exists():
         pytest.skip("needs a git checkout to copy")
     if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode != 0:
-        made = subprocess.run([sys.executable, "-m", "builder", "offline-base"], cwd=REPO, capture_output=True, text=True, timeout=900)
+        made = subprocess.run(
+            [sys.executable, "-m", "builder", "offline-base"], cwd=REPO, capture_output=True, text=True, timeout=900
+        )
         if made.returncode != 0:
             _unavailable(f"no {BASE} and `make offline-base` failed: {made.stderr.strip()[-300:]}")
     repo = tmp_path / "repo"
@@ -91,10 +107,27 @@ def test_the_readme_set_up_on_a_fresh_debian_with_debians_python(tmp_path: Path)
     mounts = [f"--volume={path}:{path}:ro" for path in PIP_CONFIG if os.path.exists(path)]
     cache = Path.home() / ".cache" / "pip"
     cache.mkdir(parents=True, exist_ok=True)
-    selection = "tests/test_readme.py tests/setup/test_setup_env.py -m 'not gpu and not docker and not slow' -k 'not build' -q -p no:cacheprovider"
-    argv = ["docker", "run", "--rm", f"--volume={repo}:/work/repo", f"--volume={cache}:/root/.cache/pip", *mounts,
-            "--env=PIP_FIND_LINKS=/opt/wheels", "--env=PIP_CERT=/etc/ssl/certs/ca-certificates.crt", "--env=PIP_DEFAULT_TIMEOUT=60",
-            f"--env=PYTEST_SELECTION={selection}", "--env=DEBIAN_FRONTEND=noninteractive", BASE, "bash", "-c", SCRIPT]  # fmt: skip
+    selection = (
+        "tests/test_readme.py tests/setup/test_setup_env.py -m 'not gpu and not docker and not slow' -k 'not build' "
+        "-q -p no:cacheprovider"
+    )
+    argv = [
+        "docker",
+        "run",
+        "--rm",
+        f"--volume={repo}:/work/repo",
+        f"--volume={cache}:/root/.cache/pip",
+        *mounts,
+        "--env=PIP_FIND_LINKS=/opt/wheels",
+        "--env=PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+        "--env=PIP_DEFAULT_TIMEOUT=60",
+        f"--env=PYTEST_SELECTION={selection}",
+        "--env=DEBIAN_FRONTEND=noninteractive",
+        BASE,
+        "bash",
+        "-c",
+        SCRIPT,
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

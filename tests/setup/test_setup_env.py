@@ -18,7 +18,19 @@ import pytest
 from tests.support import REPO
 
 SETUP = REPO / "scripts" / "setup-env"
-HOST_TARGETS = ["image", "engine", "engines", "validate", "verify", "shell", "pin", "offline-base", "nightly", "bundle", "clean"]
+HOST_TARGETS = [
+    "image",
+    "engine",
+    "engines",
+    "validate",
+    "verify",
+    "shell",
+    "pin",
+    "offline-base",
+    "nightly",
+    "bundle",
+    "clean",
+]
 DEV_TARGETS = ["test", "test-gpu", "bench"]
 
 
@@ -39,7 +51,9 @@ def test_every_target_sets_up_the_venv_first_then_runs_in_it(target: str) -> Non
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_another_python_is_used_as_it_is() -> None:
-    assert _dry_run("engine", "PYTHON=/opt/py/bin/python3") == ["/opt/py/bin/python3 -m builder engine --profile cpu-fp32"]
+    assert _dry_run("engine", "PYTHON=/opt/py/bin/python3") == [
+        "/opt/py/bin/python3 -m builder engine --profile cpu-fp32"
+    ]
 
 
 def test_the_requirement_files_pin_every_package_and_name_their_index() -> None:
@@ -49,11 +63,15 @@ def test_the_requirement_files_pin_every_package_and_name_their_index() -> None:
         pins = [line for line in lines if not line.startswith("--")]
         assert pins and all(re.fullmatch(r"[a-z0-9-]+==[\w.+]+", pin) for pin in pins), (name, pins)
         options = [line for line in lines if line.startswith("--")]
-        assert options == (["--extra-index-url https://download.pytorch.org/whl/cpu"] if name == "torch-cpu.txt" else []), name
+        assert options == (
+            ["--extra-index-url https://download.pytorch.org/whl/cpu"] if name == "torch-cpu.txt" else []
+        ), name
     torch = (requirements / "torch-cpu.txt").read_text()
     assert "torch==2.13.0+cpu" in torch and "torch==2.13.0+cpu" in (requirements / "cpu.txt").read_text()
     dev = (requirements / "dev.txt").read_text()
-    assert "\ntensorrt" not in dev and "\nopencv-python==" not in dev, "tensorrt downloads from NVIDIA; opencv-python needs X11"
+    assert "\ntensorrt" not in dev and "\nopencv-python==" not in dev, (
+        "tensorrt downloads from NVIDIA; opencv-python needs X11"
+    )
 
 
 @pytest.fixture
@@ -84,7 +102,9 @@ exec "$REAL" "$@"
 
 def _setup(kind: str, venv: Path, python: Path | str, user: int | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(venv.parent), "ENGINE_FOUNDRY_PYTHON": str(python)}
-    return subprocess.run(["bash", str(SETUP), kind, str(venv)], capture_output=True, text=True, env=env, user=user, timeout=600)
+    return subprocess.run(
+        ["bash", str(SETUP), kind, str(venv)], capture_output=True, text=True, env=env, user=user, timeout=600
+    )
 
 
 def _error_and_tip(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
@@ -128,8 +148,13 @@ def test_an_unknown_set_is_a_usage_error(world_readable_tmp: Path) -> None:
 def test_a_python_without_the_host_packages_gets_an_error_not_a_traceback(world_readable_tmp: Path) -> None:
     bare = world_readable_tmp / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
-    result = subprocess.run([str(bare / "bin" / "python"), "-m", "builder", "engine"], cwd=REPO, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})  # fmt: skip
+    result = subprocess.run(
+        [str(bare / "bin" / "python"), "-m", "builder", "engine"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 3 and "Traceback" not in result.stderr
     error, tip = _error_and_tip(result)
     assert error.startswith("ERROR the Python package 'yaml' is not installed in ") and "make engine" in tip
@@ -145,13 +170,21 @@ def test_host_set_up_once_then_a_no_op_until_a_requirement_file_changes(world_re
         shutil.copy(REPO / name, repo / name)
     venv = repo / ".venv"
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "ENGINE_FOUNDRY_PYTHON": sys.executable}
-    run = lambda: subprocess.run(["bash", str(repo / "scripts" / "setup-env"), "host"], capture_output=True, text=True, env=env, timeout=600)  # noqa: E731
+
+    def run() -> subprocess.CompletedProcess[str]:
+        argv = ["bash", str(repo / "scripts" / "setup-env"), "host"]
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
 
     first = run()
     assert first.returncode == 0, first.stderr
     assert "is ready (host)" in first.stderr
-    check = subprocess.run([str(venv / "bin" / "python"), "-c", "import yaml, docker, builder; print(builder.__file__)"],
-                           capture_output=True, text=True, cwd="/", env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    check = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import yaml, docker, builder; print(builder.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert check.returncode == 0 and check.stdout.strip() == str(repo / "builder" / "__init__.py"), check.stderr
 
     started = time.monotonic()
@@ -170,5 +203,15 @@ def test_the_dev_extra_has_what_the_tests_import_and_nothing_that_downloads_tens
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "engine-foundry[host,container]" in extras["dev"]
     names = {re.split(r"[<>=\[ ]", item)[0] for item in extras["dev"] + extras["host"] + extras["container"]}
-    assert {"pytest", "hypothesis", "mypy", "jsonschema", "docker", "ultralytics", "onnx", "onnxruntime", "polygraphy"} <= names
+    assert {
+        "pytest",
+        "hypothesis",
+        "mypy",
+        "jsonschema",
+        "docker",
+        "ultralytics",
+        "onnx",
+        "onnxruntime",
+        "polygraphy",
+    } <= names
     assert not any(name.startswith("tensorrt") for name in names), "tensorrt-stubs pulls tensorrt (NVIDIA's index)"
