@@ -19,7 +19,9 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def make(*args: str) -> str:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    """``make`` with PYTHON=python3: the command itself, without the .venv set-up (tests/setup/test_setup_env.py)."""
+    argv = ["make", "--no-print-directory", "PYTHON=python3", *args]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True).stdout
 
 
 def test_default_target_lists_every_target() -> None:
