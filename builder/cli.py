@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands of other areas (host launcher, ops); each module imports nothing heavy at top level."""
     registrations = []
-    for module_name in ("builder.host.commands", "builder.ops.commands"):
+    for module_name in ("builder.host.commands", "builder.ops.commands", "builder.farm.commands"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as err:
