@@ -8,9 +8,11 @@ FLAVOUR    ?= cpu
 ARTIFACT   ?= artifacts/$(PROFILE)
 MIRROR     ?=
 PYTEST_ARGS ?=
+ADDRESS    ?=
+FARM       ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help image engine engines validate verify shell pin offline-base test test-gpu bench nightly bundle clean
+.PHONY: help image engine engines farm validate verify shell pin offline-base test test-gpu bench nightly bundle clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +25,9 @@ engine: ## build one profile in its container: make engine PROFILE=cpu-fp32
 
 engines: ## build several profiles (one container per GPU): make engines PROFILES="a b"
 	$(PYTHON) -m builder engines $(if $(PROFILES),--profiles $(PROFILES))
+
+farm: ## build profiles on a Ray cluster (RAY_AUTH_MODE=token): make farm PROFILES="a b" [ADDRESS=host:port]
+	$(PYTHON) -m builder farm --profiles $(or $(PROFILES),$(PROFILE)) $(if $(ADDRESS),--address $(ADDRESS))
 
 validate: ## check every profile, all problems at once
 	$(PYTHON) -m builder validate
@@ -49,7 +54,7 @@ bench: ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py
 
 nightly: ## rebuild image(s) and every profile from scratch, compare, report
-	$(PYTHON) -m builder nightly
+	$(PYTHON) -m builder nightly $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
 bundle: ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
 	$(PYTHON) -m builder bundle --profile $(PROFILE)
