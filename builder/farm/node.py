@@ -33,12 +33,12 @@ def _ray_identity() -> dict[str, str]:
 
 
 def _auth_mode() -> str:
-    try:
-        from ray._raylet import AuthenticationMode, get_authentication_mode
+    import importlib
 
-        return "token" if get_authentication_mode() == AuthenticationMode.TOKEN else "disabled"
-    except ImportError:  # a Ray without token authentication (< 2.52)
+    raylet = importlib.import_module("ray._raylet")  # not in Ray's type stubs
+    if not hasattr(raylet, "get_authentication_mode"):  # a Ray without token authentication (< 2.52)
         return "unsupported"
+    return "token" if raylet.get_authentication_mode() == raylet.AuthenticationMode.TOKEN else "disabled"
 
 
 def collect_facts() -> dict[str, Any]:

@@ -97,15 +97,19 @@ def route_all(profiles: Sequence[Profile], nodes: Sequence[FarmNode], pools: Map
         FarmRoutingError: some profile has no node; the message lists the cluster's accelerator types.
     """
     pools = pools or {}
-    routes, problems = [], []
+    routes: list[Route] = []
+    problems: list[str] = []
     for profile in profiles:
         found = route_profile(profile, nodes, pools.get(profile.name))
-        (problems if isinstance(found, str) else routes).append(found)
+        if isinstance(found, str):
+            problems.append(found)
+        else:
+            routes.append(found)
     if problems:
         types = ", ".join(cluster_accelerators(nodes)) or "none"
         raise FarmRoutingError(
-            f"{'; '.join(str(p) for p in problems)} (cluster: {len(nodes)} node(s), accelerator types: {types})",
+            f"{'; '.join(problems)} (cluster: {len(nodes)} node(s), accelerator types: {types})",
             hint="add a node with that GPU (`ray start --address=…` on such a host: Ray labels it accelerator_type:<GPU>), "
             "or leave the profile out of --profiles; nothing was started",
         )
-    return [r for r in routes if isinstance(r, Route)]
+    return routes
