@@ -59,6 +59,7 @@ def collect_facts() -> dict[str, Any]:
         "ultralytics": versions.get("ultralytics"),
         "ray": versions.get("ray"),
         "docker": bool(shutil.which("docker")) and os.path.exists("/var/run/docker.sock"),
+        "auto_runner": resolve_runner("auto"),
     }
 
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from builder.errors import ArtifactError
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
@@ -29,11 +29,23 @@ BUNDLE_LIMIT = 8 << 30  # bytes a node may send for one build
 
 @dataclass(frozen=True)
 class Expected:
-    """What the driver asked for: the build key for the node that built it, the profile hash, the node's facts."""
+    """What the driver asked for: the build key for the node that built it, the profile hash, the node's facts.
 
-    build_key: str
+    With the Docker runner the key depends on the image ID, which only the node knows: ``build_key`` is None and
+    ``key_for_environment`` computes the key from the environment identity the manifest records (every other
+    part of the key, the profile, weights and GPU, is still the driver's).
+    """
+
+    build_key: str | None
     profile_sha256: str
     node_facts: Mapping[str, Any]
+    key_for_environment: Callable[[str], str] | None = None
+
+    def key_for(self, manifest: Mapping[str, Any]) -> str:
+        if self.build_key is not None or self.key_for_environment is None:
+            return self.build_key or ""
+        environment = (manifest.get("key_inputs") or {}).get("environment_id")
+        return self.key_for_environment(str(environment)) if str(environment).startswith("image:") else ""
 
 
 @dataclass(frozen=True)
@@ -64,11 +76,11 @@ def verify_bundle_bytes(data: bytes, expected: Expected, scratch: Path) -> Verif
 def _check_expected(report: VerifyReport, manifest: Mapping[str, Any], expected: Expected) -> None:
     from builder.ops.compat import HostFacts, check_host, requirements_from_manifest
 
-    key = manifest.get("build_key")
-    if key == expected.build_key:
+    key, wanted = manifest.get("build_key"), expected.key_for(manifest)
+    if key == wanted:
         report.add("farm-build-key", "pass", f"build key {str(key)[:12]} as computed for the node")
     else:
-        report.add("farm-build-key", "fail", f"build key {str(key)[:12]} is not the {expected.build_key[:12]} the farm computed for the node")
+        report.add("farm-build-key", "fail", f"build key {str(key)[:12]} is not the {wanted[:12] or '(none)'} the farm computed for the node")
     sha = (manifest.get("profile") or {}).get("sha256")
     status = "pass" if sha == expected.profile_sha256 else "fail"
     report.add("farm-profile", status, f"profile sha256 {str(sha)[:12]} (sent {expected.profile_sha256[:12]})")

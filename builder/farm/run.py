@@ -61,7 +61,7 @@ class FarmFailed(BuilderError):
 class _Job:
     profile: Profile
     route: Route
-    keys: dict[str, str]  # node ID -> the build key that node would produce
+    keys: dict[str, str | None]  # node ID -> the build key that node would produce (None: known after the build)
     meta_ref: Any = None
     bundle_ref: Any = None
 
@@ -93,7 +93,7 @@ def run_farm(options: FarmOptions, *, log: Callable[[str], None] = print, build_
     results: dict[str, FarmResult] = {}
     jobs = []
     for profile, route in zip(profiles, routes):
-        job = _Job(profile, route, _keys_for(profile, route, facts, options.models))
+        job = _Job(profile, route, _keys_for(profile, route, facts, options))
         done = None if options.force else _published(options.artifacts, job)
         if done is not None:
             log(f"UP-TO-DATE {profile.name}: {done} (build key {done.name[-12:]}; no task submitted)")
@@ -114,22 +114,29 @@ def run_farm(options: FarmOptions, *, log: Callable[[str], None] = print, build_
     return ordered
 
 
-def _keys_for(profile: Profile, route: Route, facts: Mapping[str, Mapping[str, Any]], models: Path) -> dict[str, str]:
-    """The build key each candidate node would compute (the same function as local builds, with the node's facts)."""
+def _key_function(profile: Profile, facts: Mapping[str, Any], models: Path) -> Callable[[str], str]:
+    """environment identity -> the build key this node makes (the function every build uses, with the node's GPU)."""
     from builder.buildkey import compute_build_key
     from builder.weights import weights_fingerprint
 
     weights = weights_fingerprint(profile.model, models)
-    gpu = profile.backend is Backend.TENSORRT
-    return {
-        node_id: compute_build_key(profile, weights, str(facts[node_id]["environment_id"]), str(facts[node_id]["gpu_identity"]) if gpu else "")
-        for node_id in route.candidates
-    }
+    gpu = str(facts["gpu_identity"]) if profile.backend is Backend.TENSORRT else ""
+    return lambda environment_id: compute_build_key(profile, weights, environment_id, gpu)
+
+
+def _keys_for(profile: Profile, route: Route, facts: Mapping[str, Mapping[str, Any]], options: FarmOptions) -> dict[str, str | None]:
+    """The build key each candidate node would make; None where the Docker runner builds (the image ID decides,
+    known only on the node: the launcher's own up-to-date check runs there, and the driver checks the key after)."""
+    keys: dict[str, str | None] = {}
+    for node_id in route.candidates:
+        runner = options.runner if options.runner != "auto" else facts[node_id].get("auto_runner", "bare")
+        keys[node_id] = None if runner == "docker" else _key_function(profile, facts[node_id], options.models)(str(facts[node_id]["environment_id"]))
+    return keys
 
 
 def _published(artifacts: Path, job: _Job) -> Path | None:
     layout = ArtifactLayout(artifacts, job.profile.name)
-    for key in sorted(set(job.keys.values())):
+    for key in sorted({k for k in job.keys.values() if k is not None}):
         found = layout.find_build_with_key(key)
         if found is not None:
             return found
@@ -212,7 +219,7 @@ def _collect(ray: Any, job: _Job, options: FarmOptions, facts: Mapping[str, Mapp
         return FarmResult(name, "failed", where, label, seconds, message=str(error.get("message")))
     if node_id not in job.keys:
         return FarmResult(name, "no-go", where, label, seconds, message=f"built on node {node_id[:12]}, which was not routed for it")
-    expected = Expected(job.keys[node_id], job.profile.sha256(), facts[node_id])
+    expected = Expected(job.keys[node_id], job.profile.sha256(), facts[node_id], _key_function(job.profile, facts[node_id], options.models))
     with tempfile.TemporaryDirectory(prefix="ef-farm-") as scratch:
         report = verify_bundle_bytes(ray.get(job.bundle_ref), expected, Path(scratch))
         if not report.ok:
@@ -220,11 +227,12 @@ def _collect(ray: Any, job: _Job, options: FarmOptions, facts: Mapping[str, Mapp
             log(f"NO-GO {name} from {where}: {bad.name}: {bad.message} (nothing published)")
             return FarmResult(name, "no-go", where, label, seconds, message=f"{bad.name}: {bad.message}")
         try:
-            final, published = publish_bundle(Path(scratch) / "bundle.tar.gz", ArtifactLayout(options.artifacts, name), expected.build_key)
+            key = expected.key_for(report.manifest or {})
+            final, published = publish_bundle(Path(scratch) / "bundle.tar.gz", ArtifactLayout(options.artifacts, name), key)
         except BuilderError as err:
             return FarmResult(name, "no-go", where, label, seconds, message=err.message)
     if not published:
-        log(f"ALREADY-PUBLISHED {name}: {final} (another run published build key {expected.build_key[:12]} first; nothing added)")
+        log(f"ALREADY-PUBLISHED {name}: {final} (another run published build key {key[:12]} first; nothing added)")
         return FarmResult(name, "already published", where, label, seconds, str(final))
     log(f"PUBLISHED {name}: {final} (built on {where}, {label}; verified: {len(report.checks)} checks)")
     return FarmResult(name, "built", where, label, seconds, str(final))

@@ -98,3 +98,14 @@ def test_two_receivers_of_the_same_build_publish_it_once(node_build: tuple[Path,
     outputs = sorted(run.communicate(timeout=120)[0].split()[0] for run in runs)
     assert outputs == ["PUBLISHED", "SKIPPED", "SKIPPED"]
     assert len(ArtifactLayout(tmp_path / "central", "recv").good_builds()) == 1
+
+
+def test_docker_runner_key_is_recomputed_from_the_image_the_build_records(node_build: tuple[Path, bytes, str], tmp_path: Path) -> None:
+    """With the Docker runner only the node knows the image ID: the driver recomputes the key from the manifest's
+    environment identity, which must be an image (this bare build's is not, so it is refused)."""
+    _, data, key = node_build
+    docker_like = Expected(None, PROFILE.sha256(), expected(key).node_facts, key_for_environment=lambda env: "f" * 64)
+    assert docker_like.key_for({"key_inputs": {"environment_id": "image:sha256:" + "a" * 64}}) == "f" * 64
+    assert docker_like.key_for({"key_inputs": {"environment_id": "bare:0123"}}) == ""
+    report = verify_bundle_bytes(data, docker_like, tmp_path)
+    assert [c.name for c in report.checks if c.status == "fail"] == ["farm-build-key"]
