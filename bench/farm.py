@@ -37,7 +37,7 @@ def farm_parallelism(results: Results, scratch: Path, *, builds: int = 2, nodes:
     for profile in names:
         (profiles / f"{profile}.yaml").write_text(TINY.format(name=profile))
     workers = {f"w{i}": {"pool:bench": 1.0, f"pool:w{i}": 1.0} for i in range(nodes)}
-    cluster = LocalRayCluster(scratch / "farm-cluster").start(workers)
+    cluster = LocalRayCluster(scratch / "farm-cluster").start(workers)  # stops itself if it cannot start
     try:
         spread = _timed(cluster, scratch / "spread", profiles, names, "pool:bench")
         single = _timed(cluster, scratch / "single", profiles, names, "pool:w0")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ class LocalRayCluster:
     nodes: dict[str, Node] = field(default_factory=dict)
     address: str = ""
     _holder: subprocess.Popen[bytes] | None = None
+    _temp: Path | None = None  # Ray's session folders: short, Unix socket paths are limited to 107 bytes
 
     # -- environment ------------------------------------------------------------------------------------------
     @property
@@ -77,14 +80,20 @@ class LocalRayCluster:
         """Head (no CPUs: it only coordinates) plus one worker per ``workers`` entry, each with 1 CPU and those resources."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "home").mkdir(exist_ok=True)
+        self._temp = Path(tempfile.mkdtemp(prefix="efray-"))
         self._holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null || ifconfig lo up; exec sleep 100000"],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)  # fmt: skip
-        time.sleep(0.3)
-        head = self._start_node("head", ["--head", "--port=0", "--num-cpus=0", "--include-dashboard=false"], {})
-        self.address = self._wait_for_address(head)
-        for name, resources in workers.items():
-            self.add_worker(name, resources, gpus=(gpus or {}).get(name, 0), wait=False)
-        self.wait_for_nodes(len(workers) + 1)
+        try:
+            time.sleep(0.3)
+            head = self._start_node("head", ["--head", "--port=0", "--num-cpus=0", "--include-dashboard=false"], {})
+            self.address = self._wait_for_address(head)
+            for name, resources in workers.items():
+                self.add_worker(name, resources, gpus=(gpus or {}).get(name, 0), wait=False)
+            self.wait_for_nodes(len(workers) + 1)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def add_worker(self, name: str, resources: Mapping[str, float], *, gpus: int = 0, wait: bool = True) -> Node:
@@ -98,16 +107,20 @@ class LocalRayCluster:
         node_id = secrets.token_hex(28)  # Ray's node ID size; known in advance so tests can tell which node built what
         log = open(self.root / f"{name}.log", "wb")
         cmd = [*self.netns, sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--node-ip-address=127.0.0.1",
-               f"--memory={1536 * MiB}", f"--object-store-memory={96 * MiB}", f"--temp-dir={self.root / ('ray-' + name)}",
+               f"--memory={1536 * MiB}", f"--object-store-memory={96 * MiB}", f"--temp-dir={self._temp_dir(name)}",
                "--disable-usage-stats", *args]  # fmt: skip
         env = self.env(extra={"RAY_OVERRIDE_NODE_ID_FOR_TESTING": node_id})
-        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
+        process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
         node = Node(name, node_id, process, resources)
         self.nodes[name] = node
         return node
 
+    def _temp_dir(self, name: str) -> Path:
+        assert self._temp is not None
+        return self._temp / name
+
     def _wait_for_address(self, head: Node, timeout: float = 90) -> str:
-        marker = self.root / "ray-head" / "ray_current_cluster"
+        marker = self._temp_dir("head") / "ray_current_cluster"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if marker.is_file() and marker.read_text().strip():
@@ -142,6 +155,8 @@ class LocalRayCluster:
             _killpg(node.process)
         if self._holder is not None:
             _killpg(self._holder)
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
 
     # -- drivers ----------------------------------------------------------------------------------------------
     def run(self, argv: Sequence[str], *, token: bool = True, timeout: float = 300, cwd: Path | None = None,
