@@ -74,10 +74,16 @@ def test_tensorrt_profile_goes_to_the_t4_node(farm_cluster: LocalRayCluster, wor
 
 
 def test_a_driver_without_the_token_is_refused(farm_cluster: LocalRayCluster, workdir: Path) -> None:
+    """Three drivers at once (each waits for Ray's connection timeout): no token, a wrong token, and the farm
+    itself without RAY_AUTH_MODE=token (refused before it tries)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     code = f"import ray; ray.init(address={farm_cluster.address!r}); print('JOINED')"
-    no_token = farm_cluster.run([sys.executable, "-c", code], token=False, timeout=120)
-    assert no_token.returncode != 0 and "JOINED" not in no_token.stdout
-    wrong = farm_cluster.run([sys.executable, "-c", code], extra_env={"RAY_AUTH_TOKEN": "not-the-token-" + "0" * 32}, timeout=120)
-    assert wrong.returncode != 0 and "JOINED" not in wrong.stdout
-    refused = farm_cluster.run(farm_argv(workdir, "--profiles", "farm-c", "--address", farm_cluster.address), token=False)
-    assert refused.returncode == 3 and "RAY_AUTH_MODE is not 'token'" in refused.stderr, refused.stderr
+    with ThreadPoolExecutor(3) as pool:
+        no_token = pool.submit(farm_cluster.run, [sys.executable, "-c", code], token=False, timeout=180)
+        wrong = pool.submit(farm_cluster.run, [sys.executable, "-c", code], extra_env={"RAY_AUTH_TOKEN": "not-the-token-" + "0" * 32}, timeout=180)
+        refused = pool.submit(farm_cluster.run, farm_argv(workdir, "--profiles", "farm-c", "--address", farm_cluster.address), token=False)
+    for attempt in (no_token.result(), wrong.result()):
+        assert attempt.returncode != 0 and "JOINED" not in attempt.stdout, attempt.stdout + attempt.stderr[-2000:]
+    assert "token" in (no_token.result().stderr + no_token.result().stdout).lower()
+    assert refused.result().returncode == 3 and "RAY_AUTH_MODE is not 'token'" in refused.result().stderr, refused.result().stderr
