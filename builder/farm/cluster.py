@@ -26,7 +26,8 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise HostEnvironmentError(
-            "the build farm needs Ray, which is not installed", hint="pip install -e '.[farm]' (or -r requirements/farm.txt)"
+            "the build farm needs Ray, which is not installed",
+            hint="pip install -e '.[farm]' (or -r requirements/farm.txt)",
         ) from None
     return ray
 
@@ -41,7 +42,9 @@ def check_driver_auth(allow_insecure: bool, log: Callable[[str], None]) -> None:
             message,
             hint=f"export RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); see {AUTH_DOC}",
         )
-    log(f"WARNING {message}; going on because of --allow-insecure-cluster: anyone who reaches the cluster can run code on it")
+    log(
+        f"WARNING {message}; going on because of --allow-insecure-cluster: anyone who reaches the cluster can run code on it"
+    )
 
 
 def connect(address: str, *, allow_insecure: bool, log: Callable[[str], None], node_logs: bool = False) -> Any:
@@ -101,10 +104,16 @@ def probe_nodes(ray: Any, nodes: list[FarmNode], timeout_s: float = 120.0) -> di
 
 def check_cluster_auth(facts: dict[str, dict[str, Any]], allow_insecure: bool, log: Callable[[str], None]) -> None:
     """Refuse (or, with ``allow_insecure``, warn) when any node runs without token authentication."""
-    open_nodes = sorted(f"{f.get('ip')} ({node_id[:12]}: {f.get('auth_mode')})" for node_id, f in facts.items() if f.get("auth_mode") != "token")
+    open_nodes = sorted(
+        f"{f.get('ip')} ({node_id[:12]}: {f.get('auth_mode')})"
+        for node_id, f in facts.items()
+        if f.get("auth_mode") != "token"
+    )
     if not open_nodes:
         return
     message = f"{len(open_nodes)} node(s) of the cluster run without Ray token authentication: {', '.join(open_nodes)}"
     if not allow_insecure:
-        raise FarmSecurityError(message, hint=f"restart every node with RAY_AUTH_MODE=token and the same token; see {AUTH_DOC}")
+        raise FarmSecurityError(
+            message, hint=f"restart every node with RAY_AUTH_MODE=token and the same token; see {AUTH_DOC}"
+        )
     log(f"WARNING {message}; going on because of --allow-insecure-cluster")

@@ -15,14 +15,18 @@ from builder.layout import ArtifactLayout
 from builder.ops.nightly import BuildAttempt, BuildRunner
 
 
-def farm_runner(profiles_dir: Path, artifacts: Path, models: Path, address: str, *, log: Callable[[str], None] = print) -> BuildRunner:
+def farm_runner(
+    profiles_dir: Path, artifacts: Path, models: Path, address: str, *, log: Callable[[str], None] = print
+) -> BuildRunner:
     """A :data:`BuildRunner` that builds each profile on the Ray cluster at ``address`` (never raises BuilderError)."""
 
     def run(ref: str) -> BuildAttempt:
         from builder.farm.run import FarmOptions, run_farm
         from builder.ops.runners import newest_failed
 
-        options = FarmOptions(profiles=(ref,), profiles_dir=profiles_dir, artifacts=artifacts, models=models, address=address, force=True)
+        options = FarmOptions(
+            profiles=(ref,), profiles_dir=profiles_dir, artifacts=artifacts, models=models, address=address, force=True
+        )
         try:
             (result,) = run_farm(options, log=log)
         except BuilderError as err:

@@ -84,7 +84,11 @@ def build_on_node(request_json: bytes, board: Any = None) -> list[bytes]:
         if board is not None:
             board.update.remote(name, identity["node_id"], identity["ip"], request["label"], stage)
 
-    record: dict[str, Any] = {"profile": name, "node": {**identity, "label": request["label"]}, "runner": request["runner"]}
+    record: dict[str, Any] = {
+        "profile": name,
+        "node": {**identity, "label": request["label"]},
+        "runner": request["runner"],
+    }
     report("starting")
     root = Path(request["node_root"]).expanduser() / identity["node_id"][:16]
     try:
@@ -93,7 +97,10 @@ def build_on_node(request_json: bytes, board: Any = None) -> list[bytes]:
         report("bundling")
         bundle = full_bundle_bytes(build_dir, root / "outbox")
     except BuilderError as err:
-        record.update(error={"message": err.message, "hint": err.hint, "exit_code": int(err.exit_code)}, seconds=time.monotonic() - started)
+        record.update(
+            error={"message": err.message, "hint": err.hint, "exit_code": int(err.exit_code)},
+            seconds=time.monotonic() - started,
+        )
         report("failed")
         return [json.dumps(record).encode(), b""]
     record["seconds"] = time.monotonic() - started
@@ -159,7 +166,9 @@ def _docker_build(request: dict[str, Any], root: Path, models: Path, log: Callab
     settings = host_settings(Path(request["profiles_dir"]), models, artifacts, root / "cache", force=request["force"])
     code = launch(name, settings, engine_module.DockerEngine(), log, log)
     if code != 0:
-        raise BuilderError(f"the build container of {name} exited with code {code} on this node", hint="read the node's log above")
+        raise BuilderError(
+            f"the build container of {name} exited with code {code} on this node", hint="read the node's log above"
+        )
     return find_build(artifacts, name)
 
 

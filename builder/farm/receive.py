@@ -80,14 +80,20 @@ def _check_expected(report: VerifyReport, manifest: Mapping[str, Any], expected:
     if key == wanted:
         report.add("farm-build-key", "pass", f"build key {str(key)[:12]} as computed for the node")
     else:
-        report.add("farm-build-key", "fail", f"build key {str(key)[:12]} is not the {wanted[:12] or '(none)'} the farm computed for the node")
+        report.add(
+            "farm-build-key",
+            "fail",
+            f"build key {str(key)[:12]} is not the {wanted[:12] or '(none)'} the farm computed for the node",
+        )
     sha = (manifest.get("profile") or {}).get("sha256")
     status = "pass" if sha == expected.profile_sha256 else "fail"
     report.add("farm-profile", status, f"profile sha256 {str(sha)[:12]} (sent {expected.profile_sha256[:12]})")
     facts = expected.node_facts
     host = HostFacts(facts.get("gpus") or [], facts.get("tensorrt"), facts.get("onnxruntime"))
     for verdict in check_host(requirements_from_manifest(manifest), host):
-        report.add(f"node-{verdict.name}", verdict.status, f"node {str(facts.get('node_id', '?'))[:12]}: {verdict.message}")
+        report.add(
+            f"node-{verdict.name}", verdict.status, f"node {str(facts.get('node_id', '?'))[:12]}: {verdict.message}"
+        )
 
 
 def publish_bundle(archive: Path, layout: ArtifactLayout, build_key: str) -> tuple[Path, bool]:
@@ -131,9 +137,13 @@ def _complete_build(build: Path) -> dict[str, Any]:
     try:
         problems = check_folder(build, parse_sums((build / SUMS_NAME).read_text()))
     except (OSError, ValueError) as err:
-        raise ArtifactError(f"{build / SUMS_NAME}: unreadable ({err})", hint="run the farm again; nothing was published") from None
+        raise ArtifactError(
+            f"{build / SUMS_NAME}: unreadable ({err})", hint="run the farm again; nothing was published"
+        ) from None
     if problems:
-        raise ArtifactError(f"{build / problems[0].path}: {problems[0].problem}", hint="run the farm again; nothing was published")
+        raise ArtifactError(
+            f"{build / problems[0].path}: {problems[0].problem}", hint="run the farm again; nothing was published"
+        )
     return load_manifest(build / MANIFEST_NAME)
 
 

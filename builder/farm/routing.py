@@ -90,7 +90,9 @@ def _route_gpu(profile: Profile, nodes: Sequence[FarmNode]) -> Route | str:
     return Route(profile.name, label, 1, {ACCELERATOR_PREFIX + label: ROUTING_SHARE}, able)
 
 
-def route_all(profiles: Sequence[Profile], nodes: Sequence[FarmNode], pools: Mapping[str, str] | None = None) -> list[Route]:
+def route_all(
+    profiles: Sequence[Profile], nodes: Sequence[FarmNode], pools: Mapping[str, str] | None = None
+) -> list[Route]:
     """A route for every profile, or one error naming every profile that cannot be served.
 
     Raises:

@@ -66,7 +66,9 @@ class _Job:
     bundle_ref: Any = None
 
 
-def run_farm(options: FarmOptions, *, log: Callable[[str], None] = print, build_task: Callable[..., Any] | None = None) -> list[FarmResult]:
+def run_farm(
+    options: FarmOptions, *, log: Callable[[str], None] = print, build_task: Callable[..., Any] | None = None
+) -> list[FarmResult]:
     """Build ``options.profiles`` on the cluster; return one :class:`FarmResult` per profile.
 
     ``build_task`` replaces :func:`builder.farm.node.build_on_node` (tests wrap it to damage what it returns).
@@ -108,7 +110,10 @@ def run_farm(options: FarmOptions, *, log: Callable[[str], None] = print, build_
 
         results.update(stop.results)
         _finish([results[p.name] for p in profiles if p.name in results], nodes, facts, options, log)
-        raise Interrupted("farm: interrupted; every remote build was cancelled", hint="nothing partial was published; run the farm again") from None
+        raise Interrupted(
+            "farm: interrupted; every remote build was cancelled",
+            hint="nothing partial was published; run the farm again",
+        ) from None
     ordered = [results[p.name] for p in profiles]
     _finish(ordered, nodes, facts, options, log)
     return ordered
@@ -124,13 +129,19 @@ def _key_function(profile: Profile, facts: Mapping[str, Any], models: Path) -> C
     return lambda environment_id: compute_build_key(profile, weights, environment_id, gpu)
 
 
-def _keys_for(profile: Profile, route: Route, facts: Mapping[str, Mapping[str, Any]], options: FarmOptions) -> dict[str, str | None]:
+def _keys_for(
+    profile: Profile, route: Route, facts: Mapping[str, Mapping[str, Any]], options: FarmOptions
+) -> dict[str, str | None]:
     """The build key each candidate node would make; None where the Docker runner builds (the image ID decides,
     known only on the node: the launcher's own up-to-date check runs there, and the driver checks the key after)."""
     keys: dict[str, str | None] = {}
     for node_id in route.candidates:
         runner = options.runner if options.runner != "auto" else facts[node_id].get("auto_runner", "bare")
-        keys[node_id] = None if runner == "docker" else _key_function(profile, facts[node_id], options.models)(str(facts[node_id]["environment_id"]))
+        keys[node_id] = (
+            None
+            if runner == "docker"
+            else _key_function(profile, facts[node_id], options.models)(str(facts[node_id]["environment_id"]))
+        )
     return keys
 
 
@@ -171,7 +182,9 @@ def _run_jobs(ray: Any, jobs: list[_Job], options: FarmOptions, facts: Mapping[s
         log(f"interrupted: cancelling {len(pending)} remote build(s); nothing more is published")
         _cancel(ray, list(pending), log)
         for job in pending.values():
-            results[job.profile.name] = FarmResult(job.profile.name, "cancelled", label=job.route.label, message="interrupted (Ctrl-C)")
+            results[job.profile.name] = FarmResult(
+                job.profile.name, "cancelled", label=job.route.label, message="interrupted (Ctrl-C)"
+            )
         raise _Interrupted(results) from None
     return results
 
@@ -200,7 +213,9 @@ def _cancel(ray: Any, refs: list[Any], log: Callable[[str], None]) -> None:
     log(f"cancelled {len(refs)} remote build(s) ({len(left)} had to be killed)")
 
 
-def _collect(ray: Any, job: _Job, options: FarmOptions, facts: Mapping[str, Mapping[str, Any]], log: Callable[[str], None]) -> FarmResult:
+def _collect(
+    ray: Any, job: _Job, options: FarmOptions, facts: Mapping[str, Mapping[str, Any]], log: Callable[[str], None]
+) -> FarmResult:
     """Fetch one task's record and bundle, verify, publish; a failure of any kind becomes a result, not an exception."""
     from builder.farm.receive import Expected, publish_bundle, verify_bundle_bytes
 
@@ -208,18 +223,33 @@ def _collect(ray: Any, job: _Job, options: FarmOptions, facts: Mapping[str, Mapp
     try:
         meta = ray.get(job.meta_ref)
     except Exception as err:  # the task died with its node after every retry, or Ray lost it
-        return FarmResult(name, "failed", label=label, message=f"{type(err).__name__}: {_first_line(err)} (after {options.retries} retries)")
+        return FarmResult(
+            name,
+            "failed",
+            label=label,
+            message=f"{type(err).__name__}: {_first_line(err)} (after {options.retries} retries)",
+        )
     record = json.loads(meta) if isinstance(meta, bytes) else {}
     node = record.get("node") or {}
     node_id, where = str(node.get("node_id", "")), f"{node.get('ip', '?')}/{str(node.get('node_id', ''))[:8]}"
     seconds = float(record.get("seconds") or 0.0)
     if record.get("error"):
         error = record["error"]
-        log(f"FAILED {name} on {where}: {error.get('message')}" + (f" (TIP {error['hint']})" if error.get("hint") else ""))
+        log(
+            f"FAILED {name} on {where}: {error.get('message')}"
+            + (f" (TIP {error['hint']})" if error.get("hint") else "")
+        )
         return FarmResult(name, "failed", where, label, seconds, message=str(error.get("message")))
     if node_id not in job.keys:
-        return FarmResult(name, "no-go", where, label, seconds, message=f"built on node {node_id[:12]}, which was not routed for it")
-    expected = Expected(job.keys[node_id], job.profile.sha256(), facts[node_id], _key_function(job.profile, facts[node_id], options.models))
+        return FarmResult(
+            name, "no-go", where, label, seconds, message=f"built on node {node_id[:12]}, which was not routed for it"
+        )
+    expected = Expected(
+        job.keys[node_id],
+        job.profile.sha256(),
+        facts[node_id],
+        _key_function(job.profile, facts[node_id], options.models),
+    )
     with tempfile.TemporaryDirectory(prefix="ef-farm-") as scratch:
         report = verify_bundle_bytes(ray.get(job.bundle_ref), expected, Path(scratch))
         if not report.ok:
@@ -228,7 +258,9 @@ def _collect(ray: Any, job: _Job, options: FarmOptions, facts: Mapping[str, Mapp
             return FarmResult(name, "no-go", where, label, seconds, message=f"{bad.name}: {bad.message}")
         try:
             key = expected.key_for(report.manifest or {})
-            final, published = publish_bundle(Path(scratch) / "bundle.tar.gz", ArtifactLayout(options.artifacts, name), key)
+            final, published = publish_bundle(
+                Path(scratch) / "bundle.tar.gz", ArtifactLayout(options.artifacts, name), key
+            )
         except BuilderError as err:
             return FarmResult(name, "no-go", where, label, seconds, message=err.message)
     if not published:
@@ -243,7 +275,9 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[-1] if text else ""
 
 
-def _finish(results: list[FarmResult], nodes: Any, facts: Mapping[str, Any], options: FarmOptions, log: Callable[[str], None]) -> None:
+def _finish(
+    results: list[FarmResult], nodes: Any, facts: Mapping[str, Any], options: FarmOptions, log: Callable[[str], None]
+) -> None:
     log("summary:")
     for line in summary_table(results):
         log(f"  {line}")
@@ -263,9 +297,16 @@ def raise_for_results(results: list[FarmResult]) -> None:
     bad = [r for r in results if not r.ok]
     if not bad:
         return
-    code = ExitCode.INTERRUPTED if any(r.status == "cancelled" for r in bad) else ExitCode.ARTIFACT if any(r.status == "no-go" for r in bad) else ExitCode.STAGE
+    code = (
+        ExitCode.INTERRUPTED
+        if any(r.status == "cancelled" for r in bad)
+        else ExitCode.ARTIFACT
+        if any(r.status == "no-go" for r in bad)
+        else ExitCode.STAGE
+    )
     raise FarmFailed(
-        f"{len(bad)} of {len(results)} profile(s) not built: " + "; ".join(f"{r.profile}: {r.status} ({r.message})" for r in bad),
+        f"{len(bad)} of {len(results)} profile(s) not built: "
+        + "; ".join(f"{r.profile}: {r.status} ({r.message})" for r in bad),
         hint="read the lines above (FAILED / NO-GO name the node and the reason); nothing broken was published",
         code=int(code),
     )

@@ -29,7 +29,7 @@ MiB = 1 << 20
 def namespace_support() -> str | None:
     """None when private network namespaces can be made here, else why not."""
     try:
-        probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, timeout=20)
+        probe = subprocess.run(["unshare", "-n", "true"], check=False, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"unshare is not usable: {err}"
     return None if probe.returncode == 0 else f"cannot make a private network namespace: {probe.stderr.strip()}"
@@ -76,7 +76,9 @@ class LocalRayCluster:
         return env
 
     # -- life cycle -------------------------------------------------------------------------------------------
-    def start(self, workers: Mapping[str, Mapping[str, float]], *, gpus: Mapping[str, int] | None = None) -> LocalRayCluster:
+    def start(
+        self, workers: Mapping[str, Mapping[str, float]], *, gpus: Mapping[str, int] | None = None
+    ) -> LocalRayCluster:
         """Head (no CPUs: it only coordinates) plus one worker per ``workers`` entry, each with 1 CPU and those resources."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "home").mkdir(exist_ok=True)
@@ -97,7 +99,13 @@ class LocalRayCluster:
         return self
 
     def add_worker(self, name: str, resources: Mapping[str, float], *, gpus: int = 0, wait: bool = True) -> Node:
-        args = [f"--address={self.address}", "--num-cpus=1", f"--num-gpus={gpus}", "--resources", json.dumps(dict(resources))]
+        args = [
+            f"--address={self.address}",
+            "--num-cpus=1",
+            f"--num-gpus={gpus}",
+            "--resources",
+            json.dumps(dict(resources)),
+        ]
         node = self._start_node(name, args, resources)
         if wait:
             self.wait_for_nodes(sum(n.alive for n in self.nodes.values()))
@@ -110,7 +118,15 @@ class LocalRayCluster:
                f"--memory={1536 * MiB}", f"--object-store-memory={96 * MiB}", f"--temp-dir={self._temp_dir(name)}",
                "--disable-usage-stats", *args]  # fmt: skip
         env = self.env(extra={"RAY_OVERRIDE_NODE_ID_FOR_TESTING": node_id})
-        process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
+        process = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.root,
+        )
         node = Node(name, node_id, process, resources)
         self.nodes[name] = node
         return node
@@ -131,8 +147,8 @@ class LocalRayCluster:
         raise RuntimeError(f"the Ray head did not start: {(self.root / 'head.log').read_text()[-2000:]}")
 
     def alive_node_ids(self) -> list[str]:
-        code = ("import json, ray; ray.init(address=%r, logging_level='ERROR'); "
-                "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))") % self.address  # fmt: skip
+        code = (f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
+                "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))")  # fmt: skip
         result = self.run([sys.executable, "-c", code], timeout=120)
         return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else []
 
@@ -163,7 +179,15 @@ class LocalRayCluster:
             extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
         """Run a command inside the cluster's network namespace (a driver)."""
         env = self.env(token=token, extra=extra_env)
-        return subprocess.run([*self.netns, *argv], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd or self.root)
+        return subprocess.run(
+            [*self.netns, *argv],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd or self.root,
+        )
 
     def popen(self, argv: Sequence[str], *, cwd: Path | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen([*self.netns, *argv], env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

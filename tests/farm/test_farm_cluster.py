@@ -32,18 +32,24 @@ def _builds(workdir: Path, profile: str) -> list[str]:
 
 
 def test_profiles_built_on_the_routed_nodes_then_up_to_date(farm_cluster: LocalRayCluster, workdir: Path) -> None:
-    argv = farm_argv(workdir, "--profiles", "farm-a", "farm-b", "--pool", "farm-a=pool:alpha", "--pool", "farm-b=pool:beta")
+    argv = farm_argv(
+        workdir, "--profiles", "farm-a", "farm-b", "--pool", "farm-a=pool:alpha", "--pool", "farm-b=pool:beta"
+    )
     first = farm_cluster.run(argv, cwd=workdir)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     assert _built_on(_manifest(workdir, "farm-a")) == farm_cluster.nodes["alpha"].node_id
     assert _built_on(_manifest(workdir, "farm-b")) == farm_cluster.nodes["beta"].node_id
     assert "PUBLISHED farm-a" in first.stdout and "PUBLISHED farm-b" in first.stdout
     for profile in ("farm-a", "farm-b"):  # the central copy passes `verify` (checksums, manifest, one inference)
-        verify = farm_cluster.run([sys.executable, "-m", "builder", "verify", str(workdir / "artifacts" / profile)], cwd=workdir)
+        verify = farm_cluster.run(
+            [sys.executable, "-m", "builder", "verify", str(workdir / "artifacts" / profile)], cwd=workdir
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
     (record,) = (workdir / "reports" / "farm").glob("*.json")
     results = {r["profile"]: r for r in json.loads(record.read_text())["results"]}
-    assert results["farm-a"]["status"] == "built" and farm_cluster.nodes["alpha"].node_id[:8] in results["farm-a"]["node"]
+    assert (
+        results["farm-a"]["status"] == "built" and farm_cluster.nodes["alpha"].node_id[:8] in results["farm-a"]["node"]
+    )
     assert results["farm-b"]["label"] == "pool:beta"
     before = {p: _builds(workdir, p) for p in ("farm-a", "farm-b")}
 
@@ -81,9 +87,18 @@ def test_a_driver_without_the_token_is_refused(farm_cluster: LocalRayCluster, wo
     code = f"import ray; ray.init(address={farm_cluster.address!r}); print('JOINED')"
     with ThreadPoolExecutor(3) as pool:
         no_token = pool.submit(farm_cluster.run, [sys.executable, "-c", code], token=False, timeout=180)
-        wrong = pool.submit(farm_cluster.run, [sys.executable, "-c", code], extra_env={"RAY_AUTH_TOKEN": "not-the-token-" + "0" * 32}, timeout=180)
-        refused = pool.submit(farm_cluster.run, farm_argv(workdir, "--profiles", "farm-c", "--address", farm_cluster.address), token=False)
+        wrong = pool.submit(
+            farm_cluster.run,
+            [sys.executable, "-c", code],
+            extra_env={"RAY_AUTH_TOKEN": "not-the-token-" + "0" * 32},
+            timeout=180,
+        )
+        refused = pool.submit(
+            farm_cluster.run, farm_argv(workdir, "--profiles", "farm-c", "--address", farm_cluster.address), token=False
+        )
     for attempt in (no_token.result(), wrong.result()):
         assert attempt.returncode != 0 and "JOINED" not in attempt.stdout, attempt.stdout + attempt.stderr[-2000:]
     assert "token" in (no_token.result().stderr + no_token.result().stdout).lower()
-    assert refused.result().returncode == 3 and "RAY_AUTH_MODE is not 'token'" in refused.result().stderr, refused.result().stderr
+    assert refused.result().returncode == 3 and "RAY_AUTH_MODE is not 'token'" in refused.result().stderr, (
+        refused.result().stderr
+    )

@@ -27,7 +27,9 @@ def node_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, s
     from builder.pipeline import BuildSettings, run_build
 
     root = tmp_path_factory.mktemp("node")
-    settings = BuildSettings(artifacts=root / "artifacts", models=root / "models", cache_dir=root / "cache", log=lambda line: None)
+    settings = BuildSettings(
+        artifacts=root / "artifacts", models=root / "models", cache_dir=root / "cache", log=lambda line: None
+    )
     outcome = run_build(PROFILE, settings)
     return outcome.build_dir, full_bundle_bytes(outcome.build_dir, root / "outbox"), outcome.build_key
 
@@ -36,7 +38,11 @@ def expected(key: str) -> Expected:
     from builder.ops.compat import current_host
 
     host = current_host(gpus=False)
-    return Expected(key, PROFILE.sha256(), {"node_id": "node-under-test", "gpus": [], "tensorrt": None, "onnxruntime": host.onnxruntime})
+    return Expected(
+        key,
+        PROFILE.sha256(),
+        {"node_id": "node-under-test", "gpus": [], "tensorrt": None, "onnxruntime": host.onnxruntime},
+    )
 
 
 def test_good_bytes_pass_and_publish_a_complete_build_once(node_build: tuple[Path, bytes, str], tmp_path: Path) -> None:
@@ -44,7 +50,15 @@ def test_good_bytes_pass_and_publish_a_complete_build_once(node_build: tuple[Pat
     report = verify_bundle_bytes(data, expected(key), tmp_path)
     assert report.ok, report.checks
     names = {c.name for c in report.checks}
-    assert {"bundle", "bundle-checksums", "manifest", "checksums", "farm-build-key", "farm-profile", "node-onnxruntime"} <= names
+    assert {
+        "bundle",
+        "bundle-checksums",
+        "manifest",
+        "checksums",
+        "farm-build-key",
+        "farm-profile",
+        "node-onnxruntime",
+    } <= names
     layout = ArtifactLayout(tmp_path / "central", PROFILE.name)
     final, published = publish_bundle(tmp_path / "bundle.tar.gz", layout, key)
     assert published and final.name == build_dir.name and layout.latest_dir() == final.resolve()
@@ -59,7 +73,10 @@ def test_good_bytes_pass_and_publish_a_complete_build_once(node_build: tuple[Pat
     [
         pytest.param(lambda b: b[: len(b) * 2 // 3], id="truncated"),
         pytest.param(lambda b: b[:200] + bytes([b[200] ^ 1]) + b[201:], id="flipped-bit-in-header"),
-        pytest.param(lambda b: b[: len(b) // 2] + bytes([b[len(b) // 2] ^ 0xFF]) + b[len(b) // 2 + 1 :], id="flipped-byte-in-middle"),
+        pytest.param(
+            lambda b: b[: len(b) // 2] + bytes([b[len(b) // 2] ^ 0xFF]) + b[len(b) // 2 + 1 :],
+            id="flipped-byte-in-middle",
+        ),
         pytest.param(lambda b: b"", id="empty"),
         pytest.param(lambda b: b"\x80\x04\x95" + b, id="pickle-prefix"),
     ],
@@ -100,7 +117,9 @@ def test_two_receivers_of_the_same_build_publish_it_once(node_build: tuple[Path,
     assert len(ArtifactLayout(tmp_path / "central", "recv").good_builds()) == 1
 
 
-def test_docker_runner_key_is_recomputed_from_the_image_the_build_records(node_build: tuple[Path, bytes, str], tmp_path: Path) -> None:
+def test_docker_runner_key_is_recomputed_from_the_image_the_build_records(
+    node_build: tuple[Path, bytes, str], tmp_path: Path
+) -> None:
     """With the Docker runner only the node knows the image ID: the driver recomputes the key from the manifest's
     environment identity, which must be an image (this bare build's is not, so it is refused)."""
     _, data, key = node_build

@@ -21,7 +21,13 @@ def trt(name: str, gpu: str | None) -> object:
     return make_profile(name=name, backend=Backend.TENSORRT, target=TargetSpec(gpu=gpu) if gpu else None)
 
 
-FLEET = [node("n1", "T4"), node("n2", "A10G"), node("n3", "A100-80G"), node("n4", "A100"), node("n5", gpus=0, **{"pool:cpu": 1.0})]
+FLEET = [
+    node("n1", "T4"),
+    node("n2", "A10G"),
+    node("n3", "A100-80G"),
+    node("n4", "A100"),
+    node("n5", gpus=0, **{"pool:cpu": 1.0}),
+]
 
 
 def test_tensorrt_profile_goes_to_its_gpu_type_with_one_gpu() -> None:
@@ -43,7 +49,12 @@ def test_a_name_matching_several_types_takes_one_ray_can_schedule() -> None:
 
 def test_no_target_needs_any_gpu_node_cpu_profile_any_node_or_its_pool() -> None:
     any_gpu = route_profile(trt("any", None), FLEET)
-    assert not isinstance(any_gpu, str) and any_gpu.num_gpus == 1 and any_gpu.resources == {} and "n5" not in any_gpu.candidates
+    assert (
+        not isinstance(any_gpu, str)
+        and any_gpu.num_gpus == 1
+        and any_gpu.resources == {}
+        and "n5" not in any_gpu.candidates
+    )
     cpu = route_profile(make_profile(name="cpu"), FLEET)
     assert not isinstance(cpu, str) and cpu.num_gpus == 0 and len(cpu.candidates) == 5
     pooled = route_profile(make_profile(name="cpu"), FLEET, pool="pool:cpu")
@@ -56,7 +67,9 @@ def test_a_gpu_type_on_a_node_without_gpus_does_not_count() -> None:
 
 def test_every_unserveable_profile_is_named_at_once_with_the_cluster_types() -> None:
     with pytest.raises(FarmRoutingError) as caught:
-        route_all([trt("h100", "H100"), make_profile(name="cpu"), make_profile(name="pooled")], FLEET, {"pooled": "pool:nope"})
+        route_all(
+            [trt("h100", "H100"), make_profile(name="cpu"), make_profile(name="pooled")], FLEET, {"pooled": "pool:nope"}
+        )
     message = caught.value.message
     assert "targets GPU 'H100'" in message and "pool 'pool:nope'" in message
     assert "accelerator types: A100, A100-80G, A10G, T4" in message and "5 node(s)" in message

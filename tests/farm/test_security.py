@@ -29,7 +29,11 @@ def test_a_node_with_authentication_off_is_refused_by_name() -> None:
     check_cluster_auth({"a" * 56: TOKEN_NODE}, False, print)
     with pytest.raises(FarmSecurityError) as caught:
         check_cluster_auth({"a" * 56: TOKEN_NODE, "b" * 56: OPEN_NODE}, False, print)
-    assert "1 node(s)" in caught.value.message and "10.0.0.7" in caught.value.message and "disabled" in caught.value.message
+    assert (
+        "1 node(s)" in caught.value.message
+        and "10.0.0.7" in caught.value.message
+        and "disabled" in caught.value.message
+    )
     warned: list[str] = []
     check_cluster_auth({"b" * 56: OPEN_NODE}, True, warned.append)
     assert warned and warned[0].startswith("WARNING")
