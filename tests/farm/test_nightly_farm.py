@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO
+
+pytestmark = pytest.mark.farm  # no Ray needed: runs wherever the suite runs
 
 
 def test_nightly_on_the_farm_reports_a_refused_cluster_per_profile(tmp_path: Path) -> None:

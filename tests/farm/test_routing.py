@@ -8,6 +8,8 @@ from builder.farm.routing import ACCELERATOR_PREFIX, FarmNode, FarmRoutingError,
 from builder.profile import Backend, TargetSpec
 from tests.support import make_profile
 
+pytestmark = pytest.mark.farm  # no Ray needed: runs wherever the suite runs
+
 # Ray's accelerator type names (ray.util.accelerators: NVIDIA_TESLA_T4 = "T4", NVIDIA_A10G = "A10G",
 # NVIDIA_TESLA_A100 = "A100", NVIDIA_A100_80G = "A100-80G", NVIDIA_H100 = "H100", NVIDIA_L4 = "L4"; Ray 2.60).
 

@@ -6,6 +6,8 @@ import pytest
 
 from builder.farm.cluster import FarmSecurityError, check_cluster_auth, check_driver_auth
 
+pytestmark = pytest.mark.farm  # no Ray needed: runs wherever the suite runs
+
 # What builder.farm.node.collect_facts reports per node (the auth_mode field comes from
 # ray._raylet.get_authentication_mode(), Ray 2.60).
 TOKEN_NODE = {"ip": "10.0.0.5", "auth_mode": "token"}
