@@ -156,7 +156,10 @@ def _published(artifacts: Path, job: _Job) -> Path | None:
 
 def _run_jobs(ray: Any, jobs: list[_Job], options: FarmOptions, facts: Mapping[str, Mapping[str, Any]],
               task: Callable[..., Any], log: Callable[[str], None]) -> dict[str, FarmResult]:  # fmt: skip
-    board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)  # not on a build node
+    board = ray.remote(num_cpus=0)(ProgressBoard).options(scheduling_strategy=here).remote()
     remote = ray.remote(task)
     printer = ProgressPrinter(log, max(len(j.profile.name) for j in jobs))
     node_models = options.node_models or str(options.models.absolute())
@@ -196,7 +199,11 @@ class _Interrupted(KeyboardInterrupt):
 
 
 def _snapshot(ray: Any, board: Any) -> dict[str, Any]:
-    data = ray.get(board.snapshot.remote())
+    """The board's rows; none when it is gone (its node died): progress lines stop, the builds go on."""
+    try:
+        data = ray.get(board.snapshot.remote(), timeout=30)
+    except Exception:  # RayActorError, GetTimeoutError: progress is a convenience, never a reason to fail
+        return {}
     return json.loads(data) if isinstance(data, bytes) else {}
 
 
