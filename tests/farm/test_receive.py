@@ -18,6 +18,8 @@ from builder.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.layout import ArtifactLayout
 from tests.support import REPO, make_profile
 
+pytestmark = pytest.mark.farm  # no Ray needed: runs wherever the suite runs
+
 PROFILE = make_profile(name="recv")
 
 
@@ -101,8 +103,6 @@ import sys
 from pathlib import Path
 from builder.farm.receive import publish_bundle
 from builder.layout import ArtifactLayout
-
-pytestmark = pytest.mark.farm  # no Ray needed: runs wherever the suite runs
 final, published = publish_bundle(Path(sys.argv[1]), ArtifactLayout(Path(sys.argv[2]), "recv"), sys.argv[3])
 print("PUBLISHED" if published else "SKIPPED", final.name)
 """
