@@ -13,9 +13,11 @@ FLAVOUR    ?= cpu
 ARTIFACT   ?= artifacts/$(PROFILE)
 MIRROR     ?=
 PYTEST_ARGS ?=
+ADDRESS    ?=
+FARM       ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help image engine engines validate verify shell pin offline-base test test-gpu bench nightly bundle clean \
+.PHONY: help image engine engines farm validate verify shell pin offline-base test test-gpu bench nightly bundle clean \
 	venv-host venv-dev
 
 # The set-up runs only when PYTHON is the venv's Python.
@@ -33,6 +35,9 @@ engine: venv-host ## build one profile in its container: make engine PROFILE=cpu
 
 engines: venv-host ## build several profiles (one container per GPU): make engines PROFILES="a b"
 	$(PYTHON) -m builder engines $(if $(PROFILES),--profiles $(PROFILES))
+
+farm: venv-dev ## build profiles on a Ray cluster (RAY_AUTH_MODE=token): make farm PROFILES="a b" [ADDRESS=host:port]
+	$(PYTHON) -m builder farm --profiles $(or $(PROFILES),$(PROFILE)) $(if $(ADDRESS),--address $(ADDRESS))
 
 validate: venv-host ## check every profile, all problems at once
 	$(PYTHON) -m builder validate
@@ -59,7 +64,7 @@ bench: venv-dev ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py
 
 nightly: venv-host ## rebuild image(s) and every profile from scratch, compare, report
-	$(PYTHON) -m builder nightly
+	$(PYTHON) -m builder nightly $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
 bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
 	$(PYTHON) -m builder bundle --profile $(PROFILE)

@@ -17,6 +17,7 @@ from builder import __version__
 from builder.cli_options import add_common_paths, env_path
 from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, problem_lines
 from builder.host import commands as host_commands
+from builder.farm import commands as farm_commands
 from builder.fixtures import commands as fixture_commands
 from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_commands.register(sub)  # nightly, bundle, prune
     gpu_tests.register(sub)  # test-gpu
     fixture_commands.register(sub)  # fixture-model, fixture-data
+    farm_commands.register(sub)  # farm
     return parser
 
 

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _retention(nightly)
     nightly.add_argument("--no-image-rebuild", action="store_true", help="build with the existing image(s)")
     nightly.add_argument("--bare", action="store_true", help="build in this process (no Docker, no image rebuild)")
+    nightly.add_argument("--farm", nargs="?", const="auto", default=None, metavar="ADDRESS", help="build on the Ray build farm (docs/farm.md); ADDRESS defaults to auto")
     nightly.set_defaults(handler=_cmd_nightly)
 
     bundle = sub.add_parser("bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)")
@@ -62,9 +63,13 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
     options = NightlyOptions(
         profiles_dir=args.profiles_dir, artifacts=args.artifacts, reports=args.reports, profiles=tuple(args.profiles),
         latency_threshold=args.latency_threshold, keep=args.keep, keep_failed=args.keep_failed,
-        runner_name="bare" if args.bare else "docker",
+        runner_name="farm" if args.farm else "bare" if args.bare else "docker",
     )  # fmt: skip
-    if args.bare:
+    if args.farm:
+        from builder.farm.nightly_runner import farm_runner
+
+        runner, image_step = farm_runner(args.profiles_dir, args.artifacts, args.models, args.farm), None
+    elif args.bare:
         runner = bare_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
         image_step = None
     else:

@@ -12,8 +12,10 @@ import pytest
 from builder.cli import build_parser
 from tests.support import REPO
 
-TARGETS = ["help", "image", "engine", "engines", "validate", "verify", "shell", "pin", "offline-base", "test", "test-gpu", "bench",
-           "nightly", "bundle", "clean", "fixture-model"]  # fmt: skip
+TARGETS = [
+    "help", "image", "engine", "engines", "farm", "validate", "verify", "shell", "pin", "offline-base", "test",
+    "test-gpu", "bench", "nightly", "bundle", "clean", "fixture-model",
+]
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
