@@ -48,8 +48,8 @@ test-gpu: ## run the GPU / TensorRT tests (on a GPU host)
 bench: ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py
 
-nightly: ## rebuild image(s) and every profile from scratch, compare, report
-	$(PYTHON) -m builder nightly
+nightly: ## rebuild image(s) and the profiles this host can build, compare, report: make nightly [PROFILES="a b"]
+	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES))
 
 bundle: ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
 	$(PYTHON) -m builder bundle --profile $(PROFILE)
