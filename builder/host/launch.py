@@ -84,7 +84,10 @@ def launch(
     name = spec_name(profile.name)
     code = run_container(engine, name, spec, sink)
     if code == ExitCode.INTERRUPTED:
-        failure = BuilderError(f"build interrupted; container {name} stopped and removed")
+        failure = BuilderError(
+            f"build interrupted; container {name} stopped and removed, nothing was published",
+            hint="run the same command again when ready (an up-to-date build is reused)",
+        )
     elif code != ExitCode.OK:
         failure = build_failure(layout, failed_before, code)
     else:

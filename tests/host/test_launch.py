@@ -148,7 +148,8 @@ def test_interrupt_stops_and_removes_the_container(host: HostSettings, engine: F
     (container,) = engine.started
     assert container.events[:1] == ["stop(10)"] and container.events[-1] == "remove"
     assert "[export] still running" not in out
-    assert errors == [f"ERROR build interrupted; container {container.name} stopped and removed"]
+    assert errors == [f"ERROR build interrupted; container {container.name} stopped and removed, nothing was published",
+                      "TIP run the same command again when ready (an up-to-date build is reused)"]
     assert signal.getsignal(signal.SIGTERM) == previous, "signal handlers are restored"
     assert not ArtifactLayout(host.artifacts_dir, "tiny-cpu").builds_dir.exists()
 
