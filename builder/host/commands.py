@@ -95,7 +95,28 @@ def _docker() -> Any:
 def _cmd_engine(args: argparse.Namespace) -> int:
     from builder.host.launch import launch
 
+    check_buildable_here(args.profile, args.profiles_dir)
     return launch(args.profile, _settings(args, gpus=args.gpus, force=args.force), _docker())
+
+
+def check_buildable_here(profile_ref: str, profiles_dir: Path) -> None:
+    """Refuse, before any Docker or image work, a profile this host cannot build (e.g. TensorRT without a GPU).
+
+    Raises:
+        ProfileError: the profile is missing or invalid.
+        HostEnvironmentError: the host lacks what the profile's backend needs.
+    """
+    from builder.buildable import BuildHost, why_not_buildable
+    from builder.profile import load_profile
+
+    profile = load_profile(profile_ref, profiles_dir)
+    reason = why_not_buildable(profile.backend, BuildHost.probe())
+    if reason:
+        raise HostEnvironmentError(
+            f"cannot build {profile.name} on this host: {reason}",
+            hint="build it on a host with an NVIDIA GPU, its driver and the NVIDIA Container Toolkit; "
+            "`python3 -m builder doctor` lists the profiles this host can build",
+        )
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
