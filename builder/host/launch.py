@@ -24,7 +24,7 @@ from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs
-from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests
+from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests, to_host_paths
 from builder.profile import Profile
 
 STOP_TIMEOUT_S = 10
@@ -82,7 +82,7 @@ def launch(
     failed_before = _failed_builds(layout)
     sink(f"starting {image.ref} ({image.id[:19]}) for {profile.name}")
     name = spec_name(profile.name)
-    code = run_container(engine, name, spec, sink)
+    code = run_container(engine, name, spec, lambda line: sink(to_host_paths(line, spec.mounts)))
     if code == ExitCode.INTERRUPTED:
         failure = BuilderError(
             f"build interrupted; container {name} stopped and removed, nothing was published",
