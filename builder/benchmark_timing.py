@@ -51,14 +51,14 @@ def noise_facts(times_ms: list[float], *, budget_s: float, iterations: int) -> d
     rounds = [statistics.median(times_ms[i : i + size]) for i in range(0, size * min(ROUNDS, len(times_ms)), size)]
     median = statistics.median(times_ms) if times_ms else 0.0
     spread = (max(rounds) - min(rounds)) / median if rounds and median > 0 else 0.0
-    cpus = _usable_cpus()
+    cpus, load = _usable_cpus(), _load_1m()
     return {
         "samples": len(times_ms),
         "budget_s": budget_s,
         "max_iterations": iterations,
         "round_p50_ms": [round(value, 4) for value in rounds],
         "p50_spread": round(spread, 4),
-        "load_per_cpu": round(_load_1m() / cpus, 3) if _load_1m() is not None else None,
+        "load_per_cpu": round(load / cpus, 3) if load is not None else None,
         "threads": cpus,
     }
 
