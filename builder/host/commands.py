@@ -78,6 +78,7 @@ def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
     parser.add_argument("--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)")
     parser.add_argument("--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)")
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
@@ -95,11 +96,18 @@ def _docker() -> Any:
 def _cmd_engine(args: argparse.Namespace) -> int:
     from builder.host.launch import launch
 
-    check_buildable_here(args.profile, args.profiles_dir)
-    return launch(args.profile, _settings(args, gpus=args.gpus, force=args.force), _docker())
+    from builder.host.progress import ProgressSink, log_path
+
+    profile = check_buildable_here(args.profile, args.profiles_dir)
+    settings = _settings(args, gpus=args.gpus, force=args.force)
+    sink = ProgressSink(log_path(settings.artifacts_dir, profile.name), verbose=args.verbose, out=lambda line: print(line, flush=True))
+    try:
+        return launch(args.profile, settings, _docker(), sink)
+    finally:
+        sink.close()
 
 
-def check_buildable_here(profile_ref: str, profiles_dir: Path) -> None:
+def check_buildable_here(profile_ref: str, profiles_dir: Path) -> Any:
     """Refuse, before any Docker or image work, a profile this host cannot build (e.g. TensorRT without a GPU).
 
     Raises:
@@ -117,6 +125,7 @@ def check_buildable_here(profile_ref: str, profiles_dir: Path) -> None:
             hint="build it on a host with an NVIDIA GPU, its driver and the NVIDIA Container Toolkit; "
             "`python3 -m builder doctor` lists the profiles this host can build",
         )
+    return profile
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
