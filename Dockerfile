@@ -56,6 +56,8 @@ RUN set -eu; \
       "import cv2, numpy, onnx, onnxruntime, onnxslim, polygraphy, torch, ultralytics, yaml"; \
     if [ "$FLAVOUR" = trt ]; then /opt/venv/bin/python -c "import tensorrt; print('TensorRT', tensorrt.__version__)"; fi; \
     rm -rf /tmp/requirements /tmp/lock.txt /tmp/ca-bundle.pem /tmp/yolo
+# Marks this stage's image as the project's, so `make image` / `make clean` can remove it once unused.
+LABEL engine-foundry.flavour="${FLAVOUR}" engine-foundry.stage="deps"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Stage 2: the image. Order: user and environment, dependencies, then the builder package last, so a change to

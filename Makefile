@@ -54,5 +54,5 @@ nightly: ## rebuild image(s) and the profiles this host can build, compare, repo
 bundle: ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
 	$(PYTHON) -m builder bundle --profile $(PROFILE)
 
-clean: ## remove staged image build inputs and leftover build containers (never artifacts)
+clean: ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean

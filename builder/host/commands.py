@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lock.add_argument("--pip-arg", action="append", default=[], metavar="ARG", help="extra pip argument, e.g. --pip-arg=--extra-index-url=URL")
     lock.set_defaults(handler=_cmd_lock)
 
-    clean = subparsers.add_parser("clean", help="remove staged image build inputs and leftover build containers (never artifacts)")
+    clean = subparsers.add_parser("clean", help="remove staged build inputs, leftover build containers and unused project images (never artifacts)")
     clean.set_defaults(handler=_cmd_clean)
 
 
@@ -216,4 +216,9 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     for container_id in engine.containers_labelled({MANAGED_LABEL: "true"}):
         engine.remove_container(container_id)
         print(f"removed container {container_id[:12]}")
+    from builder.host.image_cleanup import remove_unused_images, size_text
+
+    result = remove_unused_images(engine, keep_cache=False)
+    print(f"clean: removed {len(result.removed)} unused image(s) the project made, freed {size_text(result.freed_bytes)}"
+          f"{f'; kept {len(result.kept)} in use' if result.kept else ''} (artifacts are never removed)")  # fmt: skip
     return 0

@@ -156,6 +156,9 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     log(f"building {tag} (flavour {options.flavour}) on {base.build_ref}")
     info = engine.build(root, tag, buildargs, labels, on_line=log, no_cache=options.no_cache)
     log(f"built {tag}: {info.id} (base {base.ref}, {'pinned' if base.pinned else 'UNPINNED'})")
+    from builder.host.image_cleanup import remove_unused_images
+
+    remove_unused_images(engine, flavour=options.flavour, keep_cache=True, log=log)  # the images this build replaced
     return info
 
 
