@@ -113,6 +113,8 @@ def offline_choice(offline: BasePin, options: ImageOptions, engine: ContainerEng
     pinned = offline.image_id == info.id
     if offline.image_id and not pinned:
         log(f"WARNING {offline.ref} here is {info.id}, not the image ID images.lock pins ({offline.image_id})")
+    if offline.local:
+        log(f"base {offline.ref} is made on this machine (image ID {info.id}); each build's manifest records that ID")
     return BaseChoice(info.id, offline.ref, info.id, pinned)
 
 
@@ -127,7 +129,8 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     root = repo_root()
     tag = options.tag or DEFAULT_IMAGES[options.flavour]
     base = choose_base(options, engine, root, log)
-    if not base.pinned:
+    local = any(p.local and p.ref == base.ref for p in _pins_or_none(root).values())
+    if not base.pinned and not local:
         log(f"WARNING base image {base.ref} is not pinned by digest in images.lock; the build is not reproducible. TIP run `make pin`")
     buildargs = {
         "FLAVOUR": options.flavour,
@@ -160,6 +163,13 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
 
     remove_unused_images(engine, flavour=options.flavour, keep_cache=True, log=log)  # the images this build replaced
     return info
+
+
+def _pins_or_none(root: Path) -> dict[str, BasePin]:
+    try:
+        return read_images_lock(root / "images.lock")
+    except (OSError, BuilderError):
+        return {}
 
 
 def ensure_image(flavour: str, engine: ContainerEngine, log: Callable[[str], None] = print, ref: str | None = None) -> ImageInfo:
