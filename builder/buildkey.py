@@ -1,7 +1,9 @@
-"""The build key: a hash of everything that determines a build's output.
+"""The build key: a hash of everything that determines a build's output, and nothing else.
 
-Host and container compute it with the same function, so the host can tell
-that a build is up to date without starting a container.
+Inputs: the builder's version and own source, the resolved profile (this profile only), the weights, the
+environment identity (an image's locked dependency set and base; never its image ID: see
+:func:`builder.environment.environment_identity`) and, for TensorRT, the GPU model. Host and container
+compute it with the same function, so the host can tell that a build is up to date without starting a container.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ def build_key_inputs(
     profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = ""
 ) -> dict[str, object]:
     """The parts of the key, recorded in the manifest so a changed key can be explained."""
+    from builder.environment import builder_source_digest
+
     return {
         "builder_version": __version__,
+        "builder_source": builder_source_digest(),
         "profile_sha256": profile.sha256(),
         "weights": {"identity": weights.identity, "sha256": weights.sha256},
         "environment_id": environment_id,

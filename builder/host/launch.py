@@ -1,7 +1,7 @@
 """Build one profile in a container: up-to-date check on the host, run, stream logs, report.
 
 ``launch`` computes the build key on the host with the same functions the
-container uses (profile, weights, image ID, GPU), so an up-to-date build
+container uses (profile, weights, the image's dependency set and base, GPU), so an up-to-date build
 returns at once without starting a container.  Otherwise it runs the hardened
 container of :func:`builder.host.spec.container_spec`, streams its log, and
 on Ctrl-C / SIGTERM stops and removes it: the container side publishes
@@ -113,7 +113,7 @@ def resolve_profile(profile_ref: str | Path, profiles_dir: Path) -> tuple[Profil
 def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -> str:
     """The build key the container would compute for ``profile`` in ``image`` on the chosen GPUs."""
     from builder.buildkey import compute_build_key
-    from builder.environment import environment_identity
+    from builder.host.image import image_key_identity
     from builder.weights import weights_fingerprint
 
     weights = weights_fingerprint(profile.model, settings.models_dir)
@@ -126,7 +126,7 @@ def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -
         if request.device_ids:
             gpus = [g for g in gpus if str(g.index) in request.device_ids]
         gpu = gpu_identity(gpus)
-    return compute_build_key(profile, weights, environment_identity(image.id), gpu)
+    return compute_build_key(profile, weights, image_key_identity(image), gpu)
 
 
 def spec_name(profile_name: str) -> str:
