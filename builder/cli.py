@@ -15,10 +15,14 @@ from typing import NoReturn, Sequence
 
 from builder import __version__
 from builder.cli_options import add_common_paths, env_path
-from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, printable
+from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, problem_lines
 from builder.host import commands as host_commands
+from builder.fixtures import commands as fixture_commands
+from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
+
+PRIVATE_DIRS_COMMANDS = ("build", "verify")  # they import torch, ultralytics, onnxruntime, polygraphy
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     host_commands.register(sub)  # engine, engines, image, shell, pin, offline-base, lock, clean
     ops_commands.register(sub)  # nightly, bundle, prune
+    gpu_tests.register(sub)  # test-gpu
+    fixture_commands.register(sub)  # fixture-model, fixture-data
     return parser
 
 
@@ -97,8 +103,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             profile = load_profile(ref, args.profiles_dir)
         except ProfileError as err:
             failures += 1
-            for problem in err.errors:
-                _say_error(f"ERROR {printable(problem)}")
+            _say_error(*problem_lines(err.errors))
             continue
         print(f"OK {profile.name} ({profile.source})")
     if failures:
@@ -141,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return int(ExitCode.OK)
+        if args.command in PRIVATE_DIRS_COMMANDS:  # before any heavy import: libraries write only there
+            from builder.private_dirs import private_library_dirs
+
+            with private_library_dirs():
+                return int(args.handler(args))
         return int(args.handler(args))
     except BuilderError as err:
         return report_error(err)

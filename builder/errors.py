@@ -8,6 +8,7 @@ class's code, with no traceback.  Anything else is a bug (exit 70).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -151,6 +152,18 @@ def printable(text: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+MAX_LISTED_ERRORS = 50  # ERROR lines per profile; the rest are counted ("... and N more")
+
+
+def problem_lines(problems: Sequence[object], *, already: int = 0) -> list[str]:
+    """One ``ERROR`` line per problem, at most :data:`MAX_LISTED_ERRORS` in all; then how many were left out."""
+    shown = max(MAX_LISTED_ERRORS - already, 0)
+    lines = [f"ERROR {printable(problem)}" for problem in problems[:shown]]
+    if len(problems) > shown:
+        lines.append(f"ERROR ... and {len(problems) - shown} more problem(s) not listed")
+    return lines
+
+
 def error_lines(err: BuilderError) -> list[str]:
     """The one ERROR/TIP format: ``ERROR <message>`` (one more per extra profile problem), then ``TIP <hint>``.
 
@@ -159,7 +172,13 @@ def error_lines(err: BuilderError) -> list[str]:
     """
     lines = [f"ERROR {printable(err.message)}"]
     if isinstance(err, ProfileError):
-        lines += [f"ERROR {printable(problem)}" for problem in err.errors[1:]]
+        lines += problem_lines(err.errors[1:], already=1)
     if err.hint:
         lines.append(f"TIP {printable(err.hint)}")
     return lines
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's text for an ERROR message (a leading "ERROR ❌️ " of ultralytics removed)."""
+    text = re.sub(r"^ERROR\W*", "", str(err).strip())
+    return text.splitlines()[0] if text else type(err).__name__

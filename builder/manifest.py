@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from builder import __version__
 from builder.atomic import atomic_output
 from builder.errors import ArtifactError
+from builder.safe_io import FileReadError, read_json
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "manifest.schema.json"
@@ -27,7 +28,7 @@ def utc_now() -> str:
 @dataclass(frozen=True)
 class StageRecord:
     name: str
-    status: str  # builder.stages.base.StageStatus values
+    status: str  # builder.stage_types.StageStatus values
     started_at: str | None = None
     seconds: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -95,7 +96,9 @@ def load_manifest(path: Path) -> dict[str, Any]:
         ArtifactError: missing, not JSON, from a newer schema, or not matching the schema.
     """
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, what="manifest")
+    except FileReadError as err:
+        raise ArtifactError(f"{path}: {err.problem}", hint="the build folder was tampered with; rebuild or re-copy the artifact") from None
     except FileNotFoundError:
         raise ArtifactError(f"{path}: manifest missing", hint="point at a build folder that holds manifest.json") from None
     except (OSError, ValueError) as err:

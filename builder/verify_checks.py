@@ -13,6 +13,7 @@ from typing import Any
 
 from builder.errors import BuilderError, ExitCode
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
+from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
 
 #: checks that decide whether the artifact runs on this host: a skipped one makes the verdict UNVERIFIED, not GO
@@ -69,11 +70,14 @@ def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> N
     """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
     sums_path = folder / SUMS_NAME
     try:
-        sums = parse_sums(sums_path.read_text())
+        sums = parse_sums(read_text(sums_path, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
         report.add(name, "fail", f"{sums_path}: missing")
         return
-    except ValueError as err:
+    except FileReadError as err:  # a FIFO, a device, an absurd size: refused unread
+        report.add(name, "fail", err.message)
+        return
+    except (ValueError, OSError) as err:
         report.add(name, "fail", f"{sums_path}: {err}")
         return
     problems = check_folder(folder, sums)
@@ -119,5 +123,7 @@ def _check_inference(report: VerifyReport) -> None:
 
 def _static_shape(shape: Any, profile: Any) -> tuple[int, ...]:
     dims = list(shape)
-    fallback = [profile.batch.opt, 3, *profile.imgsz]
+    from builder.yolo.shapes import input_shape
+
+    fallback = input_shape(profile, profile.batch.opt)
     return tuple(d if isinstance(d, int) and d > 0 else fallback[i] for i, d in enumerate(dims))

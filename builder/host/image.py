@@ -23,6 +23,7 @@ from builder.host.images_lock import BasePin, read_images_lock
 from builder.host.lockfile import TARGETS, download_wheelhouse
 from builder.host.offline_base import make_offline_base
 from builder.host.spec import DEFAULT_IMAGES
+from builder.safe_io import SOURCE_BYTES, TEXT_BYTES, read_bytes
 
 BASE_REF_LABEL = "engine-foundry.base.ref"
 BASE_ID_LABEL = "engine-foundry.base.id"
@@ -75,7 +76,8 @@ def source_digest(root: Path, flavour: str) -> str:
     digest = hashlib.sha256()
     for path in files:
         if path.is_file():
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+            data = read_bytes(path, what="image source file", limit=SOURCE_BYTES)
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
 
 
@@ -245,7 +247,7 @@ def provenance_environment(info: ImageInfo) -> dict[str, str]:
 def _stage_extra_ca(source: Path, requirements: Path) -> str:
     if not source.is_file():
         raise UsageError(f"extra CA bundle {source} does not exist", hint="pass a PEM file, e.g. /etc/ssl/certs/ca-certificates.crt")
-    if b"BEGIN CERTIFICATE" not in source.read_bytes():
+    if b"BEGIN CERTIFICATE" not in read_bytes(source, what="CA bundle", limit=TEXT_BYTES):
         raise UsageError(f"{source} holds no PEM certificate", hint="pass a PEM bundle (-----BEGIN CERTIFICATE-----)")
     target = requirements / EXTRA_CA_NAME
     target.parent.mkdir(parents=True, exist_ok=True)

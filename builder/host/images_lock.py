@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from builder.safe_io import TEXT_BYTES, read_text
 from builder.errors import BuilderError, UsageError
 from builder.host.docker_engine import ContainerEngine
 
@@ -69,7 +70,7 @@ def read_images_lock(path: Path) -> dict[str, BasePin]:
         UsageError: a malformed line (says which).
     """
     pins: dict[str, BasePin] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path, what="images.lock", limit=TEXT_BYTES).splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue

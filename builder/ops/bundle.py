@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
+import os
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.triton import triton_model
+from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_json, read_text
 
 BUNDLE_SUFFIXES = (".tar.gz", ".tgz")
 BUILD_FOLDER = "build"
@@ -145,8 +146,8 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes | None, mtime: int
         info.size = len(value)
         tar.addfile(info, io.BytesIO(value))
         return
-    info.size = value.stat().st_size
-    with open(value, "rb") as handle:
+    with open_regular(value, what="build file", limit=ARTIFACT_BYTES) as handle:
+        info.size = os.fstat(handle.fileno()).st_size  # the size of the file added, checked to be a regular file
         tar.addfile(info, handle)
 
 
@@ -160,10 +161,10 @@ def _bundled_build_sums(build_dir: Path, entries: Mapping[str, Path | bytes]) ->
 
 def _check_build(build_dir: Path) -> None:
     try:
-        sums = parse_sums((build_dir / SUMS_NAME).read_text())
+        sums = parse_sums(read_text(build_dir / SUMS_NAME, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
         raise ArtifactError(f"{build_dir / SUMS_NAME}: missing", hint="the build folder is damaged; rebuild it") from None
-    except ValueError as err:
+    except (ValueError, FileReadError) as err:
         raise ArtifactError(f"{build_dir / SUMS_NAME}: {err}", hint="the build folder is damaged; rebuild it") from None
     problems = check_folder(build_dir, sums)
     if problems:
@@ -172,8 +173,8 @@ def _check_build(build_dir: Path) -> None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+        data = read_json(path, what="JSON record")
+    except (OSError, ValueError, FileReadError) as err:
         raise ArtifactError(f"{path}: unreadable ({err})", hint="rebuild the artifact") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: not a JSON object", hint="rebuild the artifact")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import environment
+from builder import buildkey, environment
 from builder.host import image as image_module
 from builder.host.image import DEPS_LABEL, ImageOptions, build_image, image_key_identity, provenance_environment, source_digest
 from builder.host.images_lock import BasePin, render_images_lock
@@ -95,6 +95,6 @@ def test_a_builder_code_change_changes_every_key(checkout: Path, host: HostSetti
 
     info = build_image(ImageOptions(flavour="cpu", wheelhouse=False), _engine(), lambda line: None)
     before = _keys(host, info)
-    monkeypatch.setattr(environment, "builder_source_digest", lambda root=None: changed)
+    monkeypatch.setattr(buildkey, "builder_source_digest", lambda root=None: changed)  # the checkout's code, edited
     after = _keys(host, info)
     assert all(before[name] != after[name] for name in PROFILES)
