@@ -162,7 +162,8 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
         labels[BASE_DIGEST_LABEL] = base.build_ref.split("@", 1)[1]
     log(f"building {tag} (flavour {options.flavour}) on {base.build_ref}")
     info = engine.build(root, tag, buildargs, labels, on_line=log, no_cache=options.no_cache)
-    log(f"built {tag}: {info.id} (base {base.ref}, {'pinned' if base.pinned else 'UNPINNED'})")
+    state = "pinned" if base.pinned else "made locally" if local else "UNPINNED"
+    log(f"built {tag}: {info.id} (base {base.ref}, {state})")
     from builder.host.image_cleanup import remove_unused_images
 
     remove_unused_images(engine, flavour=options.flavour, keep_cache=True, log=log)  # the images this build replaced
