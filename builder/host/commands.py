@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     add_common_paths(engine)
     _launch_options(engine)
+    engine.add_argument("-v", "--verbose", action="store_true",
+                        help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)")
     engine.set_defaults(handler=_cmd_engine)
 
     engines = subparsers.add_parser("engines", help="build several profiles: one container per GPU in parallel, CPU profiles in turn")
@@ -78,7 +80,6 @@ def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
     parser.add_argument("--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)")
     parser.add_argument("--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)")
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
