@@ -63,13 +63,13 @@ test-gpu: venv-host ## run the gpu tests inside the trt image on this GPU host (
 bench: venv-dev ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py
 
-nightly: venv-host ## rebuild image(s) and every profile from scratch, compare, report
-	$(PYTHON) -m builder nightly $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
+nightly: venv-$(if $(FARM),dev,host) ## rebuild image(s) and the profiles this host can build, compare, report: make nightly [PROFILES="a b"] [FARM=1]
+	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES)) $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
 bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
 	$(PYTHON) -m builder bundle --profile $(PROFILE)
 
-clean: venv-host ## remove staged image build inputs and leftover build containers (never artifacts)
+clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean
 
 # The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.

@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     ARTIFACT = 5  # checksum mismatch, missing or tampered artifact, incompatible host
     BUSY = 6  # another build of the same profile holds the lock
     REGRESSION = 7  # nightly found drift or a regression
+    UNVERIFIED = 8  # verify: intact, but the checks that decide "runs here" could not run (no GO, no NO-GO)
     BUG = 70  # an unexpected exception: a bug in Engine Foundry
     INTERRUPTED = 130  # Ctrl-C
 
@@ -132,6 +133,12 @@ class BusyError(BuilderError):
     """Another build of the same profile is running."""
 
     exit_code = ExitCode.BUSY
+
+
+class UnverifiedError(BuilderError):
+    """``verify`` found the artifact intact but could not run the checks that decide whether it runs here."""
+
+    exit_code = ExitCode.UNVERIFIED
 
 
 class RegressionError(BuilderError):

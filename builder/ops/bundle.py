@@ -5,7 +5,7 @@ Layout (every path under one top folder ``<profile>-<build id>/``)::
     OPS.md                      how to deploy: I/O, preprocessing, decoding, host needs, Triton
     SHA256SUMS                  every other file of the bundle (``sha256sum -c`` format)
     build/manifest.json         the build's manifest, SHA256SUMS, model artifact and metadata.json
-    build/SHA256SUMS            (unchanged: the build's own record; other build files are left out)
+    build/SHA256SUMS            the build's own checksum lines of the files bundled here (``sha256sum -c`` works)
     build/<model artifact>
     build/metadata.json
     triton/<model>/config.pbtxt
@@ -89,9 +89,10 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
             raise ArtifactError(f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}", hint="rebuild: the build stage writes it")
     metadata = _read_json(build_dir / by_kind["metadata"]["path"])
     triton = triton_model(manifest, metadata)
-    entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{name}": build_dir / name for name in (MANIFEST_NAME, SUMS_NAME)}
+    entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{MANIFEST_NAME}": build_dir / MANIFEST_NAME}
     for art in by_kind.values():
         entries[f"{BUILD_FOLDER}/{art['path']}"] = build_dir / art["path"]
+    entries[f"{BUILD_FOLDER}/{SUMS_NAME}"] = _bundled_build_sums(build_dir, entries)
     entries[f"{TRITON_FOLDER}/{triton.config_path}"] = triton.config.encode()
     entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"]["path"]
     listed = [(rel, *_size_and_hash(value)) for rel, value in sorted(entries.items())]
@@ -148,6 +149,14 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes | None, mtime: int
     with open_regular(value, what="build file", limit=ARTIFACT_BYTES) as handle:
         info.size = os.fstat(handle.fileno()).st_size  # the size of the file added, checked to be a regular file
         tar.addfile(info, handle)
+
+
+def _bundled_build_sums(build_dir: Path, entries: Mapping[str, Path | bytes]) -> bytes:
+    """The build's own SHA256SUMS lines for the build files the bundle holds (its digests, unchanged), so that
+    ``cd build && sha256sum -c SHA256SUMS`` checks exactly what was bundled."""
+    sums = parse_sums((build_dir / SUMS_NAME).read_text())
+    held = sorted(rel.split("/", 1)[1] for rel in entries if rel.startswith(f"{BUILD_FOLDER}/"))
+    return format_sums((rel, sums[rel]) for rel in held if rel in sums).encode()
 
 
 def _check_build(build_dir: Path) -> None:

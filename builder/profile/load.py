@@ -94,8 +94,11 @@ def available_profiles(profiles_dir: Path) -> list[str]:
 
 def _available_hint(profiles_dir: Path) -> str:
     names = available_profiles(profiles_dir)
+    if not profiles_dir.is_dir():
+        return (f"profiles are looked up in {profiles_dir.absolute()}, which does not exist (the current folder is "
+                f"{Path.cwd()}): run from the repository root, or pass --profiles-dir / set ENGINE_FOUNDRY_PROFILES")
     if not names:
-        return f"no profiles in {profiles_dir}; pass the path of a .yaml profile"
+        return f"no profiles in {profiles_dir.absolute()}; pass the path of a .yaml profile"
     return f"available profiles in {profiles_dir}: {', '.join(names)} (or pass the path of a .yaml file)"
 
 

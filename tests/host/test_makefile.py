@@ -49,5 +49,7 @@ def test_variables_reach_the_command() -> None:
     assert make("-n", "engine", "PROFILE=a10-fp16").strip() == "python3 -m builder engine --profile a10-fp16"
     assert make("-n", "engines", "PROFILES=a b").strip() == "python3 -m builder engines --profiles a b"
     assert make("-n", "engines").strip() == "python3 -m builder engines"
+    assert make("-n", "nightly", "PROFILES=a b").strip() == "python3 -m builder nightly --profiles a b"
+    assert make("-n", "nightly").strip() == "python3 -m builder nightly"
     assert make("-n", "image", "FLAVOUR=trt").strip() == "python3 -m builder image --flavour trt"
     assert make("-n", "test").strip() == 'python3 -m pytest -m "not gpu"'
