@@ -6,6 +6,7 @@ See docs/architecture.md ("Artifacts layout").
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from builder.safe_io import FileReadError, read_json as _read_json_bounded
 
 MANIFEST_NAME = "manifest.json"
+_BUILD_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{12}$")
 
 
 def new_build_id(build_key: str, now: datetime | None = None) -> str:
@@ -147,3 +149,7 @@ class ArtifactLayout:
                     removed.append(path.name)
         return StagingCleanup(tuple(removed), tuple(failed))
 
+
+def is_build_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a build id (``new_build_id``): a received build's folder name is checked."""
+    return bool(_BUILD_ID.match(name))
