@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from builder.safe_io import FileReadError, read_json as _read_json_bounded
+from builder.safe_io import FileReadError
+from builder.safe_io import read_json as _read_json_bounded
 
 MANIFEST_NAME = "manifest.json"
 _BUILD_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{12}$")

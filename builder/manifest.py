@@ -7,10 +7,11 @@ still tells which stage it reached.  Schema: builder/schemas/manifest.schema.jso
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder import __version__
 from builder.atomic import atomic_output
@@ -98,11 +99,17 @@ def load_manifest(path: Path) -> dict[str, Any]:
     try:
         data = read_json(path, what="manifest")
     except FileReadError as err:
-        raise ArtifactError(f"{path}: {err.problem}", hint="the build folder was tampered with; rebuild or re-copy the artifact") from None
+        raise ArtifactError(
+            f"{path}: {err.problem}", hint="the build folder was tampered with; rebuild or re-copy the artifact"
+        ) from None
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: manifest missing", hint="point at a build folder that holds manifest.json") from None
+        raise ArtifactError(
+            f"{path}: manifest missing", hint="point at a build folder that holds manifest.json"
+        ) from None
     except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: not a readable JSON manifest ({err})", hint="the file is damaged; rebuild or re-copy the artifact") from None
+        raise ArtifactError(
+            f"{path}: not a readable JSON manifest ({err})", hint="the file is damaged; rebuild or re-copy the artifact"
+        ) from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: manifest is not a JSON object", hint="rebuild or re-copy the artifact")
     version = data.get("schema_version")
@@ -113,7 +120,9 @@ def load_manifest(path: Path) -> dict[str, Any]:
         )
     problems = schema_problems(data)
     if problems:
-        raise ArtifactError(f"{path}: manifest does not match its schema: {problems[0]}", hint="rebuild or re-copy the artifact")
+        raise ArtifactError(
+            f"{path}: manifest does not match its schema: {problems[0]}", hint="rebuild or re-copy the artifact"
+        )
     return data
 
 

@@ -9,8 +9,8 @@ profile goes to any node, or to the nodes that offer the custom resource of the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from builder.backends.tensorrt.target import name_match, target_gpu_names
 from builder.errors import HostEnvironmentError

@@ -6,7 +6,8 @@ field table (every rule), completed and built; there is no second reader to keep
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from builder.errors import ArtifactError
 from builder.profile.complete import document_from_resolved, profile_from_data
@@ -31,8 +32,11 @@ def profile_from_resolved(data: Mapping[str, Any]) -> Profile:
     if valid is None:
         more = f" (and {len(report.errors) - 1} more problem(s))" if len(report.errors) > 1 else ""
         raise _unreadable(f"{report.errors[0]}{more}")
-    return profile_from_data(valid, source=str(data.get("source", "")),
-                             extends_chain=tuple(str(path) for path in data.get("extends_chain", ())))
+    return profile_from_data(
+        valid,
+        source=str(data.get("source", "")),
+        extends_chain=tuple(str(path) for path in data.get("extends_chain", ())),
+    )
 
 
 def _locate(path: KeyPath) -> tuple[str, int | None]:

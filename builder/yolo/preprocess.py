@@ -7,8 +7,9 @@ deployed model sees exactly the tensors ultralytics would feed it.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from builder.errors import BuilderError, ExitCode
 from builder.safe_io import IMAGE_BYTES, read_bytes
@@ -68,9 +69,14 @@ def load_image(path: Path) -> np.ndarray:
     try:  # bounded and regular files only (safe_io); decoded from memory as ultralytics' own imread does
         data = read_bytes(path, what="image", limit=IMAGE_BYTES)
     except FileNotFoundError:
-        raise ImageError(f"image {path} not found", hint="check the image name in the profile and the models folder") from None
+        raise ImageError(
+            f"image {path} not found", hint="check the image name in the profile and the models folder"
+        ) from None
     except OSError as err:
-        raise ImageError(f"image {path} cannot be read ({err.strerror})", hint="make the image readable by the user that runs the build") from None
+        raise ImageError(
+            f"image {path} cannot be read ({err.strerror})",
+            hint="make the image readable by the user that runs the build",
+        ) from None
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise ImageError(
