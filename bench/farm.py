@@ -17,7 +17,10 @@ from bench.workloads import Results, Verdict
 
 TARGET = "K nodes faster than 1 (ratio > 1)"
 NAME = "farm: {n} builds on {k} nodes vs 1 node (imgsz 64)"
-TINY = "name: {name}\nextends: cpu-fp32\ndescription: bench farm build\nimgsz: 64\nbenchmark: {{warmup: 1, iterations: 3}}\n"
+TINY = (
+    "name: {name}\nextends: cpu-fp32\ndescription: bench farm build\nimgsz: 64\n"
+    "benchmark: {{warmup: 1, iterations: 3}}\n"
+)
 
 
 def farm_parallelism(results: Results, scratch: Path, *, builds: int = 2, nodes: int = 2) -> None:
@@ -46,16 +49,18 @@ def farm_parallelism(results: Results, scratch: Path, *, builds: int = 2, nodes:
     ratio = single / spread
     results.raw[name] = [spread, single]
     results.verdicts.append(Verdict(name, f"{spread:.1f} s vs {single:.1f} s (x{ratio:.2f})", TARGET, ratio > 1.0,
-                                    f"driver wall time, {builds} CPU profiles; {nodes} worker nodes of 1 CPU each"))  # fmt: skip
+                                    f"driver wall time, {builds} CPU profiles; "
+                                    f"{nodes} worker nodes of 1 CPU each"))  # fmt: skip
 
 
 def _timed(cluster: object, root: Path, profiles: Path, names: list[str], pool: str) -> float:
     from tests.farm.localcluster import LocalRayCluster
 
     assert isinstance(cluster, LocalRayCluster)
-    argv = [sys.executable, "-m", "builder", "farm", "--profiles", *names, "--profiles-dir", str(profiles), "--runner", "bare",
-            "--artifacts", str(root / "artifacts"), "--models", str(root / "models"), "--reports", str(root / "reports"),
-            "--node-root", str(root / "nodes"), *(a for n in names for a in ("--pool", f"{n}={pool}"))]  # fmt: skip
+    argv = [sys.executable, "-m", "builder", "farm", "--profiles", *names, "--profiles-dir", str(profiles),
+            "--runner", "bare", "--artifacts", str(root / "artifacts"), "--models", str(root / "models"),
+            "--reports", str(root / "reports"), "--node-root", str(root / "nodes"),
+            *(a for n in names for a in ("--pool", f"{n}={pool}"))]  # fmt: skip
     started = time.perf_counter()
     run = cluster.run(argv, cwd=root.parent, timeout=1800)
     seconds = time.perf_counter() - started

@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             print("making sure engine-foundry:cpu is built from this checkout ...", flush=True)
             image = run_builder(["image", "--flavour", "cpu"], REPO, ws.env(), timeout=3600)
             if image.returncode != 0:
-                why = f"not measured: `python -m builder image --flavour cpu` failed: {(image.stderr or image.stdout).strip()[-300:]}"
+                why = (
+                    "not measured: `python -m builder image --flavour cpu` failed: "
+                    f"{(image.stderr or image.stdout).strip()[-300:]}"
+                )
                 results.verdicts += [Verdict(name, "-", target, None, why) for name, target in DOCKER_TARGETS[:2]]
             else:
                 print("measuring the Docker launcher ...", flush=True)

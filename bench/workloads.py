@@ -119,7 +119,8 @@ def container_overhead(ws: Workspace, results: Results, *, reps: int) -> None:
         results.notes.append(
             "the container and this host run different versions of "
             + ", ".join(
-                f"{name} ({packages['container'].get(name, 'absent')} in the image, {packages['bare'].get(name, 'absent')} here)"
+                f"{name} ({packages['container'].get(name, 'absent')} in the image, "
+                f"{packages['bare'].get(name, 'absent')} here)"
                 for name in differing
             )
             + ": the stage times of the two differ partly for that reason"
@@ -233,7 +234,10 @@ def _remove_fresh_images(log: str) -> None:
 
 
 def _steps_summary(log: str) -> str:
-    """``N of M steps re-ran, from <first step>`` (FROM and global ARG steps, which never say 'Using cache', not counted)."""
+    """``N of M steps re-ran, from <first step>``.
+
+    FROM and global ARG steps, which never say 'Using cache', are not counted.
+    """
     blocks = re.split(r"^Step \d+/\d+ : ", log, flags=re.M)[1:]
     steps = [b for b in blocks if not b.startswith("FROM ") and " ---> " in b]  # global ARGs make no layer
     rerun = [b.splitlines()[0] for b in steps if " ---> Using cache" not in b]
@@ -256,7 +260,10 @@ def image_rebuilds(results: Results, scratch: Path, *, full: bool) -> None:
         # another tag: the unchanged image (and the layers only it holds) must stay, as on a developer's machine
         code_only, code_steps = _image_build(checkout, tag=BENCH_CODE_TAG)
         _remove_tag()
-        measured = f"unchanged {unchanged.seconds:.1f} s ({unchanged_steps}); code-only {code_only.seconds:.1f} s ({code_steps})"
+        measured = (
+            f"unchanged {unchanged.seconds:.1f} s ({unchanged_steps}); "
+            f"code-only {code_only.seconds:.1f} s ({code_steps})"
+        )
         results.raw["image unchanged"] = [unchanged.seconds]
         results.raw["image code-only"] = [code_only.seconds]
         if full:
@@ -275,7 +282,8 @@ def image_rebuilds(results: Results, scratch: Path, *, full: bool) -> None:
         "the dependency layers come from the cache; only the builder package layers are rebuilt; the rest is "
         "hashing the wheelhouse and sending the build context"
         if met
-        else f"over target: {code_steps}; see the image build log (hashing the wheelhouse, context upload, pip install .)"
+        else f"over target: {code_steps}; see the image build log "
+        "(hashing the wheelhouse, context upload, pip install .)"
     )
     results.verdicts.append(
         Verdict("image rebuild: code-only change vs full build", measured, "code-only <= 20 s", met, reason)

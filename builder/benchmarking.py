@@ -50,6 +50,6 @@ def check_benchmark_numbers(numbers: Mapping[str, Any]) -> None:
             hint="raise benchmark.iterations; a timer resolution problem gives zeros",
         )
     order = [latency["min"], latency["p50"], latency["p90"], latency["p99"], latency["max"]]
-    pairs = [*zip(order, order[1:]), (latency["min"], latency["mean"]), (latency["mean"], latency["max"])]
+    pairs = [*zip(order, order[1:], strict=False), (latency["min"], latency["mean"]), (latency["mean"], latency["max"])]
     if any(a > b * (1 + 1e-9) for a, b in pairs):  # slack for rounding in percentile interpolation
         raise BenchmarkError(f"backend returned inconsistent latencies: {dict(latency)}", hint="this is a backend bug")

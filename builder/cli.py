@@ -167,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuilderError as err:
         return report_error(err)
     except KeyboardInterrupt:
-        hint = "run the same command again when ready; a build only publishes when it completes, so nothing partial is left"
+        hint = (
+            "run the same command again when ready; a build only publishes when it completes, "
+            "so nothing partial is left"
+        )
         _say_error(*error_lines(BuilderError("interrupted (Ctrl-C); nothing was published", hint=hint)))
         return int(ExitCode.INTERRUPTED)
     except Exception:

@@ -70,7 +70,7 @@ def parse_nvidia_smi_csv(text: str, fields: Sequence[str] = NVIDIA_SMI_FIELDS) -
             continue
         if len(row) != len(fields):
             raise ValueError(f"unexpected nvidia-smi line (want {len(fields)} fields {','.join(fields)}): {row!r}")
-        value = dict(zip(fields, (field.strip() for field in row)))
+        value = dict(zip(fields, (field.strip() for field in row), strict=True))
         cc = value.get("compute_cap", "")
         memory = value["memory.total"]
         gpus.append(

@@ -9,7 +9,10 @@ from typing import Any
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON-able data; anything that is not a dataclass, mapping, sequence or JSON scalar becomes ``str``."""
+    """``value`` as JSON-able data.
+
+    Anything that is not a dataclass, mapping, sequence or JSON scalar becomes ``str``.
+    """
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

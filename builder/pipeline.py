@@ -274,7 +274,8 @@ def _ensure_writable(layout: ArtifactLayout) -> None:
     except OSError as err:
         raise HostEnvironmentError(
             f"artifacts folder {layout.root} is not writable ({err.strerror})",
-            hint=f"choose a writable folder with --artifacts, or fix its permissions (chown {os.getuid()}:{os.getgid()})",
+            hint="choose a writable folder with --artifacts, "
+            f"or fix its permissions (chown {os.getuid()}:{os.getgid()})",
         ) from None
 
 

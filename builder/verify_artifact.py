@@ -96,5 +96,6 @@ def print_report(report: VerifyReport, *, as_json: bool = False) -> None:
         skipped = "; ".join(f"{c.name}: {c.message}" for c in report.undecided)
         raise UnverifiedError(
             f"{report.folder}: intact, but not verified for this host ({skipped})",
-            hint="run verify on the host that will serve it (with its GPU / runtime installed); exit 8 is neither GO nor NO-GO",
+            hint="run verify on the host that will serve it (with its GPU / runtime installed); "
+            "exit 8 is neither GO nor NO-GO",
         )

@@ -53,6 +53,7 @@ def weights_fingerprint(model: ModelSpec, models_dir: Path) -> WeightsFingerprin
     if model.sha256 is not None and digest != model.sha256.lower():
         raise ModelError(
             f"checkpoint {path} has sha256 {digest}, but the profile pins {model.sha256}",
-            hint="use the checkpoint the profile was written for, or update model.sha256 if the new weights are intended",
+            hint="use the checkpoint the profile was written for, "
+            "or update model.sha256 if the new weights are intended",
         )
     return WeightsFingerprint(model.identity, digest, path)

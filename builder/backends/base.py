@@ -26,7 +26,8 @@ class BackendModule(Protocol):
     def build(self, ctx: StageContext, onnx_path: Path) -> StageResult:
         """Turn ``onnx_path`` into artifacts under ``ctx.workdir``, on the host of ``ctx.host`` (None: check here).
 
-        The result's artifact of kind ``"model"`` is the deployable file (a raw TensorRT plan, or the ONNX Runtime model).
+        The result's artifact of kind ``"model"`` is the deployable file (a raw TensorRT plan, or the ONNX Runtime
+        model).
         """
 
     def make_runner(self, artifact: Path, profile: Profile) -> Any:

@@ -152,7 +152,8 @@ def benchmark(ctx: StageContext, build: BuildResult) -> Mapping[str, Any]:
     feed_array = np.random.default_rng(BENCHMARK_SEED).random(input_shape(profile, batch), dtype=np.float32)
     runner = make_runner(artifact, profile)
     ctx.log(
-        f"benchmark: {spec.warmup} warm-up + up to {spec.iterations} timed runs within {spec.budget_s:g} s at batch {batch}"
+        f"benchmark: {spec.warmup} warm-up + up to {spec.iterations} timed runs "
+        f"within {spec.budget_s:g} s at batch {batch}"
     )
     try:
         with runner:

@@ -41,10 +41,12 @@ def check_driver_auth(allow_insecure: bool, log: Callable[[str], None]) -> None:
     if not allow_insecure:
         raise FarmSecurityError(
             message,
-            hint=f"export RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); see {AUTH_DOC}",
+            hint="export RAY_AUTH_MODE=token and the cluster's token "
+            f"(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); see {AUTH_DOC}",
         )
     log(
-        f"WARNING {message}; going on because of --allow-insecure-cluster: anyone who reaches the cluster can run code on it"
+        f"WARNING {message}; going on because of --allow-insecure-cluster: "
+        "anyone who reaches the cluster can run code on it"
     )
 
 
@@ -63,7 +65,8 @@ def connect(address: str, *, allow_insecure: bool, log: Callable[[str], None], n
         ray.init(address=address, namespace="engine-foundry-farm", log_to_driver=node_logs, logging_level="WARNING")
     except Exception as err:  # ConnectionError, AuthenticationError, RuntimeError…: all say "cannot join"
         raise HostEnvironmentError(
-            f"cannot join the Ray cluster at {address!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+            f"cannot join the Ray cluster at {address!r}: "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
             hint="start it first (`RAY_AUTH_MODE=token ray start --head --node-ip-address=127.0.0.1`), pass --address, "
             f"and give this driver the cluster's token; see {AUTH_DOC}",
         ) from None

@@ -123,7 +123,8 @@ def _stage_sink(report: Callable[[str], None]) -> Callable[[str], None]:
 
 def _build(request: dict[str, Any], root: Path, identity: dict[str, str], log: Callable[[str], None]) -> Path:
     argv = ("python", "-m", "builder", "farm", "--profiles", request["profile"]["name"],
-            f"--on-node={identity['node_id']}", f"--node-ip={identity['ip']}", f"--node-label={request['label']}")  # fmt: skip
+            f"--on-node={identity['node_id']}", f"--node-ip={identity['ip']}",
+            f"--node-label={request['label']}")  # fmt: skip
     models = Path(request["models"])
     if resolve_runner(request["runner"]) == "docker":
         return _docker_build(request, root, models, log)
@@ -137,7 +138,10 @@ def _build(request: dict[str, Any], root: Path, identity: dict[str, str], log: C
 
 
 def resolve_runner(runner: str) -> str:
-    """``bare`` or ``docker``; ``auto`` is bare where the builder's libraries are installed (the builder image), else Docker."""
+    """``bare`` or ``docker``.
+
+    ``auto`` is bare where the builder's libraries are installed (the builder image), else Docker.
+    """
     if runner != "auto":
         return runner
     import importlib.util

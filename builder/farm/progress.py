@@ -76,6 +76,7 @@ def summary_table(results: Sequence[FarmResult]) -> list[str]:
     lines = [f"{'profile':<{width}}  {'status':<17} {'node':<24} {'GPU/pool':<16} {'seconds':>7}  build or reason"]
     for r in results:
         lines.append(
-            f"{r.profile:<{width}}  {r.status:<17} {r.node:<24} {r.label:<16} {r.seconds:7.1f}  {r.build_dir or r.message}"
+            f"{r.profile:<{width}}  {r.status:<17} {r.node:<24} {r.label:<16} "
+            f"{r.seconds:7.1f}  {r.build_dir or r.message}"
         )
     return lines

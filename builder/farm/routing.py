@@ -3,8 +3,9 @@
 Ray labels every GPU node with a resource ``accelerator_type:<type>`` (``T4``, ``A10G``, ``A100``, ``H100``, ``L4``…).
 A TensorRT profile with ``target.gpu`` goes to a node whose accelerator type matches it by the same rule as the
 local target check (:func:`builder.backends.tensorrt.target.name_match`: exact or same family, vendor words ignored, so
-``A10`` matches neither ``A10G`` nor ``A100``), with one GPU. A TensorRT profile without ``target.gpu`` needs any GPU node. A CPU
-profile goes to any node, or to the nodes that offer the custom resource of the pool it is given (``--pool``).
+``A10`` matches neither ``A10G`` nor ``A100``), with one GPU. A TensorRT profile without ``target.gpu`` needs any GPU
+node. A CPU profile goes to any node, or to the nodes that offer the custom resource of the pool it is given
+(``--pool``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def _route_gpu(profile: Profile, nodes: Sequence[FarmNode]) -> Route | str:
         return Route(profile.name, "any GPU node", 1, {}, tuple(n.node_id for n in gpu_nodes))
     matching = sorted({t for n in gpu_nodes for t in n.accelerator_types if any(name_match(w, t) for w in names)})
     if not matching:
-        return f"TensorRT profile '{profile.name}' targets GPU '{wanted}', but no node with a GPU has a matching accelerator type"
+        return (
+            f"TensorRT profile '{profile.name}' targets GPU '{wanted}', "
+            "but no node with a GPU has a matching accelerator type"
+        )
     # Ray cannot ask for "T4 or T4-16G": take the type most nodes offer (ties: by name).
     label = max(matching, key=lambda t: (sum(t in n.accelerator_types for n in gpu_nodes), [-ord(c) for c in t]))
     able = tuple(n.node_id for n in gpu_nodes if label in n.accelerator_types)
@@ -112,7 +116,8 @@ def route_all(
         types = ", ".join(cluster_accelerators(nodes)) or "none"
         raise FarmRoutingError(
             f"{'; '.join(problems)} (cluster: {len(nodes)} node(s), accelerator types: {types})",
-            hint="add a node with that GPU (`ray start --address=…` on such a host: Ray labels it accelerator_type:<GPU>), "
+            hint="add a node with that GPU "
+            "(`ray start --address=…` on such a host: Ray labels it accelerator_type:<GPU>), "
             "or leave the profile out of --profiles; nothing was started",
         )
     return routes

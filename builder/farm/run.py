@@ -92,10 +92,11 @@ def run_farm(
     routes = route_all(profiles, nodes, options.pools)
     for node in nodes:
         log(f"node {node.ip}/{node.node_id[:8]}: accelerator types {', '.join(node.accelerator_types) or 'none'}, "
-            f"GPUs {node.gpus:g}, CPUs {node.resources.get('CPU', 0):g}, auth {facts[node.node_id].get('auth_mode')}")  # fmt: skip
+            f"GPUs {node.gpus:g}, CPUs {node.resources.get('CPU', 0):g}, "
+            f"auth {facts[node.node_id].get('auth_mode')}")  # fmt: skip
     results: dict[str, FarmResult] = {}
     jobs = []
-    for profile, route in zip(profiles, routes):
+    for profile, route in zip(profiles, routes, strict=True):
         job = _Job(profile, route, _keys_for(profile, route, facts, options))
         done = None if options.force else _published(options.artifacts, job)
         if done is not None:
@@ -166,8 +167,9 @@ def _run_jobs(ray: Any, jobs: list[_Job], options: FarmOptions, facts: Mapping[s
     node_models = options.node_models or str(options.models.absolute())
     pending: dict[Any, _Job] = {}
     for job in jobs:
-        request = {"profile": job.profile.to_dict(), "models": node_models, "node_root": options.node_root, "force": options.force,
-                   "runner": options.runner, "profiles_dir": str(options.profiles_dir.absolute()), "label": job.route.label}  # fmt: skip
+        request = {"profile": job.profile.to_dict(), "models": node_models, "node_root": options.node_root,
+                   "force": options.force, "runner": options.runner,
+                   "profiles_dir": str(options.profiles_dir.absolute()), "label": job.route.label}  # fmt: skip
         job.meta_ref, job.bundle_ref = remote.options(
             num_cpus=options.cpus_per_build, num_returns=2, max_retries=options.retries, retry_exceptions=False,
             name=f"farm-build:{job.profile.name}", **job.route.ray_options(),
@@ -295,7 +297,8 @@ def _finish(
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         path = options.reports / "farm" / f"{stamp}.json"
         data = {"created_at": stamp, "address": options.address, "results": [asdict(r) for r in results],
-                "nodes": {n.node_id: {"ip": n.ip, "resources": dict(n.resources), "facts": facts.get(n.node_id)} for n in nodes}}  # fmt: skip
+                "nodes": {n.node_id: {"ip": n.ip, "resources": dict(n.resources), "facts": facts.get(n.node_id)}
+                          for n in nodes}}  # fmt: skip
         write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
         log(f"record: {path}")
 

@@ -283,6 +283,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     from builder.host.image_cleanup import remove_unused_images, size_text
 
     result = remove_unused_images(engine, keep_cache=False)
-    print(f"clean: removed {len(result.removed)} unused image(s) the project made, freed {size_text(result.freed_bytes)}"
+    print(f"clean: removed {len(result.removed)} unused image(s) the project made, "
+          f"freed {size_text(result.freed_bytes)}"
           f"{f'; kept {len(result.kept)} in use' if result.kept else ''} (artifacts are never removed)")  # fmt: skip
     return 0

@@ -108,7 +108,8 @@ def translate_docker_error(exc: BaseException, *, image: str | None = None) -> H
     if "Permission denied" in text or "PermissionError" in text:
         return HostEnvironmentError(
             f"permission denied on the Docker socket ({docker_host()})",
-            hint="add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as root",
+            hint="add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again), "
+            "or run as root",
         )
     markers = (
         "Connection aborted",
@@ -119,7 +120,8 @@ def translate_docker_error(exc: BaseException, *, image: str | None = None) -> H
     if any(m in text for m in markers) or type(exc).__name__ in {"ConnectionError", "ReadTimeout"}:
         return HostEnvironmentError(
             f"no Docker engine answers at {docker_host()}",
-            hint="start it (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine",
+            hint="start it (`sudo systemctl start docker`, or `sudo dockerd &`), "
+            "or point DOCKER_HOST at a running engine",
         )
     if type(exc).__name__ == "ImageNotFound" or "No such image" in text:
         missing = image or "the image"
@@ -219,7 +221,8 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             raise HostEnvironmentError(
                 f"cannot pull {ref}: {(exc.explanation or str(exc)).strip()}",
-                hint="check the network and the registry login (`docker login`), or build on a local base (docs/docker.md)",
+                hint="check the network and the registry login (`docker login`), "
+                "or build on a local base (docs/docker.md)",
             ) from None
         return _image_info(image, ref)
 
@@ -244,7 +247,8 @@ class DockerEngine:
                 if "error" in event:
                     raise HostEnvironmentError(
                         f"docker build of {tag} failed: {str(event['error']).strip()}",
-                        hint="read the build output above; docs/docker.md lists the build options (extra CA, wheelhouse)",
+                        hint="read the build output above; "
+                        "docs/docker.md lists the build options (extra CA, wheelhouse)",
                     )
                 for line in str(event.get("stream", "")).splitlines():
                     if line.strip():

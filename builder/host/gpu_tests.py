@@ -29,7 +29,8 @@ IN_CONTAINER = (
 
 def image_build_argv(repo: Path, image: str) -> list[str]:
     """``docker build`` of the test image: the trt image + requirements/test-gpu.txt."""
-    return ["docker", "build", "--quiet", "--build-arg", f"IMAGE={image}", "-f", str(repo / "tests" / "gpu" / "Dockerfile"),
+    return ["docker", "build", "--quiet", "--build-arg", f"IMAGE={image}",
+            "-f", str(repo / "tests" / "gpu" / "Dockerfile"),
             "-t", f"{image}-test", str(repo)]  # fmt: skip
 
 

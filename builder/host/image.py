@@ -107,11 +107,13 @@ def choose_base(options: ImageOptions, engine: ContainerEngine, root: Path, log:
         if options.flavour != "cpu" or "cpu-offline" not in pins:
             raise HostEnvironmentError(
                 f"base image {entry.build_ref} of the {options.flavour} image is not available: {err.message}",
-                hint="log in to its registry (`docker login nvcr.io` for TensorRT) and check the network, or pass --base-image",
+                hint="log in to its registry (`docker login nvcr.io` for TensorRT) and check the network, "
+                "or pass --base-image",
             ) from None
         offline = pins["cpu-offline"]
         log(
-            f"base image {entry.build_ref} cannot be pulled ({err.message}); using the local Debian base {offline.ref} instead"
+            f"base image {entry.build_ref} cannot be pulled ({err.message}); "
+            f"using the local Debian base {offline.ref} instead"
         )
     return offline_choice(offline, options, engine, log)
 
@@ -144,7 +146,8 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     local = any(p.local and p.ref == base.ref for p in _pins_or_none(root).values())
     if not base.pinned and not local:
         log(
-            f"WARNING base image {base.ref} is not pinned by digest in images.lock; the build is not reproducible. TIP run `make pin`"
+            f"WARNING base image {base.ref} is not pinned by digest in images.lock; "
+            "the build is not reproducible. TIP run `make pin`"
         )
     buildargs = {
         "FLAVOUR": options.flavour,
@@ -155,7 +158,8 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     requirements = root / "requirements"
     if options.wheelhouse:
         log(
-            f"downloading the wheels of requirements/{options.flavour}.txt into requirements/wheelhouse/{options.flavour}"
+            f"downloading the wheels of requirements/{options.flavour}.txt "
+            f"into requirements/wheelhouse/{options.flavour}"
         )
         download_wheelhouse(requirements, options.flavour, requirements / "wheelhouse" / options.flavour)
         buildargs["WHEELHOUSE"] = f"wheelhouse/{options.flavour}"
@@ -215,7 +219,8 @@ def ensure_image(
         changed = False
     if changed:
         log(
-            f"WARNING image {wanted} was built from other sources than this checkout. TIP rebuild it: `make image FLAVOUR={flavour}`"
+            f"WARNING image {wanted} was built from other sources than this checkout. "
+            f"TIP rebuild it: `make image FLAVOUR={flavour}`"
         )
     return info
 

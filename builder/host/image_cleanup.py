@@ -57,7 +57,8 @@ def remove_unused_images(
             kept.append(image.id)
             continue
         removed.append(image.id)
-        log(f"removed unused image {image.id[:19]} ({_size(image.size)}, {image.labels.get(STAGE_LABEL) or 'old image'} of "
+        log(f"removed unused image {image.id[:19]} ({_size(image.size)}, "
+            f"{image.labels.get(STAGE_LABEL) or 'old image'} of "
             f"flavour {image.labels.get(FLAVOUR_LABEL, '?')})")  # fmt: skip
     freed = max(0, before - engine.layers_size()) if removed else 0
     return CleanupResult(tuple(removed), freed, tuple(kept))

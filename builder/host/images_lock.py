@@ -102,7 +102,8 @@ def resolve_pin(entry: BasePin, engine: ContainerEngine) -> tuple[BasePin, str]:
         if local is None:
             return (
                 entry,
-                f"{entry.key}: {entry.ref} can neither be pulled nor found locally ({pull_error.message}); kept {entry.pin}",
+                f"{entry.key}: {entry.ref} can neither be pulled nor found locally ({pull_error.message}); "
+                f"kept {entry.pin}",
             )
         info = local
     repo = repository(entry.ref)

@@ -102,7 +102,8 @@ def check_mirror(mirror: str, suite: str, timeout: float = 15) -> None:
         reason = getattr(exc, "reason", exc)
         raise HostEnvironmentError(
             f"Debian mirror {mirror} is unreachable or has no suite {suite!r} ({url}: {reason})",
-            hint=f"pass --mirror URL (or set {MIRROR_ENV}) to a mirror this machine reaches, e.g. one from /etc/apt/sources.list.d",
+            hint=f"pass --mirror URL (or set {MIRROR_ENV}) to a mirror this machine reaches, "
+            "e.g. one from /etc/apt/sources.list.d",
         ) from None
 
 

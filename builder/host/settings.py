@@ -94,7 +94,8 @@ def prepare_host_dirs(settings: HostSettings, profile_name: str, log: Callable[[
     uid, gid = (int(part) for part in settings.user.split(":"))
     if os.getuid() == 0 and uid != 0:
         log(
-            f"running as root: the container runs as uid {uid}; handing {settings.artifacts_dir} and {settings.cache_dir} to it"
+            f"running as root: the container runs as uid {uid}; "
+            f"handing {settings.artifacts_dir} and {settings.cache_dir} to it"
         )
         profile_dir.mkdir(exist_ok=True)
         os.chown(settings.artifacts_dir, uid, gid)

@@ -210,5 +210,5 @@ def to_host_paths(line: str, mounts: tuple[Mount, ...]) -> str:
     """``line`` with each container mount path (``/artifacts/...``) written as its host path, for the user."""
     for mount in mounts:
         pattern = r"(?<![\w./-])" + re.escape(mount.target) + r"(?=/|\b|$)"
-        line = re.sub(pattern, lambda _: mount.source, line)
+        line = re.sub(pattern, lambda _, source=mount.source: source, line)
     return line

@@ -150,15 +150,20 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         raise RegressionError(
             f"nightly: {len(result.drifted)} profile(s) drifted or regressed: {', '.join(result.drifted)}"
             f" (lines above); report {result.paths['markdown']}",
-            hint=f"open {result.paths['html']}; a changed input or environment is expected drift once, the next night compares with this build",
+            hint=f"open {result.paths['html']}; a changed input or environment is expected drift once, "
+            "the next night compares with this build",
         )
     if not result.ok:
         raise StageError(
-            "nightly", f"{len(result.failures)} build(s) failed, no drift found (lines above); report {result.paths['markdown']}",
-            hint="each NIGHTLY-FAIL line names the cause; the failed build's record is under <artifacts>/<profile>/failed/",
+            "nightly",
+            f"{len(result.failures)} build(s) failed, no drift found (lines above); "
+            f"report {result.paths['markdown']}",
+            hint="each NIGHTLY-FAIL line names the cause; "
+            "the failed build's record is under <artifacts>/<profile>/failed/",
         )  # fmt: skip
     print(
-        f"NIGHTLY-OK {built} profile(s) built, no drift, {len(result.data['skipped'])} skipped: {result.paths['markdown']}"
+        f"NIGHTLY-OK {built} profile(s) built, no drift, {len(result.data['skipped'])} skipped: "
+        f"{result.paths['markdown']}"
     )
     return 0
 

@@ -144,10 +144,10 @@ def _check_gpu(req: HostRequirements, host: HostFacts) -> Verdict:
 def _best_gpu(req: HostRequirements, gpus: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The host GPU that suits the engine best: same model, else same compute capability, else Ampere+ if allowed."""
     ccs = [_cc_text(g.get("compute_capability")) for g in gpus]
-    for gpu, cc in zip(gpus, ccs):
+    for gpu, cc in zip(gpus, ccs, strict=True):
         if cc == req.compute_capability and gpu.get("name") == req.gpu:
             return gpu
-    for gpu, cc in zip(gpus, ccs):
+    for gpu, cc in zip(gpus, ccs, strict=True):
         if cc == req.compute_capability or (
             req.hardware_compatibility == "ampere_plus" and (parse_compute_capability(cc) or (0, 0)) >= (8, 0)
         ):

@@ -4,8 +4,8 @@ Each difference is a :class:`Change` with a severity:
 
 - ``fail``: a regression. The new build failed; p50 latency grew beyond the
   threshold, widened to :data:`NOISE_FACTOR` times the measured spread of either benchmark, on a machine
-  that was not overloaded (a slower p50 under load is ``info``); or an artifact that is deterministic (ONNX, ONNX Runtime model,
-  metadata) changed although inputs and environment are identical.
+  that was not overloaded (a slower p50 under load is ``info``); or an artifact that is deterministic
+  (ONNX, ONNX Runtime model, metadata) changed although inputs and environment are identical.
 - ``drift``: something that determines the output changed: an input (the
   resolved profile, the weights, calibration data), the builder version, or
   the environment (base image, Python, packages, TensorRT, CUDA, driver, GPU);

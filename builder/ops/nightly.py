@@ -184,8 +184,8 @@ def _night_of_profile(
     runner: BuildRunner, image: Mapping[str, Any], stamp: str, log: Callable[[str], None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     name = profile.name if profile else ref
-    entry: dict[str, Any] = {"profile": name, "result": "failed", "reasons": [], "previous_build": None, "new_build": None,
-                             "latency_ms": None, "changes": [], "pruned": []}  # fmt: skip
+    entry: dict[str, Any] = {"profile": name, "result": "failed", "reasons": [], "previous_build": None,
+                             "new_build": None, "latency_ms": None, "changes": [], "pruned": []}  # fmt: skip
     if profile is None:
         entry["reasons"] = [error or "invalid profile"]
         return entry, failed_point(stamp, None, entry["reasons"][0])

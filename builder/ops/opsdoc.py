@@ -37,7 +37,8 @@ def render_ops_doc(
     model: Mapping[str, Any] = next((a for a in manifest.get("artifacts", []) if a.get("kind") == "model"), {})
     out: list[str] = [f"# Deploying {manifest['profile']['name']} (build {manifest['build_id']})", ""]
     out += [
-        "Generated from the build's manifest by Engine Foundry; regenerate with `python -m builder bundle`, do not edit.",
+        "Generated from the build's manifest by Engine Foundry; "
+        "regenerate with `python -m builder bundle`, do not edit.",
         "",
     ]
     out += _table(
@@ -48,11 +49,13 @@ def render_ops_doc(
             ["precision", str(resolved.get("precision", "?"))],
             [
                 "task",
-                f"{metadata.get('task', resolved.get('task', '?'))}, {len(_class_names(metadata.get('names')))} classes",
+                f"{metadata.get('task', resolved.get('task', '?'))}, "
+                f"{len(_class_names(metadata.get('names')))} classes",
             ],
             [
                 "built",
-                f"{manifest.get('finished_at') or manifest.get('created_at')} by Engine Foundry {manifest.get('builder_version')}",
+                f"{manifest.get('finished_at') or manifest.get('created_at')} "
+                f"by Engine Foundry {manifest.get('builder_version')}",
             ],
             ["build key", f"`{manifest.get('build_key')}`"],
         ],
@@ -110,10 +113,12 @@ def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
     colour = ", ".join(str(c) for c in box.get("color", [114, 114, 114]))
     return [
         f"1. Letterbox to {height}x{width} (height x width): scale by r = min({height} / h, {width} / w)"
-        f"{'' if box.get('scaleup', True) else ', never above 1'}, resize with {box.get('interpolation', 'linear')} interpolation, "
+        f"{'' if box.get('scaleup', True) else ', never above 1'}, "
+        f"resize with {box.get('interpolation', 'linear')} interpolation, "
         f"pad {'centred' if box.get('center', True) else 'right/bottom'} with colour ({colour}).",
         f"2. Channel order {pre.get('channel_order', 'RGB')} (OpenCV decodes BGR: convert first).",
-        f"3. Convert to {pre.get('dtype', 'float32')} and multiply by {scale:.10g} (= 1/{round(1 / scale) if scale else '?'}): values in [0, 1].",
+        f"3. Convert to {pre.get('dtype', 'float32')} and multiply by {scale:.10g} "
+        f"(= 1/{round(1 / scale) if scale else '?'}): values in [0, 1].",
         f"4. Layout {pre.get('layout', 'NCHW')}: HWC -> CHW, then stack images along the batch axis.",
         f"Strides: {metadata.get('stride', '?')}.",
     ]
@@ -124,15 +129,18 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     names = _class_names(metadata.get("names"))
     if dec.get("format") != "xywh+class_scores":
         lines = [
-            f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: decode them as that task's ultralytics head does."
+            f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: "
+            "decode them as that task's ultralytics head does."
         ]
     else:
         lines = [
             f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",
             f"- Boxes: {dec.get('boxes', '?')}.",
             f"- Scores: {dec.get('scores', '?')}.",
-            "- To decode: transpose to [anchors, 4+nc]; score = max over classes, class = argmax; drop rows below your confidence "
-            "threshold; convert centre/size to corners; run NMS per class; undo the letterbox: x = (x - pad_x) / r, y = (y - pad_y) / r.",
+            "- To decode: transpose to [anchors, 4+nc]; score = max over classes, class = argmax; "
+            "drop rows below your confidence "
+            "threshold; convert centre/size to corners; run NMS per class; "
+            "undo the letterbox: x = (x - pad_x) / r, y = (y - pad_y) / r.",
         ]
     if names:
         lines += ["", "Classes: " + ", ".join(f"{index}: {name}" for index, name in names) + "."]
@@ -163,7 +171,8 @@ def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]
     entry = find_backend(req.backend)
     if entry is None or not entry.needs_gpu:
         return [
-            f"- Any CPU host with ONNX Runtime {req.onnxruntime or '?'} or newer (the model uses basic, portable optimizations).",
+            f"- Any CPU host with ONNX Runtime {req.onnxruntime or '?'} or newer "
+            "(the model uses basic, portable optimizations).",
             f"- {built_in}",
         ]
     gpu = f"- GPU: {req.gpu or '?'} (compute capability {req.compute_capability or '?'})"
@@ -172,12 +181,19 @@ def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]
     else:
         gpu += "; not hardware-compatible: the GPU must have exactly this compute capability (same model recommended)."
     if req.version_compatible:
-        trt = f"- TensorRT {req.tensorrt}; version-compatible engine: newer TensorRT loads it (8 -> 10, 10 -> 11 across majors) with host code allowed."
+        trt = (
+            f"- TensorRT {req.tensorrt}; version-compatible engine: "
+            "newer TensorRT loads it (8 -> 10, 10 -> 11 across majors) with host code allowed."
+        )
     else:
-        trt = f"- TensorRT {req.tensorrt} exactly; not version-compatible: another TensorRT version refuses to load the plan."
+        trt = (
+            f"- TensorRT {req.tensorrt} exactly; not version-compatible: "
+            "another TensorRT version refuses to load the plan."
+        )
     if req.driver_branch:
         driver = (
-            f"- NVIDIA driver R{req.driver_branch} or newer (the image's CUDA {req.cuda}); data-center GPUs may use older "
+            f"- NVIDIA driver R{req.driver_branch} or newer (the image's CUDA {req.cuda}); "
+            "data-center GPUs may use older "
             "long-term branches through CUDA forward compatibility."
         )
     else:
@@ -196,13 +212,16 @@ def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
     lines = []
     for name, stats in ((verify.get("tensors") or {}).get("outputs") or {}).items():
         lines.append(
-            f"- Output `{name}` vs the FP32 ONNX Runtime reference: max abs error {stats.get('max_abs', float('nan')):.4g} "
-            f"(atol {stats.get('atol')}), max rel error {stats.get('max_rel', float('nan')):.4g} (rtol {stats.get('rtol')})."
+            f"- Output `{name}` vs the FP32 ONNX Runtime reference: "
+            f"max abs error {stats.get('max_abs', float('nan')):.4g} "
+            f"(atol {stats.get('atol')}), "
+            f"max rel error {stats.get('max_rel', float('nan')):.4g} (rtol {stats.get('rtol')})."
         )
     images = (verify.get("detections") or {}).get("images") or []
     if images:
         lines.append(
-            f"- Detections agree with the reference on sample images: at least {min(r.get('agreement', 0) for r in images):.1%}."
+            "- Detections agree with the reference on sample images: "
+            f"at least {min(r.get('agreement', 0) for r in images):.1%}."
         )
     bench = manifest.get("benchmark") or {}
     latency = bench.get("latency_ms") or {}
@@ -212,15 +231,18 @@ def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
             or "the build host's CPU"
         )
         lines.append(
-            f"- Latency at batch {bench.get('batch', '?')} on {where}: p50 {latency.get('p50', 0):.3f} ms, p90 {latency.get('p90', 0):.3f} ms, "
-            f"p99 {latency.get('p99', 0):.3f} ms; {bench.get('throughput_ips', 0):.1f} images/s ({bench.get('method', '?')})."
+            f"- Latency at batch {bench.get('batch', '?')} on {where}: "
+            f"p50 {latency.get('p50', 0):.3f} ms, p90 {latency.get('p90', 0):.3f} ms, "
+            f"p99 {latency.get('p99', 0):.3f} ms; {bench.get('throughput_ips', 0):.1f} images/s "
+            f"({bench.get('method', '?')})."
         )
     return lines or ["- No verification or benchmark details recorded."]
 
 
 def _triton(triton: TritonModel, folder: str, resolved: Mapping[str, Any]) -> list[str]:
     lines = [
-        f"`{folder}/` is a model repository: `{triton.model_path}` and `{triton.config_path}` (platform `{triton.platform}`, "
+        f"`{folder}/` is a model repository: `{triton.model_path}` and `{triton.config_path}` "
+        f"(platform `{triton.platform}`, "
         f"max_batch_size {triton.max_batch_size}).",
         "",
         f"    tritonserver --model-repository=$PWD/{folder}",
@@ -236,6 +258,7 @@ def _triton(triton: TritonModel, folder: str, resolved: Mapping[str, Any]) -> li
         ]
     if resolved.get("version_compatible"):
         lines.append(
-            "A version-compatible plan embeds host code: the runtime must allow it (TensorRT `engine_host_code_allowed`)."
+            "A version-compatible plan embeds host code: "
+            "the runtime must allow it (TensorRT `engine_host_code_allowed`)."
         )
     return lines

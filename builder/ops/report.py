@@ -30,7 +30,8 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; font-size: 14px; }
 th { background: #f3f3f3; }
 .badge { color: #fff; border-radius: 4px; padding: 1px 6px; font-weight: bold; }
-.sev-fail { color: #c62828; font-weight: bold; } .sev-drift { color: #ef6c00; font-weight: bold; } .sev-info { color: #666; }
+.sev-fail { color: #c62828; font-weight: bold; } .sev-drift { color: #ef6c00; font-weight: bold; } \
+.sev-info { color: #666; }
 code { font-size: 13px; }
 """
 
@@ -71,12 +72,14 @@ def render_markdown(data: Mapping[str, Any]) -> str:
             )
         for change in changes:
             out.append(
-                f"- **{change['severity']}** `{change['key']}`: {_short(change['old'])} -> {_short(change['new'])} ({change['reason']})"
+                f"- **{change['severity']}** `{change['key']}`: "
+                f"{_short(change['old'])} -> {_short(change['new'])} ({change['reason']})"
             )
         if item.get("pruned"):
             out.append(f"- retention removed: {', '.join(item['pruned'])}")
     settings = data.get("settings") or {}
-    out += ["", f"Settings: latency threshold {settings.get('latency_threshold', 0):.0%} (p50), keep {settings.get('keep')} good / "
+    out += ["", f"Settings: latency threshold {settings.get('latency_threshold', 0):.0%} (p50), "
+            f"keep {settings.get('keep')} good / "
             f"{settings.get('keep_failed')} failed builds, runner {settings.get('runner')}."]  # fmt: skip
     return "\n".join(out) + "\n"
 
@@ -111,7 +114,10 @@ def render_html(data: Mapping[str, Any]) -> str:
         body.append(latency_svg(history.get(item["profile"], []), title=f"{item['profile']}: latency per night (ms)"))
         body.append(_changes_table(item))
     css = f"<style>{CSS}</style>"
-    head = f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n{css}\n</head>'
+    head = (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n{css}\n</head>"
+    )
     return head + "\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
 
 
@@ -126,7 +132,8 @@ def _changes_table(item: Mapping[str, Any]) -> str:
         parts = [f"<p>{escape(text)}</p>"]
     else:
         rows = "".join(
-            f'<tr><td class="sev-{escape(c["severity"])}">{escape(c["severity"])}</td><td><code>{escape(c["key"])}</code></td>'
+            f'<tr><td class="sev-{escape(c["severity"])}">{escape(c["severity"])}</td>'
+            f"<td><code>{escape(c['key'])}</code></td>"
             f"<td>{escape(_short(c['old']))}</td><td>{escape(_short(c['new']))}</td><td>{escape(c['reason'])}</td></tr>"
             for c in changes
         )

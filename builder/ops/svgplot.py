@@ -17,13 +17,18 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 44
 
 
 def latency_svg(points: Sequence[Mapping[str, Any]], *, title: str = "latency (ms)") -> str:
-    """The SVG text for ``points`` (oldest first; each with ``at``, ``build_id``, ``status``, ``p50``/``p90``/``p99``)."""
+    """The SVG text for ``points`` (oldest first; each with ``at``, ``build_id``, ``status``,
+    ``p50``/``p90``/``p99``)."""
     values = [p[s] for p in points for s, _, _ in SERIES if isinstance(p.get(s), (int, float))]
-    head = f'<svg class="latency" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+    head = (
+        f'<svg class="latency" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'role="img" aria-label="{escape(title)}">'
+    )
     parts = [head, f'<text x="{LEFT}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
     if not values:
         parts.append(
-            f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle" font-size="13">no latency recorded yet</text>'
+            f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle" font-size="13">'
+            "no latency recorded yet</text>"
         )
         return "\n".join(parts + ["</svg>"])
     top_value, ticks = _ticks(max(values))
@@ -44,23 +49,27 @@ def latency_svg(points: Sequence[Mapping[str, Any]], *, title: str = "latency (m
     for index, point in enumerate(points):
         if index % label_every == 0 or index == len(points) - 1:
             parts.append(
-                f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="10">{escape(_day(point))}</text>'
+                f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="10">'
+                f"{escape(_day(point))}</text>"
             )
         if point.get("status") == "failed":
             tip = escape(f"{point.get('at')}: build failed: {point.get('reason', '')}")
             parts.append(
-                f'<text x="{x_of(index):.1f}" y="{TOP + plot_h - 4}" text-anchor="middle" fill="#d62728" font-size="14">×<title>{tip}</title></text>'
+                f'<text x="{x_of(index):.1f}" y="{TOP + plot_h - 4}" text-anchor="middle" fill="#d62728" '
+                f'font-size="14">×<title>{tip}</title></text>'
             )
     for name, colour, dash in SERIES:
         parts += _series(points, name, colour, dash, x_of, y_of)
     for offset, (name, colour, dash) in enumerate(SERIES):
         x = WIDTH - RIGHT - 200 + offset * 66
         parts.append(
-            f'<line x1="{x}" y1="12" x2="{x + 20}" y2="12" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>'
+            f'<line x1="{x}" y1="12" x2="{x + 20}" y2="12" stroke="{colour}" stroke-width="2" '
+            f'stroke-dasharray="{dash}"/>'
         )
         parts.append(f'<text x="{x + 24}" y="16" font-size="11">{name}</text>')
     parts.append(
-        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="11">night (build date, UTC)</text>'
+        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="11">'
+        "night (build date, UTC)</text>"
     )
     return "\n".join(parts + ["</svg>"])
 
@@ -75,7 +84,10 @@ def _series(points: Sequence[Mapping[str, Any]], name: str, colour: str, dash: s
             coords.append(f"{x:.1f},{y:.1f}")
             tip = escape(f"{point.get('build_id')}: {name} {value:.3f} ms")
             dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{tip}</title></circle>')
-    line = f'<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}" points="{" ".join(coords)}"/>'
+    line = (
+        f'<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}" '
+        f'points="{" ".join(coords)}"/>'
+    )
     return ([line] if len(coords) > 1 else []) + dots
 
 

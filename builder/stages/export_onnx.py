@@ -282,7 +282,7 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
                 f"ONNX has {len(got)} output(s) but PyTorch returns {len(expected)}",
                 hint="export a standard YOLO model",
             )
-        for name, want, have in zip(names, expected, got):
+        for name, want, have in zip(names, expected, got, strict=False):
             if want.shape != have.shape:
                 raise ExportError(
                     f"output {name!r} has shape {list(have.shape)} in ONNX but {list(want.shape)} in PyTorch "

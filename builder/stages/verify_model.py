@@ -129,7 +129,7 @@ def _simple_compare(atol: dict[str, float], rtol: dict[str, float]) -> Any:
 def _tensor_report(per_iteration: list[dict[str, Any]], inputs: list[VerifyInput], profile: Profile) -> dict[str, Any]:
     outputs: dict[str, dict[str, Any]] = {}
     iterations = []
-    for item, compared in zip(inputs, per_iteration):
+    for item, compared in zip(inputs, per_iteration, strict=False):
         row = {}
         for name, result in compared.items():
             tol = profile.verify.tolerance_for(name)
@@ -162,12 +162,12 @@ def _detection_report(
         skipped = f"task {export.task!r} has no detection decoder"
         return {"skipped": skipped, "thresholds": thresholds, "images": []}
     rows = []
-    for item, ref_out, got_out in zip(inputs, ref_outputs, got_outputs):
+    for item, ref_out, got_out in zip(inputs, ref_outputs, got_outputs, strict=False):
         if not item.image:
             continue
         ref_dets = decode_detections(ref_out[name], spec.top_k)
         got_dets = decode_detections(got_out[name], spec.top_k * CANDIDATE_POOL)
-        reports = [match_detections(r, g, spec.iou, spec.score_atol) for r, g in zip(ref_dets, got_dets)]
+        reports = [match_detections(r, g, spec.iou, spec.score_atol) for r, g in zip(ref_dets, got_dets, strict=False)]
         worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
         worst = reports[worst_index]
         rows.append(

@@ -37,8 +37,8 @@ def test_doctor_splits_host_needs_from_image_contents_and_says_per_profile_if_bu
     assert "ultralytics" not in host and "torch" not in host  # container-only packages are not host needs
     assert "engine-foundry:cpu" in images and "engine-foundry:trt" in images and "base " in images
     assert "  cpu-fp32 " in profiles and "buildable here: " in profiles
-    report = json.loads(subprocess.run([sys.executable, "-m", "builder", "doctor", "--json"], cwd=REPO, capture_output=True,
-                                       text=True, timeout=120).stdout)  # fmt: skip
+    report = json.loads(subprocess.run([sys.executable, "-m", "builder", "doctor", "--json"], cwd=REPO,
+                                       capture_output=True, text=True, timeout=120).stdout)  # fmt: skip
     by_name = {p["name"]: p for p in report["profiles"]}
     if not report["gpus"]:
         assert by_name["a10-fp16"]["buildable"] is False and "needs an NVIDIA GPU" in by_name["a10-fp16"]["why"]

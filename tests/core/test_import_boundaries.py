@@ -68,8 +68,9 @@ def test_backend_catalogue_imports_nothing_of_the_project():
 
 
 def test_cli_starts_without_heavy_modules():
-    code = "import sys, builder.cli as c; c.build_parser(); print(sorted(m for m in %r if m in sys.modules))" % (
-        sorted(HEAVY),
+    code = (
+        "import sys, builder.cli as c; c.build_parser(); "
+        f"print(sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

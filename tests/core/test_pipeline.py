@@ -31,7 +31,10 @@ def _stage(name, files, seen=None, fail=None):
         for rel, kind in files:
             (ctx.workdir / rel).write_text(f"{name}:{rel}")
             outs.append(ArtifactOut(rel, kind))
-        inputs = {"onnx": {"path": a.path, "sha256": sha256_file(ctx.path(a))} for a in outs if a.kind == "onnx"}
+        inputs = {}
+        for a in outs:
+            if a.kind == "onnx":
+                inputs["onnx"] = {"path": a.path, "sha256": sha256_file(ctx.path(a))}
         return StageResult(details={"stage": name}, artifacts=tuple(outs), inputs=inputs)
 
     return SimpleNamespace(NAME=name, run=run)

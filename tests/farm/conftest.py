@@ -76,5 +76,7 @@ def farm_argv(workdir: Path, *args: str) -> list[str]:
     """``python -m builder farm`` with this test's folders and ARGS."""
     import sys
 
-    return [sys.executable, "-m", "builder", "farm", "--profiles-dir", str(workdir / "profiles"), "--artifacts", str(workdir / "artifacts"),
-            "--models", str(workdir / "models"), "--reports", str(workdir / "reports"), "--node-root", str(workdir / "nodes"), "--runner", "bare", *args]  # fmt: skip
+    return [sys.executable, "-m", "builder", "farm", "--profiles-dir", str(workdir / "profiles"),
+            "--artifacts", str(workdir / "artifacts"), "--models", str(workdir / "models"),
+            "--reports", str(workdir / "reports"), "--node-root", str(workdir / "nodes"),
+            "--runner", "bare", *args]  # fmt: skip

@@ -66,9 +66,12 @@ class LocalRayCluster:
         """The environment of nodes and drivers: token auth, quiet and offline ultralytics, this checkout first."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "ENGINE_FOUNDRY_"))}
         env.update(
-            HOME=str(self.root / "home"), RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
-            YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_CONFIG_DIR=str(self.root / "yolo"), POLYGRAPHY_AUTOINSTALL_DEPS="0",
-            RAY_health_check_period_ms="1000", RAY_health_check_timeout_ms="1000", RAY_health_check_failure_threshold="3",
+            HOME=str(self.root / "home"), RAY_USAGE_STATS_ENABLED="0",
+            PYTHONPATH=os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+            YOLO_OFFLINE="1", YOLO_AUTOINSTALL="false", YOLO_CONFIG_DIR=str(self.root / "yolo"),
+            POLYGRAPHY_AUTOINSTALL_DEPS="0",
+            RAY_health_check_period_ms="1000", RAY_health_check_timeout_ms="1000",
+            RAY_health_check_failure_threshold="3",
         )  # fmt: skip
         if token:
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
@@ -79,11 +82,15 @@ class LocalRayCluster:
     def start(
         self, workers: Mapping[str, Mapping[str, float]], *, gpus: Mapping[str, int] | None = None
     ) -> LocalRayCluster:
-        """Head (no CPUs: it only coordinates) plus one worker per ``workers`` entry, each with 1 CPU and those resources."""
+        """Head (no CPUs: it only coordinates) plus one worker per ``workers`` entry.
+
+        Each worker has 1 CPU and those resources.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "home").mkdir(exist_ok=True)
         self._temp = Path(tempfile.mkdtemp(prefix="efray-"))
-        self._holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null || ifconfig lo up; exec sleep 100000"],
+        self._holder = subprocess.Popen(["unshare", "-n", "sh", "-c",
+                                         "ip link set lo up 2>/dev/null || ifconfig lo up; exec sleep 100000"],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)  # fmt: skip
         try:
@@ -114,7 +121,8 @@ class LocalRayCluster:
     def _start_node(self, name: str, args: Sequence[str], resources: Mapping[str, float]) -> Node:
         node_id = secrets.token_hex(28)  # Ray's node ID size; known in advance so tests can tell which node built what
         log = open(self.root / f"{name}.log", "wb")
-        cmd = [*self.netns, sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--node-ip-address=127.0.0.1",
+        cmd = [*self.netns, sys.executable, "-m", "ray.scripts.scripts", "start", "--block",
+               "--node-ip-address=127.0.0.1",
                f"--memory={1536 * MiB}", f"--object-store-memory={96 * MiB}", f"--temp-dir={self._temp_dir(name)}",
                "--disable-usage-stats", *args]  # fmt: skip
         env = self.env(extra={"RAY_OVERRIDE_NODE_ID_FOR_TESTING": node_id})
@@ -190,8 +198,8 @@ class LocalRayCluster:
         )
 
     def popen(self, argv: Sequence[str], *, cwd: Path | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen([*self.netns, *argv], env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd=cwd or self.root, start_new_session=True)  # fmt: skip
+        return subprocess.Popen([*self.netns, *argv], env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, cwd=cwd or self.root, start_new_session=True)  # fmt: skip
 
 
 def _killpg(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:

@@ -29,8 +29,9 @@ from pathlib import Path
 from builder.farm.run import FarmOptions, run_farm
 from tests.farm.damage import flip_a_byte
 root = Path(sys.argv[1])
-options = FarmOptions(profiles=("farm-d",), profiles_dir=root / "profiles", artifacts=root / "artifacts", models=root / "models",
-                      node_root=str(root / "nodes"), runner="bare", pools={"farm-d": "pool:alpha"})
+options = FarmOptions(profiles=("farm-d",), profiles_dir=root / "profiles", artifacts=root / "artifacts",
+                      models=root / "models", node_root=str(root / "nodes"), runner="bare",
+                      pools={"farm-d": "pool:alpha"})
 print("RESULTS " + json.dumps([asdict(r) for r in run_farm(options, build_task=flip_a_byte)]))
 """
 

@@ -117,7 +117,8 @@ class Workspace:
         return self.tmp / "cache"
 
     def fmt(self, text: str) -> str:
-        """``text`` with the placeholders ``{tmp}``, ``{profiles}``, ``{models}``, ``{artifacts}``, ``{cache}`` filled in."""
+        """``text`` with the placeholders ``{tmp}``, ``{profiles}``, ``{models}``, ``{artifacts}``, ``{cache}``
+        filled in."""
         for name in ("profiles", "models", "artifacts", "cache", "tmp"):
             text = text.replace("{" + name + "}", str(getattr(self, name)))
         return text
@@ -151,7 +152,8 @@ class CheckpointMaker:
             path = self.folder / f"{Path(model_yaml).stem}-{poison or 'clean'}.pt"
             code = (
                 "import sys, torch\nfrom ultralytics import YOLO\ntorch.manual_seed(0)\n"
-                "yolo = YOLO(sys.argv[1])\nconvs = [m for m in yolo.model.modules() if isinstance(m, torch.nn.Conv2d)]\n"
+                "yolo = YOLO(sys.argv[1])\n"
+                "convs = [m for m in yolo.model.modules() if isinstance(m, torch.nn.Conv2d)]\n"
                 "if sys.argv[3] == 'nan':\n    convs[3].weight.data[0, 0, 0, 0] = float('nan')\n"
                 "if sys.argv[3] == 'huge':\n    [c.weight.data.fill_(6e4) for c in convs]\n"
                 "yolo.save(sys.argv[2])\n"

@@ -51,7 +51,7 @@ def _run_together(root: Path, argvs: list[list[str]]) -> list[Finished]:
                 ended[index] = time.monotonic()
         time.sleep(0.02)
     finished = []
-    for index, (proc, argv) in enumerate(zip(procs, argvs)):
+    for index, (proc, argv) in enumerate(zip(procs, argvs, strict=True)):
         out, err = proc.communicate()
         finished.append(Finished(CliResult(tuple(argv), proc.returncode, out, err), ended[index]))
     return finished

@@ -28,10 +28,15 @@ from builder.host.spec import (
     container_spec,
     docker_run_argv,
 )
-from tests.e2e.conftest import TEST_IMAGE, cpu_image, docker_engine  # noqa: F401 (shared session fixtures)
+from tests.e2e import conftest as e2e_conftest
 from tests.faults.harness import folder_args, quiet_env, run_cli, write_tiny_profiles
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+TEST_IMAGE = e2e_conftest.TEST_IMAGE
+# the shared session fixtures of tests/e2e, visible to this module's tests
+docker_engine = e2e_conftest.docker_engine
+cpu_image = e2e_conftest.cpu_image
 
 #: what hostile code would try first; prints (or writes to argv[1]) a JSON report
 PROBE = r"""
@@ -108,7 +113,7 @@ def workspace(tmp_path: Path) -> Path:
 
 def test_code_in_the_build_container_is_contained(
     docker_engine: DockerEngine,
-    cpu_image: ImageInfo,  # noqa: F811
+    cpu_image: ImageInfo,
     workspace: Path,
 ) -> None:
     """The launcher's own spec, run with the probe as the command: no network, read-only except the outputs."""
@@ -144,7 +149,7 @@ def test_code_in_the_build_container_is_contained(
 def test_a_malicious_checkpoint_built_through_the_launcher_is_refused_and_contained(
     docker_engine: DockerEngine,
     cpu_image: ImageInfo,
-    workspace: Path,  # noqa: F811
+    workspace: Path,
 ) -> None:
     """``python -m builder engine`` on a checkpoint whose pickle runs the probe: exit 2, nothing published, the
     host never unpickles it, and if the loader runs the payload at all, the container contains it."""

@@ -29,7 +29,8 @@ def test_gpu_request_refused_points_at_the_container_toolkit() -> None:
 
 def test_no_daemon() -> None:
     exc = docker.errors.DockerException(
-        "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"
+        "Error while fetching server API version: "
+        "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"
     )
     err = translate_docker_error(exc)
     assert err.message.startswith("no Docker engine answers at")

@@ -142,7 +142,8 @@ def test_ensure_image_warns_when_sources_changed(checkout: Path) -> None:
     said: list[str] = []
     ensure_image("cpu", engine, said.append)
     assert said == [
-        "WARNING image engine-foundry:cpu was built from other sources than this checkout. TIP rebuild it: `make image FLAVOUR=cpu`"
+        "WARNING image engine-foundry:cpu was built from other sources than this checkout. "
+        "TIP rebuild it: `make image FLAVOUR=cpu`"
     ]
 
 

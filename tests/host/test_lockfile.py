@@ -38,9 +38,12 @@ def test_render_hashes_index_and_local_files(tmp_path: Path) -> None:
     wheel = tmp_path / "local_pkg-1.0-py3-none-any.whl"
     wheel.write_bytes(b"wheel bytes")
     items = [
-        {"metadata": {"name": "Zeta_Pkg", "version": "2.0"}, "download_info": {"url": "https://files.example/z.whl", "archive_info": {"hashes": {"sha256": "ab" * 32}}}},
-        {"metadata": {"name": "local-pkg", "version": "1.0"}, "download_info": {"url": wheel.as_uri(), "archive_info": {}}},
-        {"metadata": {"name": "opencv-python", "version": "5"}, "download_info": {"url": "https://files.example/o.whl", "archive_info": {"hashes": {"sha256": "cd" * 32}}}},
+        {"metadata": {"name": "Zeta_Pkg", "version": "2.0"},
+         "download_info": {"url": "https://files.example/z.whl", "archive_info": {"hashes": {"sha256": "ab" * 32}}}},
+        {"metadata": {"name": "local-pkg", "version": "1.0"},
+         "download_info": {"url": wheel.as_uri(), "archive_info": {}}},
+        {"metadata": {"name": "opencv-python", "version": "5"},
+         "download_info": {"url": "https://files.example/o.whl", "archive_info": {"hashes": {"sha256": "cd" * 32}}}},
     ]  # fmt: skip
     text = render_lock("cpu", items, {"opencv-python"})
     body = [line for line in text.splitlines() if not line.startswith("#")]

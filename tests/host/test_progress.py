@@ -25,8 +25,8 @@ def test_terminal_gets_one_line_per_stage_and_the_outcome_the_file_gets_everythi
     for line in COLD_BUILD:
         sink(line)
     sink.close()
-    assert shown == [COLD_BUILD[0], "[export] ok in 22.9s", "[verify] ok in 9.1s", "[benchmark] FAILED after 3.0s", COLD_BUILD[-1],
-                     f"full log: {tmp_path / 'logs' / 'x.log'} (-v shows it live)"]  # fmt: skip
+    assert shown == [COLD_BUILD[0], "[export] ok in 22.9s", "[verify] ok in 9.1s", "[benchmark] FAILED after 3.0s",
+                     COLD_BUILD[-1], f"full log: {tmp_path / 'logs' / 'x.log'} (-v shows it live)"]  # fmt: skip
     assert (tmp_path / "logs" / "x.log").read_text().splitlines() == COLD_BUILD
 
 

@@ -143,5 +143,6 @@ def test_container_paths_in_the_log_become_host_paths(tmp_path) -> None:
     spec = container_spec("cpu-fp32", "onnxruntime", settings)
     line = "BUILT cpu-fp32: /artifacts/cpu-fp32/builds/X (weights /models/y.pt; not /opt/artifacts/z)"
     assert to_host_paths(line, spec.mounts) == (
-        f"BUILT cpu-fp32: {tmp_path / 'art'}/cpu-fp32/builds/X (weights {tmp_path / 'models'}/y.pt; not /opt/artifacts/z)"
+        f"BUILT cpu-fp32: {tmp_path / 'art'}/cpu-fp32/builds/X "
+        f"(weights {tmp_path / 'models'}/y.pt; not /opt/artifacts/z)"
     )

@@ -51,8 +51,9 @@ def synthetic_manifest(
 ) -> dict[str, Any]:
     """A succeeded manifest (artifacts filled in by :func:`write_build`)."""
     resolved = {
-        "name": profile, "backend": backend, "precision": "fp16" if backend == "tensorrt" else "fp32", "imgsz": [64, 64],
-        "batch": {"min": 1, "opt": 1, "max": 1}, "hardware_compatibility": "none", "version_compatible": False,
+        "name": profile, "backend": backend, "precision": "fp16" if backend == "tensorrt" else "fp32",
+        "imgsz": [64, 64], "batch": {"min": 1, "opt": 1, "max": 1}, "hardware_compatibility": "none",
+        "version_compatible": False,
         "verify": {"seed": 0, "tolerances": {"default": {"atol": 0.01, "rtol": 0.001}}}, "description": "synthetic",
         "source": f"/profiles/{profile}.yaml", "extends_chain": [],
     }  # fmt: skip
@@ -139,8 +140,8 @@ def synthetic_manifest(
 
 
 def write_build(
-    artifacts: Path, manifest: dict[str, Any], files: dict[str, bytes] | None = None, *, kinds: dict[str, str] | None = None,
-    latest: bool = True, metadata: dict[str, Any] | None = None,
+    artifacts: Path, manifest: dict[str, Any], files: dict[str, bytes] | None = None, *,
+    kinds: dict[str, str] | None = None, latest: bool = True, metadata: dict[str, Any] | None = None,
 ) -> Path:  # fmt: skip
     """Publish ``manifest`` with ``files`` as a good build folder (artifacts, SHA256SUMS, ``latest``)."""
     manifest = copy.deepcopy(manifest)

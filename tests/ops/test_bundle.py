@@ -70,8 +70,8 @@ def test_two_bundles_of_one_build_are_byte_identical_and_normalised(cpu_build, t
 def test_bundle_holds_model_metadata_manifest_sums_ops_doc_and_triton(cpu_build, tmp_path):
     result = make_bundle(cpu_build, tmp_path / "x.tar.gz")
     assert set(result.files) == {
-        "OPS.md", "SHA256SUMS", "build/SHA256SUMS", "build/manifest.json", "build/metadata.json", "build/model.ort.onnx",
-        "triton/tiny/config.pbtxt", "triton/tiny/1/model.onnx",
+        "OPS.md", "SHA256SUMS", "build/SHA256SUMS", "build/manifest.json", "build/metadata.json",
+        "build/model.ort.onnx", "triton/tiny/config.pbtxt", "triton/tiny/1/model.onnx",
     }  # fmt: skip
     top = _unpack(result.path, tmp_path / "out")
     sums = (top / "SHA256SUMS").read_text()

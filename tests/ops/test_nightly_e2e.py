@@ -20,8 +20,9 @@ def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(
     tmp_path, profiles_dir, quiet_env, capsys
 ):
     args = [
-        "nightly", "--bare", "--profiles", "tiny-cpu", "--profiles-dir", str(profiles_dir), "--artifacts", str(tmp_path / "artifacts"),
-        "--reports", str(tmp_path / "reports"), "--models", str(tmp_path / "models"), "--cache-dir", str(tmp_path / "cache"),
+        "nightly", "--bare", "--profiles", "tiny-cpu", "--profiles-dir", str(profiles_dir),
+        "--artifacts", str(tmp_path / "artifacts"), "--reports", str(tmp_path / "reports"),
+        "--models", str(tmp_path / "models"), "--cache-dir", str(tmp_path / "cache"),
         "--latency-threshold", "50", "--keep", "2",
     ]  # fmt: skip
 

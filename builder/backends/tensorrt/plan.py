@@ -161,7 +161,8 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         log={"counts": dict(log.counts), "tail": log.tail(10)},
     )
     ctx.log(
-        f"build: {engine_files.PLAN.path} {len(built.plan) / 2**20:.1f} MiB, {layer_count} layers, {built.seconds:.1f} s"
+        f"build: {engine_files.PLAN.path} {len(built.plan) / 2**20:.1f} MiB, "
+        f"{layer_count} layers, {built.seconds:.1f} s"
     )
     inputs = {"calibration": details["calibration"]} if calib is not None else {}
     return StageResult(details=details, artifacts=tuple(artifacts), inputs=inputs)

@@ -163,11 +163,12 @@ def check_onnx_input(name: str, onnx_shape: Sequence[int | str | None], shapes: 
     """
     if len(onnx_shape) != len(shapes.opt):
         raise EngineBuildError(
-            f"ONNX input '{name}' has {len(onnx_shape)} dimensions {list(onnx_shape)}, expected NCHW {list(shapes.opt)}",
+            f"ONNX input '{name}' has {len(onnx_shape)} dimensions {list(onnx_shape)}, "
+            f"expected NCHW {list(shapes.opt)}",
             hint="export the model for an image task (input NCHW) or check `imgsz` in the profile",
         )
     axes = ("batch", "channels", "height", "width")
-    for axis, dim, lo, hi in zip(axes, onnx_shape, shapes.min, shapes.max):
+    for axis, dim, lo, hi in zip(axes, onnx_shape, shapes.min, shapes.max, strict=False):
         if isinstance(dim, int) and dim > 0 and not (lo == hi == dim):
             raise EngineBuildError(
                 f"ONNX input '{name}' has a fixed {axis} of {dim}, but the profile needs {lo}..{hi} "

@@ -24,7 +24,10 @@ FOLDER = "timing-cache"
 
 
 def slug(text: str) -> str:
-    """Lowercase, runs of other characters turned into single dashes: "NVIDIA H100 80GB HBM3" -> "nvidia-h100-80gb-hbm3"."""
+    """Lowercase, runs of other characters turned into single dashes.
+
+    "NVIDIA H100 80GB HBM3" -> "nvidia-h100-80gb-hbm3".
+    """
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
 
 

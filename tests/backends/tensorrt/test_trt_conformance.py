@@ -25,14 +25,16 @@ pytestmark = pytest.mark.skipif(not installed_stub_dirs(), reason="tensorrt-stub
 
 # (stub class, member) the builder calls or reads; "" = module level.
 USED = {
-    "Builder": ["__init__", "create_network", "create_builder_config", "create_optimization_profile", "build_serialized_network"],
+    "Builder": [
+        "__init__", "create_network", "create_builder_config", "create_optimization_profile", "build_serialized_network"
+    ],
     "INetworkDefinition": ["get_input", "get_output", "get_layer", "num_inputs", "num_outputs", "num_layers"],
     "ILayer": ["set_output_type", "num_outputs", "name", "type", "precision"],
     "ITensor": ["name", "shape", "dtype", "is_network_input"],
     "OnnxParser": ["__init__", "set_flag", "parse_from_file", "get_error", "num_errors"],
     "ParserError": ["code", "desc", "node"],
-    "IBuilderConfig": ["set_flag", "clear_flag", "set_memory_pool_limit", "add_optimization_profile", "create_timing_cache",
-                       "set_timing_cache", "get_timing_cache"],
+    "IBuilderConfig": ["set_flag", "clear_flag", "set_memory_pool_limit", "add_optimization_profile",
+                       "create_timing_cache", "set_timing_cache", "get_timing_cache"],
     "IOptimizationProfile": ["set_shape"],
     "ITimingCache": ["serialize"],
     "Runtime": ["__init__", "deserialize_cuda_engine", "engine_host_code_allowed"],

@@ -114,7 +114,8 @@ def make_fake_trt(
     trt.float32, trt.float16 = trt.DataType.FLOAT, trt.DataType.HALF
 
     class Layer:
-        """An ``ILayer``: onnx-tensorrt names each layer after its ONNX node (Sigmoid -> ACTIVATION, Conv -> CONVOLUTION)."""
+        """An ``ILayer``: onnx-tensorrt names each layer after its ONNX node
+        (Sigmoid -> ACTIVATION, Conv -> CONVOLUTION)."""
 
         num_outputs = 1
         precision: Any = None  # unset until a constraint is applied
