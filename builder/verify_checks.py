@@ -109,8 +109,8 @@ def _check_inference(report: VerifyReport) -> None:
     try:
         with backend.make_runner(report.folder / model["path"], profile) as runner:
             feed = {
-                meta_name: np.zeros(_static_shape(meta.shape, profile), dtype=meta.dtype)
-                for meta_name, meta in runner.get_input_metadata().items()
+                meta_name: np.zeros(_static_shape(meta.shape, profile), dtype=meta.dtype.numpy())
+                for meta_name, meta in runner.get_input_metadata(use_numpy_dtypes=False).items()
             }
             outputs = runner.infer(feed)
     except Exception as err:  # a load failure is a verdict here, not a bug

@@ -236,7 +236,7 @@ def time_with_trt_runner(plan: bytes, shape: tuple[int, ...], warmup: int, itera
 
     runner = trt_runner(plan)
     with runner:
-        name = next(iter(runner.get_input_metadata()))
+        name = next(iter(runner.get_input_metadata(use_numpy_dtypes=False)))
         feed = {name: np.random.default_rng(0).random(shape, dtype=np.float32)}
         for _ in range(warmup):
             runner.infer(feed)

@@ -19,7 +19,7 @@ from tests.support import REPO
 def test_make_test_gpu_is_one_builder_command() -> None:
     def dry(*args: str) -> str:
         return subprocess.run(
-            ["make", "-n", "--no-print-directory", "test-gpu", *args],
+            ["make", "-n", "--no-print-directory", "PYTHON=python3", "test-gpu", *args],  # the command, not the set-up
             cwd=REPO,
             capture_output=True,
             text=True,
