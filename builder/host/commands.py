@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _launch_options(engines)
     engines.set_defaults(handler=_cmd_engines)
 
-    image = subparsers.add_parser("image", help="build the builder image of a flavour (cpu or trt)")
-    image.add_argument("--flavour", choices=FLAVOURS, default="cpu", help="cpu (ONNX Runtime) or trt (TensorRT); default cpu")
+    image = subparsers.add_parser("image", help="build the builder image of a flavour (cpu, trt or trt10)")
+    image.add_argument("--flavour", choices=FLAVOURS, default="cpu", help="cpu (ONNX Runtime), trt (TensorRT 8.6) or trt10 (TensorRT 10.8); default cpu")
     image.add_argument("--tag", default=None, help="image tag (default: engine-foundry:<flavour>)")
     image.add_argument("--base-image", default=None, help="base image instead of images.lock's (BASE_IMAGE)")
     image.add_argument("--online", action="store_true", help="let pip download during the build instead of using a host wheelhouse")
@@ -130,7 +130,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     settings = replace(_settings(args), image=image.ref, image_id=image.id)
     prepare_host_dirs(settings, "shell")
     backend = backend_for_flavour(args.flavour).name
-    argv = docker_run_argv(container_spec("shell", backend, settings), entrypoint="/bin/bash", interactive=True)
+    argv = docker_run_argv(container_spec("shell", backend, settings, args.flavour), entrypoint="/bin/bash", interactive=True)
     if shutil.which("docker") is None:
         raise HostEnvironmentError("the docker command-line client is not installed", hint="install it (`apt-get install docker.io`), or use `docker compose run builder`")
     print(" ".join(argv), flush=True)

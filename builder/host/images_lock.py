@@ -4,7 +4,7 @@ One entry per line: ``<key> <reference> <pin>``, where ``pin`` is
 ``sha256:<registry digest>`` (built from ``reference@sha256:…``),
 ``id:sha256:<local image ID>`` (a base made on this machine, e.g. by
 ``make offline-base``) or ``unpinned`` (the digest is not known: builds warn).
-Keys: ``trt`` and ``cpu`` (the flavours' bases) and ``cpu-offline`` (the
+Keys: ``trt``, ``trt10`` and ``cpu`` (the flavours' bases) and ``cpu-offline`` (the
 local Debian base the cpu flavour falls back to when no registry answers).
 """
 

@@ -84,10 +84,10 @@ def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Seque
 
     def step(profiles: Sequence[Profile]) -> Mapping[str, Any]:
         from builder.host import image as host_image
-        from builder.host.spec import flavour_for_backend
+        from builder.host.spec import flavour_for_profile
 
         images = {}
-        for flavour in sorted({flavour_for_backend(p.backend) for p in profiles}):
+        for flavour in sorted({flavour_for_profile(p) for p in profiles}):
             log(f"nightly: rebuilding image {flavour} from scratch (no layer cache)")
             images[flavour] = jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))
         ids = ", ".join(f"{k} {v.get('id') if isinstance(v, dict) else v}" for k, v in images.items())

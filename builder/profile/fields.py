@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from builder.backends.catalog import backend_names
+from builder.backends.catalog import TENSORRT, backend_names
 from builder.profile.kinds import Boolean, Choice, Dynamic, Integer, Kind, Number, Size, Text
 from builder.profile.model import (
     Backend,
@@ -246,6 +246,10 @@ PROFILE = Section(
         Field("version_compatible", Boolean(), "Build a version-compatible engine (loads on later TensorRT versions too; 8.6 and newer).",
               default=False),
         Field("tf32", Boolean(), "Allow TF32 math for FP32 layers on Ampere and newer.", default=False),
+        Field("tensorrt", Choice(TENSORRT.versions()),
+              "TensorRT version, quoted; picks the image: `\"8.6\"` builds in `trt` (NGC 23.08), `\"10\"` in `trt10` "
+              "(NGC 25.01, TensorRT 10.8; needed for Blackwell, compute capability 10.0 and newer).",
+              default=TENSORRT.versions()[0]),
         Field("opset", Integer(11, 20), "ONNX opset of the export (TensorRT 8.6 reads at most 17).", default=17),
         Field("simplify", Boolean(), "Simplify the ONNX graph (onnxslim) after export.", default=True),
         Field("target", TARGET, "The GPU the engine is meant for; `null` (the default) checks nothing.",
