@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
     parser.add_argument("--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)")
-    parser.add_argument("--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)")
+    parser.add_argument("--image", default=None, help="image reference (default by profile: engine-foundry:cpu, :trt, or :trt10 for tensorrt: \"10\")")
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
