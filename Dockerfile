@@ -1,7 +1,9 @@
 # Engine Foundry build image: one file, two flavours (docs/docker.md).
 #   FLAVOUR=trt  TensorRT 8.6 / CUDA 12.2 (NGC TensorRT 23.08 base), the default
+#   FLAVOUR=trt10  TensorRT 10.8.0.43 / CUDA 12.8.0 / Python 3.12.3 (NGC TensorRT 25.01 base; Blackwell needs it);
+#                pass BASE_IMAGE (make image does, from images.lock): the default below is the 23.08 base
 #   FLAVOUR=cpu  ONNX Runtime only, on a slim Debian/Python base (or the local Debian base of `make offline-base`)
-# Use `make image FLAVOUR=cpu|trt`: it passes BASE_IMAGE pinned by digest from images.lock and records what was used.
+# Use `make image FLAVOUR=cpu|trt|trt10`: it passes BASE_IMAGE pinned by digest from images.lock and records what was used.
 # Works with the legacy builder (no BuildKit features).
 
 # Base image; BASE_IMAGE overrides it for either flavour (a pinned `name@sha256:…` or a local image ID).
@@ -54,7 +56,7 @@ RUN set -eu; \
     fi; \
     YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false YOLO_CONFIG_DIR=/tmp/yolo /opt/venv/bin/python -c \
       "import cv2, numpy, onnx, onnxruntime, onnxslim, polygraphy, torch, ultralytics, yaml"; \
-    if [ "$FLAVOUR" = trt ]; then /opt/venv/bin/python -c "import tensorrt; print('TensorRT', tensorrt.__version__)"; fi; \
+    case "$FLAVOUR" in trt|trt10) /opt/venv/bin/python -c "import tensorrt; print('TensorRT', tensorrt.__version__)";; esac; \
     rm -rf /tmp/requirements /tmp/lock.txt /tmp/ca-bundle.pem /tmp/yolo
 # Marks this stage's image as the project's, so `make image` / `make clean` can remove it once unused.
 LABEL engine-foundry.flavour="${FLAVOUR}" engine-foundry.stage="deps"

@@ -27,7 +27,7 @@ venv-host venv-dev:
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-image: venv-host ## build the builder image: make image FLAVOUR=cpu|trt
+image: venv-host ## build the builder image: make image FLAVOUR=cpu|trt|trt10
 	$(PYTHON) -m builder image --flavour $(FLAVOUR)
 
 engine: venv-host ## build one profile in its container: make engine PROFILE=cpu-fp32
@@ -45,7 +45,7 @@ validate: venv-host ## check every profile, all problems at once
 verify: venv-host ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32
 	$(PYTHON) -m builder verify $(ARTIFACT)
 
-shell: venv-host ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt
+shell: venv-host ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt|trt10
 	$(PYTHON) -m builder shell --flavour $(FLAVOUR)
 
 pin: venv-host ## resolve the base images' digests into images.lock
@@ -57,8 +57,8 @@ offline-base: venv-host ## make the local Debian base image with debootstrap: ma
 test: venv-dev ## run the tests (all but the gpu ones; Docker tests use the real engine)
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: venv-host ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml)
-	$(PYTHON) -m builder test-gpu$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")
+test-gpu: venv-host ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml) [IMAGE=engine-foundry:trt10]
+	$(PYTHON) -m builder test-gpu$(if $(IMAGE), --image $(IMAGE))$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")
 
 bench: venv-dev ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py

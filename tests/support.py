@@ -40,6 +40,7 @@ def make_profile(**overrides: Any) -> Profile:
         hardware_compatibility=HardwareCompatibility.NONE,
         version_compatible=False,
         tf32=False,
+        tensorrt="8.6",
         opset=17,
         simplify=True,
         target=None,

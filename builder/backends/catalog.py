@@ -38,13 +38,39 @@ class BackendEntry:
     name: str
     title: str  # what the artifact is, for OPS.md
     module: str  # the backend module, imported lazily by builder.backends.registry
-    flavour: str  # the image it builds in: "cpu" | "trt" (requirements/<flavour>.in, FLAVOUR of the Dockerfile)
+    flavour: str  # its default image: "cpu" | "trt" (requirements/<flavour>.in, FLAVOUR of the Dockerfile)
     packages: tuple[str, ...]  # Python packages its builds need beyond PIPELINE_PACKAGES (doctor, build key)
     precisions: tuple[str, ...]
     host_check: str
     needs_gpu: bool = False  # builds and runs on an NVIDIA GPU (GPU requests, doctor, host checks)
     only_fields: tuple[str, ...] = ()
     triton: TritonPlatform | None = None  # None: no Triton repository for this backend
+    version_field: str = ""  # the profile key choosing among version_flavours; "": one image
+    version_flavours: tuple[tuple[str, str], ...] = ()  # (profile value, flavour), the default first
+
+    def all_flavours(self) -> tuple[str, ...]:
+        """Every image this backend builds in, its default first."""
+        return tuple(dict.fromkeys((self.flavour, *(flavour for _, flavour in self.version_flavours))))
+
+    def versions(self) -> tuple[str, ...]:
+        """The values ``version_field`` accepts (empty: the backend has one image)."""
+        return tuple(value for value, _ in self.version_flavours)
+
+    def flavour_for(self, version: object = None) -> str:
+        """The image flavour a profile with ``version_field`` = ``version`` builds in (None: the default).
+
+        Raises:
+            KeyError: a version this backend has no image for (the profile loader refuses it first).
+        """
+        if version is None or not self.version_flavours:
+            return self.flavour
+        for value, flavour in self.version_flavours:
+            if value == str(version):
+                return flavour
+        raise KeyError(
+            f"backend {self.name!r} has no image for {self.version_field} {version!r} "
+            f"(known: {', '.join(self.versions())})"
+        )
 
 
 _ENTRIES: dict[str, BackendEntry] = {}
@@ -110,14 +136,14 @@ def backend_for_flavour(flavour: str) -> BackendEntry:
         KeyError: no backend builds in that flavour.
     """
     for entry in _ENTRIES.values():
-        if entry.flavour == flavour:
+        if flavour in entry.all_flavours():
             return entry
     raise KeyError(f"no backend builds in the {flavour!r} image")
 
 
 def flavours() -> tuple[str, ...]:
     """The image flavours backends build in, sorted."""
-    return tuple(sorted({entry.flavour for entry in _ENTRIES.values()}))
+    return tuple(sorted({flavour for entry in _ENTRIES.values() for flavour in entry.all_flavours()}))
 
 
 def resolve(reference: str) -> Any:
@@ -146,8 +172,12 @@ TENSORRT = register_backend(
             "tf32",
             "target",
             "outputs.ultralytics_engine",
+            "tensorrt",
         ),
         triton=TritonPlatform("tensorrt_plan", "model.plan", "KIND_GPU"),
+        # `tensorrt: "8.6"` builds in the trt image (NGC 23.08), `tensorrt: "10"` in trt10 (NGC 25.01, TensorRT 10.8)
+        version_field="tensorrt",
+        version_flavours=(("8.6", "trt"), ("10", "trt10")),
     )
 )
 

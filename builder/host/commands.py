@@ -52,9 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _launch_options(engines)
     engines.set_defaults(handler=_cmd_engines)
 
-    image = subparsers.add_parser("image", help="build the builder image of a flavour (cpu or trt)")
+    image = subparsers.add_parser("image", help="build the builder image of a flavour (cpu, trt or trt10)")
     image.add_argument(
-        "--flavour", choices=FLAVOURS, default="cpu", help="cpu (ONNX Runtime) or trt (TensorRT); default cpu"
+        "--flavour",
+        choices=FLAVOURS,
+        default="cpu",
+        help="cpu (ONNX Runtime), trt (TensorRT 8.6) or trt10 (TensorRT 10.8); default cpu",
     )
     image.add_argument("--tag", default=None, help="image tag (default: engine-foundry:<flavour>)")
     image.add_argument("--base-image", default=None, help="base image instead of images.lock's (BASE_IMAGE)")
@@ -135,7 +138,9 @@ def _launch_options(parser: argparse.ArgumentParser) -> None:
         "--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)"
     )
     parser.add_argument(
-        "--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)"
+        "--image",
+        default=None,
+        help='image reference (default by profile: engine-foundry:cpu, :trt, or :trt10 for tensorrt: "10")',
     )
 
 
@@ -221,7 +226,9 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     settings = replace(_settings(args), image=image.ref, image_id=image.id)
     prepare_host_dirs(settings, "shell")
     backend = backend_for_flavour(args.flavour).name
-    argv = docker_run_argv(container_spec("shell", backend, settings), entrypoint="/bin/bash", interactive=True)
+    argv = docker_run_argv(
+        container_spec("shell", backend, settings, args.flavour), entrypoint="/bin/bash", interactive=True
+    )
     if shutil.which("docker") is None:
         raise HostEnvironmentError(
             "the docker command-line client is not installed",

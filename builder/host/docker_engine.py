@@ -132,7 +132,8 @@ def translate_docker_error(exc: BaseException, *, image: str | None = None) -> H
 
 def image_hint(ref: str, flavour: str | None = None) -> str:
     """The exact command that makes image ``ref`` (of ``flavour``, else guessed from its tag)."""
-    flavour = flavour or ("trt" if ref.endswith(":trt") else "cpu")
+    tag = ref.rsplit(":", 1)[-1] if ":" in ref.rsplit("/", 1)[-1] else ""
+    flavour = flavour or (tag if tag in ("trt", "trt10") else "cpu")
     return f"build it: `make image FLAVOUR={flavour}` (or `python3 -m builder image --flavour {flavour}`)"
 
 

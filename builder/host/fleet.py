@@ -19,7 +19,7 @@ from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image
 from builder.host.launch import Sink, launch, resolve_profile, say, say_error, stop_quietly
-from builder.host.spec import ContainerSpec, HostSettings, flavour_for_backend
+from builder.host.spec import ContainerSpec, HostSettings, flavour_for_profile
 
 
 class TrackingEngine:
@@ -67,15 +67,17 @@ def launch_many(
         BuilderError: a profile that cannot be loaded (checked for all before anything runs).
     """
     loaded = [(ref, resolve_profile(ref, settings.profiles_dir)[0]) for ref in profile_refs]
-    gpu_refs = [ref for ref, p in loaded if flavour_for_backend(p.backend) == "trt"]
-    cpu_refs = [ref for ref, p in loaded if flavour_for_backend(p.backend) != "trt"]
+    gpu_flavours = {ref: flavour_for_profile(p) for ref, p in loaded if flavour_for_profile(p) != "cpu"}
+    gpu_refs = [ref for ref, _ in loaded if ref in gpu_flavours]
+    cpu_refs = [ref for ref, _ in loaded if ref not in gpu_flavours]
     if gpu_indices is None:
         from builder.gpu import list_gpus
 
         gpu_indices = [g.index for g in list_gpus()]
     results: dict[str, int] = {}
     if len(gpu_indices) > 1 and len(gpu_refs) > 1:
-        ensure_image("trt", engine, sink, ref=settings.image)
+        for flavour in sorted(set(gpu_flavours.values())):
+            ensure_image(flavour, engine, sink, ref=settings.image)
         results.update(_parallel(gpu_refs, settings, engine, list(gpu_indices), sink, error_sink))
     else:
         cpu_refs = gpu_refs + cpu_refs

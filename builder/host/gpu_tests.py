@@ -1,6 +1,7 @@
 """``make test-gpu`` = ``python -m builder test-gpu``: the ``gpu`` tests inside the TensorRT image on this host.
 
-1. The trt image (``--image``, default ``engine-foundry:trt``; ``make image FLAVOUR=trt`` builds it) plus the
+1. The trt image (``--image``, default ``engine-foundry:trt``; ``make image FLAVOUR=trt`` builds it; the TensorRT 10
+   image: ``make test-gpu IMAGE=engine-foundry:trt10``; test-gpu.txt is pure-Python wheels, so it suits both) plus the
    hash-locked ``requirements/test-gpu.txt`` becomes ``<image>-test`` (``tests/gpu/Dockerfile``; Docker caches it).
 2. The repository is mounted read-only at ``/repo`` (the checkout's tests and builder run, nothing is copied),
    ``artifacts/test-gpu/`` is the only writable mount (the JUnit report), ``/tmp`` is a tmpfs.
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from builder.errors import HostEnvironmentError
+from builder.host.docker_engine import image_hint
 
 DEFAULT_IMAGE = "engine-foundry:trt"
 REPORT_DIR = Path("artifacts") / "test-gpu"
@@ -77,9 +79,7 @@ def run_gpu_tests(args: argparse.Namespace) -> int:
             "the docker command-line client is not installed", hint="install it (`apt-get install docker.io`)"
         )
     if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
-        raise HostEnvironmentError(
-            f"the TensorRT image {args.image} is not here", hint="build it: `make image FLAVOUR=trt`"
-        )
+        raise HostEnvironmentError(f"the TensorRT image {args.image} is not here", hint=image_hint(args.image))
     if subprocess.run(image_build_argv(repo, args.image)).returncode != 0:
         raise HostEnvironmentError(
             f"could not build {args.image}-test from tests/gpu/Dockerfile", hint="read docker's message above"

@@ -5,7 +5,7 @@ One entry per line: ``<key> <reference> <pin>``, where ``pin`` is
 ``local`` (a base made on each machine, e.g. by ``make offline-base``: no other machine can have its ID, so
 its ID is recorded in each build's manifest instead of here) or ``unpinned`` (the digest is not known: builds
 warn). ``id:sha256:<local image ID>`` lines of older files are still read.
-Keys: ``trt`` and ``cpu`` (the flavours' bases) and ``cpu-offline`` (the
+Keys: ``trt``, ``trt10`` and ``cpu`` (the flavours' bases) and ``cpu-offline`` (the
 local Debian base the cpu flavour falls back to when no registry answers).
 """
 

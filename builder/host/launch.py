@@ -25,7 +25,7 @@ from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs
-from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests, to_host_paths
+from builder.host.spec import HostSettings, container_spec, flavour_for_profile, gpu_requests, to_host_paths
 from builder.profile import Profile
 
 STOP_TIMEOUT_S = 10
@@ -67,7 +67,7 @@ def launch(
     from builder.layout import ArtifactLayout
 
     profile, profile_file = resolve_profile(profile_ref, settings.profiles_dir)
-    flavour = flavour_for_backend(profile.backend)
+    flavour = flavour_for_profile(profile)
     image = ensure_image(flavour, engine, sink, ref=settings.image)
     settings = replace(
         settings,
@@ -83,7 +83,7 @@ def launch(
         sink(f"UP-TO-DATE {profile.name}: {layout.latest_dir()} (build key {key[:12]}; no container started)")
         return int(ExitCode.OK)
     prepare_host_dirs(settings, profile.name, sink)
-    spec = container_spec(profile_file.stem, profile.backend, settings)
+    spec = container_spec(profile_file.stem, profile.backend, settings, flavour)
     failed_before = _failed_builds(layout)
     sink(f"starting {image.ref} ({image.id[:19]}) for {profile.name}")
     name = spec_name(profile.name)

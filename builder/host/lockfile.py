@@ -32,6 +32,7 @@ LOCK_PYTHON_ENV = "ENGINE_FOUNDRY_LOCK_PYTHON"
 TARGETS = {
     "cpu": ("3.11", 36),  # Debian bookworm: CPython 3.11, glibc 2.36
     "trt": ("3.10", 35),  # NGC TensorRT 23.08 (Ubuntu 22.04): CPython 3.10, glibc 2.35
+    "trt10": ("3.12", 39),  # NGC TensorRT 25.01 (Ubuntu 24.04): CPython 3.12.3, glibc 2.39
 }
 
 

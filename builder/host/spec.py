@@ -107,13 +107,20 @@ class ContainerSpec:
 
 
 def flavour_for_backend(backend: object) -> str:
-    """The image flavour ``backend`` (a ``Backend`` or its value) builds in, from the backend catalogue."""
+    """The default image flavour ``backend`` (a ``Backend`` or its value) builds in, from the backend catalogue."""
     return get_backend_entry(backend).flavour
 
 
-def image_ref_for(backend: object, settings: HostSettings) -> str:
-    """The image reference a profile of ``backend`` runs in."""
-    return settings.image or DEFAULT_IMAGES[flavour_for_backend(backend)]
+def flavour_for_profile(profile: Any) -> str:
+    """The image flavour ``profile`` builds in: its backend's, chosen by the backend's ``version_field``
+    (``tensorrt: "10"`` -> ``trt10``) where the catalogue names one."""
+    entry = get_backend_entry(profile.backend)
+    return entry.flavour_for(getattr(profile, entry.version_field) if entry.version_field else None)
+
+
+def image_ref_for(backend: object, settings: HostSettings, flavour: str | None = None) -> str:
+    """The image reference a profile of ``backend`` runs in (``flavour``: the profile's, else the default)."""
+    return settings.image or DEFAULT_IMAGES[flavour or flavour_for_backend(backend)]
 
 
 def gpu_requests(gpus: str) -> tuple[GpuRequest, ...]:
@@ -143,7 +150,9 @@ def container_command(profile_name: str, settings: HostSettings) -> tuple[str, .
     return command + (("--force",) if settings.force else ())
 
 
-def container_spec(profile_name: str, profile_backend: object, settings: HostSettings) -> ContainerSpec:
+def container_spec(
+    profile_name: str, profile_backend: object, settings: HostSettings, flavour: str | None = None
+) -> ContainerSpec:
     """The hardened container that builds profile file ``<profiles_dir>/<profile_name>.yaml``.
 
     Args:
@@ -151,6 +160,7 @@ def container_spec(profile_name: str, profile_backend: object, settings: HostSet
         profile_backend: the profile's backend (``Backend`` or its value); GPUs
             are requested for backends that need one (the catalogue's ``needs_gpu``).
         settings: host folders, user, image and GPU choice.
+        flavour: the image flavour (:func:`flavour_for_profile`); None: the backend's default.
 
     Raises:
         UsageError: a profile name that is not a plain file name, or a bad ``gpus`` value.
@@ -159,8 +169,8 @@ def container_spec(profile_name: str, profile_backend: object, settings: HostSet
         raise UsageError(
             f"profile name {profile_name!r} is not a plain file name", hint="use letters, digits, '.', '_' and '-'"
         )
-    flavour = flavour_for_backend(profile_backend)
-    ref = image_ref_for(profile_backend, settings)
+    flavour = flavour or flavour_for_backend(profile_backend)
+    ref = image_ref_for(profile_backend, settings, flavour)
     environment = {**BASE_ENVIRONMENT, "ENGINE_FOUNDRY_IMAGE_REF": ref, **settings.environment}
     if settings.image_id:
         environment["ENGINE_FOUNDRY_IMAGE_ID"] = settings.image_id

@@ -86,10 +86,10 @@ def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Seque
 
     def step(profiles: Sequence[Profile]) -> Mapping[str, Any]:
         from builder.host import image as host_image
-        from builder.host.spec import flavour_for_backend
+        from builder.host.spec import flavour_for_profile
 
         images, failed = {}, {}
-        for flavour in sorted({flavour_for_backend(p.backend) for p in profiles}):
+        for flavour in sorted({flavour_for_profile(p) for p in profiles}):
             log(f"nightly: rebuilding image {flavour} from scratch (no layer cache)")
             try:
                 images[flavour] = jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))

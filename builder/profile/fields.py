@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from builder.backends.catalog import backend_names
+from builder.backends.catalog import TENSORRT, backend_names
 from builder.profile.kinds import Boolean, Choice, Dynamic, Integer, Kind, Number, Size, Text
 from builder.profile.model import (
     Backend,
@@ -382,6 +382,13 @@ PROFILE = Section(
             default=False,
         ),
         Field("tf32", Boolean(), "Allow TF32 math for FP32 layers on Ampere and newer.", default=False),
+        Field(
+            "tensorrt",
+            Choice(TENSORRT.versions()),
+            'TensorRT version, quoted; picks the image: `"8.6"` builds in `trt` (NGC 23.08), `"10"` in `trt10` '
+            "(NGC 25.01, TensorRT 10.8; needed for Blackwell, compute capability 10.0 and newer).",
+            default=TENSORRT.versions()[0],
+        ),
         Field("opset", Integer(11, 20), "ONNX opset of the export (TensorRT 8.6 reads at most 17).", default=17),
         Field("simplify", Boolean(), "Simplify the ONNX graph (onnxslim) after export.", default=True),
         Field(

@@ -164,6 +164,7 @@ class Profile:
     hardware_compatibility: HardwareCompatibility
     version_compatible: bool
     tf32: bool
+    tensorrt: str  # "8.6" | "10": the TensorRT version, hence the image (backend catalogue's version_flavours)
     opset: int
     simplify: bool
     target: TargetSpec | None

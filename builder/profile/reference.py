@@ -38,8 +38,12 @@ def field_reference_markdown(table: Section = PROFILE) -> str:
     rows += ["", "| backend | builds | image | precisions | keys only it accepts |", "|---|---|---|---|---|"]
     for entry in backends():
         only = ", ".join(f"`{key}`" for key in entry.only_fields) or "—"
+        images = ", ".join(
+            f"`{flavour}` ({entry.version_field}: `{value}`)" for value, flavour in entry.version_flavours
+        )
         rows.append(
-            f"| `{entry.name}` | {_cell(entry.title)} | `{entry.flavour}` | {', '.join(entry.precisions)} | {only} |"
+            f"| `{entry.name}` | {_cell(entry.title)} | {images or f'`{entry.flavour}`'} | "
+            f"{', '.join(entry.precisions)} | {only} |"
         )
     return "\n".join(rows) + "\n"
 

@@ -51,9 +51,10 @@ def test_registry_imports_the_catalogued_module() -> None:
 
 
 def test_flavours_images_and_the_shell_backend_come_from_the_catalogue() -> None:
-    assert FLAVOURS == ("cpu", "trt")
-    assert DEFAULT_IMAGES == {"cpu": "engine-foundry:cpu", "trt": "engine-foundry:trt"}
+    assert FLAVOURS == ("cpu", "trt", "trt10")
+    assert DEFAULT_IMAGES == {"cpu": "engine-foundry:cpu", "trt": "engine-foundry:trt", "trt10": "engine-foundry:trt10"}
     assert backend_for_flavour("trt").name == "tensorrt" and backend_for_flavour("cpu").name == "onnxruntime"
+    assert backend_for_flavour("trt10").name == "tensorrt"
     with pytest.raises(KeyError):
         backend_for_flavour("openvino")
 

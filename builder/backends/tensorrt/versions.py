@@ -16,6 +16,12 @@ from builder.profile import Precision, Profile
 
 TRT_IMAGE = "nvcr.io/nvidia/tensorrt:23.08-py3"
 TRT_IMAGE_HINT = f"build inside the TensorRT image: `make image FLAVOUR=trt` (base {TRT_IMAGE}, TensorRT 8.6)"
+TRT10_IMAGE = "nvcr.io/nvidia/tensorrt:25.01-py3"
+#: the image flavour each value of the profile's ``tensorrt`` key builds in, and the TensorRT family it holds
+PROFILE_FAMILIES = {"8.6": ("trt", "8.6"), "10": ("trt10", "10")}
+# the oldest TensorRT each family value of the profile accepts; a newer one builds too (the field picks the image,
+# and an image of an older TensorRT than the profile asks for is refused: Blackwell needs 10.8, the trt10 image's)
+_FAMILY_MINIMUM = {"8.6": (8, 6), "10": (10, 8)}
 
 # (major, minor) from which the ONNX parser supports opsets up to the value (onnx-tensorrt docs/operators.md:
 # 8.4-8.6 -> 17, 9.x -> 19, 10.0 -> 20, 10.15 -> 24, 11.2 -> 24; TensorRT 11.5 release notes: opset 25).
@@ -106,6 +112,15 @@ def check_profile_supported(profile: Profile, version: TrtVersion) -> TrtFeature
         HostEnvironmentError: unsupported version, FP16/INT8 on TensorRT 11, or an opset above the parser's.
     """
     feats = features_for(version)
+    wanted = getattr(profile, "tensorrt", None)
+    if wanted in PROFILE_FAMILIES and (version.major, version.minor) < _FAMILY_MINIMUM[PROFILE_FAMILIES[wanted][1]]:
+        flavour = PROFILE_FAMILIES[wanted][0]
+        raise HostEnvironmentError(
+            f"profile '{profile.name}' asks for TensorRT {wanted} (`tensorrt: \"{wanted}\"`), but this image has "
+            f"the older TensorRT {version}",
+            hint=f"build in the {flavour} image (`make image FLAVOUR={flavour}`; `make build` picks it from the "
+            f"profile unless --image overrides it), or change `tensorrt:` in the profile",
+        )
     if profile.precision is not Precision.FP32 and not feats.precision_flags:
         removed = "the FP16/INT8 builder flags"
         if profile.precision is Precision.INT8:
