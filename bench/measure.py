@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("export", "build", "verify", "benchmark", "publish")
+STAGES = ("export", "build", "verify", "evaluate", "benchmark", "publish")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.farm import farm_parallelism  # noqa: E402
-from bench.machine import describe_machine, docker_version  # noqa: E402
+from bench.int8 import PROFILES as INT8_PROFILES  # noqa: E402
+from bench.int8 import int8_vs_fp32  # noqa: E402
+from bench.machine import Machine, describe_machine, docker_version  # noqa: E402
 from bench.measure import REPO, Workspace, run_builder  # noqa: E402
 from bench.report import console, markdown, write_markdown  # noqa: E402
 from bench.workloads import (  # noqa: E402
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (1 cold, 3 no-op, 1 overhead pair)")
     parser.add_argument("--no-full-image", action="store_true", help="skip the --no-cache image build (minutes)")
+    parser.add_argument("--only-int8", action="store_true", help="only cpu-int8 vs cpu-fp32 (latency ratio, mAP drop)")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the results")
     args = parser.parse_args(argv)
     cold_reps, noop_reps, pair_reps = (1, 3, 1) if args.quick else (2, 5, 3)
@@ -73,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(machine.lines()), flush=True)
     results = Results()
     with tempfile.TemporaryDirectory(prefix="ef-bench-") as tmp:
-        ws = Workspace.create(Path(tmp) / "ws", {"bench-320": BENCH_320})
+        ws = Workspace.create(Path(tmp) / "ws", {"bench-320": BENCH_320, **INT8_PROFILES})
+        print("measuring cpu-int8 against cpu-fp32 ...", flush=True)
+        _attempt(results, "cpu-int8 vs cpu-fp32", ">= 1.5x faster, mAP drop <= 0.01", lambda: int8_vs_fp32(ws, results))
+        if args.only_int8:
+            return _report(results, machine, argv, args.output)
         print("measuring bare builds ...", flush=True)
         _attempt(
             results,
@@ -119,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 )
                 _attempt(results, *DOCKER_TARGETS[1], lambda: container_overhead(ws, results, reps=pair_reps))
+    return _report(results, machine, argv, args.output)
+
+
+def _report(results: Results, machine: Machine, argv: list[str] | None, output: Path) -> int:
     print(console(results, machine))
     command = "make bench" + (
         " (bench/run.py " + " ".join(argv or sys.argv[1:]) + ")" if (argv or sys.argv[1:]) else ""
     )
-    write_markdown(args.output, markdown(results, machine, command))
-    print(f"\nwrote {args.output}")
+    write_markdown(output, markdown(results, machine, command))
+    print(f"\nwrote {output}")
     return 0
 
 

@@ -49,18 +49,32 @@ def build_key_for(
         ModelError: the checkpoint is missing or fails its sha256 pin.
     """
     weights = weights_fingerprint(profile.model, models_dir)
+    accuracy_data = accuracy_data_sha256(profile, models_dir)
     gpu = gpu_identity(gpus()) if profile.backend is Backend.TENSORRT else ""
     env_id = environment_id or environment_identity(image_id)
-    return BuildKey(
-        compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights
-    )
+    key = compute_build_key(profile, weights, env_id, gpu, accuracy_data)
+    return BuildKey(key, build_key_inputs(profile, weights, env_id, gpu, accuracy_data), weights)
+
+
+def accuracy_data_sha256(profile: Profile, models_dir: Path) -> str:
+    """Content digest of the profile's accuracy split (data.yaml, images, labels); "" without an accuracy gate.
+
+    Raises:
+        DatasetError: the data set is missing or malformed.
+    """
+    if profile.accuracy is None:
+        return ""
+    from builder.yolo.dataset import load_split
+
+    spec = profile.accuracy
+    return load_split(models_dir, spec.data, spec.split, spec.samples).content_sha256()
 
 
 def build_key_inputs(
-    profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = ""
+    profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = "", accuracy_data: str = ""
 ) -> dict[str, object]:
     """The parts of the key, recorded in the manifest so a changed key can be explained."""
-    return {
+    inputs: dict[str, object] = {
         "builder_version": __version__,
         "builder_source": builder_source_digest(),
         "profile_sha256": profile.sha256(),
@@ -69,12 +83,15 @@ def build_key_inputs(
         # A TensorRT engine is bound to the GPU model; an ONNX Runtime CPU model is not.
         "gpu": gpu_identity if profile.backend is Backend.TENSORRT else "",
     }
+    if accuracy_data:  # the mAP gate's split (builder.yolo.dataset); absent without a gate, so older keys hold
+        inputs["accuracy_data_sha256"] = accuracy_data
+    return inputs
 
 
 def compute_build_key(
-    profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = ""
+    profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = "", accuracy_data: str = ""
 ) -> str:
     """Hex sha256 of :func:`build_key_inputs` in canonical JSON."""
-    inputs = build_key_inputs(profile, weights, environment_id, gpu_identity)
+    inputs = build_key_inputs(profile, weights, environment_id, gpu_identity, accuracy_data)
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -163,7 +163,7 @@ TENSORRT = register_backend(
         host_check="builder.ops.compat:check_tensorrt_host",
         needs_gpu=True,
         only_fields=(
-            "int8",
+            "int8.cache",
             "workspace",
             "timing_cache",
             "builder_optimization_level",
@@ -188,8 +188,9 @@ ONNXRUNTIME = register_backend(
         module="builder.backends.onnxruntime",
         flavour="cpu",
         packages=("onnxruntime",),
-        precisions=("fp32",),
+        precisions=("fp32", "int8"),
         host_check="builder.ops.compat:check_onnxruntime_host",
+        only_fields=("int8.quantize_head",),
         triton=TritonPlatform("onnxruntime_onnx", "model.onnx", "KIND_CPU"),
     )
 )

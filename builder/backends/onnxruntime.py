@@ -47,17 +47,17 @@ class OrtHost:
 
 
 def check_available(profile: Profile, gpus: GpuProbe | None = None) -> OrtHost:
-    """Check onnxruntime with its CPU provider is importable and the profile is FP32 (``gpus`` is not needed).
+    """Check onnxruntime with its CPU provider is importable and the profile's precision is FP32 or INT8.
 
     Raises:
         HostEnvironmentError: onnxruntime is missing, lacks the CPU provider, or the profile asks
             for a precision this backend cannot build.
     """
-    if profile.precision is not Precision.FP32:
+    if profile.precision not in (Precision.FP32, Precision.INT8):
         raise HostEnvironmentError(
-            f"the onnxruntime backend builds FP32 models only; profile {profile.name!r} asks for "
+            f"the onnxruntime backend builds FP32 and INT8 models only; profile {profile.name!r} asks for "
             f"{profile.precision.value}",
-            hint="set precision: fp32, or use backend: tensorrt for fp16/int8",
+            hint="set precision: fp32 or int8, or use backend: tensorrt for fp16",
         )
     try:
         import onnxruntime as ort
@@ -76,14 +76,18 @@ def check_available(profile: Profile, gpus: GpuProbe | None = None) -> OrtHost:
 
 
 def build(ctx: StageContext, onnx_path: Path) -> StageResult:
-    """Write ``model.ort.onnx``: ``onnx_path`` optimized by ONNX Runtime at the basic level.
+    """Write ``model.ort.onnx``: ``onnx_path`` optimized by ONNX Runtime at the basic level (FP32), or quantized
+    to INT8 (:mod:`builder.backends.ort_quantize`; the QDQ model as quantized, since offline constant folding
+    would fold the weights' DequantizeLinear back to float).
 
     Raises:
-        EngineBuildError: ONNX Runtime cannot load or optimize the model.
+        EngineBuildError: ONNX Runtime cannot load, optimize or quantize the model.
     """
     import onnxruntime as ort
 
     out = ctx.workdir / MODEL_NAME
+    if ctx.profile.precision is Precision.INT8:
+        return _build_int8(ctx, onnx_path, out)
     options = ort.SessionOptions()
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVEL)
     options.optimized_model_filepath = str(out)
@@ -110,6 +114,34 @@ def build(ctx: StageContext, onnx_path: Path) -> StageResult:
         "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
     }
     return StageResult(details=details, artifacts=(ArtifactOut(MODEL_NAME, "model"),))
+
+
+def _build_int8(ctx: StageContext, onnx_path: Path, out: Path) -> StageResult:
+    import onnxruntime as ort
+
+    from builder.backends.ort_quantize import quantize
+    from builder.stage_types import ExportResult
+
+    export = ctx.handed(ExportResult)
+    input_name = export.input.name if export is not None else _first_input(onnx_path)
+    started = time.perf_counter()
+    int8 = quantize(onnx_path, out, ctx.profile, ctx.models_dir, input_name, ctx.log)
+    details = {
+        "backend": NAME,
+        "onnxruntime": ort.__version__,
+        "int8": int8,
+        "nodes": {"onnx": _node_count(onnx_path), "quantized": _node_count(out)},
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
+    }
+    inputs = {"calibration": int8["calibration_data"]}
+    return StageResult(details=details, artifacts=(ArtifactOut(MODEL_NAME, "model"),), inputs=inputs)
+
+
+def _first_input(onnx_path: Path) -> str:
+    import onnx
+
+    return str(onnx.load(str(onnx_path), load_external_data=False).graph.input[0].name)
 
 
 def _raise_if_disk_full(folder: Path, onnx_path: Path, err: Exception) -> None:

@@ -47,7 +47,7 @@ class Severity(str, enum.Enum):
 class Change:
     """One difference between the previous and the new build."""
 
-    area: str  # status | input | builder | environment | artifact | verification | latency
+    area: str  # status | input | builder | environment | artifact | verification | accuracy | latency
     key: str
     old: Any
     new: Any
@@ -137,6 +137,7 @@ def compare_manifests(
         backend = _get(new, "profile.resolved.backend")
         changes += _artifact_changes(old, new, explained=explained, tensorrt=backend == "tensorrt")
         changes += _metric_changes(_verify_details(old), _verify_details(new), metric_tolerance)
+        changes += _accuracy_changes(_stage_details(old, "evaluate"), _stage_details(new, "evaluate"))
         changes += _latency_changes(_benchmark(old), _benchmark(new), latency_threshold)
     return DriftReport(name, old.get("build_id"), new.get("build_id"), tuple(changes))
 
@@ -264,6 +265,29 @@ def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: f
             )
         else:
             changes.append(Change("verification", label, a, b, Severity.INFO, "metric changed within tolerance"))
+    return changes
+
+
+MAP_DRIFT = 0.005  # artifact mAP50-95 lost since the last good build that counts as drift (half a point)
+
+
+def _accuracy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """The mAP gate's numbers (builder/stages/evaluate_model.py) against the last good build: mAP50-95 of the
+    artifact and its drop below the FP32 reference."""
+    changes = []
+    for key in ("artifact.map50_95", "map50_95_drop"):
+        a, b = _get(old, key), _get(new, key)
+        if not isinstance(b, (int, float)) or a == b:
+            continue
+        if not isinstance(a, (int, float)):
+            changes.append(Change("accuracy", f"evaluate.{key}", a, b, Severity.INFO, "mAP gate added"))
+            continue
+        worse = (a - b) if key.startswith("artifact") else (b - a)
+        severity = Severity.DRIFT if worse > MAP_DRIFT else Severity.INFO
+        reason = f"mAP {'worse' if worse > 0 else 'better'} by {abs(worse):.4f}" + (
+            f" (more than {MAP_DRIFT})" if severity is Severity.DRIFT else ""
+        )
+        changes.append(Change("accuracy", f"evaluate.{key}", a, b, severity, reason))
     return changes
 
 

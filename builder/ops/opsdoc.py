@@ -223,6 +223,7 @@ def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
             "- Detections agree with the reference on sample images: "
             f"at least {min(r.get('agreement', 0) for r in images):.1%}."
         )
+    lines += _accuracy_line(manifest)
     bench = manifest.get("benchmark") or {}
     latency = bench.get("latency_ms") or {}
     if latency:
@@ -237,6 +238,22 @@ def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
             f"({bench.get('method', '?')})."
         )
     return lines or ["- No verification or benchmark details recorded."]
+
+
+def _accuracy_line(manifest: Mapping[str, Any]) -> list[str]:
+    """The mAP gate's numbers (the evaluate stage, docs/accuracy.md), when the build had one."""
+    stage = next((s for s in manifest.get("stages") or [] if s.get("name") == "evaluate"), None) or {}
+    details = stage.get("details") or {}
+    got, ref = details.get("artifact") or {}, details.get("reference") or {}
+    if "map50_95" not in got or "map50_95" not in ref:
+        return []
+    limit = (details.get("thresholds") or {}).get("max_map_drop")
+    return [
+        f"- Accuracy on {got.get('images', '?')} labelled images of `{details.get('data', '?')}` "
+        f"[{details.get('split', '?')}]: mAP50-95 {got['map50_95']:.4f}, mAP50 {got.get('map50', 0):.4f}; the FP32 "
+        f"reference {ref['map50_95']:.4f} / {ref.get('map50', 0):.4f}; drop {details.get('map50_95_drop', 0):+.4f} "
+        f"(allowed {limit})."
+    ]
 
 
 def _triton(triton: TritonModel, folder: str, resolved: Mapping[str, Any]) -> list[str]:

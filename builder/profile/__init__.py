@@ -5,6 +5,7 @@ from builder.profile.fields import DEFAULT_PROFILE
 from builder.profile.listing import ProfileListing, list_profiles
 from builder.profile.load import available_profiles, load_profile
 from builder.profile.model import (
+    AccuracySpec,
     Backend,
     BatchSpec,
     BenchmarkSpec,
@@ -23,6 +24,7 @@ from builder.profile.model import (
 __all__ = [
     "DEFAULT_PROFILE",
     "Backend",
+    "AccuracySpec",
     "BatchSpec",
     "BenchmarkSpec",
     "DetectionCheck",

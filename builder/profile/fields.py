@@ -15,6 +15,7 @@ from typing import Any
 from builder.backends.catalog import TENSORRT, backend_names
 from builder.profile.kinds import Boolean, Choice, Dynamic, Integer, Kind, Number, Size, Text
 from builder.profile.model import (
+    AccuracySpec,
     Backend,
     BatchSpec,
     BenchmarkSpec,
@@ -150,8 +151,16 @@ INT8 = Section(
             "cache",
             Choice(("auto", "off"), yaml_bools={False: "off"}),
             "`auto` keeps a calibration cache keyed by data, batch, image size and TensorRT version; `off` never "
-            "reads or writes one.",
+            "reads or writes one (TensorRT; ONNX Runtime calibrates every build).",
             default="auto",
+        ),
+        Field(
+            "quantize_head",
+            Boolean(),
+            "ONNX Runtime: also quantize the detection head (the highest `/model.N/` nodes). Off by default: "
+            "the head's boxes and scores share one output tensor, and quantizing it ruins the scores "
+            "(docs/accuracy.md).",
+            default=False,
         ),
     ),
     cls=Int8Spec,
@@ -259,6 +268,44 @@ BENCHMARK = Section(
     cls=BenchmarkSpec,
 )
 
+ACCURACY = Section(
+    (
+        Field(
+            "data",
+            relative_path((r"\.ya?ml$", "must be a data.yaml file")),
+            "An ultralytics `data.yaml`, relative to the models folder; its split folder must be inside it too.",
+            required=True,
+        ),
+        Field(
+            "split",
+            Text(rules=((r"^[A-Za-z0-9_-]+$", "must be a key of data.yaml such as `val`"),), max_length=32),
+            "The key of `data.yaml` naming the images evaluated.",
+            default="val",
+        ),
+        Field(
+            "samples",
+            Integer(1, 1_000_000),
+            "Evaluate only the first N images of the split (by file name); `null`: all of them.",
+            default=None,
+            nullable=True,
+        ),
+        Field(
+            "max_map_drop",
+            Number(0.0, 1.0),
+            "Largest mAP50-95 drop of the artifact below the FP32 ONNX reference (0.01 = one point).",
+            default=0.01,
+        ),
+        Field(
+            "min_map50_95",
+            Number(0.0, 1.0),
+            "Smallest mAP50-95 the artifact must reach; `null`: no floor.",
+            default=None,
+            nullable=True,
+        ),
+    ),
+    cls=AccuracySpec,
+)
+
 OUTPUTS = Section(
     (
         Field(
@@ -329,7 +376,7 @@ PROFILE = Section(
             "precision",
             Choice(("fp32", "fp16", "int8"), as_type=Precision),
             "Engine precision; `int8` needs an `int8` block; each backend supports the precisions of the backend "
-            "table below (onnxruntime: only `fp32`).",
+            "table below (onnxruntime: `fp32`, `int8`).",
             required=True,
         ),
         Field(
@@ -399,6 +446,14 @@ PROFILE = Section(
             nullable=True,
         ),
         Field("verify", VERIFY, "How the built model is compared with the FP32 ONNX Runtime reference.", default={}),
+        Field(
+            "accuracy",
+            ACCURACY,
+            "mAP gate: the artifact and the FP32 reference evaluated on a labelled split; "
+            "`null` (the default): no gate.",
+            default=None,
+            nullable=True,
+        ),
         Field("benchmark", BENCHMARK, "Latency measurement.", default={}),
         Field("outputs", OUTPUTS, "Extra files to publish.", default={}),
     ),

@@ -91,6 +91,7 @@ class Int8Spec:
     data: str
     samples: int = 500
     cache: str = "auto"  # "auto" (keyed file in the cache volume) or "off"
+    quantize_head: bool = False  # ONNX Runtime: quantize the detection head too
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,17 @@ class VerifySpec:
 
 
 @dataclass(frozen=True)
+class AccuracySpec:
+    """The mAP gate: a labelled split (``data``: a data.yaml under the models folder) and its thresholds."""
+
+    data: str
+    split: str = "val"
+    samples: int | None = None  # first N images of the split; None: all
+    max_map_drop: float = 0.01  # mAP50-95, artifact below the FP32 reference
+    min_map50_95: float | None = None
+
+
+@dataclass(frozen=True)
 class BenchmarkSpec:
     warmup: int = 10
     iterations: int = 50
@@ -171,6 +183,7 @@ class Profile:
     verify: VerifySpec
     benchmark: BenchmarkSpec
     outputs: OutputsSpec
+    accuracy: AccuracySpec | None = None  # the mAP gate; None: none
     source: str = ""  # the file it came from (not part of the identity)
     extends_chain: tuple[str, ...] = ()  # files merged, base first (not part of the identity)
 

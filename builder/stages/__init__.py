@@ -8,7 +8,7 @@ Container side: never imports ``docker``.
 from __future__ import annotations
 
 from builder.stage_types import Stage
-from builder.stages import benchmark_model, build_model, export_onnx, publish, verify_model
+from builder.stages import benchmark_model, build_model, evaluate_model, export_onnx, publish, verify_model
 
-PIPELINE: tuple[Stage, ...] = (export_onnx, build_model, verify_model, benchmark_model, publish)
+PIPELINE: tuple[Stage, ...] = (export_onnx, build_model, verify_model, evaluate_model, benchmark_model, publish)
 STAGE_NAMES: tuple[str, ...] = tuple(stage.NAME for stage in PIPELINE)

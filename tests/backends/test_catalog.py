@@ -68,8 +68,8 @@ def test_a_name_is_registered_once() -> None:
 def test_a_resolved_profile_is_read_through_the_field_table() -> None:
     profile = make_profile()
     assert profile_from_resolved(profile.to_dict()) == profile
-    bad = {**profile.to_dict(), "precision": "fp16"}  # onnxruntime builds fp32 only: the catalogue's rule applies
-    with pytest.raises(ArtifactError, match="backend onnxruntime supports only fp32, got fp16"):
+    bad = {**profile.to_dict(), "precision": "fp16"}  # onnxruntime builds fp32 and int8: the catalogue's rule applies
+    with pytest.raises(ArtifactError, match="backend onnxruntime supports only fp32, int8, got fp16"):
         profile_from_resolved(bad)
     with pytest.raises(ArtifactError, match="missing required key 'backend'"):
         profile_from_resolved({k: v for k, v in profile.to_dict().items() if k != "backend"})

@@ -93,9 +93,9 @@ def test_a_catalogued_backend_is_validated_built_and_documented(toy_backend, tmp
     assert good.backend.value == "toyvino" and good.precision.value == "fp16"
 
     int8 = _profile(profiles, "toy-int8", "backend: toyvino\nprecision: int8\nint8: {data: calib}\n")
-    assert "precision: backend toyvino supports only fp32, fp16, got int8; use backend: tensorrt for int8" in "\n".join(
-        _errors(int8, profiles)
-    )
+    assert (
+        "precision: backend toyvino supports only fp32, fp16, got int8; use backend: tensorrt or onnxruntime for int8"
+    ) in "\n".join(_errors(int8, profiles))
     trt_key = _profile(profiles, "toy-workspace", "backend: toyvino\nprecision: fp32\nworkspace: 1GiB\n")
     assert any(
         "workspace: only applies to backend tensorrt (this profile's backend is toyvino); remove it" in e

@@ -1,6 +1,6 @@
 """Adding a stage through the documented extension point alone (docs/architecture.md, "Extending → a new stage"):
 a stage object defined here, passed to ``run_build`` in a pipeline, recorded in the manifest and published.
-No other module is touched; the stand-in export/build/verify/benchmark keep the test fast."""
+No other module is touched; the stand-in export/build/verify/evaluate/benchmark keep the test fast."""
 
 from __future__ import annotations
 
@@ -45,10 +45,18 @@ def test_a_stage_added_through_the_pipeline_argument_is_run_recorded_and_publish
     assert last is publish and [s.NAME for s in (*stand_ins, last)] == [s.NAME for s in PIPELINE]
     outcome = pipeline.run_build(make_profile(), _settings(tmp_path), (*stand_ins, toy, publish))
 
-    assert toy.seen == ["export", "build", "verify", "benchmark"]  # it ran after them, with the record so far
+    assert toy.seen == ["export", "build", "verify", "evaluate", "benchmark"]  # ran after them, with the record so far
     manifest = load_manifest(outcome.build_dir / "manifest.json")
     stages = {s["name"]: s for s in manifest["stages"]}
-    assert [s["name"] for s in manifest["stages"]] == ["export", "build", "verify", "benchmark", "labels", "publish"]
+    assert [s["name"] for s in manifest["stages"]] == [
+        "export",
+        "build",
+        "verify",
+        "evaluate",
+        "benchmark",
+        "labels",
+        "publish",
+    ]
     assert stages["labels"]["status"] == "ok" and stages["labels"]["details"]["classes"] == 2
     assert stages["labels"]["details"]["artifacts"] == [{"path": "labels.txt", "kind": "labels"}]
     assert {"path": "labels.txt", "kind": "labels"}.items() <= next(
@@ -72,6 +80,7 @@ def test_a_failing_added_stage_is_the_failed_stage_of_the_record(tmp_path):
         "export": "ok",
         "build": "ok",
         "verify": "ok",
+        "evaluate": "ok",
         "benchmark": "ok",
         "labels": "failed",
         "publish": "pending",

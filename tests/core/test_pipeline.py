@@ -46,6 +46,7 @@ def _fake_stages(seen=None, fail_at=None, error=None):
         ("export", [("model.onnx", "onnx")]),
         ("build", [("model.ort.onnx", "model"), ("metadata.json", "metadata")]),
         ("verify", []),
+        ("evaluate", []),
         ("benchmark", []),
     ]
     return (*(_stage(n, f, seen, error if n == fail_at else None) for n, f in spec), publish)
@@ -92,7 +93,7 @@ def test_same_key_is_up_to_date_and_force_rebuilds(tmp_path, monkeypatch):
     assert not changed.up_to_date and changed.build_key != first.build_key
 
 
-@pytest.mark.parametrize("stage", ["export", "build", "verify", "benchmark"])
+@pytest.mark.parametrize("stage", ["export", "build", "verify", "evaluate", "benchmark"])
 def test_a_failing_stage_publishes_nothing_and_records_the_stage(tmp_path, monkeypatch, stage):
     stages = _fake_stages(fail_at=stage, error=VerificationError("boxes differ"))
     with pytest.raises(VerificationError):

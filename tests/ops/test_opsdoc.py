@@ -81,3 +81,27 @@ def test_class_names_as_a_mapping_are_listed_by_numeric_id_and_raw_outputs_are_n
     )
     meta.update(task="segment", output_decoding={"format": "raw"})
     assert "Outputs are raw (`raw`) for task segment" in _doc(synthetic_manifest("tiny"), meta)
+
+
+def test_the_map_gate_is_shown_when_the_build_had_one():
+    manifest = synthetic_manifest("tiny")
+    assert "mAP50-95" not in _doc(manifest)
+    manifest["stages"].append(
+        {
+            "name": "evaluate",
+            "status": "ok",
+            "details": {
+                "artifact": {"map50_95": 0.9123, "map50": 0.99, "images": 100},
+                "reference": {"map50_95": 0.9167, "map50": 0.9891},
+                "map50_95_drop": 0.0044,
+                "thresholds": {"max_map_drop": 0.01},
+                "data": "fixtures/shapes/data.yaml",
+                "split": "val",
+            },
+        }
+    )
+    doc = _doc(manifest)
+    assert (
+        "Accuracy on 100 labelled images of `fixtures/shapes/data.yaml` [val]: mAP50-95 0.9123, mAP50 0.9900; "
+        "the FP32 reference 0.9167 / 0.9891; drop +0.0044 (allowed 0.01)."
+    ) in doc

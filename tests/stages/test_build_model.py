@@ -66,7 +66,7 @@ def test_build_needs_the_export(exported: StageContext, tmp_path: Path) -> None:
 
 def test_build_refuses_precisions_the_backend_cannot_build(exported: StageContext) -> None:
     ctx = replace(exported, profile=make_profile(precision=Precision.FP16))
-    with pytest.raises(HostEnvironmentError, match="FP32 models only.*fp16") as info:
+    with pytest.raises(HostEnvironmentError, match="FP32 and INT8 models only.*fp16") as info:
         build_model.run(ctx)
     assert "tensorrt" in (info.value.hint or "")
 

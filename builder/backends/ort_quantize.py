@@ -1,0 +1,120 @@
+"""ONNX Runtime INT8: static quantization (QDQ, per-channel weights) calibrated on real images.
+
+The calibration images are the ones TensorRT INT8 uses (``int8.data``, ``int8.samples``:
+:mod:`builder.yolo.calibration_data`) through the same letterbox as inference
+(:func:`builder.yolo.preprocess.calibration_batches`). Activations are unsigned 8-bit (asymmetric), weights signed
+8-bit per output channel, MinMax calibration: ONNX Runtime's recommended combination for x86 CPUs (U8S8; VNNI
+runs it fast).
+
+The detection head (the highest ``/model.N/`` module, as ultralytics and the TensorRT backend identify it) stays in
+float unless ``int8.quantize_head``: its one output tensor carries both box coordinates (0..imgsz) and class
+scores (0..1), so one 8-bit scale cannot keep the scores (measured on the trained fixture: mAP50-95 ~0 quantized,
+unchanged with the head in float; docs/accuracy.md). ONNX Runtime calibrates on every build (no cache): the
+calibration inputs' digest is recorded instead.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from builder.errors import EngineBuildError, first_line
+from builder.profile import Profile
+from builder.yolo.calibration_data import calibration_images, data_sha256
+
+ACTIVATIONS = "QUInt8"  # onnxruntime.quantization.QuantType member names
+WEIGHTS = "QInt8"
+FORMAT = "QDQ"
+METHOD = "MinMax"
+
+
+def head_prefix(names: Iterable[str]) -> str:
+    """``/model.<N>/`` for the highest module index N in the node names (the detection head); "" if none."""
+    indices = [int(m.group(1)) for name in names if (m := re.search(r"/model\.(\d+)/", name))]
+    return f"/model.{max(indices)}/" if indices else ""
+
+
+def quantize(
+    onnx_path: Path, out: Path, profile: Profile, models_dir: Path, input_name: str, log: Any = print
+) -> dict[str, Any]:
+    """Write the INT8 model of ``onnx_path`` to ``out``; return what the manifest records.
+
+    Raises:
+        ImageError: the calibration folder is missing or holds too few images.
+        EngineBuildError: ONNX Runtime cannot quantize the model.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    spec = profile.int8
+    if spec is None:  # the profile loader requires the block for int8
+        raise EngineBuildError("precision int8 without an `int8` block", hint="add `int8: {data: <folder>}`")
+    root = models_dir / spec.data
+    images = calibration_images(root, spec.samples)
+    batch = profile.batch.opt
+    nodes = [node.name for node in onnx.load(str(onnx_path), load_external_data=False).graph.node]
+    head = head_prefix(nodes)
+    excluded = [] if spec.quantize_head or not head else [n for n in nodes if head in n]  # nms=True: "/model/model.N/"
+    log(
+        f"build: INT8 quantization ({FORMAT}, per-channel, {METHOD}) on {len(images)} calibration image(s); "
+        + ("head quantized too" if spec.quantize_head else f"head {head}* ({len(excluded)} nodes) kept in float")
+    )
+    started = time.perf_counter()
+    try:
+        quantize_static(
+            str(onnx_path),
+            str(out),
+            _Reader(images, profile.imgsz, batch, input_name),
+            quant_format=getattr(QuantFormat, FORMAT),
+            per_channel=True,
+            activation_type=getattr(QuantType, ACTIVATIONS),
+            weight_type=getattr(QuantType, WEIGHTS),
+            calibrate_method=getattr(CalibrationMethod, METHOD),
+            nodes_to_exclude=excluded,
+        )
+    except Exception as err:  # ORT raises its own types; an unreadable image surfaces as ImageError from the reader
+        from builder.yolo.preprocess import ImageError
+
+        if isinstance(err, ImageError):
+            raise
+        raise EngineBuildError(
+            f"ONNX Runtime could not quantize {onnx_path.name}: {first_line(err)}",
+            hint="check the exported model loads in ONNX Runtime; try another opset",
+        ) from err
+    return {
+        "format": FORMAT,
+        "per_channel": True,
+        "activations": ACTIVATIONS,
+        "weights": WEIGHTS,
+        "calibration": METHOD,
+        "calibration_data": {
+            "folder": spec.data,
+            "images": len(images) - len(images) % batch,
+            "batch": batch,
+            "sha256": data_sha256(images, root),
+        },
+        "head": {"prefix": head, "quantized": spec.quantize_head, "nodes_in_float": len(excluded)},
+        "quantize_seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+class _Reader:
+    """ONNX Runtime's ``CalibrationDataReader`` protocol over the letterboxed calibration batches."""
+
+    def __init__(self, images: list[Path], imgsz: tuple[int, int], batch: int, input_name: str) -> None:
+        self.images, self.imgsz, self.batch, self.input_name = (images, imgsz, batch, input_name)
+        self._batches: Iterator[Any] | None = None
+
+    def get_next(self) -> dict[str, Any] | None:
+        from builder.yolo.preprocess import calibration_batches
+
+        if self._batches is None:
+            self._batches = calibration_batches(self.images, self.imgsz, self.batch)
+        array = next(self._batches, None)
+        return None if array is None else {self.input_name: array}
+
+    def rewind(self) -> None:
+        self._batches = None

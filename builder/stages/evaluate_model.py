@@ -1,0 +1,113 @@
+"""Stage ``evaluate``: the mAP gate. The artifact and the FP32 reference, scored on a labelled split.
+
+With a profile's ``accuracy`` block, both the exported FP32 ONNX model (on ONNX Runtime) and the built artifact
+(on its own backend, through ``get_backend(profile.backend).make_runner``, so a TensorRT engine runs in Polygraphy's
+``TrtRunner``) are scored by :func:`builder.yolo.evaluation.evaluate`: ultralytics' letterbox, NMS and metrics.
+The manifest records mAP50, mAP50-95 and per-class AP of both, the drop and the per-class deltas. The build
+fails (exit 4) when the artifact's mAP50-95 is more than ``max_map_drop`` below the reference's, or below
+``min_map50_95``. Without an ``accuracy`` block the stage is skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from builder.backends.registry import get_backend
+from builder.errors import StageError
+from builder.profile import AccuracySpec
+from builder.stage_types import BuildResult, ExportResult, StageContext, StageResult, StageStatus
+from builder.yolo.dataset import load_split
+from builder.yolo.evaluation import METHOD, MapResult, evaluate
+
+NAME = "evaluate"
+REFERENCE_BACKEND = "onnxruntime"  # the FP32 ONNX model on ONNX Runtime is the reference, as in verify
+
+
+class AccuracyGateError(StageError):
+    """The artifact's mAP fell below the gate; ``details`` holds the full report for the manifest."""
+
+    def __init__(self, message: str, *, hint: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(NAME, message, hint=hint)
+        self.details = details or {}
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Score reference and artifact on the profile's split; raise when the artifact fails the gate.
+
+    Raises:
+        AccuracyGateError: the mAP drop exceeds ``accuracy.max_map_drop``, or mAP50-95 is below ``min_map50_95``.
+        DatasetError: the data set is missing or malformed.
+    """
+    spec = ctx.profile.accuracy
+    if spec is None:
+        return StageResult(details={"skipped": "no `accuracy` block in the profile"}, status=StageStatus.SKIPPED)
+    export, build = ctx.handed(ExportResult), ctx.handed(BuildResult)
+    if export is None or build is None:
+        raise StageError(NAME, "no export and build results to evaluate", hint="run the export and build stages first")
+    split = load_split(ctx.models_dir, spec.data, spec.split, spec.samples)
+    ctx.log(f"evaluate: mAP on {len(split.images)} image(s) of {spec.data} [{spec.split}]")
+    started = time.perf_counter()
+    output, batch = export.outputs[0].name, ctx.profile.batch.opt
+    reference_runner = get_backend(REFERENCE_BACKEND).make_runner(ctx.path(export.onnx), ctx.profile)
+    reference = evaluate(reference_runner, export.input.name, output, split, ctx.profile.imgsz, batch)
+    artifact_runner = get_backend(ctx.profile.backend.value).make_runner(ctx.path(build.model), ctx.profile)
+    artifact = evaluate(artifact_runner, build.input_name, output, split, ctx.profile.imgsz, batch)
+    details = gate_report(spec, reference, artifact)
+    details.update(
+        data=spec.data,
+        split=spec.split,
+        data_sha256=split.content_sha256(),
+        method=METHOD,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    _raise_on_failure(details, build.model.path)
+    ctx.log(
+        f"evaluate: passed (mAP50-95 {artifact.map50_95:.4f}, reference {reference.map50_95:.4f}, "
+        f"drop {details['map50_95_drop']:+.4f})"
+    )
+    return StageResult(details=details)
+
+
+def gate_report(spec: AccuracySpec, reference: MapResult, artifact: MapResult) -> dict[str, Any]:
+    """Both results, the mAP50-95 drop (reference minus artifact), per-class deltas and the verdicts."""
+    drop = round(reference.map50_95 - artifact.map50_95, 4)
+    deltas = {
+        name: round(artifact.per_class_ap50_95.get(name, 0.0) - ap, 4)
+        for name, ap in reference.per_class_ap50_95.items()
+    }
+    floor_ok = spec.min_map50_95 is None or artifact.map50_95 >= spec.min_map50_95
+    return {
+        "reference": reference.as_dict(),
+        "artifact": artifact.as_dict(),
+        "map50_drop": round(reference.map50 - artifact.map50, 4),
+        "map50_95_drop": drop,
+        "per_class_ap50_95_delta": deltas,
+        "thresholds": {"max_map_drop": spec.max_map_drop, "min_map50_95": spec.min_map50_95},
+        "passed": {"drop": drop <= spec.max_map_drop, "floor": floor_ok},
+    }
+
+
+def _raise_on_failure(details: dict[str, Any], model_name: str) -> None:
+    ref, got = details["reference"], details["artifact"]
+    worst = sorted(details["per_class_ap50_95_delta"].items(), key=lambda item: item[1])[:3]
+    classes = ", ".join(f"{name} {delta:+.3f}" for name, delta in worst)
+    hint = (
+        "keep more of the model in higher precision (for cpu-int8: `int8.quantize_head: false`), calibrate on "
+        "more representative images, or, if this loss is acceptable, raise `accuracy.max_map_drop`"
+    )
+    if not details["passed"]["drop"]:
+        raise AccuracyGateError(
+            f"{model_name}: mAP50-95 {got['map50_95']:.4f} is {details['map50_95_drop']:.4f} below the FP32 "
+            f"reference's {ref['map50_95']:.4f} (allowed drop {details['thresholds']['max_map_drop']}) on "
+            f"{got['images']} image(s) of {details['data']} [{details['split']}]; worst classes: {classes}",
+            hint=hint,
+            details=details,
+        )
+    if not details["passed"]["floor"]:
+        raise AccuracyGateError(
+            f"{model_name}: mAP50-95 {got['map50_95']:.4f} is below `accuracy.min_map50_95` "
+            f"{details['thresholds']['min_map50_95']} (FP32 reference: {ref['map50_95']:.4f})",
+            hint="if the reference is low too, the model or the data set is the problem, not the build; " + hint,
+            details=details,
+        )
