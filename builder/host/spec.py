@@ -220,5 +220,5 @@ def to_host_paths(line: str, mounts: tuple[Mount, ...]) -> str:
     """``line`` with each container mount path (``/artifacts/...``) written as its host path, for the user."""
     for mount in mounts:
         pattern = r"(?<![\w./-])" + re.escape(mount.target) + r"(?=/|\b|$)"
-        line = re.sub(pattern, lambda _, source=mount.source: source, line)
+        line = re.sub(pattern, mount.source.replace("\\", "\\\\"), line)  # the source as plain text
     return line
