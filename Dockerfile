@@ -86,7 +86,9 @@ COPY builder/ builder/
 COPY profiles/ profiles/
 RUN /opt/venv/bin/python -m pip install --disable-pip-version-check --no-cache-dir --no-deps --no-index \
       --no-build-isolation . \
-    && rm -rf build ./*.egg-info
+    && rm -rf build ./*.egg-info \
+    && if [ "$FLAVOUR" != cpu ]; then YOLO_CONFIG_DIR=/tmp/yolo /opt/venv/bin/python -m builder.backends.tensorrt.smoke \
+         && rm -rf /tmp/yolo; fi
 USER ${BUILDER_UID}
 ENTRYPOINT ["python3", "-m", "builder"]
 CMD ["--help"]

@@ -42,8 +42,8 @@ offline-base: ## make the local Debian base image with debootstrap: make offline
 test: ## run the tests (all but the gpu ones; Docker tests use the real engine)
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: ## run the GPU / TensorRT tests (on a GPU host)
-	$(PYTHON) -m pytest -m gpu $(PYTEST_ARGS)
+test-gpu: ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml)
+	$(PYTHON) -m builder test-gpu$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")
 
 bench: ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py
@@ -56,3 +56,8 @@ bundle: ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp3
 
 clean: ## remove staged image build inputs and leftover build containers (never artifacts)
 	$(PYTHON) -m builder clean
+
+# The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
+.PHONY: fixture-model
+fixture-model: ## retrain the shapes fixture model, say whether it matches the pin: [DEVICE=cpu|0] [DATA_ONLY=1]
+	$(PYTHON) -m builder fixture-model --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)

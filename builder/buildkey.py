@@ -1,17 +1,47 @@
 """The build key: a hash of everything that determines a build's output.
 
-Host and container compute it with the same function, so the host can tell
-that a build is up to date without starting a container.
+Host (``builder.host.launch``) and container (``builder.pipeline``) both call :func:`build_key_for`, so the
+host can tell that a build is up to date without starting a container. Dependency-free.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
 
 from builder import __version__
+from builder.environment import environment_identity
+from builder.gpu import GpuInfo, gpu_identity, list_gpus
 from builder.profile import Backend, Profile
-from builder.weights import WeightsFingerprint
+from builder.weights import WeightsFingerprint, weights_fingerprint
+
+
+@dataclass(frozen=True)
+class BuildKey:
+    """The key, the inputs it hashes (recorded in the manifest) and the weights' fingerprint."""
+
+    key: str
+    inputs: dict[str, object]
+    weights: WeightsFingerprint
+
+
+def build_key_for(
+    profile: Profile, models_dir: Path, image_id: str | None, gpus: Callable[[], Sequence[GpuInfo]] = list_gpus
+) -> BuildKey:
+    """The build key of ``profile`` with the weights under ``models_dir``, in image ``image_id``.
+
+    ``gpus`` gives the GPUs the build will see; it is called only for a backend bound to the GPU model.
+
+    Raises:
+        ModelError: the checkpoint is missing or fails its sha256 pin.
+    """
+    weights = weights_fingerprint(profile.model, models_dir)
+    gpu = gpu_identity(gpus()) if profile.backend is Backend.TENSORRT else ""
+    env_id = environment_identity(image_id)
+    return BuildKey(compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights)
 
 
 def build_key_inputs(

@@ -17,6 +17,8 @@ from builder import __version__
 from builder.cli_options import add_common_paths, env_path
 from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, printable
 from builder.host import commands as host_commands
+from builder.fixtures import commands as fixture_commands
+from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
 
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     host_commands.register(sub)  # engine, engines, image, shell, pin, offline-base, lock, clean
     ops_commands.register(sub)  # nightly, bundle, prune
+    gpu_tests.register(sub)  # test-gpu
+    fixture_commands.register(sub)  # fixture-model, fixture-data
     return parser
 
 

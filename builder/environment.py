@@ -11,7 +11,10 @@ import os
 import platform
 import sys
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from builder.gpu import GpuInfo
 
 from builder.backends.catalog import PIPELINE_PACKAGES, backends
 
@@ -51,11 +54,13 @@ def environment_identity(image_id: str | None = None) -> str:
     return f"bare:{digest[:32]}"
 
 
-def capture_environment(image_id: str | None = None, image_ref: str | None = None) -> dict[str, Any]:
-    """The manifest's ``environment`` section."""
+def capture_environment(
+    image_id: str | None = None, image_ref: str | None = None, gpus: Sequence[GpuInfo] | None = None
+) -> dict[str, Any]:
+    """The manifest's ``environment`` section; ``gpus`` as the build discovered them (None: discover now)."""
     from builder.gpu import list_gpus  # shared, dependency-free
 
-    gpus = list_gpus()
+    gpus = list_gpus() if gpus is None else list(gpus)
     packages = package_versions()
     return {
         "python": platform.python_version(),

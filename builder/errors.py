@@ -8,6 +8,7 @@ class's code, with no traceback.  Anything else is a bug (exit 70).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -156,3 +157,9 @@ def error_lines(err: BuilderError) -> list[str]:
     if err.hint:
         lines.append(f"TIP {printable(err.hint)}")
     return lines
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's text for an ERROR message (a leading "ERROR ❌️ " of ultralytics removed)."""
+    text = re.sub(r"^ERROR\W*", "", str(err).strip())
+    return text.splitlines()[0] if text else type(err).__name__

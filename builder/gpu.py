@@ -13,10 +13,16 @@ import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, MutableMapping, Sequence
 
 NVIDIA_SMI_FIELDS = ("index", "name", "uuid", "compute_cap", "memory.total", "driver_version")
 NVIDIA_SMI_TIMEOUT_S = 15
+
+
+def parse_compute_capability(text: str | None) -> tuple[int, int] | None:
+    """``(major, minor)`` of a compute capability such as "8.6", or None when empty or not of that form."""
+    match = re.fullmatch(r"(\d+)\.(\d+)", (text or "").strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,7 @@ class GpuInfo:
     @property
     def cc_tuple(self) -> tuple[int, int] | None:
         """``(major, minor)`` of :attr:`compute_capability`, or None when unknown."""
-        match = re.fullmatch(r"(\d+)\.(\d+)", self.compute_capability.strip())
-        return (int(match.group(1)), int(match.group(2))) if match else None
+        return parse_compute_capability(self.compute_capability)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,3 +194,30 @@ def cuda_driver_version() -> str | None:
         return parse_cuda_version(_run_nvidia_smi(["nvidia-smi"]))
     except (OSError, RuntimeError, subprocess.TimeoutExpired):
         return None
+
+
+PCI_BUS_ID = "PCI_BUS_ID"
+
+
+def pin_cuda_device_order(environ: MutableMapping[str, str], gpus: Sequence[GpuInfo]) -> str:
+    """Make CUDA number devices as the driver does (PCI bus order), before CUDA is initialised in this process.
+
+    NVML and ``nvidia-smi`` index GPUs by PCI bus; CUDA orders them fastest-first unless
+    ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so on a host with mixed GPUs "CUDA device 0" can be another GPU than
+    driver index 0. Sets the variable when unset (the container gets it from the launcher too); CUDA reads it at
+    initialisation, so this must run before TensorRT or torch touch the GPU. Returns the order in effect.
+
+    Raises:
+        HostEnvironmentError: another order was set explicitly on a host whose GPUs are not all one model.
+    """
+    from builder.errors import HostEnvironmentError
+
+    order = environ.setdefault("CUDA_DEVICE_ORDER", PCI_BUS_ID)
+    if order != PCI_BUS_ID and len({(g.name, g.compute_capability) for g in gpus}) > 1:
+        raise HostEnvironmentError(
+            f"CUDA_DEVICE_ORDER={order!r} numbers this host's {len(gpus)} GPUs ({gpu_identity(gpus)}) differently "
+            "from the driver, so the GPU checked against the profile's target may not be the GPU that builds",
+            hint="unset CUDA_DEVICE_ORDER or set CUDA_DEVICE_ORDER=PCI_BUS_ID (nvidia-smi's order), and pick the "
+            "GPU with CUDA_VISIBLE_DEVICES",
+        )
+    return order

@@ -29,7 +29,7 @@ def utc_now() -> str:
 @dataclass(frozen=True)
 class StageRecord:
     name: str
-    status: str  # builder.stages.base.StageStatus values
+    status: str  # builder.stage_types.StageStatus values
     started_at: str | None = None
     seconds: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)

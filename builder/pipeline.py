@@ -1,6 +1,8 @@
-"""Run the stages of one build, record each in the manifest, publish atomically.
+"""Run the stages of one build, record each in the manifest, and leave a failed build's record under failed/.
 
-Container side: never imports ``docker``.  See docs/architecture.md.
+The stages are data: ``run_build`` runs ``builder.stages.PIPELINE`` unless given another sequence of stages
+(see :class:`builder.stage_types.Stage`); the last one publishes. Container side: never imports ``docker``.
+See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, Sequence
 
-from builder.atomic import write_text_atomic
-from builder.buildkey import build_key_inputs, compute_build_key
-from builder.environment import capture_environment, environment_identity
-from builder.errors import BuilderError, ExitCode, HostEnvironmentError, StageError
-from builder.hashing import SUMS_NAME, format_sums, sha256_file
+from builder import gpu as gpu_discovery
+from builder.buildkey import build_key_for
+from builder.environment import capture_environment
+from builder.errors import BuilderError, ExitCode, HostEnvironmentError
+from builder.gpu import GpuProbe
 from builder.layout import MANIFEST_NAME, ArtifactLayout, new_build_id
 from builder.locking import profile_lock
-from builder.manifest import ArtifactRecord, Manifest, StageRecord, utc_now
-from builder.profile import Backend, Profile
-from builder.stages.base import StageContext, StageResult, StageStatus
-from builder.weights import weights_fingerprint
+from builder.manifest import Manifest, StageRecord, utc_now
+from builder.profile import Profile
+from builder.stage_types import BackendHost, Stage, StageContext, StageResult, StageStatus
+from builder.stages import PIPELINE, STAGE_NAMES
 
-STAGE_NAMES = ("export", "build", "verify", "benchmark", "publish")
+__all__ = ["PIPELINE", "STAGE_NAMES", "BuildOutcome", "BuildSettings", "Interrupted", "run_build"]
+
+BUG_HINT = "this is a bug in Engine Foundry; please report it with the traceback and this manifest"
 
 
 @dataclass(frozen=True)
@@ -54,168 +58,136 @@ class Interrupted(BuilderError):
     exit_code = ExitCode.INTERRUPTED
 
 
-def _stage_modules() -> list[Any]:
-    from builder.stages import benchmark_model, build_model, export_onnx, verify_model
-
-    return [export_onnx, build_model, verify_model, benchmark_model]
-
-
-def build_key_for(profile: Profile, models: Path, image_id: str | None) -> tuple[str, dict[str, Any], Any]:
-    """The build key, its inputs and the weights fingerprint, as the host would compute them."""
-    weights = weights_fingerprint(profile.model, models)
-    gpu = ""
-    if profile.backend is Backend.TENSORRT:
-        from builder.gpu import gpu_identity, list_gpus
-
-        gpu = gpu_identity(list_gpus())
-    env_id = environment_identity(image_id)
-    return compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights
-
-
-def run_build(profile: Profile, settings: BuildSettings) -> BuildOutcome:
-    """Build ``profile`` unless a good build with the same key exists (or ``force``).
+def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stage] = PIPELINE) -> BuildOutcome:
+    """Build ``profile`` through ``pipeline`` unless a good build with the same key exists (or ``force``).
 
     Raises:
         BuilderError: a user-facing failure; the failed build's manifest lies under ``failed/``.
+        Exception: any other exception of a stage (a bug), unchanged, after the failed manifest is written.
     """
-    key, key_inputs, weights = build_key_for(profile, settings.models, settings.image_id)
+    names = [stage.NAME for stage in pipeline]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"a pipeline needs at least one stage and unique stage names, got {names}")
+    gpus = gpu_discovery.probe_gpus()  # once per build: the key, the environment and the backend's checks all use it
+    key = build_key_for(profile, settings.models, settings.image_id, lambda: gpus.gpus)
     layout = ArtifactLayout(settings.artifacts, profile.name)
     _ensure_writable(layout)
     with profile_lock(layout.lock_path, wait=settings.wait):
         for stale in layout.remove_stale_staging():
             settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
-        existing = layout.find_build_with_key(key)
+        existing = layout.find_build_with_key(key.key)
         if existing is not None and not settings.force:
             if layout.latest_dir() != existing.resolve():
                 layout.point_latest_at(existing.name)
-            settings.log(f"up to date: {existing} (build key {key[:12]})")
-            return BuildOutcome(True, existing, key)
-        build_id = new_build_id(key)
+            settings.log(f"up to date: {existing} (build key {key.key[:12]})")
+            return BuildOutcome(True, existing, key.key)
+        build_id = new_build_id(key.key)
         staging = layout.staging_dir(build_id)
         staging.mkdir(parents=True)
         manifest = Manifest(
             build_id=build_id,
-            build_key=key,
-            key_inputs=key_inputs,
+            build_key=key.key,
+            key_inputs=key.inputs,
             profile={"name": profile.name, "source": profile.source, "sha256": profile.sha256(), "resolved": profile.to_dict()},
-            inputs={"weights": {"identity": weights.identity, "sha256": weights.sha256}},
-            environment=capture_environment(settings.image_id),
+            inputs={"weights": {"identity": key.weights.identity, "sha256": key.weights.sha256}},
+            environment=capture_environment(settings.image_id, gpus=gpus.gpus),
             launch={"argv": list(settings.argv), "force": settings.force},
-            stages=tuple(StageRecord(name, StageStatus.PENDING.value) for name in STAGE_NAMES),
+            stages=tuple(StageRecord(name, StageStatus.PENDING.value) for name in names),
         )
         manifest.write_atomic(staging / MANIFEST_NAME)
-        with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix=f"{build_id}.", dir=layout.staging_root) as scratch:
-            manifest = _run_stages(profile, settings, manifest, staging, Path(scratch))
-        final = layout.build_dir(build_id)
-        _publish(manifest, staging, final, layout)
-        settings.log(f"published {final}")
-        return BuildOutcome(False, final, key)
-
-
-def _preflight(profile: Profile, settings: BuildSettings, manifest: Manifest, staging: Path) -> None:
-    """Refuse at once what the build stage would refuse after the export (no TensorRT, no GPU, the wrong GPU)."""
-    from builder.backends.registry import get_backend
-
-    started, t0 = utc_now(), time.monotonic()
-    try:
-        get_backend(profile.backend.value).check_available(profile)
-    except BuilderError as error:
-        record = StageRecord("build", StageStatus.FAILED.value, started, time.monotonic() - t0, {"preflight": True}, error.message)
-        _fail(manifest.with_stage(record), staging, ArtifactLayout(settings.artifacts, profile.name), error, "build")
-        settings.log("[build] FAILED before the export: the backend cannot build this profile here")
-        raise
-
-
-def _run_stages(profile: Profile, settings: BuildSettings, manifest: Manifest, staging: Path, scratch: Path) -> Manifest:
-    _preflight(profile, settings, manifest, staging)
-    prior: dict[str, StageResult] = {}
-    for module in _stage_modules():
-        name = module.NAME
-        started, t0 = utc_now(), time.monotonic()
-        manifest = manifest.with_stage(StageRecord(name, StageStatus.RUNNING.value, started))
-        manifest.write_atomic(staging / MANIFEST_NAME)
-        settings.log(f"[{name}] started")
-        ctx = StageContext(profile, staging, scratch, settings.models, settings.cache_dir, settings.log, dict(prior))
+        scratch = Path(tempfile.mkdtemp(prefix=f"{build_id}.", dir=layout.staging_root))
         try:
-            result = module.run(ctx)
-        except BaseException as exc:  # record every failure, then re-raise it
-            error = _as_builder_error(exc, name)
-            details = getattr(exc, "details", None)  # e.g. the verification report of a failed verify
-            record = StageRecord(
-                name, StageStatus.FAILED.value, started, time.monotonic() - t0,
-                details=details if isinstance(details, dict) else {}, error=error.message,
-            )
-            _fail(manifest.with_stage(record), staging, ArtifactLayout(settings.artifacts, profile.name), error, name)
-            settings.log(f"[{name}] FAILED after {time.monotonic() - t0:.1f}s")
-            if error is exc:
-                raise
-            raise error from exc
-        prior[name] = result
-        seconds = time.monotonic() - t0
-        details = {**result.details, "artifacts": [{"path": a.path, "kind": a.kind} for a in result.artifacts]}
-        manifest = manifest.with_stage(StageRecord(name, result.status.value, started, seconds, details))
-        manifest = _merge_inputs(manifest, name, result, staging)
-        manifest.write_atomic(staging / MANIFEST_NAME)
-        settings.log(f"[{name}] {result.status.value} in {seconds:.1f}s")
-    return manifest
+            with _sigterm_as_interrupt():
+                run = _Run(profile, settings, layout, staging, scratch)
+                final = run.stages(pipeline, manifest, run.preflight(pipeline, manifest, gpus))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        settings.log(f"published {final}")
+        return BuildOutcome(False, final, key.key)
 
 
-def _merge_inputs(manifest: Manifest, stage: str, result: StageResult, staging: Path) -> Manifest:
-    """Record the hashes of inputs that stages produce (the ONNX, calibration data)."""
-    inputs = dict(manifest.inputs)
-    if stage == "export":
-        onnx = staging / result.artifact("onnx").path
-        inputs["onnx"] = {"path": result.artifact("onnx").path, "sha256": sha256_file(onnx)}
-    calibration = result.details.get("calibration") if isinstance(result.details, dict) else None
-    if calibration:
-        inputs["calibration"] = calibration
-    return replace(manifest, inputs=inputs)
+@dataclass(frozen=True)
+class _Run:
+    """One build in progress: where it stages, and how it records a failure."""
 
+    profile: Profile
+    settings: BuildSettings
+    layout: ArtifactLayout
+    staging: Path
+    scratch: Path
 
-def _publish(manifest: Manifest, staging: Path, final: Path, layout: ArtifactLayout) -> None:
-    """Hash every file, finish the manifest, write SHA256SUMS, rename into place, repoint latest."""
-    started, t0 = utc_now(), time.monotonic()
-    try:
-        kinds = _artifact_kinds(manifest)
-        records = []
-        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            rel = path.relative_to(staging).as_posix()
-            if rel in (MANIFEST_NAME, SUMS_NAME):
+    def preflight(self, pipeline: Sequence[Stage], manifest: Manifest, gpus: GpuProbe) -> BackendHost | None:
+        """Run each stage's ``preflight`` before the first stage: refuse at once what a stage would refuse later."""
+        host = None
+        for stage in pipeline:
+            check = getattr(stage, "preflight", None)
+            if check is None:
                 continue
-            records.append(ArtifactRecord(rel, kinds.get(rel, "other"), path.stat().st_size, sha256_file(path)))
-        details = {"build_dir": f"builds/{manifest.build_id}", "files": len(records) + 2}
-        manifest = replace(manifest, artifacts=tuple(records), status="succeeded", finished_at=utc_now())
-        manifest = manifest.with_stage(StageRecord("publish", "ok", started, time.monotonic() - t0, details))
-        manifest.write_atomic(staging / MANIFEST_NAME)
-        entries = [(r.path, r.sha256) for r in records] + [(MANIFEST_NAME, sha256_file(staging / MANIFEST_NAME))]
-        write_text_atomic(staging / SUMS_NAME, format_sums(entries))
-        _fsync_tree(staging)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(staging, final)
-        layout.point_latest_at(manifest.build_id)
-    except OSError as err:
-        error = _as_builder_error(err, "publish")
-        record = StageRecord("publish", "failed", started, time.monotonic() - t0, error=error.message)
-        _fail(manifest.with_stage(record), staging, layout, error, "publish")
-        raise error from err
+            started, t0 = utc_now(), time.monotonic()
+            try:
+                host = check(self.profile, gpus) or host
+            except BaseException as exc:
+                self.fail(manifest, stage.NAME, started, t0, exc, {"preflight": True})
+                self.settings.log(f"[{stage.NAME}] FAILED before the first stage ran: this build cannot run here")
+                error = _as_user_error(exc, stage.NAME)
+                if error is None or error is exc:
+                    raise
+                raise error from exc
+        return host
+
+    def stages(self, pipeline: Sequence[Stage], manifest: Manifest, host: BackendHost | None) -> Path:
+        """Run the stages in order, recording each; return the folder the publishing stage moved the build to."""
+        prior: dict[str, StageResult] = {}
+        settings = self.settings
+        for stage in pipeline:
+            name = stage.NAME
+            started, t0 = utc_now(), time.monotonic()
+            manifest = manifest.with_stage(StageRecord(name, StageStatus.RUNNING.value, started))
+            manifest.write_atomic(self.staging / MANIFEST_NAME)
+            settings.log(f"[{name}] started")
+            ctx = StageContext(
+                self.profile, self.staging, self.scratch, settings.models, settings.cache_dir, settings.log,
+                dict(prior), host=host, manifest=manifest, layout=self.layout,
+            )
+            try:
+                result = stage.run(ctx)
+            except BaseException as exc:  # record every failure, then re-raise it
+                details = getattr(exc, "details", None)  # e.g. the verification report of a failed verify
+                self.fail(manifest, name, started, t0, exc, details if isinstance(details, dict) else {})
+                settings.log(f"[{name}] FAILED after {time.monotonic() - t0:.1f}s")
+                error = _as_user_error(exc, name)
+                if error is None or error is exc:
+                    raise  # a user error as raised, or a bug unchanged (the CLI prints its traceback, exit 70)
+                raise error from exc
+            if result.published is not None:
+                return result.published
+            prior[name] = result
+            seconds = time.monotonic() - t0
+            details = {**result.details, "artifacts": [{"path": a.path, "kind": a.kind} for a in result.artifacts]}
+            manifest = manifest.with_stage(StageRecord(name, result.status.value, started, seconds, details))
+            if result.inputs:
+                manifest = replace(manifest, inputs={**manifest.inputs, **result.inputs})
+            manifest.write_atomic(self.staging / MANIFEST_NAME)
+            settings.log(f"[{name}] {result.status.value} in {seconds:.1f}s")
+        raise ValueError(f"no stage of the pipeline {[s.NAME for s in pipeline]} published the build (end it with publish)")
+
+    def fail(self, manifest: Manifest, stage: str, started: str, t0: float, exc: BaseException, details: dict[str, Any]) -> None:
+        """Record ``stage`` failed with ``exc`` (a user error or a bug) and move the build under failed/."""
+        error = _as_user_error(exc, stage)
+        if error is None:
+            message = f"{stage}: internal error: {type(exc).__name__}: {exc}"
+            summary = {"stage": stage, "message": message, "hint": BUG_HINT, "exit_code": int(ExitCode.BUG),
+                       "internal": True, "exception": type(exc).__name__}
+        else:
+            message = error.message
+            summary = {"stage": stage, "message": message, "hint": error.hint, "exit_code": int(error.exit_code)}
+        record = StageRecord(stage, StageStatus.FAILED.value, started, time.monotonic() - t0, details, message)
+        _fail(manifest.with_stage(record), self.staging, self.layout, summary)
 
 
-def _artifact_kinds(manifest: Manifest) -> dict[str, str]:
-    kinds: dict[str, str] = {}
-    for stage in manifest.stages:
-        for art in stage.details.get("artifacts", []) if isinstance(stage.details, dict) else []:
-            kinds[art["path"]] = art["kind"]
-    return kinds
-
-
-def _fail(manifest: Manifest, staging: Path, layout: ArtifactLayout, error: BuilderError, stage: str) -> None:
+def _fail(manifest: Manifest, staging: Path, layout: ArtifactLayout, error: dict[str, Any]) -> None:
     """Mark the build failed and move it out of staging, never into builds/."""
-    failed = replace(
-        manifest,
-        status="failed",
-        finished_at=utc_now(),
-        error={"stage": stage, "message": error.message, "hint": error.hint, "exit_code": int(error.exit_code)},
-    )
+    failed = replace(manifest, status="failed", finished_at=utc_now(), error=error)
     try:
         failed.write_atomic(staging / MANIFEST_NAME)
         layout.failed_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +215,9 @@ def _disk_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def _as_builder_error(exc: BaseException, stage: str) -> BuilderError:
+def _as_user_error(exc: BaseException, stage: str) -> BuilderError | None:
+    """The user-facing error ``exc`` stands for (a BuilderError, a full disk, no permission, an interrupt);
+    None when it is a bug."""
     disk = _disk_error(exc)
     if disk is not None:  # even when a stage wrapped it: a full disk is not the stage's fault
         return HostEnvironmentError(
@@ -259,7 +233,7 @@ def _as_builder_error(exc: BaseException, stage: str) -> BuilderError:
             f"{stage}: cannot write {exc.filename}: {exc.strerror}",
             hint="make the artifacts folder writable by this user",
         )
-    return StageError(stage, f"unexpected {type(exc).__name__}: {exc}", hint="this is a bug in Engine Foundry; please report it with the manifest")
+    return None
 
 
 def _ensure_writable(layout: ArtifactLayout) -> None:
@@ -272,15 +246,6 @@ def _ensure_writable(layout: ArtifactLayout) -> None:
             f"artifacts folder {layout.root} is not writable ({err.strerror})",
             hint=f"choose a writable folder with --artifacts, or fix its permissions (chown {os.getuid()}:{os.getgid()})",
         ) from None
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in [folder, *folder.rglob("*")]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class _sigterm_as_interrupt:

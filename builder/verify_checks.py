@@ -107,5 +107,7 @@ def _check_inference(report: VerifyReport) -> None:
 
 def _static_shape(shape: Any, profile: Any) -> tuple[int, ...]:
     dims = list(shape)
-    fallback = [profile.batch.opt, 3, *profile.imgsz]
+    from builder.yolo.shapes import input_shape
+
+    fallback = input_shape(profile, profile.batch.opt)
     return tuple(d if isinstance(d, int) and d > 0 else fallback[i] for i, d in enumerate(dims))

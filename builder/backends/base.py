@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from builder.gpu import GpuProbe
 from builder.profile import Profile
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import BuildResult, BackendHost, StageContext, StageResult
 
 
 class BackendModule(Protocol):
@@ -14,14 +15,15 @@ class BackendModule(Protocol):
 
     NAME: str
 
-    def check_available(self, profile: Profile) -> Mapping[str, Any]:
+    def check_available(self, profile: Profile, gpus: GpuProbe | None = None) -> BackendHost:
         """Raise HostEnvironmentError (with a TIP) if this backend cannot build ``profile`` here.
 
-        Returns facts worth recording (versions, GPU) for the manifest.
+        ``gpus`` is the build's one GPU discovery (None: discover here). Returns what was found (versions, GPU,
+        target match); the pipeline calls this once per build and hands the result on as ``StageContext.host``.
         """
 
     def build(self, ctx: StageContext, onnx_path: Path) -> StageResult:
-        """Turn ``onnx_path`` into artifacts under ``ctx.workdir``.
+        """Turn ``onnx_path`` into artifacts under ``ctx.workdir``, on the host of ``ctx.host`` (None: check here).
 
         The result's artifact of kind ``"model"`` is the deployable file (a raw TensorRT plan, or the ONNX Runtime model).
         """
@@ -29,5 +31,5 @@ class BackendModule(Protocol):
     def make_runner(self, artifact: Path, profile: Profile) -> Any:
         """A Polygraphy runner (context manager with ``infer(feed_dict)``) for the artifact."""
 
-    def benchmark(self, artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[str, Any]:
-        """Latency p50/p90/p99 (ms), throughput (img/s) and the ``method`` used."""
+    def benchmark(self, ctx: StageContext, build: BuildResult) -> Mapping[str, Any]:
+        """Latency p50/p90/p99 (ms), throughput (img/s) and the ``method`` used, of the build's model."""

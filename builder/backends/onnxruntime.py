@@ -15,13 +15,17 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from builder.errors import BenchmarkError, EngineBuildError, HostEnvironmentError
+from builder.benchmarking import latency_summary
+from builder.errors import BenchmarkError, EngineBuildError, HostEnvironmentError, first_line
+from builder.gpu import GpuProbe
 from builder.hashing import sha256_file
 from builder.profile import Precision, Profile
-from builder.stages.base import ArtifactOut, StageContext, StageResult
+from builder.stage_types import ArtifactOut, BuildResult, StageContext, StageResult
+from builder.yolo.shapes import input_shape
 
 NAME = "onnxruntime"
 MODEL_NAME = "model.ort.onnx"
@@ -29,8 +33,19 @@ OPTIMIZATION_LEVEL = "ORT_ENABLE_BASIC"
 BENCHMARK_SEED = 0
 
 
-def check_available(profile: Profile) -> Mapping[str, Any]:
-    """Check onnxruntime with its CPU provider is importable and the profile is FP32.
+@dataclass(frozen=True)
+class OrtHost:
+    """The ONNX Runtime this machine has."""
+
+    version: str
+    providers: tuple[str, ...]
+
+    def facts(self) -> dict[str, Any]:
+        return {"onnxruntime": self.version, "providers": list(self.providers)}
+
+
+def check_available(profile: Profile, gpus: GpuProbe | None = None) -> OrtHost:
+    """Check onnxruntime with its CPU provider is importable and the profile is FP32 (``gpus`` is not needed).
 
     Raises:
         HostEnvironmentError: onnxruntime is missing, lacks the CPU provider, or the profile asks
@@ -55,7 +70,7 @@ def check_available(profile: Profile) -> Mapping[str, Any]:
             f"onnxruntime {ort.__version__} has no CPUExecutionProvider (has {providers})",
             hint="install the standard onnxruntime package",
         )
-    return {"onnxruntime": ort.__version__, "providers": providers}
+    return OrtHost(ort.__version__, tuple(providers))
 
 
 def build(ctx: StageContext, onnx_path: Path) -> StageResult:
@@ -77,7 +92,7 @@ def build(ctx: StageContext, onnx_path: Path) -> StageResult:
     except Exception as err:  # ORT raises its own Fail/InvalidGraph/... types
         _raise_if_disk_full(ctx.workdir, onnx_path, err)
         raise EngineBuildError(
-            f"ONNX Runtime could not optimize {onnx_path}: {_first_line(err)}",
+            f"ONNX Runtime could not optimize {onnx_path}: {first_line(err)}",
             hint="check the exported model with `polygraphy inspect model`; try another opset",
         ) from err
     if not out.is_file():
@@ -100,7 +115,7 @@ def _raise_if_disk_full(folder: Path, onnx_path: Path, err: Exception) -> None:
     free = shutil.disk_usage(folder).free
     if free < 2 * onnx_path.stat().st_size:
         raise HostEnvironmentError(
-            f"build: no space left on device in {folder} ({free} bytes free; ONNX Runtime said: {_first_line(err)})",
+            f"build: no space left on device in {folder} ({free} bytes free; ONNX Runtime said: {first_line(err)})",
             hint="free disk space in the artifacts folder (remove old builds under builds/) and run again",
         ) from err
 
@@ -118,7 +133,7 @@ def make_runner(artifact: Path, profile: Profile) -> Any:
     return onnxrt_runner(artifact, name=f"{NAME}:{artifact.name}")
 
 
-def benchmark(artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[str, Any]:
+def benchmark(ctx: StageContext, build: BuildResult) -> Mapping[str, Any]:
     """Time ``runner.infer`` on a seeded random batch of ``profile.batch.opt`` images.
 
     Latency is Polygraphy's ``last_inference_time()`` (the ONNX Runtime ``run``
@@ -129,14 +144,15 @@ def benchmark(artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[st
     """
     import numpy as np
 
+    profile, artifact = ctx.profile, ctx.path(build.model)
     spec = profile.benchmark
     batch = profile.batch.opt
-    feed_array = np.random.default_rng(BENCHMARK_SEED).random((batch, 3, *profile.imgsz), dtype=np.float32)
+    feed_array = np.random.default_rng(BENCHMARK_SEED).random(input_shape(profile, batch), dtype=np.float32)
     runner = make_runner(artifact, profile)
     ctx.log(f"benchmark: {spec.warmup} warm-up + {spec.iterations} timed runs at batch {batch}")
     try:
         with runner:
-            feed = {_input_name(artifact): feed_array}
+            feed = {build.input_name: feed_array}
             for _ in range(spec.warmup):
                 runner.infer(feed)
             times_ms = []
@@ -145,45 +161,13 @@ def benchmark(artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[st
                 times_ms.append(runner.last_inference_time() * 1000.0)
     except Exception as err:
         raise BenchmarkError(
-            f"inference on {artifact.name} failed: {_first_line(err)}",
+            f"inference on {artifact.name} failed: {first_line(err)}",
             hint="rerun `verify`; the model may not accept this batch size",
         ) from err
     return latency_summary(times_ms, batch, method="polygraphy-onnxrt", cpu_count=os.cpu_count())
-
-
-def latency_summary(times_ms: list[float], batch: int, *, method: str, **extra: Any) -> dict[str, Any]:
-    """Percentiles (ms, linear interpolation) and throughput (images/s) of per-call latencies."""
-    import numpy as np
-
-    if not times_ms:
-        raise BenchmarkError("no timed iterations", hint="set benchmark.iterations to at least 1")
-    values = np.asarray(times_ms, dtype=np.float64)
-    p50, p90, p99 = (float(v) for v in np.percentile(values, [50, 90, 99]))
-    mean = float(values.mean())
-    latency = {"p50": p50, "p90": p90, "p99": p99, "mean": mean, "min": float(values.min()), "max": float(values.max())}
-    throughput = batch * 1000.0 / mean if mean > 0 else float("inf")
-    return {
-        "method": method,
-        "latency_ms": latency,
-        "throughput_ips": throughput,
-        "batch": batch,
-        "iterations": len(times_ms),
-        **extra,
-    }
-
-
-def _input_name(path: Path) -> str:
-    import onnx
-
-    return str(onnx.load(str(path), load_external_data=False).graph.input[0].name)
 
 
 def _node_count(path: Path) -> int:
     import onnx
 
     return len(onnx.load(str(path), load_external_data=False).graph.node)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -17,8 +17,8 @@ from typing import Any
 from builder.backends.catalog import backend_for_flavour, flavours
 from builder.cli_options import add_common_paths
 from builder.errors import BuilderError, HostEnvironmentError
+from builder.profile import DEFAULT_PROFILE
 
-DEFAULT_PROFILE = "cpu-fp32"
 FLAVOURS = flavours()
 
 

@@ -109,21 +109,16 @@ def resolve_profile(profile_ref: str | Path, profiles_dir: Path) -> tuple[Profil
 
 def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -> str:
     """The build key the container would compute for ``profile`` in ``image`` on the chosen GPUs."""
-    from builder.buildkey import compute_build_key
-    from builder.environment import environment_identity
-    from builder.weights import weights_fingerprint
+    from builder.buildkey import build_key_for
 
-    weights = weights_fingerprint(profile.model, settings.models_dir)
-    gpu = ""
-    if flavour_for_backend(profile.backend) == "trt":
-        from builder.gpu import gpu_identity, list_gpus
+    def chosen_gpus() -> list[Any]:
+        from builder.gpu import list_gpus
 
         gpus = list_gpus()
         (request,) = gpu_requests(settings.gpus)  # also rejects a malformed --gpus before anything starts
-        if request.device_ids:
-            gpus = [g for g in gpus if str(g.index) in request.device_ids]
-        gpu = gpu_identity(gpus)
-    return compute_build_key(profile, weights, environment_identity(image.id), gpu)
+        return [g for g in gpus if str(g.index) in request.device_ids] if request.device_ids else gpus
+
+    return build_key_for(profile, settings.models_dir, image.id, chosen_gpus).key
 
 
 def spec_name(profile_name: str) -> str:

@@ -34,6 +34,7 @@ BASE_ENVIRONMENT = {
     "YOLO_CONFIG_DIR": "/tmp/ultralytics",
     "POLYGRAPHY_AUTOINSTALL_DEPS": "0",
     "PYTHONUNBUFFERED": "1",
+    "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # CUDA device N = nvidia-smi index N (CUDA defaults to fastest-first)
 }
 
 #: labels that mark containers the launcher started

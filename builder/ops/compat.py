@@ -19,6 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from builder.backends.catalog import find_backend, resolve
 
+from builder.gpu import parse_compute_capability
+
 # Minimum driver branch per CUDA major.minor (Linux, the CUDA toolkit's release notes;
 # NGC images state the same branch, e.g. 23.08 = CUDA 12.2 = R535).
 DRIVER_BRANCH_FOR_CUDA = {
@@ -116,7 +118,7 @@ def _check_gpu(req: HostRequirements, host: HostFacts) -> Verdict:
     if cc is None:
         return Verdict("gpu", "skip", f"cannot read this GPU's compute capability; the engine needs {req.compute_capability}; {have}")
     if req.hardware_compatibility == "ampere_plus":
-        ok = _version_tuple(cc) >= (8, 0)
+        ok = (parse_compute_capability(cc) or (0, 0)) >= (8, 0)
         rule = "an Ampere or newer GPU (compute capability >= 8.0, hardware-compatible engine)"
         return Verdict("gpu", "pass" if ok else "fail", f"engine needs {rule}; {have}")
     if cc != req.compute_capability:
@@ -133,7 +135,7 @@ def _best_gpu(req: HostRequirements, gpus: Sequence[Mapping[str, Any]]) -> Mappi
         if cc == req.compute_capability and gpu.get("name") == req.gpu:
             return gpu
     for gpu, cc in zip(gpus, ccs):
-        if cc == req.compute_capability or (req.hardware_compatibility == "ampere_plus" and cc and _version_tuple(cc) >= (8, 0)):
+        if cc == req.compute_capability or (req.hardware_compatibility == "ampere_plus" and (parse_compute_capability(cc) or (0, 0)) >= (8, 0)):
             return gpu
     return gpus[0]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from builder.errors import BuilderError
+from builder.jsonable import jsonable
 from builder.layout import ArtifactLayout
 from builder.ops.nightly import BuildAttempt, BuildRunner
 from builder.profile import Profile
@@ -88,7 +89,7 @@ def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Seque
         images = {}
         for flavour in sorted({flavour_for_backend(p.backend) for p in profiles}):
             log(f"nightly: rebuilding image {flavour} from scratch (no layer cache)")
-            images[flavour] = _jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))
+            images[flavour] = jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))
         ids = ", ".join(f"{k} {v.get('id') if isinstance(v, dict) else v}" for k, v in images.items())
         return {"message": f"rebuilt from scratch: {ids}", "images": images}
 
@@ -101,15 +102,3 @@ def newest_failed(layout: ArtifactLayout) -> Path | None:
         return None
     folders = sorted(p for p in layout.failed_dir.iterdir() if p.is_dir())
     return folders[-1] if folders else None
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return {k: _jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

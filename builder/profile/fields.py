@@ -133,12 +133,15 @@ INT8 = Section(
     cls=Int8Spec,
 )
 
+_GPU_NAME = Text(rules=((r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+                         'must be (part of) the GPU name as the driver reports it, e.g. "A10"'),), max_length=64)
+
 TARGET = Section(
     (
-        Field("gpu", Text(rules=((r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
-                                  'must be (part of) the GPU name as the driver reports it, e.g. "A10"'),),
-                          max_length=64),
-              "Substring of the GPU name the engine is meant for (`A10`); checked against the GPU at build time."),
+        Field("gpu", Either((_GPU_NAME, ListOf(_GPU_NAME, 1, 16, name="a list of GPU names"))),
+              "GPU name(s) the engine is meant for, as the driver reports them less `NVIDIA` (`A10`, or a list "
+              "`[A10, A10G]`); the model itself matches exactly, its first words (`H100` for `H100 PCIe`) as the "
+              "same family. Checked against the build GPU.", type_doc="string or list of strings (up to 16)"),
         Field("compute_capability", Text(rules=((r"^[0-9]{1,2}\.[0-9]{1,2}$", 'must look like "8.6" (major.minor)'),),
                                          max_length=5),
               'Compute capability of the target GPU as a quoted string (`"8.6"`).'),

@@ -96,8 +96,12 @@ class Int8Spec:
 class TargetSpec:
     """The GPU the engine is meant for; ``None`` fields are not checked."""
 
-    gpu: str | None = None  # substring of the NVML name, e.g. "A10"
+    gpu: str | tuple[str, ...] | None = None  # accepted GPU name(s), e.g. "A10" or ("A10", "A10G")
     compute_capability: str | None = None  # "8.6"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gpu, list):  # a YAML list
+            object.__setattr__(self, "gpu", tuple(self.gpu))
 
 
 @dataclass(frozen=True)

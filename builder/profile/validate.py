@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 
 from builder.backends.catalog import backends, find_backend, owners_of_field
 from builder.errors import FieldError
+from builder.gpu import parse_compute_capability
 from builder.profile.fields import PROFILE, VERIFY, iter_fields
 from builder.profile.sections import Section
 from builder.profile.source import KeyPath, format_key_path
@@ -64,6 +65,7 @@ def validate_profile_data(data: dict[str, Any], report: Report, table: Section =
     _check_batch(data, report)
     _check_int8(data, report)
     _check_hardware_compatibility(data, report)
+    _check_ultralytics_engine(data, report)
     _check_backend(data, report, table)
     _check_verify(data, report)
 
@@ -107,10 +109,21 @@ def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
     capability = report.get(data, ("target", "compute_capability"))
     if level != "ampere_plus" or capability is MISSING:
         return
-    major, minor = (int(part) for part in capability.split("."))
-    if (major, minor) < (8, 0):
+    parsed = parse_compute_capability(capability)
+    if parsed is not None and parsed < (8, 0):
         report.add(("hardware_compatibility",), f"ampere_plus needs compute capability 8.0 or newer, but "
                                                 f"target.compute_capability is {capability}")
+
+
+def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
+    both = (report.get(data, ("outputs", "ultralytics_engine")), report.get(data, ("version_compatible",)))
+    if both != (True, True) or report.get(data, ("backend",)) != "tensorrt":
+        return
+    report.add(("outputs", "ultralytics_engine"), "cannot be combined with version_compatible: true: a version-compatible "
+               "plan embeds TensorRT's lean runtime as host code, which loads only with "
+               "`runtime.engine_host_code_allowed = True`, and ultralytics' TensorRT loader never sets it, so "
+               "YOLO('model.engine') would fail; keep one (model.plan of a version-compatible build loads with "
+               "trtexec, Polygraphy or Triton)")
 
 
 def _check_backend(data: dict[str, Any], report: Report, table: Section) -> None:

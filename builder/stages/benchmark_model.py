@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Mapping
-
 from builder.backends.registry import get_backend
+from builder.benchmarking import check_benchmark_numbers
 from builder.errors import BenchmarkError
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import BuildResult, StageContext, StageResult
 
 NAME = "benchmark"
-LATENCY_KEYS = ("p50", "p90", "p99", "mean", "min", "max")
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -19,12 +16,11 @@ def run(ctx: StageContext) -> StageResult:
     Raises:
         BenchmarkError: the backend fails, or reports numbers that are missing, non-positive or out of order.
     """
-    build = ctx.prior.get("build")
+    build = ctx.handed(BuildResult)
     if build is None:
         raise BenchmarkError("no build result to benchmark", hint="run the build stage first")
-    artifact = ctx.path(build.artifact("model"))
     backend = get_backend(ctx.profile.backend.value)
-    numbers = dict(backend.benchmark(artifact, ctx.profile, ctx))
+    numbers = dict(backend.benchmark(ctx, build))
     check_benchmark_numbers(numbers)
     latency = numbers["latency_ms"]
     ctx.log(
@@ -32,26 +28,3 @@ def run(ctx: StageContext) -> StageResult:
         f"{numbers['throughput_ips']:.1f} img/s at batch {numbers['batch']} ({numbers['method']})"
     )
     return StageResult(details=numbers)
-
-
-def check_benchmark_numbers(numbers: Mapping[str, Any]) -> None:
-    """Require ``method``, positive finite latencies in order (min <= p50 <= p90 <= p99 <= max) and throughput.
-
-    Raises:
-        BenchmarkError: a number is missing or inconsistent.
-    """
-    latency = numbers.get("latency_ms")
-    if not numbers.get("method") or not isinstance(latency, Mapping) or any(k not in latency for k in LATENCY_KEYS):
-        raise BenchmarkError(
-            f"backend returned incomplete numbers: {sorted(numbers)}", hint="this is a backend bug; please report it"
-        )
-    values = [float(latency[k]) for k in LATENCY_KEYS] + [float(numbers.get("throughput_ips", 0.0))]
-    if not all(math.isfinite(v) and v > 0 for v in values):
-        raise BenchmarkError(
-            f"backend returned non-positive or non-finite timings: {dict(latency)}",
-            hint="raise benchmark.iterations; a timer resolution problem gives zeros",
-        )
-    order = [latency["min"], latency["p50"], latency["p90"], latency["p99"], latency["max"]]
-    pairs = [*zip(order, order[1:]), (latency["min"], latency["mean"]), (latency["mean"], latency["max"])]
-    if any(a > b * (1 + 1e-9) for a, b in pairs):  # slack for rounding in percentile interpolation
-        raise BenchmarkError(f"backend returned inconsistent latencies: {dict(latency)}", hint="this is a backend bug")

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from builder.backends.registry import get_backend
 from builder.errors import EngineBuildError
-from builder.stages.base import ArtifactOut, StageContext, StageResult
-from builder.stages.sidecar import METADATA_NAME, sidecar_metadata, write_sidecar
+from builder.gpu import GpuProbe
+from builder.profile import Profile
+from builder.stage_types import ArtifactOut, BuildResult, ExportResult, BackendHost, StageContext, StageResult
+from builder.yolo.sidecar import METADATA_NAME, sidecar_metadata, write_sidecar
 
 NAME = "build"
+
+
+def preflight(profile: Profile, gpus: GpuProbe) -> BackendHost:
+    """Before the export: refuse a backend that cannot build here (no TensorRT, no GPU, the wrong GPU).
+
+    Returns the backend's host facts, found once per build and handed on as ``StageContext.host``.
+    """
+    return get_backend(profile.backend.value).check_available(profile, gpus)
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -17,23 +29,28 @@ def run(ctx: StageContext) -> StageResult:
         HostEnvironmentError: the backend is unavailable on this machine.
         EngineBuildError: the export stage left no ONNX, or the backend failed.
     """
-    export = ctx.prior.get("export")
+    export = ctx.handed(ExportResult)
     if export is None:
         raise EngineBuildError("no export result to build from", hint="run the export stage first")
-    onnx_path = ctx.path(export.artifact("onnx"))
+    onnx_path = ctx.path(export.onnx)
     if not onnx_path.is_file():
         raise EngineBuildError(f"{onnx_path} is missing", hint="rerun the build from the export stage")
     backend = get_backend(ctx.profile.backend.value)
-    host = backend.check_available(ctx.profile)
-    result = backend.build(ctx, onnx_path)
+    host = ctx.host if ctx.host is not None else backend.check_available(ctx.profile)  # a stage run on its own
+    result = backend.build(replace(ctx, host=host), onnx_path)
     try:
         model = result.artifact("model")
     except KeyError:
         raise EngineBuildError(
             f"backend {backend.NAME} produced no model artifact", hint="this is a backend bug; please report it"
         ) from None
-    metadata = sidecar_metadata(ctx.profile, export.details, model.path)
-    write_sidecar(ctx.workdir / METADATA_NAME, metadata)
+    write_sidecar(ctx.workdir / METADATA_NAME, sidecar_metadata(ctx.profile, export, model.path))
     ctx.log(f"build: wrote {model.path} and {METADATA_NAME}")
-    details = {**result.details, "backend": backend.NAME, "host": dict(host), "metadata": METADATA_NAME}
-    return StageResult(details=details, artifacts=(*result.artifacts, ArtifactOut(METADATA_NAME, "metadata")))
+    details = {**result.details, "backend": backend.NAME, "host": host.facts(), "metadata": METADATA_NAME}
+    return StageResult(
+        details=details,
+        artifacts=(*result.artifacts, ArtifactOut(METADATA_NAME, "metadata")),
+        inputs=result.inputs,
+        output=BuildResult(model, export.input.name, host),
+    )
+

@@ -13,18 +13,19 @@ bytes. Two things in ultralytics' file vary between runs and are removed:
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from builder.errors import ExportError, ModelError
+from builder.env_guard import preserved_environment
+from builder.errors import ExportError, ModelError, first_line
 from builder.hashing import sha256_file
 from builder.profile import Profile
-from builder.stages.base import ArtifactOut, StageContext, StageResult
+from builder.stage_types import ArtifactOut, ExportResult, StageContext, StageResult, TensorSpec
 from builder.weights import WeightsFingerprint, weights_fingerprint
+from builder.yolo.shapes import input_shape
 
 NAME = "export"
 ONNX_NAME = "model.onnx"
@@ -36,14 +37,24 @@ CHECK_RTOL = 1e-3
 
 @dataclass(frozen=True)
 class ExportInfo:
+    """The exported file, its manifest details and the facts later stages read (see :class:`ExportResult`)."""
+
     path: Path
     details: dict[str, Any]
+    input: TensorSpec
+    outputs: tuple[TensorSpec, ...]
+    names: tuple[str, ...]
+    stride: int
+    task: str
 
 
 def run(ctx: StageContext) -> StageResult:
     """Export the profile's model to ``model.onnx`` in the build folder."""
     info = onnx_from_checkpoint(ctx.profile, ctx.models_dir, ctx.workdir / ONNX_NAME, ctx.log, scratch=ctx.scratch)
-    return StageResult(details=info.details, artifacts=(ArtifactOut(ONNX_NAME, "onnx"),))
+    onnx = ArtifactOut(ONNX_NAME, "onnx")
+    handed = ExportResult(onnx, info.input, info.outputs, info.names, info.stride, info.task)
+    inputs = {"onnx": {"path": ONNX_NAME, "sha256": info.details["onnx_sha256"]}}
+    return StageResult(details=info.details, artifacts=(onnx,), inputs=inputs, output=handed)
 
 
 def onnx_from_checkpoint(
@@ -65,7 +76,7 @@ def onnx_from_checkpoint(
     fingerprint = weights_fingerprint(profile.model, models_dir)
     log(f"export: loading {fingerprint.identity} (sha256 {fingerprint.sha256[:12]})")
     yolo = _load_yolo(profile, fingerprint)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as tmp:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as tmp, preserved_environment():
         started = time.time()
         raw = _ultralytics_export(yolo, profile, Path(tmp), log)
         exported_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
@@ -77,10 +88,12 @@ def onnx_from_checkpoint(
     log(f"export: wrote {out_path.name}; comparing PyTorch and ONNX Runtime outputs")
     check = _check_against_pytorch(yolo.model, out_path, profile)
     shapes = check.pop("shapes_at_imgsz")
+    described = _describe_onnx(model_proto)
+    names, stride = _class_names(yolo.model), int(max(yolo.model.stride))
     details = {
-        **_describe_onnx(model_proto),
-        "names": _class_names(yolo.model),
-        "stride": int(max(yolo.model.stride)),
+        **described,
+        "names": names,
+        "stride": stride,
         "task": yolo.task,
         "imgsz": list(profile.imgsz),
         "batch": {"min": profile.batch.min, "opt": profile.batch.opt, "max": profile.batch.max},
@@ -94,7 +107,13 @@ def onnx_from_checkpoint(
         "stripped": STRIPPED,
         "onnx_sha256": sha256_file(out_path),
     }
-    return ExportInfo(out_path, details)
+    outputs = tuple(_at_imgsz(v, shapes) for v in described["outputs"])
+    return ExportInfo(out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task)
+
+
+def _at_imgsz(value: dict[str, Any], shapes: dict[str, list[int]]) -> TensorSpec:
+    """An input or output of :func:`_describe_onnx` with its shape at the profile's image size (-1: dynamic batch)."""
+    return TensorSpec(value["name"], tuple(shapes.get(value["name"], value["shape"])), value["dtype"])
 
 
 def _quiet_ultralytics_env() -> None:
@@ -121,7 +140,7 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
             yolo = YOLO(str(spec.yaml))
         except Exception as err:  # ultralytics raises many types for a bad name
             raise ModelError(
-                f"model yaml {spec.yaml!r} could not be built: {_first_line(err)}",
+                f"model yaml {spec.yaml!r} could not be built: {first_line(err)}",
                 hint="use a model YAML that ultralytics ships, e.g. yolo11n.yaml",
             ) from err
     else:
@@ -129,7 +148,7 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
             yolo = YOLO(str(fingerprint.path), task=profile.task)
         except Exception as err:  # a damaged or foreign file raises anything from pickle to KeyError
             raise ModelError(
-                f"{fingerprint.path} is not a YOLO checkpoint: {_first_line(err)}",
+                f"{fingerprint.path} is not a YOLO checkpoint: {first_line(err)}",
                 hint="point model.checkpoint at a .pt saved by ultralytics (model.save() or training)",
             ) from err
     if yolo.task != profile.task:
@@ -165,7 +184,7 @@ def _ultralytics_export(yolo: Any, profile: Profile, folder: Path, log: Callable
     except Exception as err:
         raise ExportError(
             f"ultralytics could not export {profile.model.identity} to ONNX (opset {profile.opset}): "
-            f"{_first_line(err)}",
+            f"{first_line(err)}",
             hint="check opset (ultralytics needs 9 or more, at most what the installed onnx supports), "
             "imgsz (a multiple of the stride, 32) and the model",
         ) from err
@@ -187,7 +206,7 @@ def _reproducible_onnx(path: Path, profile: Profile) -> Any:
         onnx.checker.check_model(model, full_check=True)
     except Exception as err:
         raise ExportError(
-            f"exported ONNX failed onnx.checker: {_first_line(err)}",
+            f"exported ONNX failed onnx.checker: {first_line(err)}",
             hint=f"try another opset than {profile.opset}, or simplify: {not profile.simplify}",
         ) from err
     return model
@@ -228,12 +247,6 @@ def _versions() -> dict[str, str]:
     return {"ultralytics": ultralytics.__version__, "torch": torch.__version__, "onnx": onnx.__version__}
 
 
-def _first_line(err: BaseException) -> str:
-    text = re.sub(r"^ERROR\W*", "", str(err).strip())  # ultralytics prefixes "ERROR ❌️ "
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-
 def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dict[str, Any]:
     """Run PyTorch and ONNX Runtime on the same seeded inputs (batch min and max, or the static batch)."""
     import numpy as np
@@ -250,13 +263,13 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
         outputs[name] = {"max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0, "passed": True, "worst_batch": None}
     shapes: dict[str, list[int]] = {}
     for batch in batches:
-        feed = rng.random((batch, 3, *profile.imgsz), dtype=np.float32)
+        feed = rng.random(input_shape(profile, batch), dtype=np.float32)
         expected = reference(feed)
         try:
             got = session.run(None, {input_name: feed})
         except Exception as err:  # onnxruntime's own exception types
             raise ExportError(
-                f"ONNX Runtime cannot run the exported model at batch {batch}: {_first_line(err)}",
+                f"ONNX Runtime cannot run the exported model at batch {batch}: {first_line(err)}",
                 hint="check batch and imgsz in the profile",
             ) from err
         if len(expected) != len(got):
@@ -273,7 +286,7 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
                 )
             _accumulate(outputs[name], want, have, batch)
             shapes.setdefault(name, [-1 if profile.dynamic else batch, *have.shape[1:]])
-    shapes = {input_name: [-1 if profile.dynamic else profile.batch.opt, 3, *profile.imgsz], **shapes}
+    shapes = {input_name: list(input_shape(profile, -1 if profile.dynamic else profile.batch.opt)), **shapes}
     for name, stats in outputs.items():
         if not stats["passed"]:
             raise ExportError(

@@ -21,20 +21,21 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from builder.backends.onnxruntime import onnxrt_runner
 from builder.backends.registry import get_backend
 from builder.errors import VerificationError
 from builder.profile import Profile
-from builder.stages.base import StageContext, StageResult
-from builder.stages.detections import decode_detections, match_detections
-from builder.stages.preprocess import image_to_tensor, load_image, sample_image_paths
+from builder.stage_types import BuildResult, ExportResult, StageContext, StageResult
+from builder.yolo.detections import decode_detections, match_detections
+from builder.yolo.preprocess import image_to_tensor, load_image, sample_image_paths
+from builder.yolo.shapes import input_shape
 
 NAME = "verify"
 CANDIDATE_POOL = 2  # artifact detections kept per reference detection
+REFERENCE_BACKEND = "onnxruntime"  # the FP32 ONNX model on ONNX Runtime is the reference
 REFERENCE_NAME = "reference:onnxrt-fp32"
 
 
@@ -56,7 +57,7 @@ def verification_inputs(profile: Profile, models_dir: Path) -> list[VerifyInput]
     inputs = []
     for batch in batches:
         for index in range(profile.verify.random_inputs):
-            array = rng.random((batch, 3, *profile.imgsz), dtype=np.float32)
+            array = rng.random(input_shape(profile, batch), dtype=np.float32)
             inputs.append(VerifyInput(f"random {index}", False, batch, array))
         for name, tensor in images:
             inputs.append(VerifyInput(f"image {name}", True, batch, np.repeat(tensor, batch, axis=0)))
@@ -70,18 +71,19 @@ def run(ctx: StageContext) -> StageResult:
         VerificationError: a tensor exceeds its tolerance, detections disagree, or inference fails.
     """
     profile = ctx.profile
-    export, build = ctx.prior.get("export"), ctx.prior.get("build")
+    export, build = ctx.handed(ExportResult), ctx.handed(BuildResult)
     if export is None or build is None:
         raise VerificationError("no export and build results to verify", hint="run the export and build stages first")
-    onnx_path, model_path = ctx.path(export.artifact("onnx")), ctx.path(build.artifact("model"))
+    onnx_path, model_path = ctx.path(export.onnx), ctx.path(build.model)
     inputs = verification_inputs(profile, ctx.models_dir)
     backend = get_backend(profile.backend.value)
     ctx.log(f"verify: {model_path.name} vs FP32 {onnx_path.name} on {len(inputs)} input(s)")
-    reference, candidate = onnxrt_runner(onnx_path, REFERENCE_NAME), backend.make_runner(model_path, profile)
-    input_name = export.details["input"]["name"]
-    ref_outputs, got_outputs, accuracy = _run_and_compare(reference, candidate, input_name, inputs, profile)
+    reference = get_backend(REFERENCE_BACKEND).make_runner(onnx_path, profile)
+    reference.name = REFERENCE_NAME  # Polygraphy keys results by runner name; the two must differ
+    candidate = backend.make_runner(model_path, profile)
+    ref_outputs, got_outputs, accuracy = _run_and_compare(reference, candidate, export.input.name, inputs, profile)
     tensors = _tensor_report(accuracy, inputs, profile)
-    detections = _detection_report(ref_outputs, got_outputs, inputs, profile, export.details)
+    detections = _detection_report(ref_outputs, got_outputs, inputs, profile, export)
     details = _json_safe({"inputs": len(inputs), "tensors": tensors, "detections": detections})
     _raise_on_failure(details, model_path)
     ctx.log(f"verify: passed ({_summary(tensors, detections)})")
@@ -150,14 +152,14 @@ def _detection_report(
     got_outputs: list[dict[str, np.ndarray]],
     inputs: list[VerifyInput],
     profile: Profile,
-    export: Mapping[str, Any],
+    export: ExportResult,
 ) -> dict[str, Any]:
     spec = profile.verify.detection
     thresholds = {"top_k": spec.top_k, "iou": spec.iou, "score_atol": spec.score_atol}
     thresholds["min_agreement"] = spec.min_agreement
-    name = export["outputs"][0]["name"]
-    if export.get("task") != "detect":
-        skipped = f"task {export.get('task')!r} has no detection decoder"
+    name = export.outputs[0].name
+    if export.task != "detect":
+        skipped = f"task {export.task!r} has no detection decoder"
         return {"skipped": skipped, "thresholds": thresholds, "images": []}
     rows = []
     for item, ref_out, got_out in zip(inputs, ref_outputs, got_outputs):

@@ -18,10 +18,11 @@ from tests.stages.helpers import make_ctx, with_prior
 from tests.support import make_profile
 
 from builder.backends import onnxruntime as ort_backend
+from builder.benchmarking import latency_summary
 from builder.errors import EngineBuildError, HostEnvironmentError
 from builder.profile import Precision
 from builder.stages import export_onnx
-from builder.stages.base import StageContext
+from builder.stage_types import ArtifactOut, BuildResult, StageContext
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
 def test_check_available_reports_versions() -> None:
     import onnxruntime
 
-    facts = ort_backend.check_available(make_profile())
+    facts = ort_backend.check_available(make_profile()).facts()
     assert facts["onnxruntime"] == onnxruntime.__version__
     assert "CPUExecutionProvider" in facts["providers"]
 
@@ -84,7 +85,8 @@ def test_runner_matches_plain_onnxruntime(exported: StageContext) -> None:
 
 def test_benchmark_numbers(exported: StageContext) -> None:
     ort_backend.build(exported, exported.workdir / "model.onnx")
-    numbers = ort_backend.benchmark(exported.workdir / "model.ort.onnx", exported.profile, exported)
+    build = BuildResult(ArtifactOut("model.ort.onnx", "model"), "images", ort_backend.check_available(exported.profile))
+    numbers = ort_backend.benchmark(exported, build)
     assert numbers["method"] == "polygraphy-onnxrt"
     assert (numbers["batch"], numbers["iterations"]) == (1, 3)
     latency = numbers["latency_ms"]
@@ -94,7 +96,7 @@ def test_benchmark_numbers(exported: StageContext) -> None:
 
 def test_latency_summary_matches_numpy() -> None:
     times = [3.0, 1.0, 2.0, 10.0, 4.0]
-    summary = ort_backend.latency_summary(times, 4, method="x", cpu_count=2)
+    summary = latency_summary(times, 4, method="x", cpu_count=2)
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
     expected = {"p50": p50, "p90": p90, "p99": p99, "mean": np.mean(times), "min": 1.0, "max": 10.0}
     assert summary["latency_ms"] == expected

@@ -1,6 +1,6 @@
 """Host code never imports stage code; stage code never imports docker; heavy imports stay lazy.
 
-numpy is allowed at module level on the container side only (stages, backends).
+numpy is allowed at module level on the container side only (stages, backends, yolo).
 """
 
 import ast
@@ -53,7 +53,7 @@ def test_container_side_never_imports_docker(path):
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_heavy_libraries_are_imported_lazily(path):
     top = {name.split(".")[0] for name in _imports(path, top_level_only=True)}
-    heavy = HEAVY - {"numpy"} if path.parent.name in ("stages", "backends", "tensorrt") else HEAVY
+    heavy = HEAVY - {"numpy"} if path.parent.name in ("stages", "backends", "tensorrt", "yolo") else HEAVY
     assert not (top & heavy), f"{path}: imports {sorted(top & heavy)} at module level"
 
 
@@ -67,3 +67,18 @@ def test_cli_starts_without_heavy_modules():
     code = "import sys, builder.cli as c; c.build_parser(); print(sorted(m for m in %r if m in sys.modules))" % (sorted(HEAVY),)
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", _modules("backends"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_backends_never_import_stages_or_the_pipeline(path):
+    """Shared types live in builder.stage_types, helpers in builder.yolo and builder.benchmarking."""
+    for name in _imports(path, top_level_only=False):
+        assert not name.startswith(("builder.stages", "builder.pipeline")), f"{path}: imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("stages"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_stages_reach_backends_only_through_the_registry(path):
+    for name in _imports(path, top_level_only=False):
+        if name.startswith("builder.backends"):
+            assert name == "builder.backends.registry", f"{path}: imports {name}; use builder.backends.registry.get_backend"
+

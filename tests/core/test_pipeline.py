@@ -4,15 +4,18 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
 
 from builder import pipeline
 from builder.errors import ExitCode, HostEnvironmentError, VerificationError
+from builder.hashing import sha256_file
 from builder.layout import ArtifactLayout
 from builder.manifest import load_manifest
-from builder.stages.base import ArtifactOut, StageResult
+from builder.stage_types import ArtifactOut, StageResult
+from builder.stages import PIPELINE, publish
 from builder.verify_artifact import verify_path
 from tests.support import make_profile
 
@@ -28,15 +31,17 @@ def _stage(name, files, seen=None, fail=None):
         for rel, kind in files:
             (ctx.workdir / rel).write_text(f"{name}:{rel}")
             outs.append(ArtifactOut(rel, kind))
-        return StageResult(details={"stage": name}, artifacts=tuple(outs))
+        inputs = {"onnx": {"path": a.path, "sha256": sha256_file(ctx.path(a))} for a in outs if a.kind == "onnx"}
+        return StageResult(details={"stage": name}, artifacts=tuple(outs), inputs=inputs)
 
     return SimpleNamespace(NAME=name, run=run)
 
 
 def _fake_stages(seen=None, fail_at=None, error=None):
+    """Stand-ins for every stage but the real publish: a pipeline to pass to run_build."""
     spec = [("export", [("model.onnx", "onnx")]), ("build", [("model.ort.onnx", "model"), ("metadata.json", "metadata")]),
             ("verify", []), ("benchmark", [])]
-    return lambda: [_stage(n, f, seen, error if n == fail_at else None) for n, f in spec]
+    return (*(_stage(n, f, seen, error if n == fail_at else None) for n, f in spec), publish)
 
 
 def _settings(tmp_path, **kw):
@@ -45,14 +50,14 @@ def _settings(tmp_path, **kw):
 
 def test_manifest_is_written_before_every_stage_and_the_build_is_published(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages(seen))
-    outcome = pipeline.run_build(make_profile(), _settings(tmp_path))
+    stages = _fake_stages(seen)
+    outcome = pipeline.run_build(make_profile(), _settings(tmp_path), stages)
     statuses = {name: {s["name"]: s["status"] for s in m["stages"]} for name, m in seen}
     assert statuses["export"]["export"] == "running" and statuses["export"]["build"] == "pending"
     assert statuses["verify"]["build"] == "ok" and statuses["verify"]["verify"] == "running"
     manifest = load_manifest(outcome.build_dir / "manifest.json")
     assert manifest["status"] == "succeeded"
-    assert [s["status"] for s in manifest["stages"]] == ["ok"] * 5
+    assert [(s["name"], s["status"]) for s in manifest["stages"]] == [(stage.NAME, "ok") for stage in PIPELINE]
     assert {a["path"]: a["kind"] for a in manifest["artifacts"]} == {"model.onnx": "onnx", "model.ort.onnx": "model", "metadata.json": "metadata"}
     assert manifest["inputs"]["onnx"]["sha256"]
     layout = ArtifactLayout(tmp_path / "artifacts", "test-cpu")
@@ -64,21 +69,21 @@ def test_manifest_is_written_before_every_stage_and_the_build_is_published(tmp_p
 
 
 def test_same_key_is_up_to_date_and_force_rebuilds(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages())
-    first = pipeline.run_build(make_profile(), _settings(tmp_path))
-    second = pipeline.run_build(make_profile(), _settings(tmp_path))
+    stages = _fake_stages()
+    first = pipeline.run_build(make_profile(), _settings(tmp_path), stages)
+    second = pipeline.run_build(make_profile(), _settings(tmp_path), stages)
     assert second.up_to_date and second.build_dir == first.build_dir
-    third = pipeline.run_build(make_profile(), _settings(tmp_path, force=True))
+    third = pipeline.run_build(make_profile(), _settings(tmp_path, force=True), stages)
     assert not third.up_to_date and third.build_dir != first.build_dir and third.build_key == first.build_key
-    changed = pipeline.run_build(make_profile(opset=16), _settings(tmp_path))
+    changed = pipeline.run_build(make_profile(opset=16), _settings(tmp_path), stages)
     assert not changed.up_to_date and changed.build_key != first.build_key
 
 
 @pytest.mark.parametrize("stage", ["export", "build", "verify", "benchmark"])
 def test_a_failing_stage_publishes_nothing_and_records_the_stage(tmp_path, monkeypatch, stage):
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages(fail_at=stage, error=VerificationError("boxes differ")))
+    stages = _fake_stages(fail_at=stage, error=VerificationError("boxes differ"))
     with pytest.raises(VerificationError):
-        pipeline.run_build(make_profile(), _settings(tmp_path))
+        pipeline.run_build(make_profile(), _settings(tmp_path), stages)
     layout = ArtifactLayout(tmp_path / "artifacts", "test-cpu")
     assert layout.latest_dir() is None and not layout.builds_dir.exists()
     assert list(layout.staging_root.iterdir()) == []
@@ -90,13 +95,13 @@ def test_a_failing_stage_publishes_nothing_and_records_the_stage(tmp_path, monke
 
 
 def test_unexpected_exception_and_interrupt_are_recorded(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages(fail_at="build", error=KeyboardInterrupt()))
+    stages = _fake_stages(fail_at="build", error=KeyboardInterrupt())
     with pytest.raises(pipeline.Interrupted) as err:
-        pipeline.run_build(make_profile(), _settings(tmp_path))
+        pipeline.run_build(make_profile(), _settings(tmp_path), stages)
     assert err.value.exit_code == ExitCode.INTERRUPTED
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages(fail_at="export", error=OSError(28, "No space left on device", "model.onnx")))
+    stages = _fake_stages(fail_at="export", error=OSError(28, "No space left on device", "model.onnx"))
     with pytest.raises(HostEnvironmentError, match="no space left"):
-        pipeline.run_build(make_profile(), _settings(tmp_path))
+        pipeline.run_build(make_profile(), _settings(tmp_path), stages)
 
 
 def test_stale_staging_of_a_killed_build_is_removed(tmp_path, monkeypatch):
@@ -104,8 +109,8 @@ def test_stale_staging_of_a_killed_build_is_removed(tmp_path, monkeypatch):
     stale = layout.staging_dir("20200101T000000Z-deadbeefdead")
     stale.mkdir(parents=True)
     (stale / "model.onnx").write_text("half")
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages())
-    pipeline.run_build(make_profile(), _settings(tmp_path))
+    stages = _fake_stages()
+    pipeline.run_build(make_profile(), _settings(tmp_path), stages)
     assert not stale.exists()
 
 
@@ -116,9 +121,9 @@ def test_unwritable_artifacts_folder_is_a_clear_error(tmp_path, monkeypatch):
     else:
         target = tmp_path / "ro"
         target.mkdir(mode=0o500)
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages())
+    stages = _fake_stages()
     with pytest.raises(HostEnvironmentError, match="not writable") as err:
-        pipeline.run_build(make_profile(), pipeline.BuildSettings(artifacts=target, models=tmp_path, log=lambda m: None))
+        pipeline.run_build(make_profile(), pipeline.BuildSettings(artifacts=target, models=tmp_path, log=lambda m: None), stages)
     assert "--artifacts" in err.value.hint
 
 
@@ -126,9 +131,9 @@ def test_missing_checkpoint_fails_before_any_stage(tmp_path, monkeypatch):
     from builder.errors import ModelError
     from builder.profile import ModelSpec
 
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages())
+    stages = _fake_stages()
     with pytest.raises(ModelError, match="not found"):
-        pipeline.run_build(make_profile(model=ModelSpec(checkpoint="nope.pt")), _settings(tmp_path))
+        pipeline.run_build(make_profile(model=ModelSpec(checkpoint="nope.pt")), _settings(tmp_path), stages)
     assert not (tmp_path / "artifacts" / "test-cpu" / "builds").exists()
 
 
@@ -137,27 +142,72 @@ def test_sigterm_is_turned_into_an_interrupted_build(tmp_path, monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not interrupt")
 
-    stages = _fake_stages()
-    monkeypatch.setattr(pipeline, "_stage_modules", lambda: [stages()[0], SimpleNamespace(NAME="build", run=kill_self)])
+    stages = (_fake_stages()[0], SimpleNamespace(NAME="build", run=kill_self), publish)
     with pytest.raises(pipeline.Interrupted):
-        pipeline.run_build(make_profile(), _settings(tmp_path))
+        pipeline.run_build(make_profile(), _settings(tmp_path), stages)
     assert ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()["error"]["stage"] == "build"
 
 
 def test_a_backend_that_cannot_run_here_fails_before_the_export(tmp_path, monkeypatch):
     from builder.errors import HostEnvironmentError as EnvError
     from builder.profile import Backend, Precision
+    from builder.stages import build_model
 
     seen = []
-    monkeypatch.setattr(pipeline, "_stage_modules", _fake_stages(seen))
-    import builder.backends.registry as registry
+    export, build, *rest = _fake_stages(seen)
+    stages = (export, SimpleNamespace(NAME="build", run=build.run, preflight=build_model.preflight), *rest)
 
-    def unavailable(profile):
+    def unavailable(profile, gpus=None):
         raise EnvError("TensorRT is not installed", hint="use the trt image")
 
-    monkeypatch.setattr(registry, "get_backend", lambda name: SimpleNamespace(check_available=unavailable))
+    monkeypatch.setattr(build_model, "get_backend", lambda name: SimpleNamespace(check_available=unavailable))
     with pytest.raises(EnvError, match="TensorRT is not installed"):
-        pipeline.run_build(make_profile(backend=Backend.TENSORRT, precision=Precision.FP16), _settings(tmp_path))
+        pipeline.run_build(make_profile(backend=Backend.TENSORRT, precision=Precision.FP16), _settings(tmp_path), stages)
     assert seen == []  # no stage ran, the export included
     failed = ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()
     assert failed["error"]["stage"] == "build" and failed["error"]["hint"] == "use the trt image"
+
+
+def test_a_bug_in_a_stage_is_recorded_and_raised_unchanged(tmp_path):
+    bug = KeyError("names")
+    with pytest.raises(KeyError) as err:
+        pipeline.run_build(make_profile(), _settings(tmp_path), _fake_stages(fail_at="build", error=bug))
+    assert err.value is bug  # not turned into a user error
+    layout = ArtifactLayout(tmp_path / "artifacts", "test-cpu")
+    failed = layout.newest_failed_manifest()
+    assert failed["status"] == "failed" and layout.latest_dir() is None
+    assert failed["error"]["stage"] == "build" and failed["error"]["internal"] is True
+    assert failed["error"]["exception"] == "KeyError" and failed["error"]["exit_code"] == ExitCode.BUG
+    record = {s["name"]: s for s in failed["stages"]}["build"]
+    assert record["status"] == "failed" and "KeyError" in record["error"]
+
+
+BUGGY_BUILD = """
+import sys
+from types import SimpleNamespace
+
+from builder import pipeline
+from builder.cli import main
+from builder.stages import PIPELINE
+
+def export(ctx):
+    raise KeyError("names")  # a bug, as a stage's dict lookup would raise it
+
+buggy = (SimpleNamespace(NAME="export", run=export), *PIPELINE[1:])
+real_run_build = pipeline.run_build
+pipeline.run_build = lambda profile, settings: real_run_build(profile, settings, buggy)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_bug_in_a_stage_exits_70_with_a_traceback(tmp_path):
+    from tests.support import REPO
+
+    cmd = [sys.executable, "-c", BUGGY_BUILD, "build", "--profile", "cpu-fp32", "--profiles-dir", str(REPO / "profiles"),
+           "--artifacts", str(tmp_path / "artifacts"), "--models", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == ExitCode.BUG == 70, result.stderr
+    assert "Traceback (most recent call last)" in result.stderr and "KeyError: 'names'" in result.stderr
+    assert "ERROR export" not in result.stderr  # not dressed up as a user error
+    failed = ArtifactLayout(tmp_path / "artifacts", "cpu-fp32").newest_failed_manifest()
+    assert failed["error"]["internal"] is True and failed["error"]["stage"] == "export"

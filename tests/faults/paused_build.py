@@ -13,8 +13,9 @@ Points:
         before the staging folder is renamed into builds/;
     latest: after the rename into builds/, before ``latest`` is switched.
 
-It patches the pipeline's seams (``pipeline._stage_modules``, ``pipeline._fsync_tree``,
-``ArtifactLayout.point_latest_at``); docs/faults.md proposes an official hook.
+Stage points run the CLI's build with a pipeline whose stage is wrapped (``run_build``'s ``pipeline``
+argument); ``publish`` and ``latest`` patch ``builder.stages.publish._fsync_tree`` and
+``ArtifactLayout.point_latest_at``.
 """
 
 from __future__ import annotations
@@ -41,34 +42,31 @@ def install(point: str, marker: Path) -> None:
     """Patch the pipeline so that reaching ``point`` writes ``marker`` and blocks."""
     from builder import pipeline
     from builder.layout import ArtifactLayout
+    from builder.stages import PIPELINE, publish
 
     if point in STAGE_POINTS:
-        real_modules = pipeline._stage_modules
+        stages = []
+        for stage in PIPELINE:
+            if stage.NAME != point:
+                stages.append(stage)
+                continue
 
-        def paused_modules() -> list[Any]:
-            modules = []
-            for module in real_modules():
-                if module.NAME != point:
-                    modules.append(module)
-                    continue
+            def run(ctx: Any, _real: Callable[[Any], Any] = stage.run) -> Any:
+                result = _real(ctx)
+                _pause(point, marker)
+                return result
 
-                def run(ctx: Any, _real: Callable[[Any], Any] = module.run) -> Any:
-                    result = _real(ctx)
-                    _pause(point, marker)
-                    return result
-
-                modules.append(SimpleNamespace(NAME=module.NAME, run=run))
-            return modules
-
-        pipeline._stage_modules = paused_modules
+            stages.append(SimpleNamespace(NAME=stage.NAME, run=run, preflight=getattr(stage, "preflight", None)))
+        real_run_build = pipeline.run_build
+        pipeline.run_build = lambda profile, settings: real_run_build(profile, settings, tuple(stages))  # type: ignore[assignment]
     elif point == "publish":
-        real_fsync = pipeline._fsync_tree
+        real_fsync = publish._fsync_tree
 
         def fsync_then_pause(folder: Path) -> None:
             real_fsync(folder)
             _pause(point, marker)
 
-        pipeline._fsync_tree = fsync_then_pause
+        publish._fsync_tree = fsync_then_pause  # type: ignore[assignment]
     elif point == "latest":
         real_point = ArtifactLayout.point_latest_at
 

@@ -42,12 +42,12 @@ def write_failed_manifest(
 
 
 def test_host_build_key_equals_the_containers(host: HostSettings, engine: FakeEngine) -> None:
-    from builder.pipeline import build_key_for
+    from builder.buildkey import build_key_for  # what builder.pipeline.run_build calls in the container
 
     profile, _ = resolve_profile("tiny-cpu", host.profiles_dir)
     image = engine.image_info("engine-foundry:cpu")
     assert image is not None
-    container_key, _, _ = build_key_for(profile, host.models_dir, image.id)
+    container_key = build_key_for(profile, host.models_dir, image.id).key
     assert host_build_key(profile, host, image) == container_key
 
 

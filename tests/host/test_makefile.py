@@ -13,7 +13,7 @@ from builder.cli import build_parser
 from tests.support import REPO
 
 TARGETS = ["help", "image", "engine", "engines", "validate", "verify", "shell", "pin", "offline-base", "test", "test-gpu", "bench",
-           "nightly", "bundle", "clean"]  # fmt: skip
+           "nightly", "bundle", "clean", "fixture-model"]  # fmt: skip
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 

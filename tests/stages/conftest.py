@@ -8,7 +8,7 @@ from tests.stages.helpers import make_ctx, with_prior
 from tests.support import make_profile
 
 from builder.stages import build_model, export_onnx
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 
 
 @pytest.fixture(scope="session")

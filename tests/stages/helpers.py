@@ -15,7 +15,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "engine-foundry-tests-ultralytics"))
 
 from builder.profile import Profile  # noqa: E402
-from builder.stages.base import StageContext, StageResult  # noqa: E402
+from builder.stage_types import StageContext, StageResult  # noqa: E402
 
 
 def make_ctx(profile: Profile, root: Path, *, models_dir: Path | None = None, **prior: StageResult) -> StageContext:

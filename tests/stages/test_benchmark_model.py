@@ -11,9 +11,10 @@ import pytest
 from tests.stages.helpers import ctx_logs, make_ctx
 from tests.support import make_profile
 
+from builder.benchmarking import check_benchmark_numbers
 from builder.errors import BenchmarkError
 from builder.stages import benchmark_model
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 
 
 def test_benchmark_records_consistent_numbers(built: StageContext) -> None:
@@ -39,13 +40,13 @@ def _numbers(**latency: float) -> dict[str, Any]:
 
 
 def test_benchmark_number_checks() -> None:
-    benchmark_model.check_benchmark_numbers(_numbers())
-    benchmark_model.check_benchmark_numbers(_numbers(p50=1.0, p90=1.0, p99=1.0, mean=1.0, max=1.0))  # all equal is fine
+    check_benchmark_numbers(_numbers())
+    check_benchmark_numbers(_numbers(p50=1.0, p90=1.0, p99=1.0, mean=1.0, max=1.0))  # all equal is fine
     with pytest.raises(BenchmarkError, match="non-positive or non-finite"):
-        benchmark_model.check_benchmark_numbers(_numbers(min=0.0))
+        check_benchmark_numbers(_numbers(min=0.0))
     with pytest.raises(BenchmarkError, match="non-positive or non-finite"):
-        benchmark_model.check_benchmark_numbers(_numbers(max=float("inf")))
+        check_benchmark_numbers(_numbers(max=float("inf")))
     with pytest.raises(BenchmarkError, match="inconsistent"):
-        benchmark_model.check_benchmark_numbers(_numbers(p90=4.5))
+        check_benchmark_numbers(_numbers(p90=4.5))
     with pytest.raises(BenchmarkError, match="incomplete"):
-        benchmark_model.check_benchmark_numbers({"method": "m", "latency_ms": {"p50": 1.0}})
+        check_benchmark_numbers({"method": "m", "latency_ms": {"p50": 1.0}})

@@ -16,7 +16,7 @@ from builder.backends.registry import get_backend
 from builder.errors import EngineBuildError, HostEnvironmentError, UsageError
 from builder.profile import Precision
 from builder.stages import build_model
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 
 
 def test_build_writes_model_and_metadata(built: StageContext) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from builder.stages.detections import Detections, box_iou, decode_detections, match_detections, xywh_to_xyxy
+from builder.yolo.detections import Detections, box_iou, decode_detections, match_detections, xywh_to_xyxy
 
 
 def _output(rows: list[tuple[float, float, float, float, int, float]], nc: int = 3) -> np.ndarray:

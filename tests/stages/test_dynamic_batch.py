@@ -11,7 +11,7 @@ from tests.support import make_profile
 
 from builder.profile import BatchSpec
 from builder.stages import benchmark_model, build_model, export_onnx, verify_model
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from builder.errors import ExportError, ModelError
 from builder.hashing import sha256_file
 from builder.profile import ModelSpec
 from builder.stages import export_onnx
-from builder.stages.base import StageContext
+from builder.stage_types import StageContext
 
 
 def _onnx(ctx: StageContext) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 import tests.stages.helpers  # noqa: F401  (environment for ultralytics)
 from builder.errors import BuilderError
-from builder.stages.preprocess import (
+from builder.yolo.preprocess import (
     ImageError,
     calibration_batches,
     image_to_tensor,

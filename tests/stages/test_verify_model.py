@@ -16,13 +16,16 @@ from tests.support import make_profile
 from builder.errors import VerificationError
 from builder.profile import Tolerance, VerifySpec
 from builder.stages import verify_model
-from builder.stages.base import ArtifactOut, StageContext, StageResult
-from builder.stages.preprocess import ImageError
+from builder.stage_types import ArtifactOut, BuildResult, StageContext, StageResult
+from builder.yolo.preprocess import ImageError
 
 
 def _with_model(ctx: StageContext, model: Path) -> StageContext:
     """``ctx`` whose build result points at ``model`` (a file in the build folder)."""
-    return with_prior(ctx, build=StageResult(artifacts=(ArtifactOut(model.name, "model"),)))
+    build = ctx.handed(BuildResult)
+    assert build is not None
+    art = ArtifactOut(model.name, "model")
+    return with_prior(ctx, build=StageResult(artifacts=(art,), output=replace(build, model=art)))
 
 
 def _perturbed(ctx: StageContext, name: str, offset: np.ndarray) -> StageContext:

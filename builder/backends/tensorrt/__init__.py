@@ -10,16 +10,20 @@ imported with this package.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
+from builder.gpu import GpuProbe
 from builder.profile import Profile
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import BuildResult, StageContext, StageResult
+
+if TYPE_CHECKING:
+    from builder.backends.tensorrt.host import TrtHost
 
 NAME = "tensorrt"
 
 
-def check_available(profile: Profile) -> Mapping[str, Any]:
-    """TensorRT version, GPU(s), target match, Polygraphy and trtexec, for the manifest.
+def check_available(profile: Profile, gpus: GpuProbe | None = None) -> TrtHost:
+    """TensorRT version, GPU(s) (from ``gpus``, else discovered here), target match; ``facts()`` for the manifest.
 
     Raises:
         HostEnvironmentError: TensorRT or a GPU is missing (both named), the TensorRT version cannot build
@@ -28,7 +32,7 @@ def check_available(profile: Profile) -> Mapping[str, Any]:
     """
     from builder.backends.tensorrt.host import tensorrt_host
 
-    return tensorrt_host(profile).facts()
+    return tensorrt_host(profile, probe=gpus)
 
 
 def build(ctx: StageContext, onnx_path: Path) -> StageResult:
@@ -46,8 +50,8 @@ def make_runner(artifact: Path, profile: Profile) -> Any:
     return trt_runner(read_plan(artifact))
 
 
-def benchmark(artifact: Path, profile: Profile, ctx: StageContext) -> Mapping[str, Any]:
+def benchmark(ctx: StageContext, build: BuildResult) -> Mapping[str, Any]:
     """Latency p50/p90/p99 (ms), throughput (img/s) and ``method`` ("trtexec" or "polygraphy-trtrunner")."""
     from builder.backends.tensorrt.latency import benchmark_plan
 
-    return benchmark_plan(artifact, profile, ctx)
+    return benchmark_plan(ctx, build)

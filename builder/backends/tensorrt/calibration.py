@@ -3,7 +3,7 @@
 A calibration cache holds per-tensor scales for one graph, calibrated on one data set, by one TensorRT
 version (8.6 and 10 caches are incompatible) on one GPU. The cache file therefore has a JSON *key sidecar*
 (``<cache>.key.json``); a cache whose sidecar is missing or differs from the current key is refused, never
-reused silently. The images go through :func:`builder.stages.preprocess.calibration_batches`, the same
+reused silently. The images go through :func:`builder.yolo.preprocess.calibration_batches`, the same
 letterbox as inference.
 """
 
@@ -21,7 +21,7 @@ from builder.backends.tensorrt.versions import TrtVersion
 from builder.errors import EngineBuildError
 from builder.gpu import GpuInfo
 from builder.hashing import sha256_file
-from builder.stages.preprocess import ImageError
+from builder.yolo.preprocess import ImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 PREPROCESS = "ultralytics letterbox (114 pad), BGR->RGB, /255, NCHW float32"
@@ -184,7 +184,7 @@ class CalibrationFeed:
         return len(self.images) // self.batch
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        from builder.stages.preprocess import calibration_batches
+        from builder.yolo.preprocess import calibration_batches
 
         try:
             for array in calibration_batches(self.images, self.imgsz, self.batch):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import ArtifactError
-from builder.stages.base import ArtifactOut
+from builder.stage_types import ArtifactOut
 
 PLAN = ArtifactOut("model.plan", "model")
 ULTRALYTICS_ENGINE = ArtifactOut("model.engine", "ultralytics-engine")

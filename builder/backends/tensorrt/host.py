@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, MutableMapping
 
 from builder import gpu as gpu_discovery
 from builder.backends.tensorrt import trt_calls
-from builder.backends.tensorrt.target import check_hardware_compatibility, check_target, select_build_gpu
+from builder.backends.tensorrt.target import TargetMatch, check_hardware_compatibility, check_target, select_build_gpu
 from builder.backends.tensorrt.trtexec import find_trtexec
 from builder.backends.tensorrt.versions import (
     TRT_IMAGE_HINT,
@@ -36,7 +36,8 @@ class TrtHost:
     gpu: GpuInfo
     gpus: tuple[GpuInfo, ...]
     gpu_discovery: str  # "nvml" | "nvidia-smi"
-    target_match: str
+    target_match: TargetMatch
+    cuda_device_order: str = "PCI_BUS_ID"
 
     def facts(self) -> dict[str, Any]:
         """What ``check_available`` returns for the manifest."""
@@ -46,7 +47,9 @@ class TrtHost:
             "gpu": self.gpu.to_dict(),
             "gpus": [g.to_dict() for g in self.gpus],
             "gpu_discovery": self.gpu_discovery,
-            "target_match": self.target_match,
+            "cuda_device_order": self.cuda_device_order,
+            "target_match": self.target_match.kind,
+            "target_accepted": self.target_match.accepted,
             "polygraphy": _package_version("polygraphy"),
             "trtexec": find_trtexec(),
         }
@@ -61,8 +64,11 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def tensorrt_host(profile: Profile, environ: Mapping[str, str] | None = None) -> TrtHost:
-    """Check TensorRT, the GPU and the profile's TensorRT-specific demands.
+def tensorrt_host(
+    profile: Profile, environ: MutableMapping[str, str] | None = None, probe: gpu_discovery.GpuProbe | None = None
+) -> TrtHost:
+    """Check TensorRT, the GPU (``probe``: the build's one GPU discovery; None: discover now) and the profile's
+    TensorRT-specific demands.
 
     Raises:
         HostEnvironmentError: no usable TensorRT and/or no GPU (both named at once), an unsupported
@@ -71,6 +77,8 @@ def tensorrt_host(profile: Profile, environ: Mapping[str, str] | None = None) ->
         ProfileError: ``ampere_plus`` with a pre-Ampere target.
     """
     env = os.environ if environ is None else environ
+    probe = gpu_discovery.probe_gpus() if probe is None else probe
+    device_order = gpu_discovery.pin_cuda_device_order(env, probe.gpus)  # before TensorRT can initialise CUDA
     problems, hints = [], []
     version_text = None
     try:
@@ -78,7 +86,6 @@ def tensorrt_host(profile: Profile, environ: Mapping[str, str] | None = None) ->
     except ImportError as err:
         problems.append(f"the TensorRT Python package cannot be imported ({err})")
         hints.append(TRT_IMAGE_HINT)
-    probe = gpu_discovery.probe_gpus()
     build_gpu = select_build_gpu(probe.gpus, env.get("CUDA_VISIBLE_DEVICES"))
     if build_gpu is None:
         if probe.gpus:
@@ -98,4 +105,6 @@ def tensorrt_host(profile: Profile, environ: Mapping[str, str] | None = None) ->
         raise HostEnvironmentError(f"cannot read the TensorRT version: {err}", hint=TRT_IMAGE_HINT) from err
     features = check_profile_supported(profile, version)
     check_hardware_compatibility(profile, build_gpu)
-    return TrtHost(version, features, build_gpu, probe.gpus, probe.method, check_target(profile, build_gpu))
+    return TrtHost(
+        version, features, build_gpu, probe.gpus, probe.method, check_target(profile, build_gpu), device_order
+    )

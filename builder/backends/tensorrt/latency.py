@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from builder.backends.tensorrt import trt_calls
@@ -15,10 +14,10 @@ from builder.backends.tensorrt.trtexec import (
     run_trtexec,
     trtexec_command,
 )
+from builder.benchmarking import LATENCY_KEYS, latency_summary
 from builder.errors import BenchmarkError
 from builder.profile import Profile
-from builder.stages.base import StageContext
-from builder.stages.benchmark_model import LATENCY_KEYS
+from builder.stage_types import BuildResult, StageContext
 
 
 
@@ -53,16 +52,16 @@ def fallback_reason(profile: Profile, trtexec: str | None) -> str | None:
     return None
 
 
-def benchmark_plan(artifact: Path, profile: Profile, ctx: StageContext) -> dict[str, Any]:
+def benchmark_plan(ctx: StageContext, build: BuildResult) -> dict[str, Any]:
     """Time the plan at the OPT batch; record the method and, for trtexec, the exact command.
 
     Raises:
         BenchmarkError: trtexec fails or prints no summary; or the TrtRunner fallback fails.
     """
+    profile, artifact = ctx.profile, ctx.path(build.model)
     shape = shapes_from_profile(profile).opt
     batch, spec = profile.batch.opt, profile.benchmark
-    build = ctx.prior.get("build")
-    input_name = str(build.details.get("settings", {}).get("input_name", "images")) if build else "images"
+    input_name = build.input_name
     trtexec = find_trtexec()
     reason = fallback_reason(profile, trtexec)
     if trtexec is not None and reason is None:
@@ -75,8 +74,6 @@ def benchmark_plan(artifact: Path, profile: Profile, ctx: StageContext) -> dict[
         numbers = numbers_from_trtexec(parse_trtexec_output(output), batch)
         return {**numbers, "batch": batch, "shape": list(shape), "command": cmd, "warmup_ms": WARMUP_MS,
                 "iterations": spec.iterations}
-    from builder.backends.onnxruntime import latency_summary
-
     ctx.log(f"benchmark: {reason}; {spec.warmup} warm-up + {spec.iterations} timed TrtRunner runs at batch {batch}")
     try:
         times = trt_calls.time_with_trt_runner(read_plan(artifact), shape, spec.warmup, spec.iterations)

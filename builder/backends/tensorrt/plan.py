@@ -22,7 +22,7 @@ from builder.backends.tensorrt.timing_cache import (
     timing_cache_path,
 )
 from builder.errors import EngineBuildError
-from builder.stages.base import StageContext, StageResult
+from builder.stage_types import StageContext, StageResult
 
 SCRATCH_CALIBRATION = "calibration.cache"  # the calibrator reads and writes here; published only after success
 
@@ -79,12 +79,12 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
     """Build ``model.plan`` (+ ``layers.json``, optional ``model.engine`` and ``calibration.cache``).
 
     Raises:
-        HostEnvironmentError: see :func:`tensorrt_host`.
+        HostEnvironmentError: see :func:`tensorrt_host` (checked here only when ``ctx.host`` is not a TrtHost).
         EngineBuildError: the ONNX is unfit (opset, input shape) or TensorRT fails to parse or build it.
         ImageError: INT8 calibration images are missing or too few.
     """
     profile = ctx.profile
-    host = tensorrt_host(profile)
+    host = ctx.host if isinstance(ctx.host, TrtHost) else tensorrt_host(profile)  # found once per build
     facts = onnx_facts(onnx_path)
     check_onnx_opset(facts, host.version)
     input_name, input_shape = single_input(facts)
@@ -112,7 +112,7 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         try:
             built = trt_calls.plan_from_onnx(
                 onnx_path, settings, log, timing_cache=before, calibration_feed=feed,
-                calibration_cache=scratch_cache if calib else None,
+                calibration_cache=scratch_cache if calib else None, timing_cache_source=str(cache_path or "(memory)"),
             )
         except EngineBuildError as err:
             if feed is not None and feed.error is not None:
@@ -146,10 +146,12 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         plan={"path": engine_files.PLAN.path, "size": len(built.plan), "sha256": hashlib.sha256(built.plan).hexdigest()},
         layers=layer_count,
         network=built.network,
+        layer_precisions=built.layer_precisions,
         build_seconds=round(built.seconds, 3),
         log={"counts": dict(log.counts), "tail": log.tail(10)},
     )
     ctx.log(
         f"build: {engine_files.PLAN.path} {len(built.plan) / 2**20:.1f} MiB, {layer_count} layers, {built.seconds:.1f} s"
     )
-    return StageResult(details=details, artifacts=tuple(artifacts))
+    inputs = {"calibration": details["calibration"]} if calib is not None else {}
+    return StageResult(details=details, artifacts=tuple(artifacts), inputs=inputs)

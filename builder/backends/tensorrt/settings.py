@@ -9,15 +9,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
 from builder.errors import EngineBuildError, FieldError, ProfileError
 from builder.gpu import GpuInfo
 from builder.jsonable import jsonable
 from builder.profile import HardwareCompatibility, Precision, Profile
+from builder.yolo.shapes import input_shape
 
 CALIBRATOR = "IInt8MinMaxCalibrator"  # as Ultralytics' onnx2engine: min/max suits YOLO's box+score head
 PROFILING_VERBOSITY = "DETAILED"  # per-layer tactics in the engine inspector's JSON (layers.json)
+
+# Ultralytics 8.4.190 ``utils/export/engine.py::onnx2engine`` for ``dynamic=True``: min (1, 3, 32, 32),
+# opt = the export shape, max = (batch, 3, 2*H, 2*W). Its loader (``nn/backends/tensorrt.py``) predicts a
+# dynamic engine with rect letterboxing (bus.jpg at 640 -> 480x640) and refuses a shape outside the profile.
+ULTRALYTICS_MIN_SIDE = 32
+ULTRALYTICS_MAX_FACTOR = 2
+HW_FIXED = "fixed at imgsz"
+HW_ULTRALYTICS = "32..2x imgsz (as ultralytics' onnx2engine for dynamic exports, so YOLO('model.engine') can letterbox)"
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class TrtBuildSettings:
     profiling_verbosity: str  # ProfilingVerbosity name
     calibration: CalibrationSettings | None
     build_gpu: dict[str, Any] | None  # the GPU TensorRT builds (and times tactics) on
+    input_hw_range: str = HW_FIXED  # why H/W are fixed or ranged (see shapes_from_profile)
+    layer_precisions: str = ""  # INT8: the rule that keeps head layers out of INT8 (see precision_constraints)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest's build details."""
@@ -65,13 +77,27 @@ class TrtBuildSettings:
 
 
 def shapes_from_profile(profile: Profile) -> ShapeRange:
-    """NCHW min/opt/max from the profile's batch range and image size (3 channels)."""
-    height, width = profile.imgsz
-    return ShapeRange(
-        min=(profile.batch.min, 3, height, width),
-        opt=(profile.batch.opt, 3, height, width),
-        max=(profile.batch.max, 3, height, width),
-    )
+    """NCHW min/opt/max from the profile's batch range and image size (3 channels).
+
+    Height and width stay at ``imgsz``, except for a dynamic batch with ``outputs.ultralytics_engine``: that
+    engine's header says ``dynamic``, so ultralytics feeds it rect-letterboxed images, and H/W get the range
+    ultralytics' own ``onnx2engine`` gives them (:data:`HW_ULTRALYTICS`).
+    """
+    batch = profile.batch
+    if profile.dynamic and profile.outputs.ultralytics_engine:
+        height, width = profile.imgsz
+        side, factor = ULTRALYTICS_MIN_SIDE, ULTRALYTICS_MAX_FACTOR
+        return ShapeRange(
+            min=(profile.batch.min, 3, side, side),
+            opt=(profile.batch.opt, 3, height, width),
+            max=(profile.batch.max, 3, factor * height, factor * width),
+        )
+    return ShapeRange(input_shape(profile, batch.min), input_shape(profile, batch.opt), input_shape(profile, batch.max))
+
+
+def hw_range_reason(profile: Profile) -> str:
+    """Why the optimization profile's height/width range is what it is (for the manifest)."""
+    return HW_ULTRALYTICS if profile.dynamic and profile.outputs.ultralytics_engine else HW_FIXED
 
 
 def build_settings_from_profile(
@@ -121,6 +147,8 @@ def build_settings_from_profile(
         profiling_verbosity=PROFILING_VERBOSITY,
         calibration=calibration,
         build_gpu=gpu.to_dict() if gpu is not None else None,
+        input_hw_range=hw_range_reason(profile),
+        layer_precisions=INT8_HEAD_RULE if profile.precision is Precision.INT8 and feats.precision_flags else "",
     )
 
 

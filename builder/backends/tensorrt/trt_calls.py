@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable
 
 from builder.backends.tensorrt.errors import LogRecorder, ParserIssue, build_error, parser_error
+from builder.backends.tensorrt.layer_precision import OBEY_FLAG, constraints_record, select_constraints
 from builder.backends.tensorrt.settings import CalibrationSettings, TrtBuildSettings
 from builder.errors import EngineBuildError
 
@@ -68,6 +69,42 @@ def _calibrator(calib: CalibrationSettings, feed: Iterable[Any], cache: Path | N
     return Calibrator(feed, cache=str(cache) if cache is not None else None, BaseClass=base)
 
 
+def _set_timing_cache(config: Any, data: bytes, source: str) -> bool:
+    """``config.set_timing_cache`` with ``data``; False when TensorRT rejects its header (other GPU/version).
+
+    ``create_timing_cache`` returns None (a null ``ITimingCache*``) for bytes it cannot read, and the
+    bindings then raise TypeError on ``set_timing_cache(None, …)``: that is a corrupt file, reported as such.
+
+    Raises:
+        EngineBuildError: the cache bytes are not a timing cache (corrupt or truncated file).
+    """
+    try:
+        cache = config.create_timing_cache(data)
+        if cache is None:
+            raise TypeError("create_timing_cache returned None")
+        return bool(config.set_timing_cache(cache, ignore_mismatch=False))
+    except (TypeError, RuntimeError) as err:
+        raise EngineBuildError(
+            f"the timing cache {source} ({len(data)} bytes) is not a timing cache this TensorRT can read: "
+            f"corrupt or truncated ({err})",
+            hint=f"delete {source}; the next build starts a new cache there (or set `timing_cache: off`)",
+        ) from err
+
+
+def _constrain_head_layers(trt: Any, network: Any, config: Any) -> dict[str, Any]:
+    """Keep the head's Sigmoid layers in FP32 and its output/DFL convolutions in FP16 (see ``layer_precision``)."""
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    chosen = select_constraints([(layer.name, getattr(layer.type, "name", str(layer.type))) for layer in layers])
+    for item in chosen:
+        layer, dtype = layers[item.index], getattr(trt.DataType, item.dtype)
+        layer.precision = dtype
+        for j in range(layer.num_outputs):
+            layer.set_output_type(j, dtype)
+    if chosen:
+        config.set_flag(getattr(trt.BuilderFlag, OBEY_FLAG))
+    return constraints_record(chosen)
+
+
 @dataclass
 class PlanBuild:
     """What one successful build produced."""
@@ -78,6 +115,7 @@ class PlanBuild:
     engine_information: str  # inspector JSON (layers, tactics)
     seconds: float
     network: dict[str, Any] = field(default_factory=dict)
+    layer_precisions: dict[str, Any] = field(default_factory=dict)  # INT8: layers kept out of INT8 (empty otherwise)
 
 
 def plan_from_onnx(
@@ -88,6 +126,7 @@ def plan_from_onnx(
     timing_cache: bytes | None,
     calibration_feed: Iterable[Any] | None = None,
     calibration_cache: Path | None = None,
+    timing_cache_source: str = "(in-memory timing cache)",
 ) -> PlanBuild:
     """Parse ``onnx_path`` and build a serialized plan as ``settings`` say.
 
@@ -140,11 +179,14 @@ def plan_from_onnx(
         setattr(config, "int8_calibrator", calibrator)  # removed in TensorRT 11
         if settings.calibration.use_calibration_profile and profile is not None:
             getattr(config, "set_calibration_profile")(profile)  # 8.6: calibrate at the OPT shape
+    precisions: dict[str, Any] = {}
+    if settings.layer_precisions:
+        precisions = _constrain_head_layers(trt, network, config)
 
     status = "off"
     if timing_cache is not None:
         status = "loaded" if timing_cache else "new"
-        if not config.set_timing_cache(config.create_timing_cache(timing_cache), ignore_mismatch=False):
+        if not _set_timing_cache(config, timing_cache, timing_cache_source):
             status = "rejected"  # header from another device or version: start empty
             config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
 
@@ -157,7 +199,7 @@ def plan_from_onnx(
         raise build_error(log)
     plan = bytes(serialized)
     cache_out = bytes(config.get_timing_cache().serialize()) if timing_cache is not None else None
-    return PlanBuild(plan, cache_out, status, engine_information(plan, logger), seconds, described)
+    return PlanBuild(plan, cache_out, status, engine_information(plan, logger), seconds, described, precisions)
 
 
 def engine_information(plan: bytes, logger: trt.ILogger | None = None) -> str:

@@ -44,7 +44,11 @@ def trtexec_command(
     warmup_ms: int = WARMUP_MS,
     percentiles: Sequence[int] = PERCENTILES,
 ) -> list[str]:
-    """The benchmark command: CUDA graphs, no host<->device copies, exactly ``iterations`` timed runs.
+    """The benchmark command: CUDA graphs, no host<->device copies, about ``iterations`` timed runs.
+
+    Not exactly: trtexec's ``inferenceLoop`` (NVIDIA/TensorRT ``samples/common/sampleInference.cpp``, 8.6 and
+    10.x) loops ``while i < iterations + skipped || duration < warm-up + --duration``, so it runs at least
+    ``iterations`` after the warm-up and may run more; ``--duration=0`` makes the count decide.
 
     ``input_shape`` (name, NCHW) is needed for a dynamic-batch engine (the shape to time, e.g. the OPT one).
     """
@@ -55,7 +59,7 @@ def trtexec_command(
         "--noDataTransfers",
         f"--warmUp={warmup_ms}",
         f"--iterations={iterations}",
-        "--duration=0",  # stop after `iterations` instead of running for 3 s
+        "--duration=0",  # let `iterations` decide instead of running for at least 3 s
         f"--percentile={','.join(str(p) for p in percentiles)}",
     ]
     if input_shape is not None:

@@ -17,8 +17,9 @@ from builder.backends.tensorrt import trt_calls
 from builder.errors import EngineBuildError, ExitCode, HostEnvironmentError
 from builder.profile import Backend, BatchSpec, Int8Spec, OutputsSpec, Precision, TargetSpec
 from builder.stages import build_model
-from builder.stages.base import ArtifactOut, StageContext, StageResult
-from builder.stages.preprocess import ultralytics_assets
+from builder.stage_types import ArtifactOut, BuildResult, ExportResult, StageContext, StageResult, TensorSpec
+from builder.yolo.preprocess import ultralytics_assets
+from builder.yolo.shapes import input_shape
 from tests.backends.tensorrt.trt_fakes import H100, LAYERS, PLAN, install, make_fake_trt
 from tests.stages.helpers import make_ctx
 from tests.support import make_profile
@@ -42,7 +43,9 @@ def build_ctx(tmp_path: Path, onnx: Path, profile: Any, *, cache: bool = True, c
     for sub in ("build", "scratch", "models"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx, root / "build" / "model.onnx")
-    export = StageResult(artifacts=(ArtifactOut("model.onnx", "onnx"),))
+    onnx_out = ArtifactOut("model.onnx", "onnx")
+    handed = ExportResult(onnx_out, TensorSpec("images", input_shape(profile, profile.batch.opt), "float32"), (), (), 32, "detect")
+    export = StageResult(artifacts=(onnx_out,), output=handed)
     lines: list[str] = []
     return StageContext(
         profile, root / "build", root / "scratch", root / "models", (cache_dir or tmp_path / "cache") if cache else None,
@@ -91,14 +94,14 @@ def test_cuda_visible_devices_hiding_every_gpu(monkeypatch: pytest.MonkeyPatch) 
 
 def test_facts_and_version_gates(monkeypatch: pytest.MonkeyPatch) -> None:
     install(monkeypatch, make_fake_trt("8.6.1.6"))
-    facts = backend.check_available(trt_profile(precision=Precision.FP16))
+    facts = backend.check_available(trt_profile(precision=Precision.FP16)).facts()
     assert facts["tensorrt"] == "8.6.1.6" and facts["tensorrt_family"] == "8.6" and facts["gpu_discovery"] == "nvml"
     assert facts["gpu"] == H100.to_dict() and facts["gpus"] == [H100.to_dict()] and facts["target_match"] == "no target"
     assert facts["polygraphy"] and "trtexec" in facts
     install(monkeypatch, make_fake_trt("11.0.0.114"))
     with pytest.raises(HostEnvironmentError, match="removed the FP16/INT8 builder flags"):
         backend.check_available(trt_profile(precision=Precision.FP16))
-    assert backend.check_available(trt_profile(precision=Precision.FP32))["tensorrt_family"] == "11"
+    assert backend.check_available(trt_profile(precision=Precision.FP32)).facts()["tensorrt_family"] == "11"
     with pytest.raises(HostEnvironmentError, match="targets GPU 'A10'"):
         backend.check_available(trt_profile(target=TargetSpec(gpu="A10")))
 
@@ -213,7 +216,10 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
         ("config.add_optimization_profile", {"images": ((1, 3, 64, 64), (2, 3, 64, 64), (4, 3, 64, 64))})
     ]
     assert bool(_calls(trt, "config.set_calibration_profile")) is calibration_profile
-    assert _calls(trt, "config.set_flag") == [("config.set_flag", "INT8"), ("config.set_flag", "FP16")]
+    assert _calls(trt, "config.set_flag") == [
+        ("config.set_flag", "INT8"), ("config.set_flag", "FP16"), ("config.set_flag", "OBEY_PRECISION_CONSTRAINTS")
+    ]
+    assert first.details["layer_precisions"]["flag"] == "OBEY_PRECISION_CONSTRAINTS"
     assert ("IInt8Calibrator.__init__", "IInt8MinMaxCalibrator") in trt.calls
     calib = first.details["calibration"]
     assert calib["status"] == "calibrated" and calib["key"]["files"] == ["bus.jpg", "zidane.jpg"] and calib["batches"] == 1
@@ -239,7 +245,7 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
 
 
 def test_an_unreadable_calibration_image_is_the_reported_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dynamic_onnx: Path) -> None:
-    from builder.stages.preprocess import ImageError
+    from builder.yolo.preprocess import ImageError
 
     install(monkeypatch, make_fake_trt("8.6.1.6"))
     profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2), batch=BatchSpec(1, 1, 1))
@@ -294,6 +300,15 @@ def test_onnx_problems_are_refused_before_tensorrt_runs(monkeypatch: pytest.Monk
 # --- benchmark --------------------------------------------------------------------------------------------
 
 
+def _built_plan() -> BuildResult:
+    """The build stage's hand-off for a plan whose input is ``images``."""
+    class Unread:  # the benchmark does not read the host facts
+        def facts(self) -> dict[str, Any]:
+            return {}
+
+    return BuildResult(ArtifactOut("model.plan", "model"), "images", Unread())
+
+
 def test_benchmark_with_trtexec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     data = Path(__file__).parent / "data"
     tool = tmp_path / "bin" / "trtexec"
@@ -303,8 +318,7 @@ def test_benchmark_with_trtexec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("PATH", f"{tool.parent}:/usr/bin:/bin")
     profile = trt_profile(batch=BatchSpec(1, 4, 8))
     ctx = make_ctx(profile, tmp_path / "run")
-    ctx = replace(ctx, prior={"build": StageResult(details={"settings": {"input_name": "images"}})})
-    numbers = backend.benchmark(ctx.workdir / "model.plan", profile, ctx)
+    numbers = backend.benchmark(ctx, _built_plan())
     assert numbers["method"] == "trtexec" and numbers["batch"] == 4 and numbers["throughput_ips"] == pytest.approx(4 * 708.155)
     assert numbers["latency_ms"]["p50"] == 1.40906 and numbers["trtexec_tensorrt"] == "10.3.0"
     assert (tmp_path / "args.txt").read_text().split()[-1] == "--shapes=images:4x3x64x64"
@@ -326,7 +340,7 @@ def test_benchmark_falls_back_to_trtrunner_without_trtexec(monkeypatch: pytest.M
     profile = trt_profile()
     ctx = make_ctx(profile, tmp_path / "run")
     (ctx.workdir / "model.plan").write_bytes(PLAN)
-    numbers = backend.benchmark(ctx.workdir / "model.plan", profile, ctx)
+    numbers = backend.benchmark(ctx, _built_plan())
     assert seen == {"plan": PLAN, "shape": (1, 3, 64, 64), "warmup": 1, "iterations": 3}
     assert numbers["method"] == "polygraphy-trtrunner" and "trtexec not found" in numbers["reason"]
     assert numbers["latency_ms"]["min"] == 1.0 and numbers["latency_ms"]["max"] == 4.0 and numbers["batch"] == 1

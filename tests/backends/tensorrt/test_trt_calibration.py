@@ -21,7 +21,7 @@ from builder.backends.tensorrt.calibration import (
 from builder.backends.tensorrt.settings import CalibrationSettings
 from builder.backends.tensorrt.versions import parse_trt_version
 from builder.errors import EngineBuildError
-from builder.stages.preprocess import ImageError, ultralytics_assets
+from builder.yolo.preprocess import ImageError, ultralytics_assets
 from tests.backends.tensorrt.trt_fakes import H100, T4
 
 V86 = parse_trt_version("8.6.1.6")

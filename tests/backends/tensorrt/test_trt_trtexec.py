@@ -12,7 +12,7 @@ from builder.backends.tensorrt.latency import fallback_reason, numbers_from_trte
 from builder.backends.tensorrt.trtexec import find_trtexec, parse_trtexec_output, run_trtexec, trtexec_command
 from builder.errors import BenchmarkError
 from builder.profile import Backend, BatchSpec
-from builder.stages.benchmark_model import check_benchmark_numbers
+from builder.benchmarking import check_benchmark_numbers
 from tests.support import make_profile
 
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,6 @@
-"""A tiny stand-in for the ``tensorrt`` module, shaped per version (8.6 / 10.x / 11.x) from TENSORRT.md §2.1.
+"""A tiny stand-in for the ``tensorrt`` module, shaped per version (8.6 / 10.x / 11.x) from the
+``.def``/``.value`` bindings in NVIDIA/TensorRT ``python/src/infer/pyCore.cpp`` on release/8.6, 10.0, 10.16 and 11.0
+(the table is in ``test_trt_conformance.py``).
 
 It records every call ``trt_calls`` makes, so tests can check the call sequence on each version without
 TensorRT. Enum members that a version removed are simply absent (AttributeError, as on the real module).
@@ -20,6 +22,7 @@ from builder.gpu import GpuInfo
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-d3f64188-fbdf-307f-4650-342a3ebaefd5", "9.0", 81559, "580.159.04")
 T4 = GpuInfo(0, "Tesla T4", "GPU-0000aaaa-1111-2222-3333-444455556666", "7.5", 15360, "535.104.05")
 PLAN = b"FAKE-TRT-PLAN\x00\x01\x02"
+CORRUPT_CACHE = b"\x00corrupt"  # timing-cache bytes the fake's create_timing_cache cannot read
 LAYERS = {"Layers": [{"Name": "/model.0/conv/Conv", "TacticName": "sm90_xmma_fprop"}], "Bindings": ["images", "output0"]}
 
 
@@ -72,7 +75,8 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
     else:
         trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1})
-    flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"] + (["FP16", "INT8"] if major < 11 else [])
+    flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"]
+    flags += ["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"] if major < 11 else []
     trt.BuilderFlag = _Enum("BuilderFlag", {name: i for i, name in enumerate(flags)})
     trt.OnnxParserFlag = _Enum("OnnxParserFlag", {"NATIVE_INSTANCENORM": 0})
     trt.MemoryPoolType = _Enum("MemoryPoolType", {"WORKSPACE": 0})
@@ -93,14 +97,44 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def __init__(self, name: str, shape: list[int], is_input: bool) -> None:
             self.name, self.shape, self.dtype, self.is_network_input = name, shape, "DataType.FLOAT", is_input
 
+    trt.LayerType = _Enum("LayerType", {"CONVOLUTION": 0, "ACTIVATION": 2, "ELEMENTWISE": 4, "SHUFFLE": 9})
+    trt.DataType = _Enum("DataType", {"FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3})
+    trt.float32, trt.float16 = trt.DataType.FLOAT, trt.DataType.HALF
+
+    class Layer:
+        """An ``ILayer``: onnx-tensorrt names each layer after its ONNX node (Sigmoid -> ACTIVATION, Conv -> CONVOLUTION)."""
+
+        num_outputs = 1
+        precision: Any = None  # unset until a constraint is applied
+
+        def __init__(self, name: str, op_type: str) -> None:
+            kind = {"Conv": "CONVOLUTION", "Sigmoid": "ACTIVATION", "Relu": "ACTIVATION", "Mul": "ELEMENTWISE"}
+            self.name, self.type = name, getattr(trt.LayerType, kind.get(op_type, "SHUFFLE"))
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "precision":
+                calls.append(("layer.precision", self.name, value.name))
+            object.__setattr__(self, name, value)
+
+        def set_output_type(self, index: int, dtype: Any) -> None:
+            calls.append(("layer.set_output_type", self.name, index, dtype.name))
+
     class Network:
         num_inputs = num_outputs = 1
         input_shape = [-1, 3, -1, -1]  # set from the ONNX by parse_from_file
+        layers: list[Layer] = []
 
-        def get_input(self, i: int) -> Tensor:
+        @property
+        def num_layers(self) -> int:
+            return len(self.layers)
+
+        def get_layer(self, index: int) -> Layer:
+            return self.layers[index]
+
+        def get_input(self, index: int) -> Tensor:
             return Tensor("images", self.input_shape, True)
 
-        def get_output(self, i: int) -> Tensor:
+        def get_output(self, index: int) -> Tensor:
             return Tensor("output0", [-1, 84, -1], False)
 
     class ParserError:
@@ -117,8 +151,13 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             return 41 + self.i
 
     if major >= 10:
-        ParserError.node_name = lambda self: f"/model.22/fancy_{self.i}"  # type: ignore[attr-defined]
-        ParserError.node_operator = lambda self: "FancyOp"  # type: ignore[attr-defined]
+        def node_name(self: ParserError) -> str:
+            return f"/model.22/fancy_{self.i}"
+
+        def node_operator(self: ParserError) -> str:
+            return "FancyOp"
+
+        ParserError.node_name, ParserError.node_operator = node_name, node_operator  # type: ignore[attr-defined]
 
     class OnnxParser:
         def __init__(self, network: Network, logger: Any) -> None:
@@ -127,18 +166,23 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def set_flag(self, flag: Any) -> None:
             calls.append(("parser.set_flag", flag.name))
 
-        def parse_from_file(self, path: str) -> bool:
+        def parse_from_file(self, model: str) -> bool:
+            path = model
             calls.append(("parse_from_file", path))
             from builder.backends.tensorrt.onnx_facts import onnx_facts
 
             dims = onnx_facts(Path(path)).inputs[0][1]
+            import onnx
+
+            graph = onnx.load(path, load_external_data=False).graph
+            self.network.layers = [Layer(node.name, node.op_type) for node in graph.node]
             self.network.input_shape = [d if isinstance(d, int) and d > 0 else -1 for d in dims]
             if not parse_ok:
                 self.logger.log(ILogger.Severity.ERROR, "ModelImporter.cpp:771: While parsing node number 41 [FancyOp]")
             return parse_ok
 
-        def get_error(self, i: int) -> ParserError:
-            return ParserError(i)
+        def get_error(self, index: int) -> ParserError:
+            return ParserError(index)
 
     class TimingCache:
         def __init__(self, data: bytes) -> None:
@@ -161,17 +205,21 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
         def clear_flag(self, flag: Any) -> None:
             calls.append(("config.clear_flag", flag.name))
 
-        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
-            calls.append(("config.set_memory_pool_limit", pool.name, size))
+        def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
+            calls.append(("config.set_memory_pool_limit", pool.name, pool_size))
 
         def add_optimization_profile(self, profile: Any) -> int:
             calls.append(("config.add_optimization_profile", dict(profile.shapes)))
             return 0
 
-        def create_timing_cache(self, data: bytes) -> TimingCache:
-            return TimingCache(data)
+        def create_timing_cache(self, serialized_timing_cache: bytes) -> TimingCache | None:
+            # pyCore.cpp returns the ITimingCache* of createTimingCache, None (nullptr) for unreadable bytes
+            data = bytes(serialized_timing_cache)
+            return None if data.startswith(CORRUPT_CACHE) else TimingCache(data)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            if cache is None:  # pybind11 cannot bind None to `ITimingCache const&`
+                raise TypeError("set_timing_cache(): incompatible function arguments")
             calls.append(("config.set_timing_cache", cache.data, ignore_mismatch))
             ok = cache_ok or not cache.data
             if ok:
@@ -182,14 +230,18 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             return self.cache
 
     if major < 11:
-        Config.set_calibration_profile = lambda self, p: calls.append(("config.set_calibration_profile",)) or True  # type: ignore[attr-defined]
+        def set_calibration_profile(self: Config, profile: Any) -> bool:
+            calls.append(("config.set_calibration_profile",))
+            return True
+
+        Config.set_calibration_profile = set_calibration_profile  # type: ignore[attr-defined]
 
     class OptimizationProfile:
         def __init__(self) -> None:
             self.shapes: dict[str, Any] = {}
 
-        def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
-            self.shapes[name] = (min, opt, max)
+        def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
+            self.shapes[input] = (min, opt, max)
 
     class Builder:
         def __init__(self, logger: Any) -> None:
@@ -220,21 +272,30 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
                 return None
             return memoryview(PLAN)
 
+    class EngineInspector:
+        def get_engine_information(self, format: Any) -> str:
+            return json.dumps(LAYERS)
+
     class Engine:
-        def create_engine_inspector(self) -> Any:
-            inspector = types.SimpleNamespace()
-            inspector.get_engine_information = lambda fmt: json.dumps(LAYERS)
-            return inspector
+        def create_engine_inspector(self) -> EngineInspector:
+            return EngineInspector()
 
     class Runtime:
         def __init__(self, logger: Any) -> None:
             self.engine_host_code_allowed = False
 
-        def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
-            calls.append(("deserialize_cuda_engine", bytes(plan), self.engine_host_code_allowed))
-            return Engine() if bytes(plan) == PLAN else None
+        def deserialize_cuda_engine(self, serialized_engine: bytes) -> Engine | None:
+            plan = bytes(serialized_engine)
+            calls.append(("deserialize_cuda_engine", plan, self.engine_host_code_allowed))
+            return Engine() if plan == PLAN else None
 
     trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime
+    # the stub class each fake class stands for (tests/backends/tensorrt/test_trt_conformance.py)
+    trt.fake_classes = {
+        "Builder": Builder, "INetworkDefinition": Network, "ILayer": Layer, "ITensor": Tensor, "OnnxParser": OnnxParser,
+        "ParserError": ParserError, "IBuilderConfig": Config, "IOptimizationProfile": OptimizationProfile,
+        "ITimingCache": TimingCache, "Runtime": Runtime, "ICudaEngine": Engine, "EngineInspector": EngineInspector,
+    }
     return trt
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from builder.profile import Profile
+from builder.stage_types import ExportResult
 
 METADATA_NAME = "metadata.json"
 SCHEMA_VERSION = 1
@@ -24,29 +25,26 @@ PREPROCESSING = {
 }
 
 
-def sidecar_metadata(profile: Profile, export: Mapping[str, Any], model_file: str) -> dict[str, Any]:
-    """Build the sidecar from the profile and the export stage's details.
+def sidecar_metadata(profile: Profile, export: ExportResult, model_file: str) -> dict[str, Any]:
+    """Build the sidecar from the profile and the export stage's result.
 
     Shapes are those at the profile's image size; ``-1`` marks a dynamic batch.
     """
-    shapes = export["shapes_at_imgsz"]
-    names = export["names"]
-    inputs = [export["input"]]
     return {
         "schema_version": SCHEMA_VERSION,
         "profile": profile.name,
         "backend": profile.backend.value,
         "model_file": model_file,
-        "task": export["task"],
+        "task": export.task,
         "precision": profile.precision.value,
         "imgsz": list(profile.imgsz),
-        "stride": export["stride"],
+        "stride": export.stride,
         "batch": {"min": profile.batch.min, "opt": profile.batch.opt, "max": profile.batch.max},
-        "inputs": [_io(v, shapes) for v in inputs],
-        "outputs": [_io(v, shapes) for v in export["outputs"]],
-        "names": list(names),  # index = class id
+        "inputs": [export.input.to_dict()],
+        "outputs": [v.to_dict() for v in export.outputs],
+        "names": list(export.names),  # index = class id
         "preprocessing": PREPROCESSING,
-        "output_decoding": _detect_decoding(len(names)) if export["task"] == "detect" else {"format": "raw"},
+        "output_decoding": _detect_decoding(len(export.names)) if export.task == "detect" else {"format": "raw"},
     }
 
 
@@ -64,6 +62,3 @@ def write_sidecar(path: Path, metadata: Mapping[str, Any]) -> None:
     """Write canonical JSON (sorted keys, 2-space indent, trailing newline)."""
     path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-
-def _io(value: Mapping[str, Any], shapes: Mapping[str, Any]) -> dict[str, Any]:
-    return {"name": value["name"], "shape": list(shapes.get(value["name"], value["shape"])), "dtype": value["dtype"]}

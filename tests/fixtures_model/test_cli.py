@@ -1,0 +1,93 @@
+"""`make fixture-model` (python3 -m builder.fixtures): what "matches the pin" means, and its refusals."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.fixtures import pin
+from tests.fixtures_model.test_accuracy import _torchvision_import_error
+from tests.support import REPO
+
+
+def _retrained(record: dict[str, Any], map50_95: float, sha256: str = "0" * 64) -> dict[str, Any]:
+    new = copy.deepcopy(record)
+    new["sha256"] = sha256
+    new["metrics"]["evaluate_cpu"]["map50_95"] = map50_95
+    return new
+
+
+def test_a_retrain_within_tolerance_matches_though_its_sha256_differs(record: dict[str, Any]) -> None:
+    recorded = record["metrics"]["evaluate_cpu"]["map50_95"]
+    new = _retrained(record, recorded - pin.MAP_TOLERANCE + 0.001)
+    check = pin.compare(record, record["dataset"]["digest"], new)
+    assert check.matches and not check.sha256_same
+    lines = pin.report_lines(check, record, record["dataset"]["digest"], new)
+    assert lines[-1] == "RESULT    MATCH"
+    assert any(line.startswith("sha256    DIFFERENT") for line in lines)
+
+
+@pytest.mark.parametrize("change", ["map_too_far", "below_floor", "dataset"])
+def test_mismatches(record: dict[str, Any], change: str) -> None:
+    recorded = record["metrics"]["evaluate_cpu"]["map50_95"]
+    digest = record["dataset"]["digest"]
+    if change == "map_too_far":
+        new = _retrained(record, recorded + pin.MAP_TOLERANCE + 0.001)
+    elif change == "below_floor":
+        floor_record = _retrained(record, pin.MIN_MAP50_95 - 0.01)  # a pin that was itself below the floor
+        record, new = floor_record, _retrained(floor_record, pin.MIN_MAP50_95 - 0.01)
+    else:
+        new, digest = _retrained(record, recorded), "f" * 64
+    check = pin.compare(record, digest, new)
+    assert not check.matches
+    assert pin.report_lines(check, record, digest, new)[-1] == "RESULT    MISMATCH"
+
+
+def test_data_command_writes_a_dataset_ultralytics_layout(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "fixture-data", "--out", str(tmp_path), "--split", "val"],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "images" / "val").glob("*.png"))) == 100
+    assert "content digest" in result.stdout
+
+
+def test_retraining_without_a_working_torchvision_is_refused_with_the_fix(tmp_path: Path) -> None:
+    if _torchvision_import_error() is None:
+        pytest.skip("torchvision imports here, so training would start (minutes)")
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "fixture-model", "--work", str(tmp_path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr  # ExitCode.ENVIRONMENT
+    assert result.stderr.startswith("ERROR training needs torchvision")
+    assert "TIP " in result.stderr and "DATA_ONLY=1" in result.stderr
+    assert not (tmp_path / "shapes").exists()  # refused before generating anything
+
+
+@pytest.mark.slow
+def test_make_fixture_model_data_only_regenerates_the_recorded_dataset(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "fixture-model", "--data-only", "--work", str(tmp_path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dataset   MATCH" in result.stdout and result.stdout.rstrip().endswith("RESULT    MATCH")
