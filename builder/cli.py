@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--image-id", default=None, help="ID of the image this runs in (set by the launcher)")
     build.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
     build.add_argument("--wait", action="store_true", help="wait for a running build of the same profile instead of refusing")
+    build.add_argument("--allow-large", action="store_true",
+                       help="build even when the estimated memory or time exceeds this host (builder/resources.py)")
     build.set_defaults(handler=_cmd_build)
 
     validate = sub.add_parser("validate", help="check profiles without building")
@@ -73,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_build(args: argparse.Namespace) -> int:
     from builder.pipeline import BuildSettings, run_build
     from builder.profile import load_profile
+    from builder.resources import check_fits_host
 
     profile = load_profile(args.profile, args.profiles_dir)
+    check_fits_host(profile, allow_large=args.allow_large, models_dir=args.models)
     settings = BuildSettings(
         artifacts=args.artifacts,
         models=args.models,

@@ -1,20 +1,24 @@
 """What a build will cost, estimated from its profile before any stage runs, and refused when this host cannot pay.
 
-Every stage's cost grows with the pixels of its largest forward pass: the export traces the model once at the
-largest batch (``batch.max`` when dynamic, else ``batch.opt``), the export check and the verify stage run PyTorch
-and ONNX Runtime side by side, the benchmark repeats the static batch. The formulas::
+The cost grows with the pixels of the passes a build makes. The export traces the model at the largest batch
+(``batch.max`` when dynamic, else ``batch.opt``) and checks it; the verify stage runs the reference and the
+artifact on every random input and image at that batch; the benchmark repeats the static batch. The formulas::
 
-    L       = largest batch * height * width                                  (pixels in one forward pass)
-    memory  = BASE_BYTES + BYTES_PER_PIXEL * mem_factor(model) * L
-    passes  = 3 * largest batch + 2 * (random_inputs + images) + warmup + iterations     (forward passes, in images)
-    seconds = BASE_SECONDS + SECONDS_PER_PIXEL * flop_factor(model) * height * width * passes * 2 / cpu_count
+    hw      = height * width;  B = largest batch
+    passes  = 2 * (random_inputs + len(images)) * B + (warmup + iterations) * batch.opt     (images through a model)
+    memory  = BASE_BYTES + BYTES_PER_PIXEL * memory_factor * B * hw
+    seconds = BASE_SECONDS + flop_factor * (2 / cpu_count) * hw * (EXPORT_S_PER_PIXEL
+                                                  + EXPORT_BATCH_S_PER_PIXEL * (B - 1) + INFER_S_PER_PIXEL * passes)
 
-Calibrated with bare ``cpu-fp32`` builds of YOLO11n on this project's 2-core test machine (peak RSS from
-``/usr/bin/time -f %M``, wall time of the stages): imgsz 64, 128, 256, 384, 1024 at batch 1 and dynamic batch
-max 8 at 128 and max 4 at 256 (docs/faults.md has the table). The peak grows linearly with L (the activations of
-one forward); the wall time with the pixels of all passes. Larger models scale by their FLOPs (time) and channel
-width (memory): the ``n``/``s``/``m``/``l``/``x`` letter of a model YAML, or, for a checkpoint, its file size
-against YOLO11n's. A TensorRT engine build on the GPU is not in the estimate (the CPU-side stages are).
+Calibrated with bare ``cpu-fp32`` builds of YOLO11n on this project's 2-core, shared test machine (peak RSS from
+``/usr/bin/time -f %M``, each stage's wall time; docs/faults.md has the table): imgsz 64, 128, 256, 384 and 1024
+at batch 1, dynamic batch max 8 at 128 and max 4 at 256. The export costs a fixed ~14 s plus 1.6e-5 s per pixel;
+an inference pass 1.3e-6 (benchmark) to 3e-6 (verify) s per pixel; the peak grows by 265 bytes per pixel of the
+largest forward up to 1024x1024, and issue 11's imgsz-4096 build peaked at 9.4 GB (530 bytes per pixel): the
+estimate uses 530, so it errs on the large side. Its ">5 min" export of dynamic batch 256 at 640 sets the per-batch
+export term. Larger models scale by their FLOPs (time) and channel width (memory): the ``n``/``s``/``m``/``l``/``x``
+letter of a model YAML, or, for a checkpoint, its file size against YOLO11n's. A TensorRT engine build on the GPU
+is not in the estimate (the CPU-side stages are).
 
 A build whose estimate is more than the memory this host (or its cgroup) has available, or more than
 :data:`MAX_SECONDS`, is refused before any stage runs (exit 3) with the estimate; ``--allow-large`` runs it anyway.
@@ -30,10 +34,12 @@ from typing import Any
 
 from builder.errors import HostEnvironmentError
 
-BASE_BYTES = 510 << 20  # python, torch, ultralytics, onnxruntime loaded, a tiny model traced
+BASE_BYTES = 510 << 20  # python, torch, ultralytics, onnxruntime loaded, a 64x64 model traced
 BYTES_PER_PIXEL = 530  # peak bytes per pixel of the largest forward pass (YOLO11n, fp32)
-BASE_SECONDS = 15.0  # imports, export and ONNX checks of a 64x64 model, 2 cores
-SECONDS_PER_PIXEL = 1.75e-5  # per pixel of one forward pass on 2 (shared) cores, YOLO11n, all stages together
+BASE_SECONDS = 14.0  # imports, export and checks of a 64x64 model, 2 cores
+EXPORT_S_PER_PIXEL = 1.6e-5  # the export and its check, per pixel of imgsz (2 shared cores, YOLO11n)
+EXPORT_BATCH_S_PER_PIXEL = 4e-6  # each image of batch beyond the first traced by the export
+INFER_S_PER_PIXEL = 2e-6  # one image through a model in verify or benchmark
 MAX_SECONDS = 20 * 60  # a longer estimate needs --allow-large
 #: relative to YOLO11n (ultralytics' YOLO11 table: 6.5 / 21.5 / 68.0 / 86.9 / 194.9 GFLOPs; widths .25/.5/1/1/1.5)
 FLOP_FACTOR = {"n": 1.0, "s": 3.3, "m": 10.5, "l": 13.4, "x": 30.0}
@@ -60,10 +66,11 @@ def estimate_build(profile: Any, *, models_dir: Path | None = None, cpu_count: i
     height, width = profile.imgsz
     largest = profile.batch.max if profile.dynamic else profile.batch.opt
     flops, memory, scale = _model_factors(profile, models_dir)
-    passes = (3 * largest + 2 * (profile.verify.random_inputs + len(profile.verify.images))
-              + profile.benchmark.warmup + profile.benchmark.iterations)
+    passes = (2 * (profile.verify.random_inputs + len(profile.verify.images)) * largest
+              + (profile.benchmark.warmup + profile.benchmark.iterations) * profile.batch.opt)
     cores = max(1, cpu_count or os.cpu_count() or 1)
-    seconds = BASE_SECONDS + SECONDS_PER_PIXEL * flops * height * width * passes * 2 / cores
+    per_pixel = EXPORT_S_PER_PIXEL + EXPORT_BATCH_S_PER_PIXEL * (largest - 1) + INFER_S_PER_PIXEL * passes
+    seconds = BASE_SECONDS + flops * (2 / cores) * height * width * per_pixel
     peak = BASE_BYTES + int(BYTES_PER_PIXEL * memory * largest * height * width)
     return Estimate(peak, seconds, f"batch {largest} x {height}x{width}", scale)
 

@@ -76,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
+    parser.add_argument("--allow-large", action="store_true",
+                        help="build even when the estimated memory or time exceeds the host (builder/resources.py)")
     parser.add_argument("--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)")
     parser.add_argument("--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)")
 
@@ -95,7 +97,7 @@ def _docker() -> Any:
 def _cmd_engine(args: argparse.Namespace) -> int:
     from builder.host.launch import launch
 
-    return launch(args.profile, _settings(args, gpus=args.gpus, force=args.force), _docker())
+    return launch(args.profile, _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large), _docker())
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
@@ -105,7 +107,7 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     refs = args.profiles or [item.name for item in list_profiles(args.profiles_dir) if not item.abstract]
     if not refs:
         raise HostEnvironmentError(f"no profiles in {args.profiles_dir}", hint="pass --profiles-dir or --profiles NAME...")
-    return launch_many(refs, _settings(args, gpus=args.gpus, force=args.force), _docker())
+    return launch_many(refs, _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large), _docker())
 
 
 def _cmd_image(args: argparse.Namespace) -> int:

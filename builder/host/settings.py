@@ -34,6 +34,7 @@ def host_settings(
     image: str | None = None,
     gpus: str = "all",
     force: bool = False,
+    allow_large: bool = False,
 ) -> HostSettings:
     """:class:`HostSettings` with absolute folders and the container user of this host."""
     return HostSettings(
@@ -45,6 +46,7 @@ def host_settings(
         image=image,
         gpus=gpus,
         force=force,
+        allow_large=allow_large,
     )
 
 
