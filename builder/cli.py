@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from builder import interrupts
+
+    with interrupts.handling():  # SIGINT/SIGTERM at any instant: cleanup, the truth, exit 130/143
+        return _build(args)
+
+
+def _build(args: argparse.Namespace) -> int:
     from builder.pipeline import BuildSettings, run_build
     from builder.profile import load_profile
     from builder.resources import check_fits_host

@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -135,17 +134,6 @@ def test_missing_checkpoint_fails_before_any_stage(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="not found"):
         pipeline.run_build(make_profile(model=ModelSpec(checkpoint="nope.pt")), _settings(tmp_path), stages)
     assert not (tmp_path / "artifacts" / "test-cpu" / "builds").exists()
-
-
-def test_sigterm_is_turned_into_an_interrupted_build(tmp_path, monkeypatch):
-    def kill_self(ctx):
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise AssertionError("SIGTERM did not interrupt")
-
-    stages = (_fake_stages()[0], SimpleNamespace(NAME="build", run=kill_self), publish)
-    with pytest.raises(pipeline.Interrupted):
-        pipeline.run_build(make_profile(), _settings(tmp_path), stages)
-    assert ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()["error"]["stage"] == "build"
 
 
 def test_a_backend_that_cannot_run_here_fails_before_the_export(tmp_path, monkeypatch):
