@@ -67,7 +67,7 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
     gpus = gpu_discovery.probe_gpus()  # once per build: the key, the environment and the backend's checks all use it
     key = build_key_for(profile, settings.models, settings.image_id, lambda: gpus.gpus)
     layout = ArtifactLayout(settings.artifacts, profile.name)
-    _ensure_writable(layout)
+    layout.check_tree()  # shape and permissions, before any stage runs
     with profile_lock(layout.lock_path, wait=settings.wait):
         for stale in layout.remove_stale_staging():
             settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
@@ -191,6 +191,8 @@ class _Run:
 
 def _fail(manifest: Manifest, staging: Path, layout: ArtifactLayout, error: dict[str, Any]) -> None:
     """Mark the build failed and move it out of staging, never into builds/."""
+    if not staging.is_dir():  # it left staging: published (builds/<id> is whole) or already recorded
+        return
     failed = replace(manifest, status="failed", finished_at=utc_now(), error=error)
     with deferred():  # a signal now waits until the record is in failed/
         _move_to_failed(failed, staging, layout)
@@ -243,15 +245,3 @@ def _as_user_error(exc: BaseException, stage: str) -> BuilderError | None:
             hint="make the artifacts folder writable by this user",
         )
     return None
-
-
-def _ensure_writable(layout: ArtifactLayout) -> None:
-    try:
-        layout.staging_root.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=layout.profile_dir, prefix=".probe-")
-        probe.close()
-    except OSError as err:
-        raise HostEnvironmentError(
-            f"artifacts folder {layout.root} is not writable ({err.strerror})",
-            hint=f"choose a writable folder with --artifacts, or fix its permissions (chown {os.getuid()}:{os.getgid()})",
-        ) from None
