@@ -142,6 +142,11 @@ def check_tree(layout: ArtifactLayout) -> None:
     Raises:
         HostEnvironmentError: what is wrong, with the path, and how to fix it.
     """
+    folders = (layout.profile_dir, layout.builds_dir, layout.failed_dir, layout.staging_root)
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise HostEnvironmentError(f"{folder} is a file where a folder is expected; nothing was started",
+                                       hint=f"move it away (mv {folder} {folder}.bak); the build makes the folder")
     try:
         layout.staging_root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -155,10 +160,7 @@ def check_tree(layout: ArtifactLayout) -> None:
             hint=f"move it away (mv {latest} {latest}.copy) or remove it; the next build makes the link again",
         )
     device = layout.staging_root.stat().st_dev
-    for folder in (layout.profile_dir, layout.builds_dir, layout.failed_dir, layout.staging_root):
-        if folder.exists() and not folder.is_dir():
-            raise HostEnvironmentError(f"{folder} is a file where a folder is expected; nothing was started",
-                                       hint=f"move it away (mv {folder} {folder}.bak); the build makes the folder")
+    for folder in folders:
         if folder.is_dir() and folder.stat().st_dev != device:
             raise HostEnvironmentError(
                 f"{folder} is on another file system than {layout.staging_root}; a build is published by renaming "

@@ -141,7 +141,7 @@ def test_a_dense_sweep_of_sigint_and_sigterm_instants(tmp_path: Path, published_
     assert _tree(profile_dir)[".staging"] == set()
 
 
-@pytest.mark.parametrize(("point", "sig"), [("publish", signal.SIGINT), ("latest", signal.SIGTERM)])
+@pytest.mark.parametrize(("point", "sig"), [("publish", signal.SIGINT), ("latest", signal.SIGTERM)], ids=["publish-SIGINT", "latest-SIGTERM"])
 def test_a_signal_inside_publish_says_what_was_published(point: str, sig: signal.Signals, tmp_path: Path,
                                                          published_tiny: Path) -> None:
     """``publish``: after SHA256SUMS, before the rename: nothing published. ``latest``: between the rename and the

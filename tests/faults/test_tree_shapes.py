@@ -120,5 +120,5 @@ def test_following_the_tip_for_a_copied_latest_builds(tmp_path: Path, published_
     result = run_cli(["build", "--profile", PROFILE, *folder_args(root)], cwd=root, env=quiet_env(root))
     assert result.returncode == 0, result.describe()
     assert latest_target(profile_dir) is not None and (profile_dir / "latest.copy" / "manifest.json").is_file()
-    builds, failed = ({p.name for p in (profile_dir / d).iterdir()} for d in ("builds", "failed"))
+    builds, failed = ({p.name for p in (profile_dir / d).glob("*")} for d in ("builds", "failed"))
     assert not builds & failed and not list(profile_dir.glob(".latest-*"))
