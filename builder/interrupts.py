@@ -70,7 +70,7 @@ def handling() -> Iterator[None]:
 
 def install() -> dict[int, Any]:
     """Install the handler (see :func:`handling`); return the handlers it replaced. Main thread only."""
-    previous = {}
+    previous: dict[int, Any] = {}
     for signum in SIGNALS:
         current = signal.getsignal(signum)
         if current is not signal.SIG_IGN:
