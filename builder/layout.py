@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import HostEnvironmentError
+from builder.interrupts import deferred
 
 MANIFEST_NAME = "manifest.json"
 
@@ -169,7 +170,8 @@ def check_tree(layout: ArtifactLayout) -> None:
             )
         if folder.is_dir():
             try:
-                os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=folder))
+                with deferred():  # a signal waits until the probe is gone
+                    os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=folder))
             except OSError as err:
                 raise _not_writable(layout.root, err, str(folder)) from None
 

@@ -69,7 +69,9 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
     layout = ArtifactLayout(settings.artifacts, profile.name)
     layout.check_tree()  # shape and permissions, before any stage runs
     with profile_lock(layout.lock_path, wait=settings.wait):
-        for stale in layout.remove_stale_staging():
+        with deferred():  # SIGINT/SIGTERM wait: never half a leftover
+            stale_folders = layout.remove_stale_staging()
+        for stale in stale_folders:
             settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
         existing = layout.find_build_with_key(key.key)
         if existing is not None and not settings.force:
