@@ -56,10 +56,12 @@ RUN set -eu; \
       "import cv2, numpy, onnx, onnxruntime, onnxslim, polygraphy, torch, ultralytics, yaml"; \
     if [ "$FLAVOUR" = trt ]; then /opt/venv/bin/python -c "import tensorrt; print('TensorRT', tensorrt.__version__)"; fi; \
     rm -rf /tmp/requirements /tmp/lock.txt /tmp/ca-bundle.pem /tmp/yolo
+# Marks this stage's image as the project's, so `make image` / `make clean` can remove it once unused.
+LABEL engine-foundry.flavour="${FLAVOUR}" engine-foundry.stage="deps"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Stage 2: the image. Order: user and environment, dependencies, then the builder package last, so a change to
-# builder/ or profiles/ rebuilds in seconds.
+# builder/ rebuilds in seconds. Profiles and models are not in the image: the launcher mounts them.
 FROM ${BASE_IMAGE}
 ARG FLAVOUR=trt
 ARG BUILDER_UID=1000
@@ -83,7 +85,6 @@ COPY --from=deps /opt/venv /opt/venv
 WORKDIR /opt/engine-foundry
 COPY pyproject.toml README* ./
 COPY builder/ builder/
-COPY profiles/ profiles/
 RUN /opt/venv/bin/python -m pip install --disable-pip-version-check --no-cache-dir --no-deps --no-index \
       --no-build-isolation . \
     && rm -rf build ./*.egg-info \

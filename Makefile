@@ -1,63 +1,78 @@
-# Engine Foundry: each target is one command into the Python CLI (`python3 -m builder <command>`) or pytest.
+# Engine Foundry: each target is one command into the Python CLI (`python -m builder <command>`) or pytest.
 # The logic lives in tested Python (builder/host/*); `make help` lists the targets.
+# Set-up: every target first runs scripts/setup-env, which makes .venv with the pinned host packages (or, for test,
+# test-gpu and bench, the dev packages) on first use and is a no-op once done. `make … PYTHON=python3` uses that
+# Python as it is instead (no .venv, no set-up).
 
-PYTHON     ?= python3
+VENV       ?= .venv
+# PYTHON is not taken from the environment: only `make … PYTHON=…` overrides it.
+PYTHON      = $(VENV)/bin/python
 PROFILE    ?= cpu-fp32
 PROFILES   ?=
 FLAVOUR    ?= cpu
 ARTIFACT   ?= artifacts/$(PROFILE)
 MIRROR     ?=
 PYTEST_ARGS ?=
+ADDRESS    ?=
+FARM       ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help image engine engines validate verify shell pin offline-base test test-gpu bench nightly bundle clean
+.PHONY: help image engine engines farm validate verify shell pin offline-base test test-gpu bench nightly bundle clean \
+	venv-host venv-dev
+
+# The set-up runs only when PYTHON is the venv's Python.
+venv-host venv-dev:
+	$(if $(filter $(VENV)/bin/python,$(PYTHON)),@scripts/setup-env $(@:venv-%=%) $(VENV))
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-image: ## build the builder image: make image FLAVOUR=cpu|trt
+image: venv-host ## build the builder image: make image FLAVOUR=cpu|trt
 	$(PYTHON) -m builder image --flavour $(FLAVOUR)
 
-engine: ## build one profile in its container: make engine PROFILE=cpu-fp32
+engine: venv-host ## build one profile in its container: make engine PROFILE=cpu-fp32
 	$(PYTHON) -m builder engine --profile $(PROFILE)
 
-engines: ## build several profiles (one container per GPU): make engines PROFILES="a b"
+engines: venv-host ## build several profiles (one container per GPU): make engines PROFILES="a b"
 	$(PYTHON) -m builder engines $(if $(PROFILES),--profiles $(PROFILES))
 
-validate: ## check every profile, all problems at once
+farm: venv-dev ## build profiles on a Ray cluster (RAY_AUTH_MODE=token): make farm PROFILES="a b" [ADDRESS=host:port]
+	$(PYTHON) -m builder farm --profiles $(or $(PROFILES),$(PROFILE)) $(if $(ADDRESS),--address $(ADDRESS))
+
+validate: venv-host ## check every profile, all problems at once
 	$(PYTHON) -m builder validate
 
-verify: ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32
+verify: venv-host ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32
 	$(PYTHON) -m builder verify $(ARTIFACT)
 
-shell: ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt
+shell: venv-host ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt
 	$(PYTHON) -m builder shell --flavour $(FLAVOUR)
 
-pin: ## resolve the base images' digests into images.lock
+pin: venv-host ## resolve the base images' digests into images.lock
 	$(PYTHON) -m builder pin
 
-offline-base: ## make the local Debian base image with debootstrap: make offline-base [MIRROR=URL]
+offline-base: venv-host ## make the local Debian base image with debootstrap: make offline-base [MIRROR=URL]
 	$(PYTHON) -m builder offline-base $(if $(MIRROR),--mirror $(MIRROR))
 
-test: ## run the tests (all but the gpu ones; Docker tests use the real engine)
+test: venv-dev ## run the tests (all but the gpu ones; Docker tests use the real engine)
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml)
+test-gpu: venv-host ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml)
 	$(PYTHON) -m builder test-gpu$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")
 
-bench: ## run the benchmarks under bench/
+bench: venv-dev ## run the benchmarks under bench/
 	$(PYTHON) bench/run.py
 
-nightly: ## rebuild image(s) and every profile from scratch, compare, report
-	$(PYTHON) -m builder nightly
+nightly: venv-$(if $(FARM),dev,host) ## rebuild image(s) and the profiles this host can build, compare, report: make nightly [PROFILES="a b"] [FARM=1]
+	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES)) $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
-bundle: ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
+bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
 	$(PYTHON) -m builder bundle --profile $(PROFILE)
 
-clean: ## remove staged image build inputs and leftover build containers (never artifacts)
+clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean
 
 # The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
 .PHONY: fixture-model
-fixture-model: ## retrain the shapes fixture model, say whether it matches the pin: [DEVICE=cpu|0] [DATA_ONLY=1]
+fixture-model: venv-dev ## retrain the shapes fixture model, say whether it matches the pin: [DEVICE=cpu|0] [DATA_ONLY=1]
 	$(PYTHON) -m builder fixture-model --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)

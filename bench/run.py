@@ -17,6 +17,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.farm import farm_parallelism  # noqa: E402
 from bench.machine import describe_machine, docker_version  # noqa: E402
 from bench.measure import REPO, Workspace, run_builder  # noqa: E402
 from bench.report import console, markdown, write_markdown  # noqa: E402
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         _attempt(results, "bare: no-op rebuild vs cold build (cpu-fp32, 640)", "no-op <= 1 s and <= 5% of cold",
                  lambda: cold_and_noop(ws, results, mode="bare", cold_reps=cold_reps, noop_reps=noop_reps))
         _attempt(results, "stage times at 320", "-", lambda: stage_times_320(ws, results))
+        print("measuring farm parallelism (a local Ray cluster) ...", flush=True)
+        _attempt(results, "farm parallelism", "-", lambda: farm_parallelism(results, Path(tmp)))
         version, reason = docker_version()
         if version is None:
             results.notes.append(f"Docker is unavailable ({reason}): the Docker measurements were skipped")

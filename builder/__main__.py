@@ -9,7 +9,18 @@ if BUILD:  # a signal while the rest of the tool is still being imported: builde
 
     interrupts.install()
 
-from builder.cli import main
+try:
+    from builder.cli import main
+except ModuleNotFoundError as missing:  # a third-party package of the host side is not installed in this Python
+    if (missing.name or "").split(".")[0] == "builder":
+        raise
+    print(f"ERROR the Python package {missing.name!r} is not installed in {sys.executable}", file=sys.stderr)
+    print(
+        "TIP run the make targets from the repository root (`make engine` sets up .venv with the pinned packages "
+        "first), or install them into this Python: `pip install -r requirements/host.txt`",
+        file=sys.stderr,
+    )
+    sys.exit(3)
 
 if __name__ == "__main__":
     code = main()

@@ -1,6 +1,9 @@
-"""The build key: a hash of everything that determines a build's output.
+"""The build key: a hash of everything that determines a build's output, and nothing else.
 
-Host (``builder.host.launch``) and container (``builder.pipeline``) both call :func:`build_key_for`, so the
+Inputs: the builder's version and own source, the resolved profile (this profile only), the weights, the
+environment identity (an image's locked dependency set and base, never its image ID: see
+:func:`builder.environment.environment_identity`) and, for TensorRT, the GPU model. Host
+(``builder.host.launch``) and container (``builder.pipeline``) both call :func:`build_key_for`, so the
 host can tell that a build is up to date without starting a container. Dependency-free.
 """
 
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from builder import __version__
-from builder.environment import environment_identity
+from builder.environment import builder_source_digest, environment_identity
 from builder.gpu import GpuInfo, gpu_identity, list_gpus
 from builder.profile import Backend, Profile
 from builder.weights import WeightsFingerprint, weights_fingerprint
@@ -29,18 +32,25 @@ class BuildKey:
 
 
 def build_key_for(
-    profile: Profile, models_dir: Path, image_id: str | None, gpus: Callable[[], Sequence[GpuInfo]] = list_gpus
+    profile: Profile,
+    models_dir: Path,
+    image_id: str | None,
+    gpus: Callable[[], Sequence[GpuInfo]] = list_gpus,
+    *,
+    environment_id: str | None = None,
 ) -> BuildKey:
     """The build key of ``profile`` with the weights under ``models_dir``, in image ``image_id``.
 
     ``gpus`` gives the GPUs the build will see; it is called only for a backend bound to the GPU model.
+    ``environment_id``: the host's view of the image (:func:`builder.host.image.image_key_identity`, from its
+    labels); default: :func:`builder.environment.environment_identity` of this process.
 
     Raises:
         ModelError: the checkpoint is missing or fails its sha256 pin.
     """
     weights = weights_fingerprint(profile.model, models_dir)
     gpu = gpu_identity(gpus()) if profile.backend is Backend.TENSORRT else ""
-    env_id = environment_identity(image_id)
+    env_id = environment_id or environment_identity(image_id)
     return BuildKey(compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights)
 
 
@@ -50,6 +60,7 @@ def build_key_inputs(
     """The parts of the key, recorded in the manifest so a changed key can be explained."""
     return {
         "builder_version": __version__,
+        "builder_source": builder_source_digest(),
         "profile_sha256": profile.sha256(),
         "weights": {"identity": weights.identity, "sha256": weights.sha256},
         "environment_id": environment_id,

@@ -15,12 +15,15 @@ from typing import NoReturn, Sequence
 
 from builder import __version__
 from builder.cli_options import add_common_paths, env_path
-from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, printable
+from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, problem_lines
 from builder.host import commands as host_commands
+from builder.farm import commands as farm_commands
 from builder.fixtures import commands as fixture_commands
 from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
+
+PRIVATE_DIRS_COMMANDS = ("build", "verify")  # they import torch, ultralytics, onnxruntime, polygraphy
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_commands.register(sub)  # nightly, bundle, prune
     gpu_tests.register(sub)  # test-gpu
     fixture_commands.register(sub)  # fixture-model, fixture-data
+    farm_commands.register(sub)  # farm
     return parser
 
 
@@ -112,8 +116,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             profile = load_profile(ref, args.profiles_dir)
         except ProfileError as err:
             failures += 1
-            for problem in err.errors:
-                _say_error(f"ERROR {printable(problem)}")
+            _say_error(*problem_lines(err.errors))
             continue
         print(f"OK {profile.name} ({profile.source})")
     if failures:
@@ -156,11 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return int(ExitCode.OK)
+        if args.command in PRIVATE_DIRS_COMMANDS:  # before any heavy import: libraries write only there
+            from builder.private_dirs import private_library_dirs
+
+            with private_library_dirs():
+                return int(args.handler(args))
         return int(args.handler(args))
     except BuilderError as err:
         return report_error(err)
     except KeyboardInterrupt:
-        _say_error(*error_lines(BuilderError("interrupted; nothing was published")))
+        hint = "run the same command again when ready; a build only publishes when it completes, so nothing partial is left"
+        _say_error(*error_lines(BuilderError("interrupted (Ctrl-C); nothing was published", hint=hint)))
         return int(ExitCode.INTERRUPTED)
     except Exception:
         traceback.print_exc()

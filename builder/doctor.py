@@ -1,42 +1,101 @@
-"""`doctor`: what this machine has, and what each profile still needs."""
+"""`doctor`: what this host has, what the images hold, and per profile "buildable here: yes/no, why".
+
+Three separate questions, never mixed: the **host** needs (a Docker engine, a GPU and the NVIDIA Container
+Toolkit for GPU backends, debootstrap for the offline base); the **images** (built or not, their base present or
+not: the Python packages of a build live in the image, not on the host); and **this process** (only for
+``--bare`` builds, which run here without Docker).
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import platform
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.backends.catalog import BackendEntry, build_packages, get_backend_entry
+from builder.backends.catalog import BackendEntry, build_packages, flavours, get_backend_entry
+from builder.buildable import BuildHost, why_not_buildable
 from builder.environment import package_versions
+
+TOOLKIT_PROGRAMS = ("nvidia-container-runtime", "nvidia-ctk", "nvidia-container-toolkit")
 
 
 @dataclass
 class DoctorReport:
     python: str
-    packages: dict[str, str | None]
+    packages: dict[str, str | None]  # this process: what a --bare build would use
     gpus: list[dict[str, Any]]
     gpu_discovery: str  # "nvml", "nvidia-smi", or why neither found a GPU
     cuda_driver: str | None
     trtexec: str | None
     docker: str
+    host: dict[str, str] = field(default_factory=dict)  # host needs: docker, gpu, nvidia toolkit, debootstrap
+    images: dict[str, dict[str, str]] = field(default_factory=dict)  # flavour -> {"image", "base"}
     profiles: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _docker_status() -> str:
+def _docker_client() -> tuple[Any, str]:
     if importlib.util.find_spec("docker") is None:
-        return "docker SDK not installed (pip install docker)"
+        return None, "docker SDK not installed on the host (pip install docker, or `pip install -e '.[host]'`)"
     import docker
 
     try:
         client = docker.from_env(timeout=5)
-        version = client.version().get("Version", "?")
-        client.close()
-        return f"engine {version} reachable"
+        return client, f"engine {client.version().get('Version', '?')} reachable"
     except Exception as err:  # any failure to reach the daemon is a finding, not a crash
-        return f"daemon not reachable ({type(err).__name__}: {str(err)[:120]})"
+        return None, f"daemon not reachable ({type(err).__name__}: {str(err)[:120]})"
+
+
+def _nvidia_toolkit(client: Any) -> str:
+    runtimes: dict[str, Any] = {}
+    if client is not None:
+        try:
+            runtimes = client.info().get("Runtimes") or {}
+        except Exception:  # a finding, not a crash
+            runtimes = {}
+    found = [name for name in TOOLKIT_PROGRAMS if shutil.which(name)]
+    if "nvidia" in runtimes or found:
+        return "present (" + ", ".join((["docker runtime nvidia"] if "nvidia" in runtimes else []) + found) + ")"
+    return "not found (GPU backends need the NVIDIA Container Toolkit: nvidia-container-toolkit)"
+
+
+def _images(client: Any) -> dict[str, dict[str, str]]:
+    """Per flavour: is the image there, and where its base comes from (images.lock)."""
+    from builder.host.spec import DEFAULT_IMAGES
+
+    try:
+        from builder.host.image import repo_root
+        from builder.host.images_lock import read_images_lock
+
+        pins = read_images_lock(repo_root() / "images.lock")
+    except Exception:  # not a checkout, or an unreadable lock: the image lines say so
+        pins = {}
+    found: dict[str, dict[str, str]] = {}
+    for flavour in flavours():
+        tag = DEFAULT_IMAGES[flavour]
+        image = _local_image(client, tag)
+        entry: dict[str, str] = {"image": f"{tag} present ({image})" if image else f"{tag} missing: `make image FLAVOUR={flavour}` builds it"}
+        pin = pins.get(flavour)
+        if pin is not None:
+            here = _local_image(client, pin.build_ref)
+            entry["base"] = f"{pin.ref}: " + ("present locally" if here else "not present locally; pulled when the image is built")
+            offline = pins.get(f"{flavour}-offline")
+            if offline is not None and not here:
+                entry["base"] += f"; else the local Debian base {offline.ref} (made with debootstrap)"
+        found[flavour] = entry
+    return found
+
+
+def _local_image(client: Any, ref: str) -> str | None:
+    if client is None:
+        return None
+    try:
+        return str(client.images.get(ref).id)[:19]
+    except Exception:  # not present (or no daemon): a finding
+        return None
 
 
 def run_doctor(profiles_dir: Path) -> DoctorReport:
@@ -48,20 +107,47 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
     probe = probe_gpus()
     gpus = [gpu.to_dict() for gpu in probe.gpus]
     discovery = probe.method if probe.gpus else "; ".join(probe.problems) or "none"
-    report = DoctorReport(platform.python_version(), packages, gpus, discovery, cuda_driver_version(), find_trtexec(), _docker_status())
+    client, docker_status = _docker_client()
+    report = DoctorReport(platform.python_version(), packages, gpus, discovery, cuda_driver_version(), find_trtexec(), docker_status)
+    debootstrap = shutil.which("debootstrap")
+    report.host = {
+        "docker": docker_status,
+        "gpu": f"{len(gpus)} found ({discovery})" if gpus else f"none ({discovery})",
+        "nvidia_container_toolkit": _nvidia_toolkit(client),
+        "debootstrap": debootstrap or "not found (needed only to make the offline Debian base: apt-get install debootstrap)",
+    }
+    report.images = _images(client)
+    host = BuildHost(len(gpus), discovery)
     for item in list_profiles(profiles_dir) if profiles_dir.is_dir() else []:
         if item.abstract:
             continue
         if item.error:
-            report.profiles.append({"name": item.name, "ready": False, "missing": [f"invalid profile: {item.error}"]})
+            why = f"invalid profile: {item.error}"
+            report.profiles.append({"name": item.name, "buildable": False, "why": why, "ready": False, "missing": [why]})
             continue
-        missing = _missing(get_backend_entry(item.backend), packages, has_gpu=bool(gpus))
-        report.profiles.append({"name": item.name, "ready": not missing, "missing": missing})
+        entry = get_backend_entry(item.backend)
+        buildable, why = _buildable(entry, host, client is not None, docker_status, report.host["nvidia_container_toolkit"])
+        missing = _missing(entry, packages, has_gpu=bool(gpus))
+        report.profiles.append({"name": item.name, "buildable": buildable, "why": why, "ready": not missing, "missing": missing})
+    if client is not None:
+        client.close()
     return report
 
 
+def _buildable(entry: BackendEntry, host: BuildHost, docker_ok: bool, docker_status: str, toolkit: str) -> tuple[bool, str]:
+    """``make engine`` on this host: (yes/no, why)."""
+    reason = why_not_buildable(entry.name, host)
+    if reason:
+        return False, reason
+    if not docker_ok:
+        return False, f"no Docker engine: {docker_status}"
+    if entry.needs_gpu and not toolkit.startswith("present"):
+        return False, f"the {entry.name} backend runs its container on the GPU: NVIDIA Container Toolkit {toolkit}"
+    return True, f"in the {entry.flavour} image" + (" on the GPU" if entry.needs_gpu else "")
+
+
 def _missing(entry: BackendEntry, packages: dict[str, str | None], *, has_gpu: bool) -> list[str]:
-    """What a build with ``entry`` needs that this machine lacks (``packages``: versions, None when absent)."""
+    """What a ``--bare`` build with ``entry`` in this process needs that this process lacks."""
     missing = [f"python package {name}" for name in build_packages(entry) if packages.get(name) is None]
     if entry.needs_gpu and not has_gpu:
         missing.append("an NVIDIA GPU (none found through NVML or nvidia-smi)")
@@ -72,16 +158,23 @@ def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
     if as_json:
         print(json.dumps(asdict(report), indent=2))
         return
-    print(f"python      {report.python}")
-    for name, version in report.packages.items():
-        print(f"{name:24} {version or 'MISSING'}")
+    print("host (what `make engine` needs on this machine)")
+    for name, value in report.host.items():
+        print(f"  {name:26} {value}")
     for gpu in report.gpus:
-        print(f"gpu {gpu['index']}       {gpu['name']} (cc {gpu['compute_capability']}), driver {gpu['driver_version']}")
-    if not report.gpus:
-        print(f"gpus        none ({report.gpu_discovery})")
-    print(f"cuda driver {report.cuda_driver or 'unknown'}")
-    print(f"trtexec     {report.trtexec or 'not found'}")
-    print(f"docker      {report.docker}")
+        print(f"  gpu {gpu['index']:<22} {gpu['name']} (cc {gpu['compute_capability']}), driver {gpu['driver_version']}")
+    print("images (builds run in them; the build's Python packages, TensorRT and trtexec live there)")
+    for flavour, entry in report.images.items():
+        print(f"  {flavour:26} {entry['image']}")
+        if "base" in entry:
+            print(f"  {'':26} base {entry['base']}")
+    print("profiles (make engine PROFILE=...)")
     for item in report.profiles:
-        state = "ready" if item["ready"] else "needs " + "; ".join(item["missing"])
-        print(f"profile {item['name']:22} {state}")
+        print(f"  {item['name']:26} buildable here: {'yes' if item['buildable'] else 'no'}: {item['why']}")
+    print(f"this process (only for --bare builds without Docker): python {report.python}")
+    for name, version in report.packages.items():
+        print(f"  {name:26} {version or 'MISSING'}")
+    print(f"  {'cuda driver':26} {report.cuda_driver or 'unknown'}")
+    print(f"  {'trtexec':26} {report.trtexec or 'not found'}")
+    bare = [item["name"] for item in report.profiles if item["ready"]]
+    print(f"  --bare builds possible here: {', '.join(bare) or 'none'}")

@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ from builder.backends.catalog import PIPELINE_PACKAGES, backends
 #: packages that change build outputs besides the pipeline's and the backends' own (simplifier, arrays, images)
 OUTPUT_PACKAGES = ("onnxslim", "numpy", "opencv-python-headless")
 IMAGE_ID_ENV = "ENGINE_FOUNDRY_IMAGE_ID"
+DEPS_ENV = "ENGINE_FOUNDRY_DEPS_SHA256"  # sha256 of the image's lock file (and ultralytics override)
+BASE_IDENTITY_ENV = "ENGINE_FOUNDRY_BASE_IDENTITY"  # the base's registry digest when pinned, else its image ID
 
 
 def key_packages() -> tuple[str, ...]:
@@ -40,12 +43,22 @@ def package_versions(names: tuple[str, ...] | None = None) -> dict[str, str | No
     return versions
 
 
+def image_identity(deps_sha256: str, base: str) -> str:
+    """The environment part of the build key for an image: its locked dependency set and its base, never its
+    image ID (a rebuild of an unchanged tree gets a new ID but builds the same output)."""
+    return f"image:deps={deps_sha256};base={base}"
+
+
 def environment_identity(image_id: str | None = None) -> str:
     """The environment part of the build key.
 
-    In a container the image ID pins every package; run bare, a hash of the
-    Python and package versions stands in for it.
+    In a container: the image's locked dependency set and base (:data:`DEPS_ENV`, :data:`BASE_IDENTITY_ENV`,
+    passed by the launcher from the image's labels); an older image without those labels falls back to its
+    image ID. Run bare, a hash of the Python and package versions stands in for it.
     """
+    deps, base = os.environ.get(DEPS_ENV), os.environ.get(BASE_IDENTITY_ENV)
+    if deps and base:
+        return image_identity(deps, base)
     image_id = image_id or os.environ.get(IMAGE_ID_ENV)
     if image_id:
         return f"image:{image_id}"
@@ -82,3 +95,16 @@ def capture_environment(
         "tensorrt": packages.get("tensorrt"),
         "identity": environment_identity(image_id),
     }
+
+
+def builder_source_digest(root: Path | None = None) -> str:
+    """sha256 over the builder package's own files (``*.py`` and ``*.json``), as this process runs them.
+
+    The host computes it from its checkout, the container from the copy installed in its image: equal when the
+    image was built from this checkout. Part of the build key: a change to the builder's code changes every key.
+    """
+    root = root or Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json") and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

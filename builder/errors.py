@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     ARTIFACT = 5  # checksum mismatch, missing or tampered artifact, incompatible host
     BUSY = 6  # another build of the same profile holds the lock
     REGRESSION = 7  # nightly found drift or a regression
+    UNVERIFIED = 8  # verify: intact, but the checks that decide "runs here" could not run (no GO, no NO-GO)
     BUG = 70  # an unexpected exception: a bug in Engine Foundry
     INTERRUPTED = 130  # Ctrl-C
 
@@ -134,6 +135,12 @@ class BusyError(BuilderError):
     exit_code = ExitCode.BUSY
 
 
+class UnverifiedError(BuilderError):
+    """``verify`` found the artifact intact but could not run the checks that decide whether it runs here."""
+
+    exit_code = ExitCode.UNVERIFIED
+
+
 class RegressionError(BuilderError):
     """A nightly comparison found drift or a regression."""
 
@@ -145,6 +152,18 @@ def printable(text: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+MAX_LISTED_ERRORS = 50  # ERROR lines per profile; the rest are counted ("... and N more")
+
+
+def problem_lines(problems: Sequence[object], *, already: int = 0) -> list[str]:
+    """One ``ERROR`` line per problem, at most :data:`MAX_LISTED_ERRORS` in all; then how many were left out."""
+    shown = max(MAX_LISTED_ERRORS - already, 0)
+    lines = [f"ERROR {printable(problem)}" for problem in problems[:shown]]
+    if len(problems) > shown:
+        lines.append(f"ERROR ... and {len(problems) - shown} more problem(s) not listed")
+    return lines
+
+
 def error_lines(err: BuilderError) -> list[str]:
     """The one ERROR/TIP format: ``ERROR <message>`` (one more per extra profile problem), then ``TIP <hint>``.
 
@@ -153,7 +172,7 @@ def error_lines(err: BuilderError) -> list[str]:
     """
     lines = [f"ERROR {printable(err.message)}"]
     if isinstance(err, ProfileError):
-        lines += [f"ERROR {printable(problem)}" for problem in err.errors[1:]]
+        lines += problem_lines(err.errors[1:], already=1)
     if err.hint:
         lines.append(f"TIP {printable(err.hint)}")
     return lines

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from builder.safe_io import ARTIFACT_BYTES, FileReadError, kind_of, open_regular
+
 SUMS_NAME = "SHA256SUMS"
 _CHUNK = 1 << 20
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in chunks."""
+def sha256_file(path: Path, *, what: str = "build file", limit: int = ARTIFACT_BYTES) -> str:
+    """Hex sha256 of a regular file's bytes, read in chunks (see builder/safe_io.py: a FIFO or device is refused)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path, what=what, limit=limit) as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -62,18 +64,21 @@ def check_folder(folder: Path, sums: dict[str, str], *, ignore: Iterable[str] = 
     for rel, digest in sorted(sums.items()):
         path = folder / rel
         if not path.is_file():
-            problems.append(SumMismatch(rel, "missing"))
+            problems.append(SumMismatch(rel, f"not a regular file ({kind_of(path.stat().st_mode)})" if path.exists() else "missing"))
             continue
         try:
             actual = sha256_file(path)
         except OSError:
             problems.append(SumMismatch(rel, "unreadable"))
             continue
+        except FileReadError as err:  # larger than any artifact may be, or a FIFO swapped in
+            problems.append(SumMismatch(rel, err.problem))
+            continue
         if actual != digest:
             problems.append(SumMismatch(rel, "changed (sha256 differs)"))
     skip = set(ignore)
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and rel not in sums and rel not in skip:
+        if not path.is_dir() and rel not in sums and rel not in skip:  # a FIFO or device added is tampering too
             problems.append(SumMismatch(rel, "unlisted (not in SHA256SUMS)"))
     return problems

@@ -122,7 +122,8 @@ def abort(signum: int) -> None:
     problems = []
     for cleanup in reversed(list(_STATE.cleanups)):
         try:
-            said = said or cleanup(name)
+            result = cleanup(name)  # every cleanup runs; the newest one with something to say says it
+            said = said or result
         except Exception as exc:  # a cleanup that fails must not hide the others or the message
             problems.append(f"{type(exc).__name__}: {exc}")
     message, hint = said or _STATE.outcome or DEFAULT

@@ -5,7 +5,6 @@ See docs/architecture.md ("Artifacts layout").
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from typing import Any
 
 from builder.errors import HostEnvironmentError
 from builder.interrupts import deferred
+from builder.safe_io import FileReadError, read_json as _read_json_bounded
 
 MANIFEST_NAME = "manifest.json"
 
@@ -30,10 +30,18 @@ def new_build_id(build_key: str, now: datetime | None = None) -> str:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``, or None when missing or unreadable."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = _read_json_bounded(path, what="JSON record")
+    except (OSError, ValueError, FileReadError):
         return None
     return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class StagingCleanup:
+    """What :meth:`ArtifactLayout.remove_stale_staging` did: names removed, (name, reason) pairs it could not remove."""
+
+    removed: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -122,14 +130,29 @@ class ArtifactLayout:
         """Refuse, before any stage runs, a tree this build could not finish in (see :func:`check_tree`)."""
         check_tree(self)
 
-    def remove_stale_staging(self) -> list[str]:
-        """Delete leftovers of killed builds; call only while holding the profile lock."""
-        removed = []
+    def remove_stale_staging(self) -> StagingCleanup:
+        """Delete leftovers of killed builds; call only while holding the profile lock.
+
+        A leftover is reported as removed only when it is gone; one that cannot be removed (a read-only or
+        foreign-owned file inside it) is reported with the reason, and the build goes on beside it.
+        """
+        removed, failed = [], []
         if self.staging_root.is_dir():
-            for path in self.staging_root.iterdir():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
-        return removed
+            for path in sorted(self.staging_root.iterdir()):
+                reason = "still present"
+                for attempt in ("remove what can be removed", "learn why the rest cannot"):
+                    try:
+                        if path.is_dir() and not path.is_symlink():
+                            shutil.rmtree(path, ignore_errors=attempt.startswith("remove"))
+                        elif os.path.lexists(path):
+                            path.unlink()
+                    except OSError as err:
+                        reason = f"{err.filename}: {err.strerror}" if err.filename else str(err)
+                if os.path.lexists(path):
+                    failed.append((path.name, reason))
+                else:
+                    removed.append(path.name)
+        return StagingCleanup(tuple(removed), tuple(failed))
 
 
 def check_tree(layout: ArtifactLayout) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from builder.errors import BusyError
+from builder.safe_io import open_lock_file
 
 
 @contextlib.contextmanager
@@ -18,7 +19,7 @@ def profile_lock(path: Path, *, wait: bool) -> Iterator[None]:
     The kernel drops the lock when the process dies, so a killed build never
     leaves a stale lock behind.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock_file(path)  # a FIFO, device, folder or symlink there is refused, named (builder/safe_io.py)
     try:
         flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:

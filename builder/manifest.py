@@ -17,6 +17,7 @@ from builder.atomic import atomic_output
 from builder.errors import ArtifactError
 from builder.json_schema import schema_errors
 from builder.profile.resolved import resolved_problems
+from builder.safe_io import FileReadError, read_json
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "manifest.schema.json"
@@ -97,7 +98,9 @@ def load_manifest(path: Path) -> dict[str, Any]:
         ArtifactError: missing, not JSON, from a newer schema, or not matching the schema.
     """
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, what="manifest")
+    except FileReadError as err:
+        raise ArtifactError(f"{path}: {err.problem}", hint="the build folder was tampered with; rebuild or re-copy the artifact") from None
     except FileNotFoundError:
         raise ArtifactError(f"{path}: manifest missing", hint="point at a build folder that holds manifest.json") from None
     except (OSError, ValueError) as err:

@@ -70,9 +70,14 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
     layout.check_tree()  # shape and permissions, before any stage runs
     with profile_lock(layout.lock_path, wait=settings.wait):
         with deferred():  # SIGINT/SIGTERM wait: never half a leftover
-            stale_folders = layout.remove_stale_staging()
-        for stale in stale_folders:
+            cleanup = layout.remove_stale_staging()
+        for stale in cleanup.removed:
             settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
+        for stale, reason in cleanup.failed:
+            settings.log(
+                f"WARNING could not remove the leftovers of an interrupted build: .staging/{stale} ({reason}); "
+                "remove it by hand"
+            )
         existing = layout.find_build_with_key(key.key)
         if existing is not None and not settings.force:
             if layout.latest_dir() != existing.resolve():

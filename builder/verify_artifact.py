@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from builder.errors import ArtifactError
+from builder.errors import ArtifactError, UnverifiedError
 from builder.hashing import SUMS_NAME
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
@@ -30,7 +30,7 @@ def resolve_build_folder(path: Path) -> Path:
 
 
 def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
-    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+    if path.exists() and path.name.endswith((".tar.gz", ".tgz")):  # a FIFO or device is refused by safe_extract
         from builder.ops.bundle_verify import verify_bundle  # a bundle made by `python -m builder bundle`
 
         return verify_bundle(path, run_inference=run_inference)
@@ -70,11 +70,18 @@ def _check_listing(report: VerifyReport) -> None:
 
 def print_report(report: VerifyReport, *, as_json: bool = False) -> None:
     if as_json:
-        print(json.dumps({"folder": str(report.folder), "ok": report.ok, "checks": [asdict(c) for c in report.checks]}, indent=2))
+        checks = [asdict(c) for c in report.checks]
+        print(json.dumps({"folder": str(report.folder), "ok": report.ok, "verdict": report.verdict, "checks": checks}, indent=2))
     else:
         for check in report.checks:
             print(f"{check.status.upper():4} {check.name}: {check.message}")
-        print(f"{'GO' if report.ok else 'NO-GO'}: {report.folder}")
+        print(f"{report.verdict}: {report.folder}")
     if not report.ok:
         first = next(c for c in report.checks if c.status == "fail")
         raise ArtifactError(first.message, hint="do not deploy this artifact; rebuild it or re-copy it from the source")
+    if report.undecided:
+        skipped = "; ".join(f"{c.name}: {c.message}" for c in report.undecided)
+        raise UnverifiedError(
+            f"{report.folder}: intact, but not verified for this host ({skipped})",
+            hint="run verify on the host that will serve it (with its GPU / runtime installed); exit 8 is neither GO nor NO-GO",
+        )

@@ -13,6 +13,11 @@ from typing import Any
 
 from builder.errors import BuilderError, ExitCode
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
+from builder.safe_io import TEXT_BYTES, FileReadError, read_text
+
+
+#: checks that decide whether the artifact runs on this host: a skipped one makes the verdict UNVERIFIED, not GO
+DECIDING_CHECKS = ("compat-", "load")
 
 
 @dataclass(frozen=True)
@@ -33,10 +38,23 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """No check failed (integrity and fitness); :attr:`verdict` also needs the deciding checks to have run."""
         return all(c.status != "fail" for c in self.checks)
 
+    @property
+    def undecided(self) -> list[Check]:
+        """Deciding checks (host compatibility, loading) that were skipped: they could not run here."""
+        return [c for c in self.checks if c.status == "skip" and c.name.startswith(DECIDING_CHECKS)]
+
+    @property
+    def verdict(self) -> str:
+        """``NO-GO`` (a check failed), ``UNVERIFIED`` (intact, but a deciding check could not run) or ``GO``."""
+        if not self.ok:
+            return "NO-GO"
+        return "UNVERIFIED" if self.undecided else "GO"
+
     def exit_code(self) -> int:
-        return 0 if self.ok else int(ExitCode.ARTIFACT)
+        return {"GO": 0, "UNVERIFIED": int(ExitCode.UNVERIFIED)}.get(self.verdict, int(ExitCode.ARTIFACT))
 
 
 def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
@@ -52,11 +70,14 @@ def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> N
     """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
     sums_path = folder / SUMS_NAME
     try:
-        sums = parse_sums(sums_path.read_text())
+        sums = parse_sums(read_text(sums_path, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
         report.add(name, "fail", f"{sums_path}: missing")
         return
-    except ValueError as err:
+    except FileReadError as err:  # a FIFO, a device, an absurd size: refused unread
+        report.add(name, "fail", err.message)
+        return
+    except (ValueError, OSError) as err:
         report.add(name, "fail", f"{sums_path}: {err}")
         return
     problems = check_folder(folder, sums)

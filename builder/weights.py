@@ -8,6 +8,7 @@ from pathlib import Path
 from builder.errors import ModelError
 from builder.hashing import sha256_file, sha256_text
 from builder.profile import ModelSpec
+from builder.safe_io import CHECKPOINT_BYTES
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,13 @@ def weights_fingerprint(model: ModelSpec, models_dir: Path) -> WeightsFingerprin
     path = models_dir / model.checkpoint
     if path.is_dir():
         raise ModelError(f"checkpoint {path} is a folder, not a file", hint="point model.checkpoint at the .pt file inside it")
-    if not path.is_file():
+    if not path.exists():  # a FIFO, device or oversized file is refused, named, by sha256_file
         raise ModelError(
             f"checkpoint {model.checkpoint!r} not found in models folder {models_dir}",
             hint=f"put the .pt file at {path}, or pass --models DIR pointing at the folder that holds it",
         )
     try:
-        digest = sha256_file(path)
+        digest = sha256_file(path, what="checkpoint", limit=CHECKPOINT_BYTES)  # regular file checked first
     except OSError as err:
         raise ModelError(
             f"checkpoint {path} cannot be read ({err.strerror})",

@@ -48,3 +48,22 @@ def make_profile(**overrides: Any) -> Profile:
         outputs=OutputsSpec(),
     )
     return replace(base, **overrides)
+
+
+def shipped_files(folder: str, pattern: str, root: Path = REPO) -> list[Path]:
+    """The files of ``root/folder`` matching ``pattern`` that git tracks: what the repository ships, sorted.
+
+    A user's own additions (a profile dropped into ``profiles/``, as the README invites) are not part of it.
+    Outside a git checkout (an exported tree): every matching file.
+    """
+    import fnmatch
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", folder], cwd=root, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        listed = None
+    if listed is None or listed.returncode != 0:
+        return sorted((root / folder).glob(pattern))
+    paths = (root / name for name in listed.stdout.split("\0") if name)
+    return sorted(p for p in paths if p.parent == root / folder and fnmatch.fnmatch(p.name, pattern))

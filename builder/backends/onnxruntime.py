@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from builder.benchmark_timing import noise_facts, timed_runs
 from builder.benchmarking import latency_summary
 from builder.errors import BenchmarkError, EngineBuildError, HostEnvironmentError, first_line
 from builder.gpu import GpuProbe
@@ -149,22 +150,23 @@ def benchmark(ctx: StageContext, build: BuildResult) -> Mapping[str, Any]:
     batch = profile.batch.opt
     feed_array = np.random.default_rng(BENCHMARK_SEED).random(input_shape(profile, batch), dtype=np.float32)
     runner = make_runner(artifact, profile)
-    ctx.log(f"benchmark: {spec.warmup} warm-up + {spec.iterations} timed runs at batch {batch}")
+    ctx.log(f"benchmark: {spec.warmup} warm-up + up to {spec.iterations} timed runs within {spec.budget_s:g} s at batch {batch}")
     try:
         with runner:
             feed = {build.input_name: feed_array}
-            for _ in range(spec.warmup):
+
+            def once() -> float:
                 runner.infer(feed)
-            times_ms = []
-            for _ in range(spec.iterations):
-                runner.infer(feed)
-                times_ms.append(runner.last_inference_time() * 1000.0)
+                return float(runner.last_inference_time()) * 1000.0
+
+            times_ms = timed_runs(once, warmup=spec.warmup, iterations=spec.iterations, budget_s=spec.budget_s)
     except Exception as err:
         raise BenchmarkError(
             f"inference on {artifact.name} failed: {first_line(err)}",
             hint="rerun `verify`; the model may not accept this batch size",
         ) from err
-    return latency_summary(times_ms, batch, method="polygraphy-onnxrt", cpu_count=os.cpu_count())
+    noise = noise_facts(times_ms, budget_s=spec.budget_s, iterations=spec.iterations)
+    return latency_summary(times_ms, batch, method="polygraphy-onnxrt", cpu_count=os.cpu_count(), **noise)
 
 
 def _node_count(path: Path) -> int:

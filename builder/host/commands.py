@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     add_common_paths(engine)
     _launch_options(engine)
+    engine.add_argument("-v", "--verbose", action="store_true",
+                        help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)")
     engine.set_defaults(handler=_cmd_engine)
 
     engines = subparsers.add_parser("engines", help="build several profiles: one container per GPU in parallel, CPU profiles in turn")
@@ -70,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lock.add_argument("--pip-arg", action="append", default=[], metavar="ARG", help="extra pip argument, e.g. --pip-arg=--extra-index-url=URL")
     lock.set_defaults(handler=_cmd_lock)
 
-    clean = subparsers.add_parser("clean", help="remove staged image build inputs and leftover build containers (never artifacts)")
+    clean = subparsers.add_parser("clean", help="remove staged build inputs, leftover build containers and unused project images (never artifacts)")
     clean.set_defaults(handler=_cmd_clean)
 
 
@@ -97,7 +99,36 @@ def _docker() -> Any:
 def _cmd_engine(args: argparse.Namespace) -> int:
     from builder.host.launch import launch
 
-    return launch(args.profile, _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large), _docker())
+    from builder.host.progress import ProgressSink, log_path
+
+    profile = check_buildable_here(args.profile, args.profiles_dir)
+    settings = _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large)
+    sink = ProgressSink(log_path(settings.artifacts_dir, profile.name), verbose=args.verbose, out=lambda line: print(line, flush=True))
+    try:
+        return launch(args.profile, settings, _docker(), sink)
+    finally:
+        sink.close()
+
+
+def check_buildable_here(profile_ref: str, profiles_dir: Path) -> Any:
+    """Refuse, before any Docker or image work, a profile this host cannot build (e.g. TensorRT without a GPU).
+
+    Raises:
+        ProfileError: the profile is missing or invalid.
+        HostEnvironmentError: the host lacks what the profile's backend needs.
+    """
+    from builder.buildable import BuildHost, why_not_buildable
+    from builder.profile import load_profile
+
+    profile = load_profile(profile_ref, profiles_dir)
+    reason = why_not_buildable(profile.backend, BuildHost.probe())
+    if reason:
+        raise HostEnvironmentError(
+            f"cannot build {profile.name} on this host: {reason}",
+            hint="build it on a host with an NVIDIA GPU, its driver and the NVIDIA Container Toolkit; "
+            "`python3 -m builder doctor` lists the profiles this host can build",
+        )
+    return profile
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
@@ -188,4 +219,9 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     for container_id in engine.containers_labelled({MANAGED_LABEL: "true"}):
         engine.remove_container(container_id)
         print(f"removed container {container_id[:12]}")
+    from builder.host.image_cleanup import remove_unused_images, size_text
+
+    result = remove_unused_images(engine, keep_cache=False)
+    print(f"clean: removed {len(result.removed)} unused image(s) the project made, freed {size_text(result.freed_bytes)}"
+          f"{f'; kept {len(result.kept)} in use' if result.kept else ''} (artifacts are never removed)")  # fmt: skip
     return 0

@@ -33,6 +33,16 @@ class ImageInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ImageRecord:
+    """One local image as a listing gives it: ID, creation time (ISO text, sortable), size in bytes, labels."""
+
+    id: str
+    created: str
+    size: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 class Container(Protocol):
     """A started container."""
 
@@ -77,6 +87,15 @@ class ContainerEngine(Protocol):
 
     def remove_container(self, container_id: str) -> None:
         """Remove a container by ID (forcefully; a missing one is fine)."""
+
+    def dangling_images(self, label: str) -> list[ImageRecord]:
+        """Untagged local images carrying ``label`` (``key`` or ``key=value``)."""
+
+    def remove_image(self, image_id: str) -> None:
+        """Remove an image by ID (not forced: an image a container uses stays, raising HostEnvironmentError)."""
+
+    def layers_size(self) -> int:
+        """Bytes the engine's image layers take on disk (shared layers once), to measure what a removal freed."""
 
 
 def translate_docker_error(exc: BaseException, *, image: str | None = None) -> HostEnvironmentError:
@@ -287,6 +306,29 @@ class DockerEngine:
             self._client.containers.get(container_id).remove(force=True)
         except docker.errors.NotFound:
             pass
+
+
+    def dangling_images(self, label: str) -> list[ImageRecord]:
+        images = self._client.images.list(filters={"dangling": True, "label": label})
+        return [
+            ImageRecord(str(i.id), str(i.attrs.get("Created", "")), int(i.attrs.get("Size") or 0),
+                        dict((i.attrs.get("Config") or {}).get("Labels") or {}))
+            for i in images
+        ]  # fmt: skip
+
+    def layers_size(self) -> int:
+        return int(self._client.df().get("LayersSize") or 0)
+
+    def remove_image(self, image_id: str) -> None:
+        import docker.errors
+
+        try:
+            self._client.images.remove(image_id, noprune=False)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise HostEnvironmentError(f"cannot remove image {image_id[:19]}: {(exc.explanation or str(exc)).strip()}",
+                                       hint="a container still uses it; `docker ps -a` lists them") from None
 
 
 def _image_info(image: Any, ref: str) -> ImageInfo:

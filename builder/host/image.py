@@ -23,11 +23,14 @@ from builder.host.images_lock import BasePin, read_images_lock
 from builder.host.lockfile import TARGETS, download_wheelhouse
 from builder.host.offline_base import make_offline_base
 from builder.host.spec import DEFAULT_IMAGES
+from builder.safe_io import SOURCE_BYTES, TEXT_BYTES, read_bytes
 
 BASE_REF_LABEL = "engine-foundry.base.ref"
 BASE_ID_LABEL = "engine-foundry.base.id"
 BASE_PINNED_LABEL = "engine-foundry.base.pinned"
 SOURCE_LABEL = "engine-foundry.source-sha256"
+DEPS_LABEL = "engine-foundry.deps-sha256"
+BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
 EXTRA_CA_NAME = "ca/extra-ca.pem"  # under requirements/
 
 
@@ -67,14 +70,14 @@ def repo_root() -> Path:
 
 
 def source_digest(root: Path, flavour: str) -> str:
-    """sha256 over every file the image is made of (Dockerfile, lock, builder/, profiles/)."""
+    """sha256 over every file the image is made of (Dockerfile, lock, builder/); profiles and models are mounted."""
     files = [root / "Dockerfile", root / "pyproject.toml", root / "requirements" / f"{flavour}.txt"]
-    for folder in ("builder", "profiles"):
-        files += sorted(p for p in (root / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files += sorted(p for p in (root / "builder").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     digest = hashlib.sha256()
     for path in files:
         if path.is_file():
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+            data = read_bytes(path, what="image source file", limit=SOURCE_BYTES)
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
 
 
@@ -113,6 +116,8 @@ def offline_choice(offline: BasePin, options: ImageOptions, engine: ContainerEng
     pinned = offline.image_id == info.id
     if offline.image_id and not pinned:
         log(f"WARNING {offline.ref} here is {info.id}, not the image ID images.lock pins ({offline.image_id})")
+    if offline.local:
+        log(f"base {offline.ref} is made on this machine (image ID {info.id}); each build's manifest records that ID")
     return BaseChoice(info.id, offline.ref, info.id, pinned)
 
 
@@ -127,7 +132,8 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     root = repo_root()
     tag = options.tag or DEFAULT_IMAGES[options.flavour]
     base = choose_base(options, engine, root, log)
-    if not base.pinned:
+    local = any(p.local and p.ref == base.ref for p in _pins_or_none(root).values())
+    if not base.pinned and not local:
         log(f"WARNING base image {base.ref} is not pinned by digest in images.lock; the build is not reproducible. TIP run `make pin`")
     buildargs = {
         "FLAVOUR": options.flavour,
@@ -150,13 +156,25 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
         BASE_ID_LABEL: base.image_id,
         BASE_PINNED_LABEL: "true" if base.pinned else "false",
         SOURCE_LABEL: source_digest(root, options.flavour),
+        DEPS_LABEL: deps_digest(requirements / f"{options.flavour}.txt", options),
     }
     if "@sha256:" in base.build_ref:
-        labels["org.opencontainers.image.base.digest"] = base.build_ref.split("@", 1)[1]
+        labels[BASE_DIGEST_LABEL] = base.build_ref.split("@", 1)[1]
     log(f"building {tag} (flavour {options.flavour}) on {base.build_ref}")
     info = engine.build(root, tag, buildargs, labels, on_line=log, no_cache=options.no_cache)
-    log(f"built {tag}: {info.id} (base {base.ref}, {'pinned' if base.pinned else 'UNPINNED'})")
+    state = "pinned" if base.pinned else "made locally" if local else "UNPINNED"
+    log(f"built {tag}: {info.id} (base {base.ref}, {state})")
+    from builder.host.image_cleanup import remove_unused_images
+
+    remove_unused_images(engine, flavour=options.flavour, keep_cache=True, log=log)  # the images this build replaced
     return info
+
+
+def _pins_or_none(root: Path) -> dict[str, BasePin]:
+    try:
+        return read_images_lock(root / "images.lock")
+    except (OSError, BuilderError):
+        return {}
 
 
 def ensure_image(flavour: str, engine: ContainerEngine, log: Callable[[str], None] = print, ref: str | None = None) -> ImageInfo:
@@ -194,20 +212,43 @@ def rebuild_image(
     return build_image(ImageOptions(flavour=flavour, no_cache=no_cache), engine, log)
 
 
+def deps_digest(lock: Path, options: ImageOptions) -> str:
+    """sha256 of the locked dependency set an image installs: its lock file and any ultralytics override."""
+    digest = hashlib.sha256(lock.read_bytes() if lock.is_file() else b"")
+    digest.update(f"\0{options.ultralytics or ''}\0{options.ultralytics_sha256 or ''}".encode())
+    return digest.hexdigest()
+
+
+def image_key_identity(info: ImageInfo) -> str:
+    """The environment identity the build key uses for ``info``: its dependency set and base from its labels
+    (what :func:`builder.environment.environment_identity` computes in the container), or its ID for an image
+    built before those labels existed."""
+    from builder.environment import image_identity
+
+    deps, base = info.labels.get(DEPS_LABEL), info.labels.get(BASE_DIGEST_LABEL) or info.labels.get(BASE_ID_LABEL)
+    return image_identity(deps, base) if deps and base else f"image:{info.id}"
+
+
 def provenance_environment(info: ImageInfo) -> dict[str, str]:
-    """Variables that tell the container side what it runs in, for the manifest."""
+    """Variables that tell the container side what it runs in, for the manifest and the build key."""
+    from builder.environment import BASE_IDENTITY_ENV, DEPS_ENV
+
     base = info.labels.get(BASE_REF_LABEL, "unknown")
-    return {
+    env = {
         "ENGINE_FOUNDRY_BASE_IMAGE": base,
         "ENGINE_FOUNDRY_BASE_IMAGE_ID": info.labels.get(BASE_ID_LABEL, "unknown"),
         "ENGINE_FOUNDRY_BASE_PINNED": info.labels.get(BASE_PINNED_LABEL, "unknown"),
     }
+    deps, base_identity = info.labels.get(DEPS_LABEL), info.labels.get(BASE_DIGEST_LABEL) or info.labels.get(BASE_ID_LABEL)
+    if deps and base_identity:
+        env.update({DEPS_ENV: deps, BASE_IDENTITY_ENV: base_identity})
+    return env
 
 
 def _stage_extra_ca(source: Path, requirements: Path) -> str:
     if not source.is_file():
         raise UsageError(f"extra CA bundle {source} does not exist", hint="pass a PEM file, e.g. /etc/ssl/certs/ca-certificates.crt")
-    if b"BEGIN CERTIFICATE" not in source.read_bytes():
+    if b"BEGIN CERTIFICATE" not in read_bytes(source, what="CA bundle", limit=TEXT_BYTES):
         raise UsageError(f"{source} holds no PEM certificate", hint="pass a PEM bundle (-----BEGIN CERTIFICATE-----)")
     target = requirements / EXTRA_CA_NAME
     target.parent.mkdir(parents=True, exist_ok=True)

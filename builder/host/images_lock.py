@@ -1,9 +1,10 @@
 """``images.lock``: the base images, pinned by digest, and ``make pin`` that resolves them.
 
 One entry per line: ``<key> <reference> <pin>``, where ``pin`` is
-``sha256:<registry digest>`` (built from ``reference@sha256:…``),
-``id:sha256:<local image ID>`` (a base made on this machine, e.g. by
-``make offline-base``) or ``unpinned`` (the digest is not known: builds warn).
+``sha256:<registry digest>`` (built from ``reference@sha256:…``; the same on every machine),
+``local`` (a base made on each machine, e.g. by ``make offline-base``: no other machine can have its ID, so
+its ID is recorded in each build's manifest instead of here) or ``unpinned`` (the digest is not known: builds
+warn). ``id:sha256:<local image ID>`` lines of older files are still read.
 Keys: ``trt`` and ``cpu`` (the flavours' bases) and ``cpu-offline`` (the
 local Debian base the cpu flavour falls back to when no registry answers).
 """
@@ -14,13 +15,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from builder.safe_io import TEXT_BYTES, read_text
 from builder.errors import BuilderError, UsageError
 from builder.host.docker_engine import ContainerEngine
 
 UNPINNED = "unpinned"
+LOCAL = "local"
 HEADER = """\
 # Base images of the Engine Foundry images (docs/docker.md). Rewritten by `make pin` (python3 -m builder pin).
-# <key> <reference> <pin>; pin = sha256:<registry digest> | id:sha256:<local image ID> | unpinned
+# <key> <reference> <pin>; pin = sha256:<registry digest> | local (made on each machine; its ID goes into the
+# build's manifest) | unpinned
 """
 
 
@@ -34,7 +38,12 @@ class BasePin:
 
     @property
     def pinned(self) -> bool:
-        return self.pin != UNPINNED
+        return self.pin not in (UNPINNED, LOCAL)
+
+    @property
+    def local(self) -> bool:
+        """Made on each machine (``make offline-base``): identified by the build record, not by this file."""
+        return self.pin == LOCAL
 
     @property
     def digest(self) -> str | None:
@@ -61,11 +70,11 @@ def read_images_lock(path: Path) -> dict[str, BasePin]:
         UsageError: a malformed line (says which).
     """
     pins: dict[str, BasePin] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path, what="images.lock", limit=TEXT_BYTES).splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
-        if len(fields) != 3 or not (fields[2] == UNPINNED or fields[2].startswith(("sha256:", "id:sha256:"))):
+        if len(fields) != 3 or not (fields[2] in (UNPINNED, LOCAL) or fields[2].startswith(("sha256:", "id:sha256:"))):
             raise UsageError(f"{path}:{number}: expected `<key> <reference> <pin>`, got {line.strip()!r}", hint="fix the line, or restore the file and run `make pin`")
         pins[fields[0]] = BasePin(fields[0], fields[1], fields[2])
     return pins
@@ -94,7 +103,8 @@ def resolve_pin(entry: BasePin, engine: ContainerEngine) -> tuple[BasePin, str]:
     digests = [d.split("@", 1)[1] for d in info.repo_digests if d.split("@", 1)[0] == repo]
     if digests:
         return replace(entry, pin=digests[0]), f"{entry.key}: {entry.ref} pinned to registry digest {digests[0]}"
-    return replace(entry, pin=f"id:{info.id}"), f"{entry.key}: {entry.ref} is local only; pinned to its image ID {info.id}"
+    return replace(entry, pin=LOCAL), (f"{entry.key}: {entry.ref} is made locally (image ID {info.id} here); not pinned: "
+                                       "no other machine can have that ID, each build's manifest records it")
 
 
 def repository(ref: str) -> str:

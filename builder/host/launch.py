@@ -1,7 +1,7 @@
 """Build one profile in a container: up-to-date check on the host, run, stream logs, report.
 
 ``launch`` computes the build key on the host with the same functions the
-container uses (profile, weights, image ID, GPU), so an up-to-date build
+container uses (profile, weights, the image's dependency set and base, GPU), so an up-to-date build
 returns at once without starting a container.  Otherwise it runs the hardened
 container of :func:`builder.host.spec.container_spec`, streams its log, and
 on Ctrl-C / SIGTERM stops and removes it: the container side publishes
@@ -24,7 +24,7 @@ from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
 from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs
-from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests
+from builder.host.spec import HostSettings, container_spec, flavour_for_backend, gpu_requests, to_host_paths
 from builder.profile import Profile
 
 STOP_TIMEOUT_S = 10
@@ -82,9 +82,12 @@ def launch(
     failed_before = _failed_builds(layout)
     sink(f"starting {image.ref} ({image.id[:19]}) for {profile.name}")
     name = spec_name(profile.name)
-    code = run_container(engine, name, spec, sink)
+    code = run_container(engine, name, spec, lambda line: sink(to_host_paths(line, spec.mounts)))
     if code == ExitCode.INTERRUPTED:
-        failure = BuilderError(f"build interrupted; container {name} stopped and removed")
+        failure = BuilderError(
+            f"build interrupted; container {name} stopped and removed, nothing was published",
+            hint="run the same command again when ready (an up-to-date build is reused)",
+        )
     elif code != ExitCode.OK:
         failure = build_failure(layout, failed_before, code)
     else:
@@ -110,6 +113,7 @@ def resolve_profile(profile_ref: str | Path, profiles_dir: Path) -> tuple[Profil
 def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -> str:
     """The build key the container would compute for ``profile`` in ``image`` on the chosen GPUs."""
     from builder.buildkey import build_key_for
+    from builder.host.image import image_key_identity
 
     def chosen_gpus() -> list[Any]:
         from builder.gpu import list_gpus
@@ -118,7 +122,7 @@ def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -
         (request,) = gpu_requests(settings.gpus)  # also rejects a malformed --gpus before anything starts
         return [g for g in gpus if str(g.index) in request.device_ids] if request.device_ids else gpus
 
-    return build_key_for(profile, settings.models_dir, image.id, chosen_gpus).key
+    return build_key_for(profile, settings.models_dir, image.id, chosen_gpus, environment_id=image_key_identity(image)).key
 
 
 def spec_name(profile_name: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from builder.errors import HostEnvironmentError, UsageError
+from builder.safe_io import TEXT_BYTES, read_text
 
 LOCK_PYTHON_ENV = "ENGINE_FOUNDRY_LOCK_PYTHON"
 
@@ -146,8 +147,8 @@ def write_lock(requirements_dir: Path, flavour: str, pip_args: Sequence[str] = (
     if not in_file.is_file():
         raise UsageError(f"no {in_file}", hint=f"create it: one top-level requirement per line (see {requirements_dir}/cpu.in)")
     out_file = requirements_dir / f"{flavour}.txt"
-    text = render_lock(flavour, resolve(in_file, flavour, pip_args), excluded_names(in_file.read_text()))
-    current = out_file.read_text() if out_file.exists() else ""
+    text = render_lock(flavour, resolve(in_file, flavour, pip_args), excluded_names(read_text(in_file, what="requirements file", limit=TEXT_BYTES)))
+    current = read_text(out_file, what="lock file", limit=TEXT_BYTES) if out_file.exists() else ""
     if check:
         return current == text
     out_file.write_text(text)
@@ -162,7 +163,7 @@ def download_wheelhouse(requirements_dir: Path, flavour: str, dest: Path, pip_ar
     """
     lock = requirements_dir / f"{flavour}.txt"
     dest.mkdir(parents=True, exist_ok=True)
-    wanted = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", lock.read_text()))
+    wanted = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", read_text(lock, what="lock file", limit=TEXT_BYTES)))
     if wanted and wanted <= {_sha256(path) for path in dest.iterdir() if path.is_file()}:
         return dest  # every locked file is already there, hashes checked
     cmd = [

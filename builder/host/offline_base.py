@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ContainerEngine, ImageInfo
 
@@ -41,8 +42,8 @@ def mirrors_from_apt(apt_dir: Path = Path("/etc/apt")) -> list[str]:
     uris: list[str] = []
     for path in files:
         try:
-            text = path.read_text()
-        except OSError:
+            text = read_text(path, what="apt source list", limit=TEXT_BYTES)
+        except (OSError, ValueError, FileReadError):
             continue
         if path.suffix == ".sources":
             found = re.findall(r"^URIs:\s*(.+)$", text, flags=re.MULTILINE)

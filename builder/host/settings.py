@@ -1,28 +1,42 @@
 """Host-side settings for a launch: absolute folders, the container user, and folder preparation.
 
-The container runs as the host user (``uid:gid``) so that artifacts belong to
-them.  Root on the host is the exception: the container then runs as the
-image's unprivileged ``builder`` user (:data:`IMAGE_UID`), and the folders it
-writes are handed to that user first.
+The container runs as the invoking user (``uid:gid``) so that artifacts belong to
+them (:func:`container_user`: under sudo the sudo user, as plain root the owner of
+the artifacts folder, else the image user, never root); folders it writes are handed to that user first.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from builder.errors import HostEnvironmentError
 from builder.host.spec import HostSettings
 
-IMAGE_UID = 1000  # the Dockerfile's BUILDER_UID
+IMAGE_UID = 1000  # the Dockerfile's BUILDER_UID (the image's default user; the launcher passes --user)
 
 
-def container_user(uid: int | None = None, gid: int | None = None) -> str:
-    """``uid:gid`` the container runs as: the host user's, or the image user's when the host user is root."""
+def container_user(
+    uid: int | None = None, gid: int | None = None, *, artifacts_dir: Path | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """``uid:gid`` the container runs as, so that the user can always delete their artifacts.
+
+    The invoking user's; under ``sudo`` the user who ran sudo (``SUDO_UID``/``SUDO_GID``); as plain root the
+    (non-root) owner of an existing artifacts folder, else the image's ``builder`` user (:data:`IMAGE_UID`):
+    the container never runs as root (docs/faults.md, container hardening), and root can delete any artifact anyway.
+    """
     uid = os.getuid() if uid is None else uid
     gid = os.getgid() if gid is None else gid
-    return f"{IMAGE_UID}:{IMAGE_UID}" if uid == 0 else f"{uid}:{gid}"
+    if uid != 0:
+        return f"{uid}:{gid}"
+    env = os.environ if environ is None else environ
+    if env.get("SUDO_UID", "").isdigit() and env.get("SUDO_GID", "").isdigit():
+        return f"{env['SUDO_UID']}:{env['SUDO_GID']}"
+    if artifacts_dir is not None and artifacts_dir.is_dir() and artifacts_dir.stat().st_uid != 0:
+        owner = artifacts_dir.stat()
+        return f"{owner.st_uid}:{owner.st_gid}"
+    return f"{IMAGE_UID}:{IMAGE_UID}"
 
 
 def host_settings(
@@ -42,7 +56,7 @@ def host_settings(
         models_dir=models_dir.absolute(),
         artifacts_dir=artifacts_dir.absolute(),
         cache_dir=cache_dir.absolute(),
-        user=container_user(),
+        user=container_user(artifacts_dir=artifacts_dir.absolute()),
         image=image,
         gpus=gpus,
         force=force,

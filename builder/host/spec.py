@@ -197,3 +197,11 @@ def docker_run_argv(spec: ContainerSpec, *, entrypoint: str | None = None, inter
     argv += [f"--label={key}={value}" for key, value in sorted(spec.labels.items())]
     argv += [f"--entrypoint={entrypoint}"] if entrypoint else []
     return argv + [spec.image, *([] if entrypoint else spec.command)]
+
+
+def to_host_paths(line: str, mounts: tuple[Mount, ...]) -> str:
+    """``line`` with each container mount path (``/artifacts/...``) written as its host path, for the user."""
+    for mount in mounts:
+        pattern = r"(?<![\w./-])" + re.escape(mount.target) + r"(?=/|\b|$)"
+        line = re.sub(pattern, lambda _: mount.source, line)
+    return line

@@ -5,7 +5,7 @@ Layout (every path under one top folder ``<profile>-<build id>/``)::
     OPS.md                      how to deploy: I/O, preprocessing, decoding, host needs, Triton
     SHA256SUMS                  every other file of the bundle (``sha256sum -c`` format)
     build/manifest.json         the build's manifest, SHA256SUMS, model artifact and metadata.json
-    build/SHA256SUMS            (unchanged: the build's own record; other build files are left out)
+    build/SHA256SUMS            the build's own checksum lines of the files bundled here (``sha256sum -c`` works)
     build/<model artifact>
     build/metadata.json
     triton/<model>/config.pbtxt
@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
+import os
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.triton import triton_model
+from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_json, read_text
 
 BUNDLE_SUFFIXES = (".tar.gz", ".tgz")
 BUILD_FOLDER = "build"
@@ -88,9 +89,10 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
             raise ArtifactError(f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}", hint="rebuild: the build stage writes it")
     metadata = _read_json(build_dir / by_kind["metadata"]["path"])
     triton = triton_model(manifest, metadata)
-    entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{name}": build_dir / name for name in (MANIFEST_NAME, SUMS_NAME)}
+    entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{MANIFEST_NAME}": build_dir / MANIFEST_NAME}
     for art in by_kind.values():
         entries[f"{BUILD_FOLDER}/{art['path']}"] = build_dir / art["path"]
+    entries[f"{BUILD_FOLDER}/{SUMS_NAME}"] = _bundled_build_sums(build_dir, entries)
     entries[f"{TRITON_FOLDER}/{triton.config_path}"] = triton.config.encode()
     entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"]["path"]
     listed = [(rel, *_size_and_hash(value)) for rel, value in sorted(entries.items())]
@@ -144,17 +146,25 @@ def _add(tar: tarfile.TarFile, name: str, value: Path | bytes | None, mtime: int
         info.size = len(value)
         tar.addfile(info, io.BytesIO(value))
         return
-    info.size = value.stat().st_size
-    with open(value, "rb") as handle:
+    with open_regular(value, what="build file", limit=ARTIFACT_BYTES) as handle:
+        info.size = os.fstat(handle.fileno()).st_size  # the size of the file added, checked to be a regular file
         tar.addfile(info, handle)
+
+
+def _bundled_build_sums(build_dir: Path, entries: Mapping[str, Path | bytes]) -> bytes:
+    """The build's own SHA256SUMS lines for the build files the bundle holds (its digests, unchanged), so that
+    ``cd build && sha256sum -c SHA256SUMS`` checks exactly what was bundled."""
+    sums = parse_sums((build_dir / SUMS_NAME).read_text())
+    held = sorted(rel.split("/", 1)[1] for rel in entries if rel.startswith(f"{BUILD_FOLDER}/"))
+    return format_sums((rel, sums[rel]) for rel in held if rel in sums).encode()
 
 
 def _check_build(build_dir: Path) -> None:
     try:
-        sums = parse_sums((build_dir / SUMS_NAME).read_text())
+        sums = parse_sums(read_text(build_dir / SUMS_NAME, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
         raise ArtifactError(f"{build_dir / SUMS_NAME}: missing", hint="the build folder is damaged; rebuild it") from None
-    except ValueError as err:
+    except (ValueError, FileReadError) as err:
         raise ArtifactError(f"{build_dir / SUMS_NAME}: {err}", hint="the build folder is damaged; rebuild it") from None
     problems = check_folder(build_dir, sums)
     if problems:
@@ -163,8 +173,8 @@ def _check_build(build_dir: Path) -> None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+        data = read_json(path, what="JSON record")
+    except (OSError, ValueError, FileReadError) as err:
         raise ArtifactError(f"{path}: unreadable ({err})", hint="rebuild the artifact") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: not a JSON object", hint="rebuild the artifact")

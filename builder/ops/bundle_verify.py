@@ -8,71 +8,115 @@ corrupt or implausibly large.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import shutil
 import tarfile
 import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, Iterator
 
-from builder.errors import ArtifactError
+from builder.errors import ArtifactError, HostEnvironmentError
 from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, TRITON_FOLDER
+from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_text
 from builder.verify_checks import Check, VerifyReport, check_sums, run_host_checks
 
 MAX_MEMBERS = 10_000
 MAX_BYTES = 64 << 30
+_HOST_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+SPACE_RESERVE = 64 << 20  # left free in the temporary folder after unpacking
 _HINT = "do not deploy it; copy the bundle again from its source, or make a new one with `python -m builder bundle`"
 
 
 def safe_extract(archive: Path, dest: Path) -> Path:
     """Extract ``archive`` (.tar.gz) into ``dest``; return its single top folder.
 
+    Nothing is written before every member header is checked (type, name, count) and the declared sizes
+    fit both :data:`MAX_BYTES` and the free space in ``dest``; then the whole gzip stream is checked.
+
     Raises:
-        ArtifactError: an unsafe member, or a truncated / corrupt archive (the message names which).
+        ArtifactError: an unsafe member, implausible sizes, or a truncated / corrupt archive (the message names which).
+        HostEnvironmentError: ``dest`` has too little free space for what the members declare.
+        FileReadError: ``archive`` is not a regular file (a FIFO, a device) or larger than any bundle.
     """
-    seen: set[str] = set()
-    total, top = 0, None
     try:
-        _check_gzip_stream(archive)
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                top = _check_member(archive, member, seen, top)
-                total += member.size
-                if len(seen) > MAX_MEMBERS or total > MAX_BYTES:
-                    raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members or {MAX_BYTES >> 30} GiB", hint=_HINT)
-                target = dest.joinpath(*PurePosixPath(member.name).parts)
-                if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                if source is None:
-                    raise ArtifactError(f"{archive}: member {member.name!r} has no data", hint=_HINT)
-                with source, open(target, "xb") as handle:
-                    shutil.copyfileobj(source, handle)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        with open_regular(archive, what="bundle", limit=ARTIFACT_BYTES) as raw:
+            with tarfile.open(fileobj=raw, mode="r:gz") as tar:
+                members, top, total = _checked_members(archive, tar, dest)
+            raw.seek(0)
+            _check_gzip_stream(archive, raw, total)
+            raw.seek(0)
+            with tarfile.open(fileobj=raw, mode="r:gz") as tar:
+                for member in members:
+                    _extract_one(archive, tar, member, dest)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
         raise ArtifactError(f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})", hint=_HINT) from None
-    if top is None:
-        raise ArtifactError(f"{archive}: empty archive", hint=_HINT)
     return dest / top
 
 
-def _check_gzip_stream(archive: Path) -> None:
+def _checked_members(archive: Path, tar: tarfile.TarFile, dest: Path) -> tuple[list[tarfile.TarInfo], str, int]:
+    """Every member header, checked before anything is written; a running total stops a size bomb early."""
+    free = shutil.disk_usage(dest).free
+    seen: set[str] = set()
+    members: list[tarfile.TarInfo] = []
+    top, total = None, 0
+    for member in tar:  # the headers; a huge declared size is caught before its data is decompressed
+        top = _check_member(archive, member, seen, top)
+        members.append(member)
+        total += member.size
+        if len(members) > MAX_MEMBERS:
+            raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members; a bundle holds a few", hint=_HINT)
+        if total > MAX_BYTES:
+            raise ArtifactError(f"{archive}: its members declare more than {MAX_BYTES >> 30} GiB "
+                                f"({member.name!r} alone {member.size} bytes); nothing was extracted", hint=_HINT)
+        if total + SPACE_RESERVE > free:
+            raise HostEnvironmentError(
+                f"{archive}: its members declare {total} bytes, but the temporary folder {dest.parent} has only "
+                f"{free} bytes free; nothing was extracted",
+                hint="free space in the temporary folder, or point TMPDIR at a folder with more room",
+            )
+    if top is None:
+        raise ArtifactError(f"{archive}: empty archive", hint=_HINT)
+    return members, top, total
+
+
+def _extract_one(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
+    target = dest.joinpath(*PurePosixPath(member.name).parts)
+    if member.isdir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = tar.extractfile(member)
+    if source is None:
+        raise ArtifactError(f"{archive}: member {member.name!r} has no data", hint=_HINT)
+    with source:
+        try:
+            with open(target, "xb") as handle:  # tarfile never yields more than the declared size
+                shutil.copyfileobj(source, handle, length=1 << 20)
+        except OSError as err:
+            if err.filename is None and err.errno not in _HOST_ERRNOS:
+                raise  # a read error of the archive
+            raise HostEnvironmentError(f"cannot unpack {archive} into {dest}: {err.strerror}",
+                                       hint="free space in the temporary folder, or point TMPDIR at a writable folder") from None
+
+
+def _check_gzip_stream(archive: Path, raw: IO[bytes], declared: int) -> None:
     """Read the whole gzip stream so its CRC and length are checked.
 
     ``tarfile`` stops quietly at a damaged header after the first member and never
     reaches the gzip trailer; this pass turns a flipped byte into a clear error.
     """
-    read = 0
-    with gzip.open(archive, "rb") as stream:
+    read, limit = 0, declared + (MAX_MEMBERS + 2) * 1024 + (1 << 20)  # data + headers, padding, end blocks
+    with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
         while chunk := stream.read(1 << 20):
             read += len(chunk)
-            if read > MAX_BYTES:
-                raise ArtifactError(f"{archive}: unpacks to more than {MAX_BYTES >> 30} GiB", hint=_HINT)
+            if read > limit:
+                raise ArtifactError(f"{archive}: unpacks to more than its members declare ({declared} bytes)", hint=_HINT)
 
 
 def _check_member(archive: Path, member: tarfile.TarInfo, seen: set[str], top: str | None) -> str:
@@ -96,10 +140,10 @@ def _check_member(archive: Path, member: tarfile.TarInfo, seen: set[str], top: s
 def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
     """Every ``verify`` check for a bundle; messages name paths as ``<archive>:<path inside>``."""
     report = VerifyReport(archive)
-    with tempfile.TemporaryDirectory(prefix="ef-bundle-") as tmp:
+    with _temporary_folder() as tmp:
         try:
             top = safe_extract(archive, Path(tmp))
-        except ArtifactError as err:
+        except (ArtifactError, FileReadError) as err:
             report.add("bundle", "fail", err.message)
             return report
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
@@ -119,11 +163,25 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
         return _relabel(report, Path(tmp), archive)
 
 
+@contextlib.contextmanager
+def _temporary_folder() -> Iterator[str]:
+    """A private temporary folder; no usable temporary folder is a host problem (exit 3), not a bad bundle."""
+    try:
+        folder = tempfile.mkdtemp(prefix="ef-bundle-")
+    except OSError as err:
+        raise HostEnvironmentError(f"no usable temporary folder to unpack the bundle ({err.strerror}: {tempfile.gettempdir()})",
+                                   hint="point TMPDIR at a writable folder with free space") from None
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, Any]) -> None:
     """The bundled build files against the build's own SHA256SUMS and manifest (left-out files are fine)."""
     try:
-        sums = parse_sums((build / SUMS_NAME).read_text())
-    except (OSError, ValueError) as err:
+        sums = parse_sums(read_text(build / SUMS_NAME, what="checksum list", limit=TEXT_BYTES))
+    except (OSError, ValueError, FileReadError) as err:
         report.add("checksums", "fail", f"{build / SUMS_NAME}: unreadable ({err})")
         return
     listed = {a["path"]: a for a in manifest.get("artifacts", [])}

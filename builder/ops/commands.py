@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from builder.cli_options import env_path
-from builder.errors import RegressionError, UsageError
+from builder.errors import RegressionError, StageError, UsageError
 
 
 def _paths(parser: argparse.ArgumentParser, *, profiles: bool = True) -> None:
@@ -27,7 +27,8 @@ def _retention(parser: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``nightly``, ``bundle`` and ``prune`` to the CLI's subparsers."""
     nightly = sub.add_parser("nightly", help="rebuild image(s) and every profile from scratch, compare with the last good builds, report")
-    nightly.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE", help="profiles to rebuild (default: every non-abstract profile)")
+    nightly.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE",
+                         help="profiles to rebuild (default: every non-abstract profile this host can build; the others are SKIPPED)")
     _paths(nightly)
     nightly.add_argument("--models", type=Path, default=env_path("ENGINE_FOUNDRY_MODELS", "models"), help="checkpoints and calibration data")
     nightly.add_argument("--cache-dir", type=Path, default=env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="timing/calibration cache folder")
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _retention(nightly)
     nightly.add_argument("--no-image-rebuild", action="store_true", help="build with the existing image(s)")
     nightly.add_argument("--bare", action="store_true", help="build in this process (no Docker, no image rebuild)")
+    nightly.add_argument("--farm", nargs="?", const="auto", default=None, metavar="ADDRESS", help="build on the Ray build farm (docs/farm.md); ADDRESS defaults to auto")
     nightly.set_defaults(handler=_cmd_nightly)
 
     bundle = sub.add_parser("bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)")
@@ -62,24 +64,39 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
     options = NightlyOptions(
         profiles_dir=args.profiles_dir, artifacts=args.artifacts, reports=args.reports, profiles=tuple(args.profiles),
         latency_threshold=args.latency_threshold, keep=args.keep, keep_failed=args.keep_failed,
-        runner_name="bare" if args.bare else "docker",
+        runner_name="farm" if args.farm else "bare" if args.bare else "docker",
     )  # fmt: skip
-    if args.bare:
+    if args.farm:
+        from builder.farm.nightly_runner import farm_runner
+
+        runner, image_step = farm_runner(args.profiles_dir, args.artifacts, args.models, args.farm), None
+    elif args.bare:
         runner = bare_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
         image_step = None
     else:
         runner = docker_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
         image_step = None if args.no_image_rebuild else image_rebuild_step()
-    result = run_nightly(options, runner, image_step=image_step)
+    from builder.buildable import BuildHost, why_not_buildable
+
+    facts = BuildHost.probe(in_process=args.bare)
+    result = run_nightly(options, runner, image_step=image_step, host_check=lambda p: why_not_buildable(p.backend, facts))
+    for name, reason in result.data["skipped"].items():
+        print(f"SKIPPED {name}: {reason}")
     for line in result.failures:
         print(f"NIGHTLY-FAIL {line}", file=sys.stderr)
-    if not result.ok:
-        count = len(result.failures)
+    built = len(result.data["profiles"]) - len(result.data["skipped"])
+    if result.drifted:
         raise RegressionError(
-            f"nightly: {count} problem(s) (lines above); report {result.paths['markdown']}",
+            f"nightly: {len(result.drifted)} profile(s) drifted or regressed: {', '.join(result.drifted)}"
+            f" (lines above); report {result.paths['markdown']}",
             hint=f"open {result.paths['html']}; a changed input or environment is expected drift once, the next night compares with this build",
         )
-    print(f"NIGHTLY-OK {len(result.data['profiles'])} profile(s), no drift: {result.paths['markdown']}")
+    if not result.ok:
+        raise StageError(
+            "nightly", f"{len(result.failures)} build(s) failed, no drift found (lines above); report {result.paths['markdown']}",
+            hint="each NIGHTLY-FAIL line names the cause; the failed build's record is under <artifacts>/<profile>/failed/",
+        )  # fmt: skip
+    print(f"NIGHTLY-OK {built} profile(s) built, no drift, {len(result.data['skipped'])} skipped: {result.paths['markdown']}")
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -58,10 +57,7 @@ def collect_history(reports_dir: Path, artifacts: Path, profiles: Iterable[str],
 def _earlier_reports(reports_dir: Path) -> list[dict[str, Any]]:
     found = []
     for path in sorted(reports_dir.glob(f"*/{REPORT_JSON}")) if reports_dir.is_dir() else []:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # a damaged old report only shortens the plot
+        data = read_json(path)  # bounded, regular files only; None when damaged: it only shortens the plot
         if isinstance(data, dict):
             found.append(data)
     return found

@@ -22,7 +22,8 @@ from builder.ops.retention import check_retention, prune_profile
 from builder.profile import Profile
 
 REPORT_SCHEMA = 1
-OK_RESULTS = ("no drift", "baseline")
+OK_RESULTS = ("no drift", "baseline", "skipped")
+DRIFT_RESULTS = ("drift", "regression")  # the only results that make the night exit 7
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ class BuildAttempt:
 
 
 BuildRunner = Callable[[str], BuildAttempt]  # profile reference -> attempt; never raises BuilderError
-ImageStep = Callable[[Sequence[Profile]], Mapping[str, Any]]  # -> {"status", "message", ...}; may raise BuilderError
+# -> {"message", "images", "failed": {flavour: message}}; a flavour listed in "failed" fails only its profiles;
+# raising a BuilderError fails every profile
+ImageStep = Callable[[Sequence[Profile]], Mapping[str, Any]]
+HostCheck = Callable[[Profile], "str | None"]  # why this host cannot build the profile (-> SKIPPED), or None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class NightlyResult:
     @property
     def ok(self) -> bool:
         return bool(self.data["ok"])
+
+    @property
+    def drifted(self) -> list[str]:
+        """Profiles whose new build drifted or regressed (the nightly's exit 7); other failures are build failures."""
+        return list(self.data.get("drifted", []))
 
     @property
     def failures(self) -> list[str]:
@@ -85,10 +94,14 @@ def run_nightly(
     runner: BuildRunner,
     *,
     image_step: ImageStep | None = None,
+    host_check: HostCheck | None = None,
     log: Callable[[str], None] = print,
     now: datetime | None = None,
 ) -> NightlyResult:
     """Run one night and write ``<reports>/<stamp>/report.{json,md,html}``.
+
+    Profiles ``host_check`` rejects are ``skipped`` with its reason (never built, never failed); only
+    ``drift`` / ``regression`` results count as drift (:attr:`NightlyResult.drifted`).
 
     Raises:
         UsageError: bad retention counts or no profiles to build.
@@ -99,10 +112,11 @@ def run_nightly(
     selected = select_profiles(options)
     if not selected:
         raise UsageError(f"no profiles to build in {options.profiles_dir}", hint="pass --profiles-dir or --profiles NAME ...")
-    image = _run_image_step(image_step, [p for _, p, _ in selected if p is not None], log)
+    skips = {ref: (host_check(p) if host_check and p is not None else None) for ref, p, _ in selected}
+    image = _run_image_step(image_step, [p for ref, p, _ in selected if p is not None and not skips[ref]], log)
     entries, points = [], {}
     for ref, profile, error in selected:
-        entry, point = _night_of_profile(ref, profile, error, options, runner, image, stamp, log)
+        entry, point = _night_of_profile(ref, profile, error, skips[ref], options, runner, image, stamp, log)
         entries.append(entry)
         points[entry["profile"]] = point
     failures = ([f"image: {image['message']}"] if image["status"] == "failed" else []) + [
@@ -115,6 +129,8 @@ def run_nightly(
         "finished_at": utc_now(),
         "ok": not failures,
         "failures": failures,
+        "drifted": [e["profile"] for e in entries if e["result"] in DRIFT_RESULTS],
+        "skipped": {e["profile"]: e["reasons"][0] for e in entries if e["result"] == "skipped"},
         "settings": {
             "latency_threshold": options.latency_threshold,
             "keep": options.keep,
@@ -134,25 +150,50 @@ def run_nightly(
 def _run_image_step(image_step: ImageStep | None, profiles: list[Profile], log: Callable[[str], None]) -> dict[str, Any]:
     if image_step is None:
         return {"status": "skipped", "message": "no image rebuild (--bare or --no-image-rebuild)"}
+    if not profiles:
+        return {"status": "skipped", "message": "no image rebuild: no profile to build on this host"}
     try:
-        return {"status": "rebuilt", **image_step(profiles)}
+        result = dict(image_step(profiles))
     except BuilderError as err:
         log(f"nightly: image rebuild failed: {err.message}")
         return {"status": "failed", "message": err.message, "hint": err.hint}
+    failed = result.get("failed") or {}
+    for flavour, message in failed.items():
+        log(f"nightly: image {flavour} rebuild failed: {message} (only its profiles fail)")
+    return {"status": "partial" if failed else "rebuilt", **result}
+
+
+def _image_failure(image: Mapping[str, Any], profile: Profile) -> str | None:
+    """Why ``profile`` cannot be built after the image step: every image failed, or the one of its flavour did."""
+    if image["status"] == "failed":
+        return "not built: the image rebuild failed"
+    from builder.backends.catalog import get_backend_entry
+
+    flavour = get_backend_entry(profile.backend).flavour
+    message = (image.get("failed") or {}).get(flavour)
+    return f"not built: the {flavour} image could not be rebuilt: {message}" if message else None
 
 
 def _night_of_profile(
-    ref: str, profile: Profile | None, error: str | None, options: NightlyOptions, runner: BuildRunner,
-    image: Mapping[str, Any], stamp: str, log: Callable[[str], None],
+    ref: str, profile: Profile | None, error: str | None, skip: str | None, options: NightlyOptions,
+    runner: BuildRunner, image: Mapping[str, Any], stamp: str, log: Callable[[str], None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     name = profile.name if profile else ref
     entry: dict[str, Any] = {"profile": name, "result": "failed", "reasons": [], "previous_build": None, "new_build": None,
                              "latency_ms": None, "changes": [], "pruned": []}  # fmt: skip
-    if profile is None or image["status"] == "failed":
-        entry["reasons"] = [error or "not built: the image rebuild failed"]
+    if profile is None:
+        entry["reasons"] = [error or "invalid profile"]
         return entry, failed_point(stamp, None, entry["reasons"][0])
     layout = ArtifactLayout(options.artifacts, name)
     previous = _previous_manifest(layout, entry)
+    if skip:
+        entry.update(result="skipped", reasons=[skip])
+        log(f"nightly: {name}: SKIPPED: {skip}")
+        return entry, {**failed_point(stamp, None, skip), "status": "skipped"}
+    not_built = _image_failure(image, profile)
+    if not_built:
+        entry["reasons"].append(not_built)
+        return entry, failed_point(stamp, None, not_built)
     log(f"nightly: building {name} (previous good build: {entry['previous_build'] or 'none'})")
     try:
         attempt = runner(ref)

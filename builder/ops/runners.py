@@ -79,19 +79,24 @@ def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Seque
     """SEAM (host side): rebuild the images the profiles need, with no layer cache, base re-resolved.
 
     Calls ``builder.host.image.rebuild_image(flavour, no_cache=True, log=...)`` for each flavour
-    (``cpu`` / ``trt``) and records what it returns (image ID, reference, base digest).
+    (``cpu`` / ``trt``) and records what it returns (image ID, reference, base digest). A flavour that
+    cannot be rebuilt (e.g. its base cannot be pulled) is listed under ``failed``: only its profiles fail.
     """
 
     def step(profiles: Sequence[Profile]) -> Mapping[str, Any]:
         from builder.host import image as host_image
         from builder.host.spec import flavour_for_backend
 
-        images = {}
+        images, failed = {}, {}
         for flavour in sorted({flavour_for_backend(p.backend) for p in profiles}):
             log(f"nightly: rebuilding image {flavour} from scratch (no layer cache)")
-            images[flavour] = jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))
+            try:
+                images[flavour] = jsonable(host_image.rebuild_image(flavour, no_cache=True, log=log))
+            except BuilderError as err:
+                failed[flavour] = err.message
         ids = ", ".join(f"{k} {v.get('id') if isinstance(v, dict) else v}" for k, v in images.items())
-        return {"message": f"rebuilt from scratch: {ids}", "images": images}
+        message = "; ".join(([f"rebuilt from scratch: {ids}"] if images else []) + [f"{k} failed" for k in failed])
+        return {"message": message, "images": images, "failed": failed}
 
     return step
 

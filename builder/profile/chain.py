@@ -95,7 +95,7 @@ def _read_base(doc: YamlDocument, chain: ProfileChain) -> YamlDocument | None:
         _problem(chain, doc, "extends", f"more than {MAX_DEPTH} levels of extends")
     else:
         base_path = doc.path.parent / f"{base}.yaml"
-        if not base_path.is_file():
+        if not base_path.exists():  # a FIFO or folder is read (and refused, named) by read_yaml_document
             names = sorted(p.stem for p in doc.path.parent.glob("*.yaml"))
             shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
             _problem(chain, doc, "extends", f"no profile {base!r} in {doc.path.parent}{did_you_mean(base, names)} "

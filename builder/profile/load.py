@@ -11,6 +11,7 @@ from builder.profile.complete import profile_from_data
 from builder.profile.fields import PROFILE_FILE_PATTERN
 from builder.profile.model import Profile
 from builder.profile.validate import Report, ValidProfileData, validate
+from builder.safe_io import PROFILE_BYTES, FileReadError, kind_of, read_text
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -75,7 +76,7 @@ def profile_path(ref: str | Path, profiles_dir: Path) -> Path:
     else:
         path = profiles_dir / f"{text}.yaml"
     if not path.is_file():
-        what = "no such profile file" if not path.exists() else "not a file"
+        what = "no such profile file" if not path.exists() else f"not a file: it is {kind_of(path.stat().st_mode)}"
         hint = _available_hint(profiles_dir)
         if is_path and path.parent == Path(".") and (profiles_dir / path.name).is_file():
             hint = f"a file name is read from the current folder; to use {profiles_dir / path.name}, pass the " \
@@ -93,8 +94,11 @@ def available_profiles(profiles_dir: Path) -> list[str]:
 
 def _available_hint(profiles_dir: Path) -> str:
     names = available_profiles(profiles_dir)
+    if not profiles_dir.is_dir():
+        return (f"profiles are looked up in {profiles_dir.absolute()}, which does not exist (the current folder is "
+                f"{Path.cwd()}): run from the repository root, or pass --profiles-dir / set ENGINE_FOUNDRY_PROFILES")
     if not names:
-        return f"no profiles in {profiles_dir}; pass the path of a .yaml profile"
+        return f"no profiles in {profiles_dir.absolute()}; pass the path of a .yaml profile"
     return f"available profiles in {profiles_dir}: {', '.join(names)} (or pass the path of a .yaml file)"
 
 
@@ -106,8 +110,8 @@ def _extending(base: Path) -> list[str]:
         if path.stem.startswith("_"):
             continue
         try:
-            if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+            if pattern.search(read_text(path, what="profile", limit=PROFILE_BYTES, errors="replace")):
                 found.append(path.stem)
-        except OSError:
+        except (OSError, FileReadError):  # a FIFO or device among the profiles is reported where it is loaded
             continue
     return found

@@ -136,6 +136,7 @@ class VerifySpec:
 class BenchmarkSpec:
     warmup: int = 10
     iterations: int = 50
+    budget_s: float = 3.0  # seconds (warm-up included); 0: no budget
 
 
 @dataclass(frozen=True)

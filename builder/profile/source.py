@@ -15,6 +15,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from builder.errors import FieldError, ProfileError
+from builder.safe_io import FileReadError, read_bytes
 
 KeyPath = tuple[Union[str, int], ...]
 
@@ -81,13 +82,13 @@ def read_yaml_document(path: Path) -> YamlDocument:
 def _read_text(path: Path) -> str:
     file = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, what="profile", limit=MAX_FILE_BYTES)  # a FIFO, device or 3 GB file: refused unread
+    except FileReadError as exc:
+        raise ProfileError([FieldError(file, "", exc.problem)], hint=exc.hint) from None
     except FileNotFoundError:
         _fail(file, "no such profile file", None)
     except OSError as exc:
         _fail(file, f"cannot read the file: {exc.strerror or exc}", None)
-    if len(raw) > MAX_FILE_BYTES:
-        _fail(file, f"the file is {len(raw)} bytes; a profile must be under {MAX_FILE_BYTES} bytes", None)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -131,14 +132,19 @@ class _Walker:
         self.problems: list[FieldError] = []
         self.budget = MAX_NODES
         self.active: set[int] = set()
+        self.visited: set[int] = set()  # a node visited twice was reached through an alias
+        self.aliased = False
 
     def problem(self, path: KeyPath, message: str, line: int) -> None:
         self.problems.append(FieldError(self.file, format_key_path(path), message, line))
 
     def value(self, node: Node, path: KeyPath) -> Any:
         self.budget -= 1
+        self.aliased = self.aliased or id(node) in self.visited
+        self.visited.add(id(node))
         if self.budget < 0:
-            raise yaml.YAMLError(f"more than {MAX_NODES} values (aliases expanded); a profile is small")
+            how = " (aliases expanded)" if self.aliased else ""
+            raise yaml.YAMLError(f"more than {MAX_NODES} values{how}; a profile is small")
         if id(node) in self.active:
             raise yaml.MarkedYAMLError(problem="an alias refers to the value that contains it", problem_mark=node.start_mark)
         if isinstance(node, ScalarNode):

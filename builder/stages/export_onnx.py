@@ -23,6 +23,7 @@ from builder.env_guard import preserved_environment
 from builder.errors import ExportError, ModelError, first_line
 from builder.hashing import sha256_file
 from builder.profile import Profile
+from builder.nonfinite import refuse_nonfinite_outputs, refuse_nonfinite_weights
 from builder.stage_types import ArtifactOut, ExportResult, StageContext, StageResult, TensorSpec
 from builder.weights import WeightsFingerprint, weights_fingerprint
 from builder.yolo.shapes import input_shape
@@ -151,6 +152,7 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
                 f"{fingerprint.path} is not a YOLO checkpoint: {first_line(err)}",
                 hint="point model.checkpoint at a .pt saved by ultralytics (model.save() or training)",
             ) from err
+    refuse_nonfinite_weights(yolo.model, str(fingerprint.path or spec.yaml))  # not "try another opset" later
     if yolo.task != profile.task:
         raise ModelError(
             f"{fingerprint.identity} is a {yolo.task!r} model, but the profile's task is {profile.task!r}",
@@ -265,6 +267,7 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
     for batch in batches:
         feed = rng.random(input_shape(profile, batch), dtype=np.float32)
         expected = reference(feed)
+        refuse_nonfinite_outputs(expected, profile.model.identity, batch)
         try:
             got = session.run(None, {input_name: feed})
         except Exception as err:  # onnxruntime's own exception types

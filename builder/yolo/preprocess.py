@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from builder.errors import BuilderError, ExitCode
+from builder.safe_io import IMAGE_BYTES, read_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,11 +64,16 @@ def load_image(path: Path) -> np.ndarray:
         ImageError: the file is missing or not an image OpenCV can decode.
     """
     import cv2
+    import numpy as np
 
-    if not path.is_file():
-        raise ImageError(f"image {path} not found", hint="check the image name in the profile and the models folder")
+    try:  # bounded and regular files only (safe_io); decoded from memory as ultralytics' own imread does
+        data = read_bytes(path, what="image", limit=IMAGE_BYTES)
+    except FileNotFoundError:
+        raise ImageError(f"image {path} not found", hint="check the image name in the profile and the models folder") from None
+    except OSError as err:
+        raise ImageError(f"image {path} cannot be read ({err.strerror})", hint="make the image readable by the user that runs the build") from None
     try:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     except cv2.error as err:  # OpenCV refuses a header it will not decode (e.g. more than CV_IO_MAX_IMAGE_PIXELS)
         raise _refused(path, err) from None
     if image is None:
@@ -117,7 +123,7 @@ def sample_image_paths(names: Sequence[str], models_dir: Path) -> list[Path]:
         candidates = [models_dir / name]
         if Path(name).name == name:
             candidates.insert(0, ultralytics_assets() / name)
-        found = next((c for c in candidates if c.is_file()), None)
+        found = next((c for c in candidates if c.is_file()), None) or next((c for c in candidates if c.exists()), None)
         if found is None:
             tried = ", ".join(str(c) for c in candidates)
             raise ImageError(

@@ -68,3 +68,21 @@ def test_stage_error_exit_code(monkeypatch, capsys):
 def test_exit_codes_are_documented_in_the_readme(code):
     readme = (REPO / "README.md").read_text()
     assert f"| {int(code)} " in readme, f"exit code {int(code)} ({code.name}) missing from README"
+
+
+def test_ctrl_c_ends_with_an_error_line_and_a_tip(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_list", interrupted)
+    assert cli.main(["list"]) == ExitCode.INTERRUPTED
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("ERROR interrupted") and lines[-1].startswith("TIP ") and "again" in lines[-1]
+
+
+def test_a_profile_name_from_a_subfolder_says_where_profiles_are_looked_up():
+    result = _run("build", "--profile", "cpu-fp32", cwd=REPO / "docs")
+    assert result.returncode == ExitCode.USAGE
+    tip = result.stderr.strip().splitlines()[-1]
+    assert tip.startswith("TIP profiles are looked up in ") and str(REPO / "docs" / "profiles") in tip
+    assert "--profiles-dir" in tip and "ENGINE_FOUNDRY_PROFILES" in tip

@@ -101,9 +101,10 @@ def test_a_catalogued_backend_reaches_doctor_registry_launcher_and_ops(toy_backe
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     _profile(profiles, "toy-fp32", "backend: toyvino\nprecision: fp32\n")
-    monkeypatch.setattr(doctor, "_docker_status", lambda: "not asked (test)")
+    monkeypatch.setattr(doctor, "_docker_client", lambda: (None, "not asked (test)"))
     report = doctor.run_doctor(profiles)
-    assert report.profiles == [{"name": "toy-fp32", "ready": False, "missing": [f"python package {TOY_PACKAGE}"]}]
+    assert report.profiles == [{"name": "toy-fp32", "buildable": False, "why": "no Docker engine: not asked (test)",
+                                "ready": False, "missing": [f"python package {TOY_PACKAGE}"]}]  # fmt: skip
     assert TOY_PACKAGE in report.packages and TOY_PACKAGE in key_packages()
 
     assert get_backend("toyvino").NAME == "toyvino"

@@ -12,12 +12,14 @@ A case file (see docs/faults.md for the full format)::
       models: {rel/path: SPEC}          # files under {models}
       files: {rel/path: SPEC}           # files under the case's folder {tmp}
       modes: {rel/path: "0555"}         # chmod after creation (paths relative to {tmp})
-    sandbox: unprivileged | readonly-artifacts | tmpfs-artifacts:1m | file-size-limit:65536
+    sandbox: unprivileged | readonly-artifacts | tmpfs-artifacts:1m | file-size-limit:65536 | memory-limit:1073741824
     argv: [build, --profile, tiny]      # {tmp} {profiles} {models} {artifacts} {cache} are substituted
     env: {DOCKER_HOST: "unix://{tmp}/nothing.sock"}
     expect:
       exit_code: 2
       error_contains: ["not a YOLO checkpoint"]
+      error_excludes: ["aliases"]        # case-insensitive, must not appear in the ERROR lines
+      max_error_lines: 60                # at most this many ERROR lines
       tip: true
       several_errors: false             # profile cases may print one ERROR line per problem
       absent: ["{tmp}/pwned"]           # files the run must not create
@@ -25,11 +27,14 @@ A case file (see docs/faults.md for the full format)::
 ``SPEC`` is a string (text), or one of ``{text}``, ``{bytes_hex}``, ``{random_bytes: N}``,
 ``{zip: {member: text}}``, ``{checkpoint: MODEL_YAML, truncate: FRACTION}``,
 ``{pickle_call: [module, function, argument]}``, ``{dir: true}``, ``{socket: true}``, ``{symlink: target}``,
-``{copy_profile: NAME}`` (docs/faults.md describes each).
+``{copy_profile: NAME}``, ``{fifo: true}``, ``{sparse: BYTES}``, ``{tar_gz: [MEMBER, ...]}``,
+``{repeat: TEXT, times: N, head: TEXT}``
+(docs/faults.md describes each).
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import pickle
@@ -38,6 +43,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +55,7 @@ from tests.faults.harness import REPO, quiet_env, write_tiny_profiles
 
 CASES_DIR = REPO / "tests" / "data" / "bad_inputs"
 CASE_KEYS = {"description", "requires", "slow", "known_bug", "setup", "sandbox", "argv", "env", "expect", "timeout"}
-EXPECT_KEYS = {"exit_code", "error_contains", "tip", "several_errors", "absent"}
+EXPECT_KEYS = {"exit_code", "error_contains", "error_excludes", "tip", "several_errors", "absent", "max_error_lines"}
 SETUP_KEYS = {"tiny_profiles", "profiles", "models", "files", "modes"}
 
 
@@ -135,17 +141,22 @@ class CheckpointMaker:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._made: dict[str, bytes] = {}
+        self._made: dict[tuple[str, str], bytes] = {}
 
-    def bytes_of(self, model_yaml: str) -> bytes:
-        if model_yaml not in self._made:
-            path = self.folder / f"{Path(model_yaml).stem}.pt"
+    def bytes_of(self, model_yaml: str, poison: str = "") -> bytes:
+        """``poison``: "" (none), "nan" (one weight tensor set to NaN) or "huge" (every conv weight set to 6e4, which
+        stays finite in the checkpoint's FP16 but overflows to Inf in the forward pass)."""
+        if (model_yaml, poison) not in self._made:
+            path = self.folder / f"{Path(model_yaml).stem}-{poison or 'clean'}.pt"
             code = ("import sys, torch\nfrom ultralytics import YOLO\ntorch.manual_seed(0)\n"
-                    "YOLO(sys.argv[1]).save(sys.argv[2])\n")
-            subprocess.run([sys.executable, "-c", code, model_yaml, str(path)], check=True, capture_output=True,
+                    "yolo = YOLO(sys.argv[1])\nconvs = [m for m in yolo.model.modules() if isinstance(m, torch.nn.Conv2d)]\n"
+                    "if sys.argv[3] == 'nan':\n    convs[3].weight.data[0, 0, 0, 0] = float('nan')\n"
+                    "if sys.argv[3] == 'huge':\n    [c.weight.data.fill_(6e4) for c in convs]\n"
+                    "yolo.save(sys.argv[2])\n")
+            subprocess.run([sys.executable, "-c", code, model_yaml, str(path), poison], check=True, capture_output=True,
                            env=quiet_env(self.folder), timeout=300)
-            self._made[model_yaml] = path.read_bytes()
-        return self._made[model_yaml]
+            self._made[(model_yaml, poison)] = path.read_bytes()
+        return self._made[(model_yaml, poison)]
 
 
 class _Call:
@@ -202,7 +213,7 @@ def _write(path: Path, spec: Any, ws: Workspace, checkpoints: Callable[[], Check
                 archive.writestr(member, text)
         path.write_bytes(buffer.getvalue())
     elif kind == "checkpoint":
-        data = checkpoints().bytes_of(spec["checkpoint"])
+        data = checkpoints().bytes_of(spec["checkpoint"], str(spec.get("poison", "")))
         fraction = float(spec.get("truncate", 1.0))
         path.write_bytes(data[: int(len(data) * fraction)])
     elif kind == "pickle_call":
@@ -217,7 +228,42 @@ def _write(path: Path, spec: Any, ws: Workspace, checkpoints: Callable[[], Check
         ws.resources.append(listener)
     elif kind == "symlink":
         path.symlink_to(ws.fmt(spec["symlink"]))
+    elif kind == "repeat":  # {repeat: "key_{i}: 1\n", times: N, head: "name: x\n"}: generated long files
+        body = "".join(spec["repeat"].replace("{i}", str(i)) for i in range(int(spec["times"])))
+        path.write_text(ws.fmt(spec.get("head", "")) + body)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "sparse":  # a file of BYTES bytes that takes no disk space (and is slow to read whole)
+        with open(path, "wb") as handle:
+            handle.truncate(int(spec["sparse"]))
+    elif kind == "tar_gz":
+        path.write_bytes(_tar_gz(spec["tar_gz"]))
     elif kind == "copy_profile":
         shutil.copy(REPO / "profiles" / f"{spec['copy_profile']}.yaml", path)
     else:
         raise ValueError(f"unknown file spec {kind!r} for {path}")
+
+
+def _tar_gz(members: list[dict[str, Any]]) -> bytes:
+    """A .tar.gz of ``members``: ``{name, type: file|dir|fifo|chr|symlink, text, declared_size}``.
+
+    ``declared_size`` writes a header claiming that many bytes with no data after it (a size bomb's header).
+    """
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for member in members:
+            info = tarfile.TarInfo(member["name"])
+            kind = member.get("type", "file")
+            info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "fifo": tarfile.FIFOTYPE,
+                         "chr": tarfile.CHRTYPE, "symlink": tarfile.SYMTYPE}[kind]
+            if kind == "symlink":
+                info.linkname = member.get("target", "/etc/passwd")
+            data = str(member.get("text", "")).encode()
+            if "declared_size" in member:
+                info.size = int(member["declared_size"])
+                tar.fileobj.write(info.tobuf(tar.format, tar.encoding, tar.errors))  # type: ignore[union-attr]
+                tar.offset += tarfile.BLOCKSIZE
+                continue
+            info.size = len(data) if kind == "file" else 0
+            tar.addfile(info, io.BytesIO(data) if kind == "file" else None)
+    return gzip.compress(raw.getvalue(), mtime=0)

@@ -147,6 +147,15 @@ def file_size_limit(limit_bytes: int) -> Callable[[], None]:
     return apply
 
 
+def memory_limit(limit_bytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` capping the process's address space (RLIMIT_AS): reading a huge file whole fails."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return apply
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # judging the output
 

@@ -12,6 +12,7 @@ import pytest
 from tests.faults.corpus import Case, CheckpointMaker, Workspace, load_cases, materialise, restore_modes
 from tests.faults.harness import (
     file_size_limit,
+    memory_limit,
     is_root,
     partial_artifacts,
     readonly_mount_prefix,
@@ -69,6 +70,8 @@ def _prefix_and_preexec(case: Case, ws: Workspace) -> tuple[list[str], Callable[
         return tmpfs_prefix(ws.artifacts, arg, snapshot), None
     if kind == "file-size-limit":
         return [], file_size_limit(int(arg))
+    if kind == "memory-limit":
+        return [], memory_limit(int(arg))
     raise ValueError(f"{case.name}: unknown sandbox {sandbox!r}")
 
 
@@ -95,6 +98,11 @@ def test_bad_input_is_a_clean_user_error(case: Case, tmp_path: Path, checkpoint_
         tip=expect.get("tip", True),
         several_errors=expect.get("several_errors", False),
     )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR ")]
+    problems += [f"the ERROR lines mention {text!r}" for text in expect.get("error_excludes", [])
+                 if text.lower() in "\n".join(errors).lower()]
+    if len(errors) > expect.get("max_error_lines", len(errors)):
+        problems.append(f"{len(errors)} ERROR lines, at most {expect['max_error_lines']} expected")
     inspected = ws.tmp / "artifacts.after" if (ws.tmp / "artifacts.after").is_dir() else ws.artifacts
     if inspected.is_dir() and not inspected.is_symlink():
         problems += [f"partial artifact: {item}" for item in partial_artifacts(inspected)]

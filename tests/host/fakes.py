@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from builder.errors import HostEnvironmentError
-from builder.host.docker_engine import ImageInfo
+from builder.host.docker_engine import ImageInfo, ImageRecord
 from builder.host.spec import ContainerSpec
 
 Script = Callable[["FakeContainer"], Iterator[str]]
@@ -70,6 +70,8 @@ class FakeEngine:
     pulls: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    untagged: list[ImageRecord] = field(default_factory=list)  # dangling images (the cleanup's candidates)
+    in_use: set[str] = field(default_factory=set)  # image IDs a container uses (removal refused)
 
     def add_image(self, ref: str, image_id: str, labels: Mapping[str, str] | None = None, repo_digests: Sequence[str] = ()) -> ImageInfo:
         info = ImageInfo(image_id, ref, tuple(repo_digests), dict(labels or {}))
@@ -105,6 +107,18 @@ class FakeEngine:
 
     def containers_labelled(self, labels: Mapping[str, str]) -> list[str]:
         return [c.id for c in self.started if not c.removed and all(c.spec.labels.get(k) == v for k, v in labels.items())]
+
+    def dangling_images(self, label: str) -> list[ImageRecord]:
+        key, _, value = label.partition("=")
+        return [i for i in self.untagged if key in i.labels and (not value or i.labels[key] == value)]
+
+    def remove_image(self, image_id: str) -> None:
+        if image_id in self.in_use:
+            raise HostEnvironmentError(f"cannot remove image {image_id[:19]}: in use", hint="stop the container")
+        self.untagged = [i for i in self.untagged if i.id != image_id]
+
+    def layers_size(self) -> int:
+        return sum(i.size for i in self.untagged)
 
     def remove_container(self, container_id: str) -> None:
         for container in self.started:

@@ -55,3 +55,17 @@ def test_a_stale_lock_is_an_error_on_stderr_with_exit_1(
     out, err = capsys.readouterr()
     assert checked == [True] and out == ""
     assert err.splitlines() == ["ERROR requirements/cpu.txt is stale", "TIP run: python3 -m builder lock --flavour cpu"]
+
+
+def test_a_gpu_profile_on_a_gpu_less_host_names_the_gpu_before_any_docker_or_image_work(monkeypatch, capsys) -> None:
+    from builder.buildable import BuildHost
+    from builder.cli import main
+    from builder.host import commands
+
+    monkeypatch.setattr(BuildHost, "probe", classmethod(lambda cls, **_: cls(0, "nvidia-smi: not on PATH")))
+    monkeypatch.setattr(commands, "_docker", lambda: pytest.fail("Docker was asked before the GPU check"))
+    assert main(["engine", "--profile", "a10-fp16", "--profiles-dir", str(REPO / "profiles")]) == 3
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == ("ERROR cannot build a10-fp16 on this host: the tensorrt backend needs an NVIDIA GPU and this "
+                        "host has none (nvidia-smi: not on PATH)")  # fmt: skip
+    assert lines[1].startswith("TIP ") and "doctor" in lines[1] and "nvcr.io" not in "".join(lines)

@@ -122,3 +122,16 @@ def test_provenance_environment_comes_from_labels() -> None:
                                                   "engine-foundry.base.pinned": "false"})
     assert provenance_environment(info) == {"ENGINE_FOUNDRY_BASE_IMAGE": "python:3.11", "ENGINE_FOUNDRY_BASE_IMAGE_ID": "sha256:2",
                                             "ENGINE_FOUNDRY_BASE_PINNED": "false"}
+
+
+def test_a_locally_made_base_is_not_a_warning_and_its_id_goes_into_the_image_labels(checkout: Path) -> None:
+    (checkout / "images.lock").write_text(render_images_lock({
+        "cpu": BasePin("cpu", "python:3.11-slim-bookworm"),
+        "cpu-offline": BasePin("cpu-offline", "engine-foundry/base:bookworm", "local"),
+    }))  # fmt: skip
+    engine = FakeEngine()
+    engine.add_image("engine-foundry/base:bookworm", "sha256:" + "7" * 64)  # any machine's own ID
+    said: list[str] = []
+    build_image(ImageOptions(flavour="cpu", wheelhouse=False), engine, said.append)
+    assert not [line for line in said if line.startswith("WARNING")], said
+    assert engine.builds[0]["labels"]["engine-foundry.base.id"] == "sha256:" + "7" * 64  # -> the build's manifest

@@ -60,6 +60,12 @@ def test_pin_resolves_registry_digests_local_ids_and_keeps_the_unknown(tmp_path:
     pins = pin_images(path, engine, said.append)
     assert pins["trt"].pin == DIGEST
     assert pins["cpu"].pin == "sha256:" + "0" * 64, "a digest that cannot be re-resolved is kept"
-    assert pins["cpu-offline"].pin == "id:sha256:" + "e" * 64
-    assert read_images_lock(path) == pins
+    assert pins["cpu-offline"].pin == "local" and not pins["cpu-offline"].pinned, "a local image ID is never pinned"
+    assert "id:" not in path.read_text() and read_images_lock(path) == pins
     assert any("can neither be pulled nor found locally" in line for line in said)
+
+
+def test_the_shipped_lock_pins_only_what_every_machine_can_have() -> None:
+    pins = read_images_lock(REPO / "images.lock")
+    assert all(p.pin in ("unpinned", "local") or p.pin.startswith("sha256:") for p in pins.values())
+    assert pins["cpu-offline"].local

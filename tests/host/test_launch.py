@@ -148,7 +148,8 @@ def test_interrupt_stops_and_removes_the_container(host: HostSettings, engine: F
     (container,) = engine.started
     assert container.events[:1] == ["stop(10)"] and container.events[-1] == "remove"
     assert "[export] still running" not in out
-    assert errors == [f"ERROR build interrupted; container {container.name} stopped and removed"]
+    assert errors == [f"ERROR build interrupted; container {container.name} stopped and removed, nothing was published",
+                      "TIP run the same command again when ready (an up-to-date build is reused)"]
     assert signal.getsignal(signal.SIGTERM) == previous, "signal handlers are restored"
     assert not ArtifactLayout(host.artifacts_dir, "tiny-cpu").builds_dir.exists()
 
@@ -160,12 +161,30 @@ def test_unwritable_artifacts_fail_before_any_container(host: HostSettings, engi
     assert engine.started == []
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="only root's launches hand folders to the image user")
-def test_root_hands_writable_folders_to_the_container_user(host: HostSettings, engine: FakeEngine) -> None:
-    assert host.user == "1000:1000"
+@pytest.mark.skipif(os.getuid() != 0, reason="only root's launches hand folders to another user")
+def test_root_under_sudo_hands_writable_folders_to_the_sudo_user(host: HostSettings, engine: FakeEngine) -> None:
+    from dataclasses import replace
+
+    from builder.host.settings import container_user
+
+    host = replace(host, user=container_user(environ={"SUDO_UID": "1234", "SUDO_GID": "1235"}))
+    assert host.user == "1234:1235"
     launch("tiny-cpu", host, engine, lambda line: None)
     for folder in (host.artifacts_dir, host.artifacts_dir / "tiny-cpu", host.cache_dir):
-        assert (folder.stat().st_uid, folder.stat().st_gid) == (1000, 1000)
+        assert (folder.stat().st_uid, folder.stat().st_gid) == (1234, 1235)
+
+
+def test_the_container_user_is_the_invoking_user_so_they_can_delete_their_artifacts(tmp_path: Path) -> None:
+    from builder.host.settings import container_user
+
+    assert container_user(1001, 1002, environ={}) == "1001:1002"
+    assert container_user(0, 0, environ={"SUDO_UID": "1001", "SUDO_GID": "1002"}) == "1001:1002"
+    assert container_user(0, 0, environ={}, artifacts_dir=tmp_path / "none") == "1000:1000", "never root in the container"
+    owned = tmp_path / "artifacts"
+    owned.mkdir()
+    if os.getuid() == 0:
+        os.chown(owned, 1500, 1501)
+        assert container_user(0, 0, environ={}, artifacts_dir=owned) == "1500:1501", "plain root: the folder's owner"
 
 
 def test_bad_profile_fails_before_any_container(host: HostSettings, engine: FakeEngine) -> None:

@@ -12,14 +12,18 @@ import pytest
 from builder.cli import build_parser
 from tests.support import REPO
 
-TARGETS = ["help", "image", "engine", "engines", "validate", "verify", "shell", "pin", "offline-base", "test", "test-gpu", "bench",
-           "nightly", "bundle", "clean", "fixture-model"]  # fmt: skip
+TARGETS = [
+    "help", "image", "engine", "engines", "farm", "validate", "verify", "shell", "pin", "offline-base", "test",
+    "test-gpu", "bench", "nightly", "bundle", "clean", "fixture-model",
+]
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
 def make(*args: str) -> str:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    """``make`` with PYTHON=python3: the command itself, without the .venv set-up (tests/setup/test_setup_env.py)."""
+    argv = ["make", "--no-print-directory", "PYTHON=python3", *args]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True).stdout
 
 
 def test_default_target_lists_every_target() -> None:
@@ -45,5 +49,7 @@ def test_variables_reach_the_command() -> None:
     assert make("-n", "engine", "PROFILE=a10-fp16").strip() == "python3 -m builder engine --profile a10-fp16"
     assert make("-n", "engines", "PROFILES=a b").strip() == "python3 -m builder engines --profiles a b"
     assert make("-n", "engines").strip() == "python3 -m builder engines"
+    assert make("-n", "nightly", "PROFILES=a b").strip() == "python3 -m builder nightly --profiles a b"
+    assert make("-n", "nightly").strip() == "python3 -m builder nightly"
     assert make("-n", "image", "FLAVOUR=trt").strip() == "python3 -m builder image --flavour trt"
     assert make("-n", "test").strip() == 'python3 -m pytest -m "not gpu"'

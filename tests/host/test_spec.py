@@ -104,3 +104,15 @@ def test_docker_run_argv_carries_every_setting() -> None:
     assert argv[-len(spec.command) - 1:] == [spec.image, *spec.command]
     shell = docker_run_argv(spec, entrypoint="/bin/bash", interactive=True)
     assert "-it" in shell and shell[-1] == spec.image and "--entrypoint=/bin/bash" in shell
+
+
+def test_container_paths_in_the_log_become_host_paths(tmp_path) -> None:
+    from builder.host.settings import host_settings
+    from builder.host.spec import container_spec, to_host_paths
+
+    settings = host_settings(tmp_path / "profiles", tmp_path / "models", tmp_path / "art", tmp_path / "cache")
+    spec = container_spec("cpu-fp32", "onnxruntime", settings)
+    line = "BUILT cpu-fp32: /artifacts/cpu-fp32/builds/X (weights /models/y.pt; not /opt/artifacts/z)"
+    assert to_host_paths(line, spec.mounts) == (
+        f"BUILT cpu-fp32: {tmp_path / 'art'}/cpu-fp32/builds/X (weights {tmp_path / 'models'}/y.pt; not /opt/artifacts/z)"
+    )

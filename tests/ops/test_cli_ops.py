@@ -86,3 +86,12 @@ def test_nightly_rejects_bad_arguments_before_building(tmp_path, capsys):
     assert main([*base, "--keep", "0"]) == 2
     assert len(_errors(capsys.readouterr().err)) == 2
     assert not (tmp_path / "a").exists()
+
+
+def test_verify_is_unverified_not_go_when_the_deciding_checks_could_not_run(tmp_path, capsys, monkeypatch):
+    bundle = _bundle(tmp_path, capsys)
+    monkeypatch.setattr(compat, "current_host", lambda **_: compat.HostFacts([], onnxruntime=None))  # no runtime here
+    assert main(["verify", bundle, "--no-run"]) == 8
+    captured = capsys.readouterr()
+    assert "SKIP compat-onnxruntime" in captured.out and f"UNVERIFIED: {bundle}" in captured.out
+    assert "\nGO" not in captured.out and _errors(captured.err)[0].startswith(f"ERROR {bundle}: intact, but not verified")

@@ -164,3 +164,27 @@ def test_report_dict_round_trips_severity_values():
     data = compare_manifests(old, new).to_dict()
     assert data["verdict"] == "no drift"
     assert data["changes"][0]["severity"] == "info"
+
+
+def _bench(p50: float, **noise):
+    return {"method": "polygraphy-onnxrt", "latency_ms": {"p50": p50, "p90": p50, "p99": p50}, **noise}
+
+
+def test_latency_within_the_measured_spread_is_not_a_regression():
+    from builder.ops.drift import _latency_changes
+
+    old = _bench(43.0, p50_spread=0.15, load_per_cpu=0.5, threads=2)
+    new = _bench(60.0, p50_spread=0.2, load_per_cpu=0.5, threads=2)  # +40 %, but 3 x 20 % spread = 60 %
+    assert [c.severity.value for c in _latency_changes(old, new, 0.2)] == ["info", "info", "info"]
+    steady = _bench(43.0, p50_spread=0.02, load_per_cpu=0.5, threads=2)
+    (p50, *_) = _latency_changes(steady, _bench(60.0, p50_spread=0.02, load_per_cpu=0.5, threads=2), 0.2)
+    assert p50.severity.value == "fail" and p50.key == "latency_ms.p50"
+
+
+def test_a_slower_p50_on_a_loaded_machine_is_recorded_not_judged():
+    from builder.ops.drift import _latency_changes
+
+    old = _bench(43.0, p50_spread=0.01, load_per_cpu=0.4, threads=2)
+    new = _bench(145.0, p50_spread=0.01, load_per_cpu=3.5, threads=2)
+    (p50, *_) = _latency_changes(old, new, 0.2)
+    assert p50.severity.value == "info" and "loaded machine (3.50 runnable tasks per CPU" in p50.reason

@@ -146,3 +146,59 @@ def test_bad_retention_counts_are_refused_before_building(tmp_path, profiles_dir
     with pytest.raises(UsageError, match="--keep 0"):
         run_nightly(options, runner, log=lambda line: None, now=START)
     assert runner.calls == []
+
+
+def test_profile_the_host_cannot_build_is_skipped_with_its_reason_not_built_not_failed(night, profiles_dir, tmp_path):
+    options = NightlyOptions(profiles_dir=profiles_dir, artifacts=tmp_path / "artifacts", reports=tmp_path / "reports",
+                             profiles=("tiny-cpu", "a10-fp16"))  # fmt: skip
+    runner, flavours_rebuilt = FakeRunner(options.artifacts), []
+
+    def image_step(profiles):
+        flavours_rebuilt.extend(p.backend.value for p in profiles)
+        return {"message": "rebuilt", "images": {}}
+
+    def no_gpu(profile):
+        return "the tensorrt backend needs an NVIDIA GPU and this host has none" if profile.backend.value == "tensorrt" else None
+
+    result = run_nightly(options, runner, image_step=image_step, host_check=no_gpu, log=lambda line: None, now=START)
+    assert result.ok and result.drifted == [] and runner.calls == ["tiny-cpu"] and flavours_rebuilt == ["onnxruntime"]
+    assert result.data["skipped"] == {"a10-fp16": "the tensorrt backend needs an NVIDIA GPU and this host has none"}
+    assert [e["result"] for e in result.data["profiles"]] == ["baseline", "skipped"]
+    assert "skipped" in result.paths["markdown"].read_text()
+
+
+def test_an_image_whose_base_cannot_be_had_fails_only_the_profiles_that_need_it(night, profiles_dir, tmp_path):
+    options = NightlyOptions(profiles_dir=profiles_dir, artifacts=tmp_path / "artifacts", reports=tmp_path / "reports",
+                             profiles=("tiny-cpu", "a10-fp16"))  # fmt: skip
+    runner = FakeRunner(options.artifacts)
+    result = run_nightly(options, runner, image_step=lambda profiles: {"message": "cpu ok", "images": {"cpu": {}},
+                         "failed": {"trt": "base image nvcr.io/nvidia/tensorrt:23.08-py3 is not available"}},
+                         log=lambda line: None, now=START)  # fmt: skip
+    assert runner.calls == ["tiny-cpu"] and result.drifted == [] and not result.ok
+    assert [e["result"] for e in result.data["profiles"]] == ["baseline", "failed"]
+    assert result.failures == ["a10-fp16: failed: not built: the trt image could not be rebuilt: base image "
+                               "nvcr.io/nvidia/tensorrt:23.08-py3 is not available"]  # fmt: skip
+
+
+def test_the_previous_good_build_is_named_even_when_the_image_rebuild_failed(night):
+    run, runner, _ = night
+    first = run()
+
+    def broken_image(profiles):
+        raise HostEnvironmentError("cannot pull base", hint="check the network")
+
+    result = run(image_step=broken_image)
+    entry = result.data["profiles"][0]
+    assert entry["previous_build"] == first.data["profiles"][0]["new_build"] is not None
+    assert result.drifted == [] and "No previous good build" not in result.paths["markdown"].read_text()
+
+
+def test_only_drift_and_regression_count_as_drifted(night):
+    run, runner, _ = night
+    run()
+    runner.fail = "export: boom"
+    failed = run()
+    assert not failed.ok and failed.drifted == []
+    runner.fail = None
+    runner.mutate = lambda m: m["stages"][1]["details"]["latency_ms"].update(p50=30.0)
+    assert run().drifted == ["tiny-cpu"]

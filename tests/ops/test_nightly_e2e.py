@@ -26,7 +26,7 @@ def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(t
     assert main(args) == 0
     assert main(args) == 0
     out = capsys.readouterr()
-    assert "NIGHTLY-OK 1 profile(s), no drift" in out.out
+    assert "NIGHTLY-OK 1 profile(s) built, no drift, 0 skipped" in out.out
     reports = sorted((tmp_path / "reports").glob("*/report.json"))
     assert len(reports) == 2
     second = json.loads(reports[1].read_text())["profiles"][0]
@@ -38,7 +38,7 @@ def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(t
     assert main(args) == 7
     err = capsys.readouterr().err
     assert "NIGHTLY-FAIL tiny-cpu: drift: profile.verify.seed: 0 -> 1 (changed profile setting)" in err
-    assert "ERROR nightly: 1 problem(s)" in err and "TIP " in err
+    assert "ERROR nightly: 1 profile(s) drifted or regressed: tiny-cpu" in err and "TIP " in err
 
     reports = sorted((tmp_path / "reports").glob("*/"))
     html = (reports[-1] / "report.html").read_text()

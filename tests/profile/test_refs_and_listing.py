@@ -58,7 +58,7 @@ def test_a_folder_is_not_a_profile(tmp_path: Path) -> None:
 
 def test_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "folder.yaml").mkdir()
-    with pytest.raises(ProfileError, match="cannot read the file"):
+    with pytest.raises(ProfileError, match="is a folder, not a regular file"):
         read_yaml_document(tmp_path / "folder.yaml")
 
 

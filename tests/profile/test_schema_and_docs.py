@@ -14,6 +14,7 @@ from builder.profile.reference import BEGIN, END, field_reference_markdown
 from builder.profile.schema import profile_json_schema, profile_json_schema_text
 from builder.profile.source import format_key_path
 from tests.profile.helpers import PROFILES, REPO
+from tests.support import shipped_files
 
 BAD = REPO / "tests" / "data" / "profiles" / "bad"
 DOCS = REPO / "docs" / "profiles.md"
@@ -45,7 +46,7 @@ def test_shipped_schema_file_is_the_generated_one() -> None:
     assert json.loads(shipped) == profile_json_schema()
 
 
-@pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shipped_files("profiles", "*.yaml"), ids=lambda p: p.name)
 def test_shipped_profiles_validate_against_the_schema(path: Path) -> None:
     errors = list(_validator().iter_errors(yaml.safe_load(path.read_text(encoding="utf-8"))))
     assert not errors, [e.message for e in errors]
@@ -92,5 +93,5 @@ def test_docs_mention_every_field() -> None:
 
 def test_docs_list_every_shipped_profile() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    for path in PROFILES.glob("[!_]*.yaml"):
+    for path in shipped_files("profiles", "[!_]*.yaml"):
         assert f"`{path.stem}`" in text

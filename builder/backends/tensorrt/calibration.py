@@ -10,7 +10,6 @@ letterbox as inference.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -21,6 +20,7 @@ from builder.backends.tensorrt.versions import TrtVersion
 from builder.errors import EngineBuildError
 from builder.gpu import GpuInfo
 from builder.hashing import sha256_file
+from builder.safe_io import CACHE_BYTES, IMAGE_BYTES, FileReadError, read_bytes, read_json
 from builder.yolo.preprocess import ImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -40,7 +40,7 @@ def calibration_images(data_dir: Path, samples: int) -> list[Path]:
             hint="put calibration images there (relative to the models folder) or fix `int8.data` in the profile",
         )
     found = sorted(
-        (p for p in data_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+        (p for p in data_dir.rglob("*") if p.exists() and not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES),
         key=lambda p: p.relative_to(data_dir).as_posix(),
     )
     if not found:
@@ -60,7 +60,7 @@ def data_sha256(images: Sequence[Path], root: Path) -> str:
     """Digest of the calibration set: each image's relative path and content sha256, in order."""
     digest = hashlib.sha256()
     for path in images:
-        digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
+        digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path, what='image', limit=IMAGE_BYTES)}\n".encode())
     return digest.hexdigest()
 
 
@@ -146,8 +146,8 @@ def check_cache(cache: Path, sidecar: Path, key: CalibrationKey) -> str:
             hint=fix,
         )
     try:
-        stored = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as err:
+        stored = read_json(sidecar, what="calibration key")
+    except (OSError, ValueError, FileReadError) as err:
         raise EngineBuildError(f"INT8 calibration key {sidecar} is unreadable ({err})", hint=fix) from err
     diff = key_differences(stored if isinstance(stored, dict) else {}, key.to_dict())
     if diff:
@@ -164,7 +164,7 @@ def publish_cache(calibrated: Path, cache: Path, sidecar: Path, key: Calibration
     from builder.atomic import write_bytes_atomic
     from builder.manifest import write_json_atomic
 
-    write_bytes_atomic(cache, calibrated.read_bytes())
+    write_bytes_atomic(cache, read_bytes(calibrated, what="calibration cache", limit=CACHE_BYTES))
     write_json_atomic(sidecar, key.to_dict())
 
 

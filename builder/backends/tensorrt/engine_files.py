@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import ArtifactError
+from builder.safe_io import ARTIFACT_BYTES, read_bytes
 from builder.stage_types import ArtifactOut
 
 PLAN = ArtifactOut("model.plan", "model")
@@ -64,7 +65,7 @@ def read_plan(path: Path) -> bytes:
         ArtifactError: the file is missing or empty.
     """
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, what="engine file", limit=ARTIFACT_BYTES)
     except FileNotFoundError:
         raise ArtifactError(f"engine file {path} not found", hint="build the profile first") from None
     plan = read_engine_bytes(data).plan

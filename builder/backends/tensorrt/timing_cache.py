@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from builder.backends.tensorrt.versions import TrtVersion
 from builder.gpu import GpuInfo
 from builder.locking import profile_lock
+from builder.safe_io import CACHE_BYTES, read_bytes
 
 FOLDER = "timing-cache"
 
@@ -46,7 +47,7 @@ def cache_lock(path: Path) -> Iterator[None]:
 
 def read_bytes_or_empty(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_bytes(path, what="timing cache", limit=CACHE_BYTES)  # a FIFO or device: refused, named
     except FileNotFoundError:
         return b""
 

@@ -1,0 +1,52 @@
+"""Quiet build output: one progress line per stage on the terminal, the full log in a file (``-v``: all live).
+
+A cold build prints hundreds of lines (Polygraphy dumps, ultralytics hints, an image build's pip output). The
+launcher's sink goes through :class:`ProgressSink`: every line is written to
+``<artifacts>/<profile>/logs/<UTC time>.log``; the terminal gets the stage results (``[export] ok in 4.2s``),
+the outcome lines and every warning or error, unless ``verbose``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, TextIO
+
+#: lines shown without -v: a stage's result (not its start), the outcome, warnings and errors
+SHOWN = re.compile(
+    r"^(\[[a-z][a-z_-]+\] (?!started\b)\S"  # [stage] ok in 1.2s / FAILED after 3.0s (not Polygraphy's [I] / [W])
+    r"|(BUILT|UP-TO-DATE|WARNING|ERROR|TIP|published|up to date|interrupted|starting|image |building |built )"
+    r"|.*\b(Traceback|Error:))"
+)
+
+
+def log_path(artifacts: Path, profile: str, now: datetime | None = None) -> Path:
+    """``<artifacts>/<profile>/logs/<UTC time>.log`` (the published build folders stay as their checksums say)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return artifacts / profile / "logs" / f"{stamp}.log"
+
+
+class ProgressSink:
+    """A line sink for the launcher: everything to the log file; the terminal gets :data:`SHOWN` lines (or all)."""
+
+    def __init__(self, path: Path, *, verbose: bool = False, out: Callable[[str], None] = print) -> None:
+        self.path, self.verbose, self._out = path, verbose, out
+        self._file: TextIO | None = None
+
+    def __call__(self, line: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write(line + "\n")
+        self._file.flush()
+        if self.verbose or SHOWN.match(line):
+            self._out(line)
+
+    def close(self) -> None:
+        """Close the file and say where the full log is (once something was written)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            if not self.verbose:
+                self._out(f"full log: {self.path} (-v shows it live)")

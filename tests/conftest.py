@@ -1,0 +1,91 @@
+"""A guard over the whole test run: tests never write into the user's folders of this checkout.
+
+The repository's ``artifacts/``, ``cache/``, ``bundles/``, ``reports/`` and ``models/`` hold the user's builds,
+caches, bundles, nightly reports and checkpoints: a test that builds with the repository as working directory would
+publish into them (and switch ``latest``). Every test works in temporary folders instead; this guard snapshots those
+folders (names, sizes, modification times) and ``git status --porcelain`` before the run and fails the run when
+either changed. ``ENGINE_FOUNDRY_NO_WRITE_GUARD=1`` turns it off (e.g. while editing files during a long run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+USER_FOLDERS = ("artifacts", "cache", "bundles", "reports", "models")
+
+Snapshot = dict[str, tuple[str, int, int]]
+
+
+def folder_snapshot(root: Path, names: tuple[str, ...] = USER_FOLDERS) -> Snapshot:
+    """Every entry under ``root/<name>``: relative path → (kind, size, mtime in ns); symlinks are not followed."""
+    entries: Snapshot = {}
+    for name in names:
+        top = root / name
+        if not os.path.lexists(top):
+            continue
+        for current, dirs, files in os.walk(top):
+            linked_dirs = [d for d in dirs if os.path.islink(os.path.join(current, d))]
+            for entry in [current, *(os.path.join(current, n) for n in files + linked_dirs)]:
+                entries[os.path.relpath(entry, root)] = _describe(entry)
+    return entries
+
+
+def _describe(entry: str) -> tuple[str, int, int]:
+    info = os.lstat(entry)
+    if os.path.islink(entry):
+        return "link:" + os.readlink(entry), info.st_size, info.st_mtime_ns
+    return ("dir", 0, info.st_mtime_ns) if os.path.isdir(entry) else ("file", info.st_size, info.st_mtime_ns)
+
+
+def snapshot_changes(before: Snapshot, after: Snapshot) -> list[str]:
+    """``added``/``removed``/``changed`` lines, sorted by path."""
+    lines = [f"added   {p}" for p in after.keys() - before.keys()]
+    lines += [f"removed {p}" for p in before.keys() - after.keys()]
+    lines += [f"changed {p}" for p in before.keys() & after.keys() if before[p] != after[p]]
+    return sorted(lines, key=lambda line: line[8:])
+
+
+def git_status(root: Path) -> str | None:
+    """``git status --porcelain`` of ``root``, or None outside a git checkout (or without git)."""
+    try:
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_folders_untouched() -> Iterator[None]:
+    """Fails the run (at its end) when the tests changed the user's folders or the git status of this checkout."""
+    if os.environ.get("ENGINE_FOUNDRY_NO_WRITE_GUARD") == "1":
+        yield
+        return
+    folders, status = folder_snapshot(REPO), git_status(REPO)
+    yield
+    changes = snapshot_changes(folders, folder_snapshot(REPO))
+    if changes:
+        shown = "\n  ".join(changes[:20]) + (f"\n  … {len(changes) - 20} more" if len(changes) > 20 else "")
+        pytest.fail(
+            f"the tests changed the user's folders under {REPO} (tests must use temporary folders):\n  {shown}",
+            pytrace=False,
+        )
+    if status is not None and git_status(REPO) != status:
+        pytest.fail(
+            f"the tests changed `git status` of {REPO}:\n"
+            f"before:\n{status or '(clean)'}\nafter:\n{git_status(REPO) or '(clean)'}\n"
+            "(files edited during the run count too: set ENGINE_FOUNDRY_NO_WRITE_GUARD=1 for such a run)",
+            pytrace=False,
+        )
