@@ -59,7 +59,9 @@ def _memory_gib() -> float:
 def docker_version() -> tuple[str | None, str]:
     """(server version, None-reason): the version, or None and why Docker cannot be used."""
     try:
-        out = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.SubprocessError) as err:
         return None, f"no docker client ({err})"
     if out.returncode != 0 or not out.stdout.strip():

@@ -9,9 +9,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("export", "build", "verify", "benchmark", "publish")
@@ -25,7 +26,7 @@ class Run:
     stdout: str
     stderr: str
 
-    def check(self) -> "Run":
+    def check(self) -> Run:
         if self.returncode != 0:
             tail = "\n".join((self.stdout + self.stderr).splitlines()[-25:])
             raise RuntimeError(f"`{' '.join(self.argv)}` exited {self.returncode}:\n{tail}")
@@ -35,8 +36,12 @@ class Run:
 def quiet_env(scratch: Path, repo: Path = REPO) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGINE_FOUNDRY_")}
     env.update(
-        YOLO_AUTOINSTALL="false", YOLO_OFFLINE="1", POLYGRAPHY_AUTOINSTALL_DEPS="0", PYTHONUNBUFFERED="1",
-        YOLO_CONFIG_DIR=str(scratch / "yolo-config"), PYTHONPATH=str(repo),
+        YOLO_AUTOINSTALL="false",
+        YOLO_OFFLINE="1",
+        POLYGRAPHY_AUTOINSTALL_DEPS="0",
+        PYTHONUNBUFFERED="1",
+        YOLO_CONFIG_DIR=str(scratch / "yolo-config"),
+        PYTHONPATH=str(repo),
     )
     return env
 
@@ -56,7 +61,7 @@ class Workspace:
     root: Path
 
     @classmethod
-    def create(cls, root: Path, extra_profiles: dict[str, str]) -> "Workspace":
+    def create(cls, root: Path, extra_profiles: dict[str, str]) -> Workspace:
         (root / "profiles").mkdir(parents=True)
         for path in (REPO / "profiles").glob("*.yaml"):
             shutil.copy(path, root / "profiles" / path.name)
@@ -67,8 +72,16 @@ class Workspace:
         return cls(root)
 
     def args(self, artifacts: str) -> list[str]:
-        return ["--profiles-dir", str(self.root / "profiles"), "--artifacts", str(self.root / artifacts),
-                "--models", str(self.root / "models"), "--cache-dir", str(self.root / "cache")]
+        return [
+            "--profiles-dir",
+            str(self.root / "profiles"),
+            "--artifacts",
+            str(self.root / artifacts),
+            "--models",
+            str(self.root / "models"),
+            "--cache-dir",
+            str(self.root / "cache"),
+        ]
 
     def env(self) -> dict[str, str]:
         return quiet_env(self.root)

@@ -12,8 +12,8 @@ import argparse
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,8 +44,9 @@ def _container_counter() -> Callable[[float, float], int]:
     client = docker.from_env()
 
     def count(since: float, until: float) -> int:
-        events = client.events(since=int(since), until=int(until) + 1, decode=True,
-                               filters={"type": "container", "event": "create"})
+        events = client.events(
+            since=int(since), until=int(until) + 1, decode=True, filters={"type": "container", "event": "create"}
+        )
         return sum(1 for _ in events)
 
     return count
@@ -74,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ef-bench-") as tmp:
         ws = Workspace.create(Path(tmp) / "ws", {"bench-320": BENCH_320})
         print("measuring bare builds ...", flush=True)
-        _attempt(results, "bare: no-op rebuild vs cold build (cpu-fp32, 640)", "no-op <= 1 s and <= 5% of cold",
-                 lambda: cold_and_noop(ws, results, mode="bare", cold_reps=cold_reps, noop_reps=noop_reps))
+        _attempt(
+            results,
+            "bare: no-op rebuild vs cold build (cpu-fp32, 640)",
+            "no-op <= 1 s and <= 5% of cold",
+            lambda: cold_and_noop(ws, results, mode="bare", cold_reps=cold_reps, noop_reps=noop_reps),
+        )
         _attempt(results, "stage times at 320", "-", lambda: stage_times_320(ws, results))
         print("measuring farm parallelism (a local Ray cluster) ...", flush=True)
         _attempt(results, "farm parallelism", "-", lambda: farm_parallelism(results, Path(tmp)))
@@ -83,10 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         if version is None:
             results.notes.append(f"Docker is unavailable ({reason}): the Docker measurements were skipped")
             for name, target in DOCKER_TARGETS:
-                results.verdicts.append(Verdict(name, "-", target, None, f"not measured: Docker unavailable ({reason})"))
+                results.verdicts.append(
+                    Verdict(name, "-", target, None, f"not measured: Docker unavailable ({reason})")
+                )
         else:
             print("measuring image rebuilds ...", flush=True)
-            _attempt(results, *DOCKER_TARGETS[2], lambda: image_rebuilds(results, Path(tmp), full=not args.no_full_image))
+            _attempt(
+                results, *DOCKER_TARGETS[2], lambda: image_rebuilds(results, Path(tmp), full=not args.no_full_image)
+            )
             print("making sure engine-foundry:cpu is built from this checkout ...", flush=True)
             image = run_builder(["image", "--flavour", "cpu"], REPO, ws.env(), timeout=3600)
             if image.returncode != 0:
@@ -94,12 +103,23 @@ def main(argv: list[str] | None = None) -> int:
                 results.verdicts += [Verdict(name, "-", target, None, why) for name, target in DOCKER_TARGETS[:2]]
             else:
                 print("measuring the Docker launcher ...", flush=True)
-                _attempt(results, *DOCKER_TARGETS[0], lambda: cold_and_noop(
-                    ws, results, mode="docker", cold_reps=cold_reps, noop_reps=noop_reps,
-                    count_containers=_container_counter()))
+                _attempt(
+                    results,
+                    *DOCKER_TARGETS[0],
+                    lambda: cold_and_noop(
+                        ws,
+                        results,
+                        mode="docker",
+                        cold_reps=cold_reps,
+                        noop_reps=noop_reps,
+                        count_containers=_container_counter(),
+                    ),
+                )
                 _attempt(results, *DOCKER_TARGETS[1], lambda: container_overhead(ws, results, reps=pair_reps))
     print(console(results, machine))
-    command = "make bench" + (" (bench/run.py " + " ".join(argv or sys.argv[1:]) + ")" if (argv or sys.argv[1:]) else "")
+    command = "make bench" + (
+        " (bench/run.py " + " ".join(argv or sys.argv[1:]) + ")" if (argv or sys.argv[1:]) else ""
+    )
     write_markdown(args.output, markdown(results, machine, command))
     print(f"\nwrote {args.output}")
     return 0

@@ -45,8 +45,9 @@ def _floor(ws: Workspace) -> float:
     return median([run_builder(["--version"], ws.root, ws.env()).check().seconds for _ in range(3)])
 
 
-def cold_and_noop(ws: Workspace, results: Results, *, mode: str, cold_reps: int, noop_reps: int,
-                  count_containers: Any = None) -> None:
+def cold_and_noop(
+    ws: Workspace, results: Results, *, mode: str, cold_reps: int, noop_reps: int, count_containers: Any = None
+) -> None:
     """Cold builds into fresh artifacts folders, then no-op rebuilds of the first one."""
     command = "build" if mode == "bare" else "engine"
     cold: list[float] = []
@@ -75,17 +76,23 @@ def cold_and_noop(ws: Workspace, results: Results, *, mode: str, cold_reps: int,
     met = median(noop) <= 1.0 and ratio <= 0.05 and started_containers == 0
     containers = f"; containers started: {started_containers}" if count_containers is not None else ""
     if met:
-        reason = (f"the up-to-date check needs only the profile, the weights hash and the build key; "
-                  f"{floor:.2f} s of it is starting Python and importing the CLI")
+        reason = (
+            f"the up-to-date check needs only the profile, the weights hash and the build key; "
+            f"{floor:.2f} s of it is starting Python and importing the CLI"
+        )
     else:
-        reason = (f"over target: starting Python and importing the CLI alone takes {floor:.2f} s"
-                  + (f"; {started_containers} container(s) were started" if started_containers else ""))
-    results.verdicts.append(Verdict(
-        f"{mode}: no-op rebuild vs cold build ({PROFILE}, 640)",
-        f"cold {spread(cold)}; no-op {spread(noop)}; ratio {ratio:.1%}{containers}",
-        "no-op <= 1 s and <= 5% of cold" + (", no container" if count_containers is not None else ""),
-        met, reason,
-    ))
+        reason = f"over target: starting Python and importing the CLI alone takes {floor:.2f} s" + (
+            f"; {started_containers} container(s) were started" if started_containers else ""
+        )
+    results.verdicts.append(
+        Verdict(
+            f"{mode}: no-op rebuild vs cold build ({PROFILE}, 640)",
+            f"cold {spread(cold)}; no-op {spread(noop)}; ratio {ratio:.1%}{containers}",
+            "no-op <= 1 s and <= 5% of cold" + (", no container" if count_containers is not None else ""),
+            met,
+            reason,
+        )
+    )
 
 
 def container_overhead(ws: Workspace, results: Results, *, reps: int) -> None:
@@ -95,34 +102,50 @@ def container_overhead(ws: Workspace, results: Results, *, reps: int) -> None:
     packages: dict[str, dict[str, str]] = {}
     for _ in range(reps):
         for mode, command, artifacts in (("container", "engine", "docker-cold-0"), ("bare", "build", "bare-cold-0")):
-            run = run_builder([command, "--profile", PROFILE, "--force", *ws.args(artifacts)], ws.root, ws.env()).check()
+            run = run_builder(
+                [command, "--profile", PROFILE, "--force", *ws.args(artifacts)], ws.root, ws.env()
+            ).check()
             manifest = latest_manifest(ws.root / artifacts, PROFILE)
             stages = sum(stage_seconds(manifest).values())
             walls[mode].append(run.seconds)
             outside[mode].append(run.seconds - stages)
             packages[mode] = dict(manifest.get("environment", {}).get("packages") or {})
-    differing = sorted(name for name in set(packages["container"]) | set(packages["bare"])
-                       if packages["container"].get(name) != packages["bare"].get(name))
+    differing = sorted(
+        name
+        for name in set(packages["container"]) | set(packages["bare"])
+        if packages["container"].get(name) != packages["bare"].get(name)
+    )
     if differing:
-        results.notes.append("the container and this host run different versions of " + ", ".join(
-            f"{name} ({packages['container'].get(name, 'absent')} in the image, {packages['bare'].get(name, 'absent')} here)"
-            for name in differing) + ": the stage times of the two differ partly for that reason")
+        results.notes.append(
+            "the container and this host run different versions of "
+            + ", ".join(
+                f"{name} ({packages['container'].get(name, 'absent')} in the image, {packages['bare'].get(name, 'absent')} here)"
+                for name in differing
+            )
+            + ": the stage times of the two differ partly for that reason"
+        )
     overhead = median(walls["container"]) - median(walls["bare"])
     outside_overhead = median(outside["container"]) - median(outside["bare"])
     results.raw["overhead container"] = walls["container"]
     results.raw["overhead bare"] = walls["bare"]
     met = max(overhead, outside_overhead) <= 2.0  # judged on both: the stages alone may run faster in the image
     inside = overhead - outside_overhead
-    reason = (f"{outside_overhead:.2f} s is spent outside the stages (image lookup, container create/start/stop/"
-              f"remove, interpreter start in the container) and {inside:+.2f} s is the stages themselves running "
-              "slower or faster in the container; the verdict takes the larger of the wall-clock and outside-stage "
-              "overheads")
-    results.verdicts.append(Verdict(
-        f"container vs bare pipeline ({PROFILE}, 640, --force)",
-        f"container {spread(walls['container'])}; bare {spread(walls['bare'])}; overhead {overhead:.2f} s "
-        f"(outside the stages {outside_overhead:.2f} s)",
-        "<= 2 s overhead", met, reason,
-    ))
+    reason = (
+        f"{outside_overhead:.2f} s is spent outside the stages (image lookup, container create/start/stop/"
+        f"remove, interpreter start in the container) and {inside:+.2f} s is the stages themselves running "
+        "slower or faster in the container; the verdict takes the larger of the wall-clock and outside-stage "
+        "overheads"
+    )
+    results.verdicts.append(
+        Verdict(
+            f"container vs bare pipeline ({PROFILE}, 640, --force)",
+            f"container {spread(walls['container'])}; bare {spread(walls['bare'])}; overhead {overhead:.2f} s "
+            f"(outside the stages {outside_overhead:.2f} s)",
+            "<= 2 s overhead",
+            met,
+            reason,
+        )
+    )
 
 
 def stage_times_320(ws: Workspace, results: Results) -> None:
@@ -134,7 +157,16 @@ def stage_times_320(ws: Workspace, results: Results) -> None:
 # image rebuilds
 
 
-CONTEXT = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "images.lock", "builder", "profiles", "requirements")
+CONTEXT = (
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "README.md",
+    "images.lock",
+    "builder",
+    "profiles",
+    "requirements",
+)
 
 
 def _copy_context(target: Path) -> Path:
@@ -172,8 +204,14 @@ def _append_line(path: Path, line: str) -> None:
 def _image_build(checkout: Path, *extra: str, tag: str = BENCH_TAG) -> tuple[Run, str]:
     env = quiet_env(checkout, repo=checkout)
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "builder", "image", "--flavour", "cpu", "--tag", tag, *extra],
-                          cwd=checkout, env=env, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "builder", "image", "--flavour", "cpu", "--tag", tag, *extra],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     run = Run(tuple(proc.args), time.perf_counter() - started, proc.returncode, proc.stdout, proc.stderr).check()
     return run, _steps_summary(run.stdout)
 
@@ -184,8 +222,12 @@ def _remove_fresh_images(log: str) -> None:
     Without this every full build would leave a dangling copy of the dependency stage (about 2 GB).
     """
     blocks = re.split(r"^Step \d+/\d+ : ", log, flags=re.M)[1:]
-    fresh = [found for block in blocks if not block.startswith("FROM ")
-             for found in re.findall(r"^ ---> ([0-9a-f]{12})$", block, flags=re.M)]
+    fresh = [
+        found
+        for block in blocks
+        if not block.startswith("FROM ")
+        for found in re.findall(r"^ ---> ([0-9a-f]{12})$", block, flags=re.M)
+    ]
     for image_id in reversed(fresh):
         subprocess.run(["docker", "rmi", image_id], capture_output=True)  # one still in use stays: that is fine
 
@@ -222,15 +264,22 @@ def image_rebuilds(results: Results, scratch: Path, *, full: bool) -> None:
             _remove_tag()
             _remove_fresh_images(full_run.stdout)
             results.raw["image full"] = [full_run.seconds]
-            measured += (f"; full --no-cache {full_run.seconds:.1f} s ({full_steps}); "
-                         f"code-only/full {code_only.seconds / full_run.seconds:.1%}")
+            measured += (
+                f"; full --no-cache {full_run.seconds:.1f} s ({full_steps}); "
+                f"code-only/full {code_only.seconds / full_run.seconds:.1%}"
+            )
     finally:
         _remove_tag()
     met = code_only.seconds <= 20.0
-    reason = ("the dependency layers come from the cache; only the builder package layers are rebuilt; the rest is "
-              "hashing the wheelhouse and sending the build context" if met else
-              f"over target: {code_steps}; see the image build log (hashing the wheelhouse, context upload, pip install .)")
-    results.verdicts.append(Verdict("image rebuild: code-only change vs full build", measured, "code-only <= 20 s", met, reason))
+    reason = (
+        "the dependency layers come from the cache; only the builder package layers are rebuilt; the rest is "
+        "hashing the wheelhouse and sending the build context"
+        if met
+        else f"over target: {code_steps}; see the image build log (hashing the wheelhouse, context upload, pip install .)"
+    )
+    results.verdicts.append(
+        Verdict("image rebuild: code-only change vs full build", measured, "code-only <= 20 s", met, reason)
+    )
 
 
 def _remove_tag() -> None:

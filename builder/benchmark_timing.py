@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ROUNDS = 5  # rounds the samples are cut into; also the fewest samples a budget may leave
 

@@ -8,8 +8,8 @@ Docker gets them from its image, whose base is checked when the image is made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from builder.backends.catalog import build_packages, get_backend_entry
 

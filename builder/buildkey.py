@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from builder import __version__
 from builder.environment import builder_source_digest, environment_identity
@@ -51,7 +51,9 @@ def build_key_for(
     weights = weights_fingerprint(profile.model, models_dir)
     gpu = gpu_identity(gpus()) if profile.backend is Backend.TENSORRT else ""
     env_id = environment_id or environment_identity(image_id)
-    return BuildKey(compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights)
+    return BuildKey(
+        compute_build_key(profile, weights, env_id, gpu), build_key_inputs(profile, weights, env_id, gpu), weights
+    )
 
 
 def build_key_inputs(

@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from builder import __version__
 from builder.cli_options import add_common_paths, env_path
 from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, problem_lines
-from builder.host import commands as host_commands
 from builder.farm import commands as farm_commands
 from builder.fixtures import commands as fixture_commands
+from builder.host import commands as host_commands
 from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
@@ -34,18 +35,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m builder", description="Engine Foundry: reproducible YOLO -> TensorRT / ONNX Runtime builds.")
+    parser = _Parser(
+        prog="python -m builder", description="Engine Foundry: reproducible YOLO -> TensorRT / ONNX Runtime builds."
+    )
     parser.add_argument("--version", action="version", version=f"engine-foundry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     build = sub.add_parser("build", help="run the pipeline here (inside the container, or bare)")
-    build.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
+    build.add_argument(
+        "--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})"
+    )
     add_common_paths(build)
     build.add_argument("--image-id", default=None, help="ID of the image this runs in (set by the launcher)")
     build.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
-    build.add_argument("--wait", action="store_true", help="wait for a running build of the same profile instead of refusing")
-    build.add_argument("--allow-large", action="store_true",
-                       help="build even when the estimated memory or time exceeds this host (builder/resources.py)")
+    build.add_argument(
+        "--wait", action="store_true", help="wait for a running build of the same profile instead of refusing"
+    )
+    build.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="build even when the estimated memory or time exceeds this host (builder/resources.py)",
+    )
     build.set_defaults(handler=_cmd_build)
 
     validate = sub.add_parser("validate", help="check profiles without building")
@@ -120,7 +130,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             continue
         print(f"OK {profile.name} ({profile.source})")
     if failures:
-        raise UsageError(f"{failures} of {len(refs)} profile(s) are invalid (errors above)", hint="fix the listed keys and run validate again")
+        raise UsageError(
+            f"{failures} of {len(refs)} profile(s) are invalid (errors above)",
+            hint="fix the listed keys and run validate again",
+        )
     return 0
 
 
@@ -168,7 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuilderError as err:
         return report_error(err)
     except KeyboardInterrupt:
-        hint = "run the same command again when ready; a build only publishes when it completes, so nothing partial is left"
+        hint = (
+            "run the same command again when ready; a build only publishes when it completes, "
+            "so nothing partial is left"
+        )
         _say_error(*error_lines(BuilderError("interrupted (Ctrl-C); nothing was published", hint=hint)))
         return int(ExitCode.INTERRUPTED)
     except Exception:

@@ -14,7 +14,27 @@ def env_path(name: str, default: str) -> Path:
 
 def add_common_paths(parser: argparse.ArgumentParser) -> None:
     """--profiles-dir / --artifacts / --models / --cache-dir, shared by several commands."""
-    parser.add_argument("--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="folder of profile YAML files (default: ./profiles)")
-    parser.add_argument("--artifacts", type=Path, default=env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"), help="artifacts folder (default: ./artifacts)")
-    parser.add_argument("--models", type=Path, default=env_path("ENGINE_FOUNDRY_MODELS", "models"), help="folder of checkpoints and calibration data (default: ./models)")
-    parser.add_argument("--cache-dir", type=Path, default=env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="persistent timing/calibration cache folder (default: ./cache)")
+    parser.add_argument(
+        "--profiles-dir",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"),
+        help="folder of profile YAML files (default: ./profiles)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"),
+        help="artifacts folder (default: ./artifacts)",
+    )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_MODELS", "models"),
+        help="folder of checkpoints and calibration data (default: ./models)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_CACHE", "cache"),
+        help="persistent timing/calibration cache folder (default: ./cache)",
+    )

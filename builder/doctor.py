@@ -77,11 +77,15 @@ def _images(client: Any) -> dict[str, dict[str, str]]:
     for flavour in flavours():
         tag = DEFAULT_IMAGES[flavour]
         image = _local_image(client, tag)
-        entry: dict[str, str] = {"image": f"{tag} present ({image})" if image else f"{tag} missing: `make image FLAVOUR={flavour}` builds it"}
+        entry: dict[str, str] = {
+            "image": f"{tag} present ({image})" if image else f"{tag} missing: `make image FLAVOUR={flavour}` builds it"
+        }
         pin = pins.get(flavour)
         if pin is not None:
             here = _local_image(client, pin.build_ref)
-            entry["base"] = f"{pin.ref}: " + ("present locally" if here else "not present locally; pulled when the image is built")
+            entry["base"] = f"{pin.ref}: " + (
+                "present locally" if here else "not present locally; pulled when the image is built"
+            )
             offline = pins.get(f"{flavour}-offline")
             if offline is not None and not here:
                 entry["base"] += f"; else the local Debian base {offline.ref} (made with debootstrap)"
@@ -108,13 +112,16 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
     gpus = [gpu.to_dict() for gpu in probe.gpus]
     discovery = probe.method if probe.gpus else "; ".join(probe.problems) or "none"
     client, docker_status = _docker_client()
-    report = DoctorReport(platform.python_version(), packages, gpus, discovery, cuda_driver_version(), find_trtexec(), docker_status)
+    report = DoctorReport(
+        platform.python_version(), packages, gpus, discovery, cuda_driver_version(), find_trtexec(), docker_status
+    )
     debootstrap = shutil.which("debootstrap")
     report.host = {
         "docker": docker_status,
         "gpu": f"{len(gpus)} found ({discovery})" if gpus else f"none ({discovery})",
         "nvidia_container_toolkit": _nvidia_toolkit(client),
-        "debootstrap": debootstrap or "not found (needed only to make the offline Debian base: apt-get install debootstrap)",
+        "debootstrap": debootstrap
+        or "not found (needed only to make the offline Debian base: apt-get install debootstrap)",
     }
     report.images = _images(client)
     host = BuildHost(len(gpus), discovery)
@@ -123,18 +130,26 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
             continue
         if item.error:
             why = f"invalid profile: {item.error}"
-            report.profiles.append({"name": item.name, "buildable": False, "why": why, "ready": False, "missing": [why]})
+            report.profiles.append(
+                {"name": item.name, "buildable": False, "why": why, "ready": False, "missing": [why]}
+            )
             continue
         entry = get_backend_entry(item.backend)
-        buildable, why = _buildable(entry, host, client is not None, docker_status, report.host["nvidia_container_toolkit"])
+        buildable, why = _buildable(
+            entry, host, client is not None, docker_status, report.host["nvidia_container_toolkit"]
+        )
         missing = _missing(entry, packages, has_gpu=bool(gpus))
-        report.profiles.append({"name": item.name, "buildable": buildable, "why": why, "ready": not missing, "missing": missing})
+        report.profiles.append(
+            {"name": item.name, "buildable": buildable, "why": why, "ready": not missing, "missing": missing}
+        )
     if client is not None:
         client.close()
     return report
 
 
-def _buildable(entry: BackendEntry, host: BuildHost, docker_ok: bool, docker_status: str, toolkit: str) -> tuple[bool, str]:
+def _buildable(
+    entry: BackendEntry, host: BuildHost, docker_ok: bool, docker_status: str, toolkit: str
+) -> tuple[bool, str]:
     """``make engine`` on this host: (yes/no, why)."""
     reason = why_not_buildable(entry.name, host)
     if reason:
@@ -162,7 +177,9 @@ def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
     for name, value in report.host.items():
         print(f"  {name:26} {value}")
     for gpu in report.gpus:
-        print(f"  gpu {gpu['index']:<22} {gpu['name']} (cc {gpu['compute_capability']}), driver {gpu['driver_version']}")
+        print(
+            f"  gpu {gpu['index']:<22} {gpu['name']} (cc {gpu['compute_capability']}), driver {gpu['driver_version']}"
+        )
     print("images (builds run in them; the build's Python packages, TensorRT and trtexec live there)")
     for flavour, entry in report.images.items():
         print(f"  {flavour:26} {entry['image']}")

@@ -12,8 +12,9 @@ import csv
 import re
 import shutil
 import subprocess
+from collections.abc import MutableMapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, MutableMapping, Sequence
+from typing import Any
 
 NVIDIA_SMI_FIELDS = ("index", "name", "uuid", "compute_cap", "memory.total", "driver_version")
 NVIDIA_SMI_TIMEOUT_S = 15

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from builder.safe_io import ARTIFACT_BYTES, FileReadError, kind_of, open_regular
 
@@ -64,7 +64,9 @@ def check_folder(folder: Path, sums: dict[str, str], *, ignore: Iterable[str] = 
     for rel, digest in sorted(sums.items()):
         path = folder / rel
         if not path.is_file():
-            problems.append(SumMismatch(rel, f"not a regular file ({kind_of(path.stat().st_mode)})" if path.exists() else "missing"))
+            problems.append(
+                SumMismatch(rel, f"not a regular file ({kind_of(path.stat().st_mode)})" if path.exists() else "missing")
+            )
             continue
         try:
             actual = sha256_file(path)

@@ -32,8 +32,10 @@ def build_cleanup(layout: ArtifactLayout, build_id: str) -> Cleanup:
             return "nothing was published; builds/ and latest are unchanged", "run the build again"
         record, stage = record_interrupted(layout, staging, signal_name)
         where = f"; the interrupted build is recorded in {record}" if record else ""
-        return f"stopped during {stage}; nothing was published (builds/ and latest are unchanged){where}", \
-            "run the build again"
+        return (
+            f"stopped during {stage}; nothing was published (builds/ and latest are unchanged){where}",
+            "run the build again",
+        )
 
     return cleanup
 
@@ -42,10 +44,14 @@ def published_message(layout: ArtifactLayout, final: Path) -> tuple[str, str]:
     """What to say when the build was published before the signal was acted on."""
     latest = layout.latest_dir()
     if latest is not None and latest == final.resolve():
-        return (f"the build had already been published: {final} is complete and latest points at it",
-                f"nothing to redo; check it with `python -m builder verify {final}`")
-    return (f"{final} is complete, but latest still points at {latest or 'nothing'}",
-            "run the build again: it reports the build up to date and points latest at it")
+        return (
+            f"the build had already been published: {final} is complete and latest points at it",
+            f"nothing to redo; check it with `python -m builder verify {final}`",
+        )
+    return (
+        f"{final} is complete, but latest still points at {latest or 'nothing'}",
+        "run the build again: it reports the build up to date and points latest at it",
+    )
 
 
 def record_interrupted(layout: ArtifactLayout, staging: Path, signal_name: str) -> tuple[Path | None, str]:

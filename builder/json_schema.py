@@ -19,8 +19,14 @@ KEYWORDS = frozenset({
     "$schema", "$id", "title", "description", "type", "const", "enum", "required", "properties",
     "additionalProperties", "items", "minItems", "maxItems", "pattern", "minLength", "maxLength", "minimum", "maximum",
 })  # fmt: skip
-_ARTICLE = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
-            "number": "a number", "boolean": "true or false"}
+_ARTICLE = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+}
 _TYPES: Mapping[str, Any] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -115,13 +121,18 @@ def _check_array(value: list[Any], schema: Mapping[str, Any], where: str) -> Ite
 
 def _same(value: Any, expected: Any) -> bool:
     """JSON equality: ``1`` is not ``true``."""
-    return type(value) is type(expected) and value == expected or (
-        _TYPES["number"](value) and _TYPES["number"](expected) and value == expected)
+    return (
+        type(value) is type(expected)
+        and value == expected
+        or (_TYPES["number"](value) and _TYPES["number"](expected) and value == expected)
+    )
 
 
 def _describe(value: Any) -> str:
     """``value`` as a JSON reader names it: 'abc', 3, true, null, an object, an array."""
     if value is None or isinstance(value, bool):
         return json.dumps(value)
-    text = repr(value) if isinstance(value, (str, int, float)) else "an object" if isinstance(value, dict) else "an array"
+    text = (
+        repr(value) if isinstance(value, (str, int, float)) else "an object" if isinstance(value, dict) else "an array"
+    )
     return text if len(text) <= 60 else text[:57] + "..."

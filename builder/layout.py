@@ -6,6 +6,7 @@ See docs/architecture.md ("Artifacts layout").
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -16,9 +17,11 @@ from typing import Any
 
 from builder.errors import HostEnvironmentError
 from builder.interrupts import deferred
-from builder.safe_io import FileReadError, read_json as _read_json_bounded
+from builder.safe_io import FileReadError
+from builder.safe_io import read_json as _read_json_bounded
 
 MANIFEST_NAME = "manifest.json"
+_BUILD_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{12}$")
 
 
 def new_build_id(build_key: str, now: datetime | None = None) -> str:
@@ -169,8 +172,10 @@ def check_tree(layout: ArtifactLayout) -> None:
     folders = (layout.profile_dir, layout.builds_dir, layout.failed_dir, layout.staging_root)
     for folder in folders:
         if folder.exists() and not folder.is_dir():
-            raise HostEnvironmentError(f"{folder} is a file where a folder is expected; nothing was started",
-                                       hint=f"move it away (mv {folder} {folder}.bak); the build makes the folder")
+            raise HostEnvironmentError(
+                f"{folder} is a file where a folder is expected; nothing was started",
+                hint=f"move it away (mv {folder} {folder}.bak); the build makes the folder",
+            )
     try:
         layout.staging_root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -203,5 +208,10 @@ def _not_writable(root: Path, err: OSError, what: str) -> HostEnvironmentError:
     return HostEnvironmentError(
         f"{what} is not writable ({err.strerror}); nothing was started",
         hint=f"choose a writable folder with --artifacts, or fix the permissions of {root} "
-             f"(chown -R {os.getuid()}:{os.getgid()})",
+        f"(chown -R {os.getuid()}:{os.getgid()})",
     )
+
+
+def is_build_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a build id (``new_build_id``): a received build's folder name is checked."""
+    return bool(_BUILD_ID.match(name))

@@ -7,10 +7,11 @@ still tells which stage it reached.  Schema: builder/schemas/manifest.schema.jso
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder import __version__
 from builder.atomic import atomic_output
@@ -100,11 +101,17 @@ def load_manifest(path: Path) -> dict[str, Any]:
     try:
         data = read_json(path, what="manifest")
     except FileReadError as err:
-        raise ArtifactError(f"{path}: {err.problem}", hint="the build folder was tampered with; rebuild or re-copy the artifact") from None
+        raise ArtifactError(
+            f"{path}: {err.problem}", hint="the build folder was tampered with; rebuild or re-copy the artifact"
+        ) from None
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: manifest missing", hint="point at a build folder that holds manifest.json") from None
+        raise ArtifactError(
+            f"{path}: manifest missing", hint="point at a build folder that holds manifest.json"
+        ) from None
     except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: not a readable JSON manifest ({err})", hint="the file is damaged; rebuild or re-copy the artifact") from None
+        raise ArtifactError(
+            f"{path}: not a readable JSON manifest ({err})", hint="the file is damaged; rebuild or re-copy the artifact"
+        ) from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: manifest is not a JSON object", hint="rebuild or re-copy the artifact")
     version = data.get("schema_version")
@@ -116,8 +123,10 @@ def load_manifest(path: Path) -> dict[str, Any]:
     problems = manifest_problems(data)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise ArtifactError(f"{path}: manifest field {problems[0]}{more}",
-                            hint="the manifest was edited or written by another tool; rebuild or re-copy the artifact")
+        raise ArtifactError(
+            f"{path}: manifest field {problems[0]}{more}",
+            hint="the manifest was edited or written by another tool; rebuild or re-copy the artifact",
+        )
     return data
 
 
@@ -133,8 +142,11 @@ def manifest_problems(data: Any) -> list[str]:
         return problems
     problems = resolved_problems(data["profile"]["resolved"])
     if data["status"] == "succeeded":
-        problems += [f"stages[{i}].status: {s['status']!r} in a build whose status is 'succeeded'"
-                     for i, s in enumerate(data["stages"]) if s["status"] not in ("ok", "skipped")]
+        problems += [
+            f"stages[{i}].status: {s['status']!r} in a build whose status is 'succeeded'"
+            for i, s in enumerate(data["stages"])
+            if s["status"] not in ("ok", "skipped")
+        ]
         if data.get("error") is not None:
             problems.append("error: set in a build whose status is 'succeeded'")
     paths = [artifact["path"] for artifact in data["artifacts"]]

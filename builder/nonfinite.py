@@ -6,12 +6,15 @@ with a TIP about opsets, sending the user after the wrong cause.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from builder.errors import ModelError
 
-_HINT = ("the weights are corrupt (a damaged file or a diverged training run); use a good checkpoint, "
-         "e.g. an earlier epoch's best.pt")
+_HINT = (
+    "the weights are corrupt (a damaged file or a diverged training run); use a good checkpoint, "
+    "e.g. an earlier epoch's best.pt"
+)
 
 
 def nonfinite_tensors(model: Any) -> list[tuple[str, int]]:

@@ -12,9 +12,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from builder import gpu as gpu_discovery
 from builder.buildkey import BuildKey, build_key_for
@@ -90,8 +91,15 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
             return _staged_build(profile, settings, pipeline, layout, build_id, key, gpus)
 
 
-def _staged_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stage], layout: ArtifactLayout,
-                  build_id: str, key: BuildKey, gpus: GpuProbe) -> BuildOutcome:
+def _staged_build(
+    profile: Profile,
+    settings: BuildSettings,
+    pipeline: Sequence[Stage],
+    layout: ArtifactLayout,
+    build_id: str,
+    key: BuildKey,
+    gpus: GpuProbe,
+) -> BuildOutcome:
     """Run the stages of a new build in its staging folder; publish it, or record it under failed/."""
     names = [stage.NAME for stage in pipeline]
     staging = layout.staging_dir(build_id)
@@ -100,7 +108,12 @@ def _staged_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[
         build_id=build_id,
         build_key=key.key,
         key_inputs=key.inputs,
-        profile={"name": profile.name, "source": profile.source, "sha256": profile.sha256(), "resolved": profile.to_dict()},
+        profile={
+            "name": profile.name,
+            "source": profile.source,
+            "sha256": profile.sha256(),
+            "resolved": profile.to_dict(),
+        },
         inputs={"weights": {"identity": key.weights.identity, "sha256": key.weights.sha256}},
         environment=capture_environment(settings.image_id, gpus=gpus.gpus),
         launch={"argv": list(settings.argv), "force": settings.force},
@@ -157,8 +170,16 @@ class _Run:
             manifest.write_atomic(self.staging / MANIFEST_NAME)
             settings.log(f"[{name}] started")
             ctx = StageContext(
-                self.profile, self.staging, self.scratch, settings.models, settings.cache_dir, settings.log,
-                dict(prior), host=host, manifest=manifest, layout=self.layout,
+                self.profile,
+                self.staging,
+                self.scratch,
+                settings.models,
+                settings.cache_dir,
+                settings.log,
+                dict(prior),
+                host=host,
+                manifest=manifest,
+                layout=self.layout,
             )
             try:
                 result = stage.run(ctx)
@@ -180,15 +201,25 @@ class _Run:
                 manifest = replace(manifest, inputs={**manifest.inputs, **result.inputs})
             manifest.write_atomic(self.staging / MANIFEST_NAME)
             settings.log(f"[{name}] {result.status.value} in {seconds:.1f}s")
-        raise ValueError(f"no stage of the pipeline {[s.NAME for s in pipeline]} published the build (end it with publish)")
+        raise ValueError(
+            f"no stage of the pipeline {[s.NAME for s in pipeline]} published the build (end it with publish)"
+        )
 
-    def fail(self, manifest: Manifest, stage: str, started: str, t0: float, exc: BaseException, details: dict[str, Any]) -> None:
+    def fail(
+        self, manifest: Manifest, stage: str, started: str, t0: float, exc: BaseException, details: dict[str, Any]
+    ) -> None:
         """Record ``stage`` failed with ``exc`` (a user error or a bug) and move the build under failed/."""
         error = _as_user_error(exc, stage)
         if error is None:
             message = f"{stage}: internal error: {type(exc).__name__}: {exc}"
-            summary = {"stage": stage, "message": message, "hint": BUG_HINT, "exit_code": int(ExitCode.BUG),
-                       "internal": True, "exception": type(exc).__name__}
+            summary = {
+                "stage": stage,
+                "message": message,
+                "hint": BUG_HINT,
+                "exit_code": int(ExitCode.BUG),
+                "internal": True,
+                "exception": type(exc).__name__,
+            }
         else:
             message = error.message
             summary = {"stage": stage, "message": message, "hint": error.hint, "exit_code": int(error.exit_code)}

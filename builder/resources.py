@@ -57,8 +57,10 @@ class Estimate:
     model_scale: str  # e.g. "yolo11n.yaml (n)"
 
     def describe(self) -> str:
-        return (f"about {_gib(self.peak_bytes)} of memory and {_duration(self.seconds)} "
-                f"({self.largest_forward}, {self.model_scale})")
+        return (
+            f"about {_gib(self.peak_bytes)} of memory and {_duration(self.seconds)} "
+            f"({self.largest_forward}, {self.model_scale})"
+        )
 
 
 def estimate_build(profile: Any, *, models_dir: Path | None = None, cpu_count: int | None = None) -> Estimate:
@@ -66,8 +68,10 @@ def estimate_build(profile: Any, *, models_dir: Path | None = None, cpu_count: i
     height, width = profile.imgsz
     largest = profile.batch.max if profile.dynamic else profile.batch.opt
     flops, memory, scale = _model_factors(profile, models_dir)
-    passes = (2 * (profile.verify.random_inputs + len(profile.verify.images)) * largest
-              + (profile.benchmark.warmup + profile.benchmark.iterations) * profile.batch.opt)
+    passes = (
+        2 * (profile.verify.random_inputs + len(profile.verify.images)) * largest
+        + (profile.benchmark.warmup + profile.benchmark.iterations) * profile.batch.opt
+    )
     cores = max(1, cpu_count or os.cpu_count() or 1)
     per_pixel = EXPORT_S_PER_PIXEL + EXPORT_BATCH_S_PER_PIXEL * (largest - 1) + INFER_S_PER_PIXEL * passes
     seconds = BASE_SECONDS + flops * (2 / cores) * height * width * per_pixel
@@ -87,8 +91,11 @@ def check_fits_host(profile: Any, *, allow_large: bool, models_dir: Path | None 
     too_long = estimate.seconds > MAX_SECONDS
     if allow_large or not (too_big or too_long):
         return estimate
-    why = (f"more than the {_gib(available)} of memory available here" if too_big and available is not None
-           else f"longer than the {_duration(MAX_SECONDS)} a build may take without --allow-large")
+    why = (
+        f"more than the {_gib(available)} of memory available here"
+        if too_big and available is not None
+        else f"longer than the {_duration(MAX_SECONDS)} a build may take without --allow-large"
+    )
     raise HostEnvironmentError(
         f"profile {profile.name}: the build would need {estimate.describe()}, {why}; nothing was started",
         hint="lower imgsz or batch.max in the profile, or pass --allow-large to build it anyway",

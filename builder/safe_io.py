@@ -14,8 +14,9 @@ import contextlib
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from builder.errors import BuilderError, ExitCode
 
@@ -53,7 +54,9 @@ class FileReadError(BuilderError):
 
 def kind_of(mode: int) -> str:
     """``"a FIFO (named pipe)"``, ``"a folder"``, ... or ``"a regular file"``."""
-    return next((name for test, name in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else "a special file")
+    return next(
+        (name for test, name in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else "a special file"
+    )
 
 
 def _refuse_kind(path: Path, mode: int, what: str) -> FileReadError:
@@ -104,14 +107,20 @@ def open_lock_file(path: Path) -> int:
     except OSError as err:
         if os.path.islink(path) or os.path.isdir(path):
             what = "a symlink" if os.path.islink(path) else "a folder"
-            raise FileReadError(path, f"is {what}, not a regular file; a lock file must be a regular file",
-                                hint=f"remove {path} (no build may be running); it is recreated") from err
+            raise FileReadError(
+                path,
+                f"is {what}, not a regular file; a lock file must be a regular file",
+                hint=f"remove {path} (no build may be running); it is recreated",
+            ) from err
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise FileReadError(path, f"is {kind_of(st.st_mode)}, not a regular file; a lock file must be a regular file",
-                            hint=f"remove {path} (no build may be running); it is recreated")
+        raise FileReadError(
+            path,
+            f"is {kind_of(st.st_mode)}, not a regular file; a lock file must be a regular file",
+            hint=f"remove {path} (no build may be running); it is recreated",
+        )
     return fd
 
 
@@ -156,8 +165,11 @@ class _Bounded:
         return data
 
     def _grew(self) -> FileReadError:
-        return FileReadError(self._path, f"grew past {_size(self._limit)} while being read as a {self._what}",
-                             hint="wait until whatever writes the file has finished, then run again")
+        return FileReadError(
+            self._path,
+            f"grew past {_size(self._limit)} while being read as a {self._what}",
+            hint="wait until whatever writes the file has finished, then run again",
+        )
 
     def __getattr__(self, name: str) -> Any:  # seek, tell, fileno, ... for tarfile and gzip
         return getattr(self._raw, name)

@@ -8,9 +8,10 @@ A stage's ``details`` are for the manifest only; later stages read the typed ``o
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from builder.layout import ArtifactLayout
 from builder.manifest import Manifest
@@ -153,5 +154,3 @@ class Stage(Protocol):
 
     def run(self, ctx: StageContext) -> StageResult:
         """Do the stage's work in ``ctx.workdir``; raise a ``BuilderError`` for a user-facing failure."""
-
-

@@ -25,8 +25,13 @@ def resolve_build_folder(path: Path) -> Path:
     if (path / "latest").is_dir():
         return (path / "latest").resolve()
     if not path.exists():
-        raise ArtifactError(f"{path}: no such file or folder", hint="pass a build folder (it holds manifest.json and SHA256SUMS)")
-    raise ArtifactError(f"{path}: not a build folder (no {MANIFEST_NAME}, no latest)", hint="pass <artifacts>/<profile>/builds/<id> or <artifacts>/<profile>")
+        raise ArtifactError(
+            f"{path}: no such file or folder", hint="pass a build folder (it holds manifest.json and SHA256SUMS)"
+        )
+    raise ArtifactError(
+        f"{path}: not a build folder (no {MANIFEST_NAME}, no latest)",
+        hint="pass <artifacts>/<profile>/builds/<id> or <artifacts>/<profile>",
+    )
 
 
 def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
@@ -42,7 +47,11 @@ def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
         report.add("manifest", "fail", err.message)
         return report
     status = report.manifest.get("status")
-    report.add("manifest", "pass" if status == "succeeded" else "fail", f"schema v{report.manifest['schema_version']}, status {status}")
+    report.add(
+        "manifest",
+        "pass" if status == "succeeded" else "fail",
+        f"schema v{report.manifest['schema_version']}, status {status}",
+    )
     check_sums(report, report.folder)
     _check_listing(report)
     run_host_checks(report, run_inference=run_inference)
@@ -71,7 +80,11 @@ def _check_listing(report: VerifyReport) -> None:
 def print_report(report: VerifyReport, *, as_json: bool = False) -> None:
     if as_json:
         checks = [asdict(c) for c in report.checks]
-        print(json.dumps({"folder": str(report.folder), "ok": report.ok, "verdict": report.verdict, "checks": checks}, indent=2))
+        print(
+            json.dumps(
+                {"folder": str(report.folder), "ok": report.ok, "verdict": report.verdict, "checks": checks}, indent=2
+            )
+        )
     else:
         for check in report.checks:
             print(f"{check.status.upper():4} {check.name}: {check.message}")

@@ -15,7 +15,6 @@ from builder.errors import BuilderError, ExitCode
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
-
 #: checks that decide whether the artifact runs on this host: a skipped one makes the verdict UNVERIFIED, not GO
 DECIDING_CHECKS = ("compat-", "load")
 

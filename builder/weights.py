@@ -30,10 +30,14 @@ def weights_fingerprint(model: ModelSpec, models_dir: Path) -> WeightsFingerprin
     if model.yaml is not None:
         return WeightsFingerprint(model.identity, sha256_text(model.identity), None)
     if model.checkpoint is None:
-        raise ModelError("the profile's model names neither a checkpoint nor a yaml", hint="set model.yaml or model.checkpoint")
+        raise ModelError(
+            "the profile's model names neither a checkpoint nor a yaml", hint="set model.yaml or model.checkpoint"
+        )
     path = models_dir / model.checkpoint
     if path.is_dir():
-        raise ModelError(f"checkpoint {path} is a folder, not a file", hint="point model.checkpoint at the .pt file inside it")
+        raise ModelError(
+            f"checkpoint {path} is a folder, not a file", hint="point model.checkpoint at the .pt file inside it"
+        )
     if not path.exists():  # a FIFO, device or oversized file is refused, named, by sha256_file
         raise ModelError(
             f"checkpoint {model.checkpoint!r} not found in models folder {models_dir}",

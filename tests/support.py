@@ -60,7 +60,9 @@ def shipped_files(folder: str, pattern: str, root: Path = REPO) -> list[Path]:
     import subprocess
 
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--", folder], cwd=root, capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", folder], cwd=root, capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError):
         listed = None
     if listed is None or listed.returncode != 0:

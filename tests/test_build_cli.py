@@ -20,8 +20,23 @@ DETERMINISTIC = ("model.onnx", "model.ort.onnx", "metadata.json")
 
 
 def _build(root, *extra):
-    cmd = [sys.executable, "-m", "builder", "build", "--profile", "tiny-cpu", "--profiles-dir", str(root / "profiles"),
-           "--artifacts", str(root / "artifacts"), "--models", str(root / "models"), "--cache-dir", str(root / "cache"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "builder",
+        "build",
+        "--profile",
+        "tiny-cpu",
+        "--profiles-dir",
+        str(root / "profiles"),
+        "--artifacts",
+        str(root / "artifacts"),
+        "--models",
+        str(root / "models"),
+        "--cache-dir",
+        str(root / "cache"),
+        *extra,
+    ]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
@@ -45,10 +60,17 @@ def test_all_five_stages_ran_and_the_folder_checks_out(two_builds):
     latest = two_builds[0] / "artifacts" / "tiny-cpu" / "latest"
     manifest = json.loads((latest / "manifest.json").read_text())
     assert [(s["name"], s["status"]) for s in manifest["stages"]] == [
-        ("export", "ok"), ("build", "ok"), ("verify", "ok"), ("benchmark", "ok"), ("publish", "ok")]
+        ("export", "ok"),
+        ("build", "ok"),
+        ("verify", "ok"),
+        ("benchmark", "ok"),
+        ("publish", "ok"),
+    ]
     assert manifest["benchmark"]["latency_ms"]["p50"] > 0
     assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=latest).returncode == 0
-    verify = subprocess.run([sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True)
+    verify = subprocess.run(
+        [sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True
+    )
     assert verify.returncode == 0 and "PASS load" in verify.stdout, verify.stdout + verify.stderr
 
 

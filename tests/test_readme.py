@@ -60,7 +60,9 @@ def _user_folders_in(tmp_path):
 def test_python_commands_in_the_readme_run(command, tmp_path):
     """As written (defaults included), but with the user's folders moved to tmp_path: `build` publishes a build."""
     env = _user_folders_in(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "builder", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 
@@ -93,5 +95,7 @@ def test_make_engine_builds_the_default_profile_in_a_container(tmp_path):
     assert manifest["status"] == "succeeded" and manifest["environment"]["image"]["id"]
     assert manifest["environment"]["in_container"] is True
     assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=latest).returncode == 0
-    verify = subprocess.run([sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True)
+    verify = subprocess.run(
+        [sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True
+    )
     assert verify.returncode == 0 and "GO:" in verify.stdout, verify.stdout + verify.stderr

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from builder.gpu import GpuProbe
 from builder.profile import Profile
-from builder.stage_types import BuildResult, BackendHost, StageContext, StageResult
+from builder.stage_types import BackendHost, BuildResult, StageContext, StageResult
 
 
 class BackendModule(Protocol):

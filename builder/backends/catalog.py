@@ -137,8 +137,15 @@ TENSORRT = register_backend(
         host_check="builder.ops.compat:check_tensorrt_host",
         needs_gpu=True,
         only_fields=(
-            "int8", "workspace", "timing_cache", "builder_optimization_level", "hardware_compatibility",
-            "version_compatible", "tf32", "target", "outputs.ultralytics_engine",
+            "int8",
+            "workspace",
+            "timing_cache",
+            "builder_optimization_level",
+            "hardware_compatibility",
+            "version_compatible",
+            "tf32",
+            "target",
+            "outputs.ultralytics_engine",
         ),
         triton=TritonPlatform("tensorrt_plan", "model.plan", "KIND_GPU"),
     )

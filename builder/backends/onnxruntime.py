@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder.benchmark_timing import noise_facts, timed_runs
 from builder.benchmarking import latency_summary
@@ -150,7 +151,9 @@ def benchmark(ctx: StageContext, build: BuildResult) -> Mapping[str, Any]:
     batch = profile.batch.opt
     feed_array = np.random.default_rng(BENCHMARK_SEED).random(input_shape(profile, batch), dtype=np.float32)
     runner = make_runner(artifact, profile)
-    ctx.log(f"benchmark: {spec.warmup} warm-up + up to {spec.iterations} timed runs within {spec.budget_s:g} s at batch {batch}")
+    ctx.log(
+        f"benchmark: {spec.warmup} warm-up + up to {spec.iterations} timed runs within {spec.budget_s:g} s at batch {batch}"
+    )
     try:
         with runner:
             feed = {build.input_name: feed_array}

@@ -7,8 +7,8 @@ The images on the nodes are whatever the fleet runs: the driver does not rebuild
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from builder.errors import BuilderError
 from builder.layout import ArtifactLayout

@@ -17,8 +17,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from builder.errors import BuilderError
 
@@ -181,6 +182,7 @@ def full_bundle_bytes(build_dir: Path, outbox: Path) -> bytes:
     top, entries, mtime = bundle_entries(build_dir)
     for path in sorted(p for p in build_dir.rglob("*") if p.is_file()):
         entries.setdefault(f"{BUILD_FOLDER}/{path.relative_to(build_dir).as_posix()}", path)
+    entries[f"{BUILD_FOLDER}/{SUMS_NAME}"] = build_dir / SUMS_NAME  # every build file is here: the build's own list
     del entries[SUMS_NAME]
     sums = [(rel, sha256_file(v) if isinstance(v, Path) else _sha(v)) for rel, v in entries.items()]
     entries[SUMS_NAME] = format_sums(sums).encode()

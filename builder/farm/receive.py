@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from builder.errors import ArtifactError
 from builder.hashing import SUMS_NAME, check_folder, parse_sums

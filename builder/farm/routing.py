@@ -2,17 +2,17 @@
 
 Ray labels every GPU node with a resource ``accelerator_type:<type>`` (``T4``, ``A10G``, ``A100``, ``H100``, ``L4``…).
 A TensorRT profile with ``target.gpu`` goes to a node whose accelerator type matches it by the same rule as the
-local target check (:func:`builder.backends.tensorrt.target.gpu_name_matches`: whole word, case-insensitive, so
-``A10`` does not match ``A100``), with one GPU. A TensorRT profile without ``target.gpu`` needs any GPU node. A CPU
+local target check (:func:`builder.backends.tensorrt.target.name_match`: exact or same family, vendor words ignored, so
+``A10`` matches neither ``A10G`` nor ``A100``), with one GPU. A TensorRT profile without ``target.gpu`` needs any GPU node. A CPU
 profile goes to any node, or to the nodes that offer the custom resource of the pool it is given (``--pool``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
-from builder.backends.tensorrt.target import gpu_name_matches
+from builder.backends.tensorrt.target import name_match, target_gpu_names
 from builder.errors import HostEnvironmentError
 from builder.profile import Backend, Profile
 
@@ -76,12 +76,13 @@ def route_profile(profile: Profile, nodes: Sequence[FarmNode], pool: str | None 
 
 def _route_gpu(profile: Profile, nodes: Sequence[FarmNode]) -> Route | str:
     gpu_nodes = [n for n in nodes if n.gpus >= 1]
-    wanted = profile.target.gpu if profile.target else None
-    if not wanted:
+    names = target_gpu_names(profile.target.gpu if profile.target else None)
+    wanted = ", ".join(names)
+    if not names:
         if not gpu_nodes:
             return f"TensorRT profile '{profile.name}' needs a GPU, but no node offers one"
         return Route(profile.name, "any GPU node", 1, {}, tuple(n.node_id for n in gpu_nodes))
-    matching = sorted({t for n in gpu_nodes for t in n.accelerator_types if gpu_name_matches(wanted, t)})
+    matching = sorted({t for n in gpu_nodes for t in n.accelerator_types if any(name_match(w, t) for w in names)})
     if not matching:
         return f"TensorRT profile '{profile.name}' targets GPU '{wanted}', but no node with a GPU has a matching accelerator type"
     # Ray cannot ask for "T4 or T4-16G": take the type most nodes offer (ties: by name).

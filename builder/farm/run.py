@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from builder.errors import BuilderError, ExitCode
 from builder.farm.progress import FarmResult, ProgressBoard, ProgressPrinter, summary_table

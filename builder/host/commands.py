@@ -25,32 +25,65 @@ FLAVOURS = flavours()
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the host subcommands to the CLI's subparsers."""
     engine = subparsers.add_parser("engine", help="build one profile in its container (skipped when up to date)")
-    engine.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
+    engine.add_argument(
+        "--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})"
+    )
     add_common_paths(engine)
     _launch_options(engine)
-    engine.add_argument("-v", "--verbose", action="store_true",
-                        help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)")
+    engine.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)",
+    )
     engine.set_defaults(handler=_cmd_engine)
 
-    engines = subparsers.add_parser("engines", help="build several profiles: one container per GPU in parallel, CPU profiles in turn")
-    engines.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE", help="profiles to build (default: every buildable profile)")
+    engines = subparsers.add_parser(
+        "engines", help="build several profiles: one container per GPU in parallel, CPU profiles in turn"
+    )
+    engines.add_argument(
+        "--profiles",
+        nargs="+",
+        default=[],
+        metavar="PROFILE",
+        help="profiles to build (default: every buildable profile)",
+    )
     add_common_paths(engines)
     _launch_options(engines)
     engines.set_defaults(handler=_cmd_engines)
 
     image = subparsers.add_parser("image", help="build the builder image of a flavour (cpu or trt)")
-    image.add_argument("--flavour", choices=FLAVOURS, default="cpu", help="cpu (ONNX Runtime) or trt (TensorRT); default cpu")
+    image.add_argument(
+        "--flavour", choices=FLAVOURS, default="cpu", help="cpu (ONNX Runtime) or trt (TensorRT); default cpu"
+    )
     image.add_argument("--tag", default=None, help="image tag (default: engine-foundry:<flavour>)")
     image.add_argument("--base-image", default=None, help="base image instead of images.lock's (BASE_IMAGE)")
-    image.add_argument("--online", action="store_true", help="let pip download during the build instead of using a host wheelhouse")
-    image.add_argument("--extra-ca", type=Path, default=None, metavar="PEM", help="CA bundle pip trusts during the build (TLS-intercepting proxies)")
-    image.add_argument("--ultralytics", default=None, metavar="REQ", help="another ultralytics distribution (a fork), as a pip requirement")
-    image.add_argument("--ultralytics-sha256", default=None, metavar="HEX", help="sha256 pin of that distribution's file")
+    image.add_argument(
+        "--online", action="store_true", help="let pip download during the build instead of using a host wheelhouse"
+    )
+    image.add_argument(
+        "--extra-ca",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="CA bundle pip trusts during the build (TLS-intercepting proxies)",
+    )
+    image.add_argument(
+        "--ultralytics",
+        default=None,
+        metavar="REQ",
+        help="another ultralytics distribution (a fork), as a pip requirement",
+    )
+    image.add_argument(
+        "--ultralytics-sha256", default=None, metavar="HEX", help="sha256 pin of that distribution's file"
+    )
     image.add_argument("--mirror", default=None, metavar="URL", help="Debian mirror for the offline base fallback")
     image.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     image.set_defaults(handler=_cmd_image)
 
-    shell = subparsers.add_parser("shell", help="an interactive shell in the image, with the launcher's mounts and hardening")
+    shell = subparsers.add_parser(
+        "shell", help="an interactive shell in the image, with the launcher's mounts and hardening"
+    )
     shell.add_argument("--flavour", choices=FLAVOURS, default="cpu")
     add_common_paths(shell)
     shell.add_argument("--image", default=None, help="image reference (default: engine-foundry:<flavour>)")
@@ -60,28 +93,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pin.add_argument("--lock", type=Path, default=None, help="the lock file (default: images.lock of this checkout)")
     pin.set_defaults(handler=_cmd_pin)
 
-    offline = subparsers.add_parser("offline-base", help="make the local Debian base image with debootstrap (no registry needed)")
-    offline.add_argument("--mirror", default=None, metavar="URL", help="Debian mirror (default: $ENGINE_FOUNDRY_DEBIAN_MIRROR, else apt's)")
+    offline = subparsers.add_parser(
+        "offline-base", help="make the local Debian base image with debootstrap (no registry needed)"
+    )
+    offline.add_argument(
+        "--mirror",
+        default=None,
+        metavar="URL",
+        help="Debian mirror (default: $ENGINE_FOUNDRY_DEBIAN_MIRROR, else apt's)",
+    )
     offline.add_argument("--suite", default="bookworm", help="Debian suite (default: bookworm)")
     offline.add_argument("--force", action="store_true", help="remake it even when present")
     offline.set_defaults(handler=_cmd_offline_base)
 
-    lock = subparsers.add_parser("lock", help="resolve requirements/<flavour>.in into the hash-locked requirements/<flavour>.txt")
+    lock = subparsers.add_parser(
+        "lock", help="resolve requirements/<flavour>.in into the hash-locked requirements/<flavour>.txt"
+    )
     lock.add_argument("--flavour", choices=FLAVOURS, default="cpu")
-    lock.add_argument("--check", action="store_true", help="only check that the lock file is up to date (exit 1 if not)")
-    lock.add_argument("--pip-arg", action="append", default=[], metavar="ARG", help="extra pip argument, e.g. --pip-arg=--extra-index-url=URL")
+    lock.add_argument(
+        "--check", action="store_true", help="only check that the lock file is up to date (exit 1 if not)"
+    )
+    lock.add_argument(
+        "--pip-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra pip argument, e.g. --pip-arg=--extra-index-url=URL",
+    )
     lock.set_defaults(handler=_cmd_lock)
 
-    clean = subparsers.add_parser("clean", help="remove staged build inputs, leftover build containers and unused project images (never artifacts)")
+    clean = subparsers.add_parser(
+        "clean",
+        help="remove staged build inputs, leftover build containers and unused project images (never artifacts)",
+    )
     clean.set_defaults(handler=_cmd_clean)
 
 
 def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
-    parser.add_argument("--allow-large", action="store_true",
-                        help="build even when the estimated memory or time exceeds the host (builder/resources.py)")
-    parser.add_argument("--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)")
-    parser.add_argument("--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)")
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="build even when the estimated memory or time exceeds the host (builder/resources.py)",
+    )
+    parser.add_argument(
+        "--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)"
+    )
+    parser.add_argument(
+        "--image", default=None, help="image reference (default: engine-foundry:cpu / engine-foundry:trt by backend)"
+    )
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
@@ -98,12 +158,13 @@ def _docker() -> Any:
 
 def _cmd_engine(args: argparse.Namespace) -> int:
     from builder.host.launch import launch
-
     from builder.host.progress import ProgressSink, log_path
 
     profile = check_buildable_here(args.profile, args.profiles_dir)
     settings = _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large)
-    sink = ProgressSink(log_path(settings.artifacts_dir, profile.name), verbose=args.verbose, out=lambda line: print(line, flush=True))
+    sink = ProgressSink(
+        log_path(settings.artifacts_dir, profile.name), verbose=args.verbose, out=lambda line: print(line, flush=True)
+    )
     try:
         return launch(args.profile, settings, _docker(), sink)
     finally:
@@ -137,7 +198,9 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
     refs = args.profiles or [item.name for item in list_profiles(args.profiles_dir) if not item.abstract]
     if not refs:
-        raise HostEnvironmentError(f"no profiles in {args.profiles_dir}", hint="pass --profiles-dir or --profiles NAME...")
+        raise HostEnvironmentError(
+            f"no profiles in {args.profiles_dir}", hint="pass --profiles-dir or --profiles NAME..."
+        )
     return launch_many(refs, _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large), _docker())
 
 
@@ -165,7 +228,10 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     backend = backend_for_flavour(args.flavour).name
     argv = docker_run_argv(container_spec("shell", backend, settings), entrypoint="/bin/bash", interactive=True)
     if shutil.which("docker") is None:
-        raise HostEnvironmentError("the docker command-line client is not installed", hint="install it (`apt-get install docker.io`), or use `docker compose run builder`")
+        raise HostEnvironmentError(
+            "the docker command-line client is not installed",
+            hint="install it (`apt-get install docker.io`), or use `docker compose run builder`",
+        )
     print(" ".join(argv), flush=True)
     os.execvp("docker", argv)
     return 0  # not reached
@@ -222,6 +288,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     from builder.host.image_cleanup import remove_unused_images, size_text
 
     result = remove_unused_images(engine, keep_cache=False)
-    print(f"clean: removed {len(result.removed)} unused image(s) the project made, freed {size_text(result.freed_bytes)}"
+    print(f"clean: removed {len(result.removed)} unused image(s) the project made, "
+          f"freed {size_text(result.freed_bytes)}"
           f"{f'; kept {len(result.kept)} in use' if result.kept else ''} (artifacts are never removed)")  # fmt: skip
     return 0

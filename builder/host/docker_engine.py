@@ -10,9 +10,10 @@ through :func:`translate_docker_error`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from builder.errors import HostEnvironmentError
 from builder.host.spec import ContainerSpec
@@ -109,7 +110,12 @@ def translate_docker_error(exc: BaseException, *, image: str | None = None) -> H
             f"permission denied on the Docker socket ({docker_host()})",
             hint="add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as root",
         )
-    markers = ("Connection aborted", "Connection refused", "FileNotFoundError", "Error while fetching server API version")
+    markers = (
+        "Connection aborted",
+        "Connection refused",
+        "FileNotFoundError",
+        "Error while fetching server API version",
+    )
     if any(m in text for m in markers) or type(exc).__name__ in {"ConnectionError", "ReadTimeout"}:
         return HostEnvironmentError(
             f"no Docker engine answers at {docker_host()}",
@@ -225,8 +231,14 @@ class DockerEngine:
 
         try:
             stream = self._client.api.build(
-                path=str(context), tag=tag, buildargs=dict(buildargs), labels=dict(labels), nocache=no_cache,
-                rm=True, forcerm=True, decode=True,
+                path=str(context),
+                tag=tag,
+                buildargs=dict(buildargs),
+                labels=dict(labels),
+                nocache=no_cache,
+                rm=True,
+                forcerm=True,
+                decode=True,
             )
             for event in stream:
                 if "error" in event:
@@ -241,7 +253,9 @@ class DockerEngine:
             raise translate_docker_error(exc, image=tag) from None
         info = self.image_info(tag)
         if info is None:
-            raise HostEnvironmentError(f"docker build of {tag} reported no image", hint="run it again with `docker build` to see why")
+            raise HostEnvironmentError(
+                f"docker build of {tag} reported no image", hint="run it again with `docker build` to see why"
+            )
         return info
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> ImageInfo:
@@ -254,7 +268,9 @@ class DockerEngine:
             raise translate_docker_error(exc, image=ref) from None
         info = self.image_info(ref)
         if info is None:
-            raise HostEnvironmentError(f"docker import produced no image {ref}", hint="check `docker images` and the daemon log")
+            raise HostEnvironmentError(
+                f"docker import produced no image {ref}", hint="check `docker images` and the daemon log"
+            )
         return info
 
     def run(self, spec: ContainerSpec, name: str | None = None) -> DockerContainer:
@@ -262,7 +278,12 @@ class DockerEngine:
         from docker.types import DeviceRequest, Mount
 
         device_requests = [
-            DeviceRequest(driver=d.driver, count=d.count, device_ids=list(d.device_ids) or None, capabilities=[list(d.capabilities)])
+            DeviceRequest(
+                driver=d.driver,
+                count=d.count,
+                device_ids=list(d.device_ids) or None,
+                capabilities=[list(d.capabilities)],
+            )
             for d in spec.device_requests
         ]
         try:
@@ -285,7 +306,9 @@ class DockerEngine:
             )
         except docker.errors.ImageNotFound:
             flavour = spec.labels.get("engine-foundry.flavour")
-            raise HostEnvironmentError(f"Docker image {spec.image} is not present", hint=image_hint(spec.image, flavour)) from None
+            raise HostEnvironmentError(
+                f"Docker image {spec.image} is not present", hint=image_hint(spec.image, flavour)
+            ) from None
         except docker.errors.APIError as exc:
             raise translate_docker_error(exc, image=spec.image) from None
         try:
@@ -307,7 +330,6 @@ class DockerEngine:
         except docker.errors.NotFound:
             pass
 
-
     def dangling_images(self, label: str) -> list[ImageRecord]:
         images = self._client.images.list(filters={"dangling": True, "label": label})
         return [
@@ -327,8 +349,10 @@ class DockerEngine:
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            raise HostEnvironmentError(f"cannot remove image {image_id[:19]}: {(exc.explanation or str(exc)).strip()}",
-                                       hint="a container still uses it; `docker ps -a` lists them") from None
+            raise HostEnvironmentError(
+                f"cannot remove image {image_id[:19]}: {(exc.explanation or str(exc)).strip()}",
+                hint="a container still uses it; `docker ps -a` lists them",
+            ) from None
 
 
 def _image_info(image: Any, ref: str) -> ImageInfo:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo

@@ -14,8 +14,8 @@ import argparse
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from builder.errors import HostEnvironmentError
 
@@ -33,7 +33,9 @@ def image_build_argv(repo: Path, image: str) -> list[str]:
             "-t", f"{image}-test", str(repo)]  # fmt: skip
 
 
-def suite_run_argv(repo: Path, image: str, gpus: str, pytest_args: Sequence[str] = (), checkpoint: str = "") -> list[str]:
+def suite_run_argv(
+    repo: Path, image: str, gpus: str, pytest_args: Sequence[str] = (), checkpoint: str = ""
+) -> list[str]:
     """``docker run`` of the gpu suite: repository read-only, report folder writable, tmpfs /tmp."""
     command = " ".join([IN_CONTAINER, *(_quote(a) for a in pytest_args)])
     return [
@@ -70,15 +72,22 @@ def run_gpu_tests(args: argparse.Namespace) -> int:
 
     repo = Path(__file__).resolve().parents[2]
     if shutil.which("docker") is None:
-        raise HostEnvironmentError("the docker command-line client is not installed", hint="install it (`apt-get install docker.io`)")
+        raise HostEnvironmentError(
+            "the docker command-line client is not installed", hint="install it (`apt-get install docker.io`)"
+        )
     if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
-        raise HostEnvironmentError(f"the TensorRT image {args.image} is not here", hint="build it: `make image FLAVOUR=trt`")
+        raise HostEnvironmentError(
+            f"the TensorRT image {args.image} is not here", hint="build it: `make image FLAVOUR=trt`"
+        )
     if subprocess.run(image_build_argv(repo, args.image)).returncode != 0:
-        raise HostEnvironmentError(f"could not build {args.image}-test from tests/gpu/Dockerfile", hint="read docker's message above")
+        raise HostEnvironmentError(
+            f"could not build {args.image}-test from tests/gpu/Dockerfile", hint="read docker's message above"
+        )
     report = repo / REPORT_DIR
     report.mkdir(parents=True, exist_ok=True)
     report.chmod(0o777)  # the image's unprivileged user writes the report
-    argv = suite_run_argv(repo, args.image, args.gpus, shlex.split(args.pytest_args),
-                         os.environ.get("ENGINE_FOUNDRY_GPU_CHECKPOINT", ""))
+    argv = suite_run_argv(
+        repo, args.image, args.gpus, shlex.split(args.pytest_args), os.environ.get("ENGINE_FOUNDRY_GPU_CHECKPOINT", "")
+    )
     print(" ".join(shlex.quote(a) for a in argv), flush=True)
     return subprocess.run(argv).returncode

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from builder import __version__
 from builder.errors import BuilderError, HostEnvironmentError, UsageError
@@ -65,7 +65,9 @@ def repo_root() -> Path:
     """
     root = Path(__file__).resolve().parents[2]
     if not (root / "Dockerfile").is_file():
-        raise HostEnvironmentError(f"no Dockerfile in {root}", hint="run image builds from a checkout of the repository")
+        raise HostEnvironmentError(
+            f"no Dockerfile in {root}", hint="run image builds from a checkout of the repository"
+        )
     return root
 
 
@@ -93,7 +95,10 @@ def choose_base(options: ImageOptions, engine: ContainerEngine, root: Path, log:
         return BaseChoice(ref, ref, info.id, "@sha256:" in ref or ref.startswith("sha256:"))
     pins = read_images_lock(root / "images.lock")
     if options.flavour not in pins:
-        raise UsageError(f"images.lock has no entry for flavour {options.flavour!r}", hint="add `<flavour> <reference> unpinned` and run `make pin`")
+        raise UsageError(
+            f"images.lock has no entry for flavour {options.flavour!r}",
+            hint="add `<flavour> <reference> unpinned` and run `make pin`",
+        )
     entry = pins[options.flavour]
     try:
         info = engine.image_info(entry.build_ref) or engine.pull(entry.build_ref)
@@ -105,11 +110,15 @@ def choose_base(options: ImageOptions, engine: ContainerEngine, root: Path, log:
                 hint="log in to its registry (`docker login nvcr.io` for TensorRT) and check the network, or pass --base-image",
             ) from None
         offline = pins["cpu-offline"]
-        log(f"base image {entry.build_ref} cannot be pulled ({err.message}); using the local Debian base {offline.ref} instead")
+        log(
+            f"base image {entry.build_ref} cannot be pulled ({err.message}); using the local Debian base {offline.ref} instead"
+        )
     return offline_choice(offline, options, engine, log)
 
 
-def offline_choice(offline: BasePin, options: ImageOptions, engine: ContainerEngine, log: Callable[[str], None]) -> BaseChoice:
+def offline_choice(
+    offline: BasePin, options: ImageOptions, engine: ContainerEngine, log: Callable[[str], None]
+) -> BaseChoice:
     """The offline Debian base, made with debootstrap when missing."""
     suite = offline.ref.rsplit(":", 1)[-1]
     info = make_offline_base(engine, mirror=options.mirror, suite=suite, log=log)
@@ -134,7 +143,9 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     base = choose_base(options, engine, root, log)
     local = any(p.local and p.ref == base.ref for p in _pins_or_none(root).values())
     if not base.pinned and not local:
-        log(f"WARNING base image {base.ref} is not pinned by digest in images.lock; the build is not reproducible. TIP run `make pin`")
+        log(
+            f"WARNING base image {base.ref} is not pinned by digest in images.lock; the build is not reproducible. TIP run `make pin`"
+        )
     buildargs = {
         "FLAVOUR": options.flavour,
         "BASE_IMAGE": base.build_ref,
@@ -143,7 +154,9 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     }
     requirements = root / "requirements"
     if options.wheelhouse:
-        log(f"downloading the wheels of requirements/{options.flavour}.txt into requirements/wheelhouse/{options.flavour}")
+        log(
+            f"downloading the wheels of requirements/{options.flavour}.txt into requirements/wheelhouse/{options.flavour}"
+        )
         download_wheelhouse(requirements, options.flavour, requirements / "wheelhouse" / options.flavour)
         buildargs["WHEELHOUSE"] = f"wheelhouse/{options.flavour}"
     if options.extra_ca is not None:
@@ -177,7 +190,9 @@ def _pins_or_none(root: Path) -> dict[str, BasePin]:
         return {}
 
 
-def ensure_image(flavour: str, engine: ContainerEngine, log: Callable[[str], None] = print, ref: str | None = None) -> ImageInfo:
+def ensure_image(
+    flavour: str, engine: ContainerEngine, log: Callable[[str], None] = print, ref: str | None = None
+) -> ImageInfo:
     """The image for ``flavour`` (or ``ref``): found locally, else built (the default tags only).
 
     Raises:
@@ -187,7 +202,9 @@ def ensure_image(flavour: str, engine: ContainerEngine, log: Callable[[str], Non
     wanted = ref or default
     info = engine.image_info(wanted)
     if info is None and wanted != default:
-        raise HostEnvironmentError(f"Docker image {wanted} is not present", hint=f"pull or build it, or leave --image out to use {default}")
+        raise HostEnvironmentError(
+            f"Docker image {wanted} is not present", hint=f"pull or build it, or leave --image out to use {default}"
+        )
     if info is None:
         log(f"image {wanted} is missing: building it now (same as `make image FLAVOUR={flavour}`)")
         return build_image(ImageOptions(flavour=flavour), engine, log)
@@ -197,7 +214,9 @@ def ensure_image(flavour: str, engine: ContainerEngine, log: Callable[[str], Non
     except HostEnvironmentError:  # not a checkout: nothing to compare with
         changed = False
     if changed:
-        log(f"WARNING image {wanted} was built from other sources than this checkout. TIP rebuild it: `make image FLAVOUR={flavour}`")
+        log(
+            f"WARNING image {wanted} was built from other sources than this checkout. TIP rebuild it: `make image FLAVOUR={flavour}`"
+        )
     return info
 
 
@@ -239,7 +258,10 @@ def provenance_environment(info: ImageInfo) -> dict[str, str]:
         "ENGINE_FOUNDRY_BASE_IMAGE_ID": info.labels.get(BASE_ID_LABEL, "unknown"),
         "ENGINE_FOUNDRY_BASE_PINNED": info.labels.get(BASE_PINNED_LABEL, "unknown"),
     }
-    deps, base_identity = info.labels.get(DEPS_LABEL), info.labels.get(BASE_DIGEST_LABEL) or info.labels.get(BASE_ID_LABEL)
+    deps, base_identity = (
+        info.labels.get(DEPS_LABEL),
+        info.labels.get(BASE_DIGEST_LABEL) or info.labels.get(BASE_ID_LABEL),
+    )
     if deps and base_identity:
         env.update({DEPS_ENV: deps, BASE_IDENTITY_ENV: base_identity})
     return env
@@ -247,7 +269,9 @@ def provenance_environment(info: ImageInfo) -> dict[str, str]:
 
 def _stage_extra_ca(source: Path, requirements: Path) -> str:
     if not source.is_file():
-        raise UsageError(f"extra CA bundle {source} does not exist", hint="pass a PEM file, e.g. /etc/ssl/certs/ca-certificates.crt")
+        raise UsageError(
+            f"extra CA bundle {source} does not exist", hint="pass a PEM file, e.g. /etc/ssl/certs/ca-certificates.crt"
+        )
     if b"BEGIN CERTIFICATE" not in read_bytes(source, what="CA bundle", limit=TEXT_BYTES):
         raise UsageError(f"{source} holds no PEM certificate", hint="pass a PEM bundle (-----BEGIN CERTIFICATE-----)")
     target = requirements / EXTRA_CA_NAME

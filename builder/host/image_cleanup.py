@@ -9,8 +9,8 @@ tools or people made (no such label) are never touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ContainerEngine, ImageRecord

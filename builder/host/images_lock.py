@@ -11,13 +11,13 @@ local Debian base the cpu flavour falls back to when no registry answers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
-from builder.safe_io import TEXT_BYTES, read_text
 from builder.errors import BuilderError, UsageError
 from builder.host.docker_engine import ContainerEngine
+from builder.safe_io import TEXT_BYTES, read_text
 
 UNPINNED = "unpinned"
 LOCAL = "local"
@@ -75,7 +75,10 @@ def read_images_lock(path: Path) -> dict[str, BasePin]:
         if not fields:
             continue
         if len(fields) != 3 or not (fields[2] in (UNPINNED, LOCAL) or fields[2].startswith(("sha256:", "id:sha256:"))):
-            raise UsageError(f"{path}:{number}: expected `<key> <reference> <pin>`, got {line.strip()!r}", hint="fix the line, or restore the file and run `make pin`")
+            raise UsageError(
+                f"{path}:{number}: expected `<key> <reference> <pin>`, got {line.strip()!r}",
+                hint="fix the line, or restore the file and run `make pin`",
+            )
         pins[fields[0]] = BasePin(fields[0], fields[1], fields[2])
     return pins
 
@@ -97,14 +100,19 @@ def resolve_pin(entry: BasePin, engine: ContainerEngine) -> tuple[BasePin, str]:
     except BuilderError as pull_error:
         local = engine.image_info(entry.ref)
         if local is None:
-            return entry, f"{entry.key}: {entry.ref} can neither be pulled nor found locally ({pull_error.message}); kept {entry.pin}"
+            return (
+                entry,
+                f"{entry.key}: {entry.ref} can neither be pulled nor found locally ({pull_error.message}); kept {entry.pin}",
+            )
         info = local
     repo = repository(entry.ref)
     digests = [d.split("@", 1)[1] for d in info.repo_digests if d.split("@", 1)[0] == repo]
     if digests:
         return replace(entry, pin=digests[0]), f"{entry.key}: {entry.ref} pinned to registry digest {digests[0]}"
-    return replace(entry, pin=LOCAL), (f"{entry.key}: {entry.ref} is made locally (image ID {info.id} here); not pinned: "
-                                       "no other machine can have that ID, each build's manifest records it")
+    return replace(entry, pin=LOCAL), (
+        f"{entry.key}: {entry.ref} is made locally (image ID {info.id} here); not pinned: "
+        "no other machine can have that ID, each build's manifest records it"
+    )
 
 
 def repository(ref: str) -> str:

@@ -14,11 +14,12 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from builder.errors import BuilderError, ExitCode, error_lines
 from builder.host.docker_engine import Container, ContainerEngine, ImageInfo
@@ -40,7 +41,11 @@ def say_error(line: str) -> None:
 
 
 def launch(
-    profile_ref: str | Path, settings: HostSettings, engine: ContainerEngine, sink: Sink = say, error_sink: Sink = say_error
+    profile_ref: str | Path,
+    settings: HostSettings,
+    engine: ContainerEngine,
+    sink: Sink = say,
+    error_sink: Sink = say_error,
 ) -> int:
     """Build ``profile_ref`` in a container unless an up-to-date build exists.
 
@@ -122,7 +127,9 @@ def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -
         (request,) = gpu_requests(settings.gpus)  # also rejects a malformed --gpus before anything starts
         return [g for g in gpus if str(g.index) in request.device_ids] if request.device_ids else gpus
 
-    return build_key_for(profile, settings.models_dir, image.id, chosen_gpus, environment_id=image_key_identity(image)).key
+    return build_key_for(
+        profile, settings.models_dir, image.id, chosen_gpus, environment_id=image_key_identity(image)
+    ).key
 
 
 def spec_name(profile_name: str) -> str:

@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from builder.errors import HostEnvironmentError, UsageError
 from builder.safe_io import TEXT_BYTES, read_text
@@ -71,13 +72,21 @@ def lock_interpreter(flavour: str) -> str:
         if candidate and _python_version(candidate) == version:
             return candidate
     if _python_version(sys.executable) != version:
-        print(f"WARNING no Python {version} found (set {LOCK_PYTHON_ENV}); markers are evaluated for this Python", file=sys.stderr)
+        print(
+            f"WARNING no Python {version} found (set {LOCK_PYTHON_ENV}); markers are evaluated for this Python",
+            file=sys.stderr,
+        )
     return sys.executable
 
 
 def _python_version(python: str) -> str | None:
     try:
-        result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() if result.returncode == 0 else None
@@ -97,7 +106,9 @@ def resolve(in_file: Path, flavour: str, pip_args: Sequence[str] = ()) -> list[d
             "--report", str(report), "-r", str(in_file), *pip_args,
         ]  # fmt: skip
         if subprocess.run(cmd).returncode != 0:
-            raise HostEnvironmentError(f"pip could not resolve {in_file} for the {flavour} image", hint="read pip's message above")
+            raise HostEnvironmentError(
+                f"pip could not resolve {in_file} for the {flavour} image", hint="read pip's message above"
+            )
         install: list[dict[str, Any]] = json.loads(report.read_text())["install"]
         return install
 
@@ -118,7 +129,9 @@ def file_sha256(item: dict[str, Any]) -> str:
         return str(hashes["sha256"])
     url = urllib.parse.urlparse(info["url"])
     if url.scheme != "file":
-        raise HostEnvironmentError(f"the index gave no sha256 for {info['url']}", hint="use an index that publishes hashes")
+        raise HostEnvironmentError(
+            f"the index gave no sha256 for {info['url']}", hint="use an index that publishes hashes"
+        )
     return _sha256(Path(urllib.parse.unquote(url.path)))
 
 
@@ -145,9 +158,15 @@ def write_lock(requirements_dir: Path, flavour: str, pip_args: Sequence[str] = (
     """
     in_file = requirements_dir / f"{flavour}.in"
     if not in_file.is_file():
-        raise UsageError(f"no {in_file}", hint=f"create it: one top-level requirement per line (see {requirements_dir}/cpu.in)")
+        raise UsageError(
+            f"no {in_file}", hint=f"create it: one top-level requirement per line (see {requirements_dir}/cpu.in)"
+        )
     out_file = requirements_dir / f"{flavour}.txt"
-    text = render_lock(flavour, resolve(in_file, flavour, pip_args), excluded_names(read_text(in_file, what="requirements file", limit=TEXT_BYTES)))
+    text = render_lock(
+        flavour,
+        resolve(in_file, flavour, pip_args),
+        excluded_names(read_text(in_file, what="requirements file", limit=TEXT_BYTES)),
+    )
     current = read_text(out_file, what="lock file", limit=TEXT_BYTES) if out_file.exists() else ""
     if check:
         return current == text

@@ -15,12 +15,12 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ContainerEngine, ImageInfo
+from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
 DEFAULT_SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -78,7 +78,9 @@ def check_prerequisites() -> None:
         HostEnvironmentError: either is not the case.
     """
     if shutil.which("debootstrap") is None:
-        raise HostEnvironmentError("debootstrap is not installed", hint="install it: `sudo apt-get install -y debootstrap`")
+        raise HostEnvironmentError(
+            "debootstrap is not installed", hint="install it: `sudo apt-get install -y debootstrap`"
+        )
     if os.geteuid() != 0:
         raise HostEnvironmentError(
             "making the offline base needs root (debootstrap creates device nodes and chroots)",
@@ -151,7 +153,8 @@ def _debootstrap(rootfs: Path, mirror: str, suite: str, log_file: Path) -> None:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=DEBOOTSTRAP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise HostEnvironmentError(
-                f"debootstrap took longer than {DEBOOTSTRAP_TIMEOUT_S} s", hint="check the mirror's speed, or pass --mirror URL"
+                f"debootstrap took longer than {DEBOOTSTRAP_TIMEOUT_S} s",
+                hint="check the mirror's speed, or pass --mirror URL",
             ) from None
     if proc.returncode != 0:
         tail = " | ".join(log_file.read_text(errors="replace").strip().splitlines()[-5:])

@@ -9,9 +9,10 @@ the outcome lines and every warning or error, unless ``verbose``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 #: lines shown without -v: a stage's result (not its start), the outcome, warnings and errors
 SHOWN = re.compile(

@@ -8,8 +8,8 @@ the artifacts folder, else the image user, never root); folders it writes are ha
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from builder.errors import HostEnvironmentError
 from builder.host.spec import HostSettings
@@ -18,7 +18,11 @@ IMAGE_UID = 1000  # the Dockerfile's BUILDER_UID (the image's default user; the 
 
 
 def container_user(
-    uid: int | None = None, gid: int | None = None, *, artifacts_dir: Path | None = None, environ: Mapping[str, str] | None = None
+    uid: int | None = None,
+    gid: int | None = None,
+    *,
+    artifacts_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> str:
     """``uid:gid`` the container runs as, so that the user can always delete their artifacts.
 
@@ -75,9 +79,15 @@ def prepare_host_dirs(settings: HostSettings, profile_name: str, log: Callable[[
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise HostEnvironmentError(f"cannot create {folder}: {err.strerror}", hint="create it yourself, or pass another folder") from None
+            raise HostEnvironmentError(
+                f"cannot create {folder}: {err.strerror}", hint="create it yourself, or pass another folder"
+            ) from None
     profile_dir = settings.artifacts_dir / profile_name
-    for folder, option in ((settings.artifacts_dir, "--artifacts"), (profile_dir, "--artifacts"), (settings.cache_dir, "--cache-dir")):
+    for folder, option in (
+        (settings.artifacts_dir, "--artifacts"),
+        (profile_dir, "--artifacts"),
+        (settings.cache_dir, "--cache-dir"),
+    ):
         if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
             raise HostEnvironmentError(
                 f"{folder} is not writable by this user (uid {os.getuid()})",
@@ -85,7 +95,9 @@ def prepare_host_dirs(settings: HostSettings, profile_name: str, log: Callable[[
             )
     uid, gid = (int(part) for part in settings.user.split(":"))
     if os.getuid() == 0 and uid != 0:
-        log(f"running as root: the container runs as uid {uid}; handing {settings.artifacts_dir} and {settings.cache_dir} to it")
+        log(
+            f"running as root: the container runs as uid {uid}; handing {settings.artifacts_dir} and {settings.cache_dir} to it"
+        )
         profile_dir.mkdir(exist_ok=True)
         os.chown(settings.artifacts_dir, uid, gid)
         for folder in (profile_dir, settings.cache_dir):

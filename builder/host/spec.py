@@ -9,9 +9,10 @@ human twin of the launcher.  :mod:`builder.host.docker_engine` turns a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder.backends.catalog import flavours, get_backend_entry
 from builder.errors import UsageError
@@ -123,7 +124,10 @@ def gpu_requests(gpus: str) -> tuple[GpuRequest, ...]:
         UsageError: any other value.
     """
     if not _GPUS.match(gpus):
-        raise UsageError(f"--gpus {gpus!r} is not 'all' or a comma-separated list of GPU indices", hint="e.g. --gpus all, --gpus 0 or --gpus 0,1")
+        raise UsageError(
+            f"--gpus {gpus!r} is not 'all' or a comma-separated list of GPU indices",
+            hint="e.g. --gpus all, --gpus 0 or --gpus 0,1",
+        )
     if gpus == "all":
         return (GpuRequest(count=-1),)
     return (GpuRequest(device_ids=tuple(gpus.split(","))),)
@@ -153,7 +157,9 @@ def container_spec(profile_name: str, profile_backend: object, settings: HostSet
         UsageError: a profile name that is not a plain file name, or a bad ``gpus`` value.
     """
     if not _PROFILE_NAME.match(profile_name):
-        raise UsageError(f"profile name {profile_name!r} is not a plain file name", hint="use letters, digits, '.', '_' and '-'")
+        raise UsageError(
+            f"profile name {profile_name!r} is not a plain file name", hint="use letters, digits, '.', '_' and '-'"
+        )
     flavour = flavour_for_backend(profile_backend)
     ref = image_ref_for(profile_backend, settings)
     environment = {**BASE_ENVIRONMENT, "ENGINE_FOUNDRY_IMAGE_REF": ref, **settings.environment}
@@ -192,7 +198,9 @@ def docker_run_argv(spec: ContainerSpec, *, entrypoint: str | None = None, inter
     for request in spec.device_requests:
         argv.append("--gpus=all" if request.count == -1 else f'--gpus="device={",".join(request.device_ids)}"')
     for mount in spec.mounts:
-        argv.append(f"--mount=type=bind,source={mount.source},target={mount.target}" + (",readonly" if mount.read_only else ""))
+        argv.append(
+            f"--mount=type=bind,source={mount.source},target={mount.target}" + (",readonly" if mount.read_only else "")
+        )
     argv += [f"--env={key}={value}" for key, value in sorted(spec.environment.items())]
     argv += [f"--label={key}={value}" for key, value in sorted(spec.labels.items())]
     argv += [f"--entrypoint={entrypoint}"] if entrypoint else []

@@ -23,10 +23,11 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder.atomic import atomic_output
 from builder.errors import ArtifactError
@@ -64,12 +65,17 @@ def find_build(artifacts: Path, profile: str, build: str | None = None) -> Path:
     if build is None:
         latest = layout.latest_dir()
         if latest is None:
-            raise ArtifactError(f"{layout.latest_link}: profile {profile!r} has no latest build", hint=f"build it first, or pass --build ID (good builds: {recent})")
+            raise ArtifactError(
+                f"{layout.latest_link}: profile {profile!r} has no latest build",
+                hint=f"build it first, or pass --build ID (good builds: {recent})",
+            )
         return latest
     matches = [p for p in good if p.name.startswith(build)]
     if len(matches) != 1:
         what = "no good build" if not matches else f"{len(matches)} builds"
-        raise ArtifactError(f"{layout.builds_dir}: {what} matches --build {build!r}", hint=f"pass a full build ID (newest: {recent})")
+        raise ArtifactError(
+            f"{layout.builds_dir}: {what} matches --build {build!r}", hint=f"pass a full build ID (newest: {recent})"
+        )
     return matches[0]
 
 
@@ -81,12 +87,18 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
     """
     manifest = load_manifest(build_dir / MANIFEST_NAME)
     if manifest.get("status") != "succeeded":
-        raise ArtifactError(f"{build_dir / MANIFEST_NAME}: status {manifest.get('status')!r}, only succeeded builds are bundled", hint="bundle a good build")
+        raise ArtifactError(
+            f"{build_dir / MANIFEST_NAME}: status {manifest.get('status')!r}, only succeeded builds are bundled",
+            hint="bundle a good build",
+        )
     _check_build(build_dir)
     by_kind = {a["kind"]: a for a in manifest["artifacts"] if a["kind"] in BUNDLED_KINDS}
     for kind in BUNDLED_KINDS:
         if kind not in by_kind:
-            raise ArtifactError(f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}", hint="rebuild: the build stage writes it")
+            raise ArtifactError(
+                f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}",
+                hint="rebuild: the build stage writes it",
+            )
     metadata = _read_json(build_dir / by_kind["metadata"]["path"])
     triton = triton_model(manifest, metadata)
     entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{MANIFEST_NAME}": build_dir / MANIFEST_NAME}
@@ -96,7 +108,9 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
     entries[f"{TRITON_FOLDER}/{triton.config_path}"] = triton.config.encode()
     entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"]["path"]
     listed = [(rel, *_size_and_hash(value)) for rel, value in sorted(entries.items())]
-    entries[OPS_DOC] = render_ops_doc(manifest, metadata, triton, listed, build_folder=BUILD_FOLDER, triton_folder=TRITON_FOLDER).encode()
+    entries[OPS_DOC] = render_ops_doc(
+        manifest, metadata, triton, listed, build_folder=BUILD_FOLDER, triton_folder=TRITON_FOLDER
+    ).encode()
     entries[SUMS_NAME] = format_sums((rel, _size_and_hash(value)[1]) for rel, value in entries.items()).encode()
     top = f"{manifest['profile']['name']}-{manifest['build_id']}"
     return top, entries, _epoch(manifest.get("finished_at") or manifest.get("created_at"))
@@ -111,7 +125,9 @@ def make_bundle(build_dir: Path, output: Path | None = None) -> BundleResult:
     top, entries, mtime = bundle_entries(build_dir)
     output = output or Path("bundles") / f"{top}.tar.gz"
     if not output.name.endswith(BUNDLE_SUFFIXES):
-        raise ArtifactError(f"{output}: a bundle's name must end in .tar.gz", hint=f"pass --output {output.name}.tar.gz")
+        raise ArtifactError(
+            f"{output}: a bundle's name must end in .tar.gz", hint=f"pass --output {output.name}.tar.gz"
+        )
     write_tar_gz(output, top, entries, mtime)
     return BundleResult(output, top, tuple(sorted(entries)), sha256_file(output))
 
@@ -163,12 +179,17 @@ def _check_build(build_dir: Path) -> None:
     try:
         sums = parse_sums(read_text(build_dir / SUMS_NAME, what="checksum list", limit=TEXT_BYTES))
     except FileNotFoundError:
-        raise ArtifactError(f"{build_dir / SUMS_NAME}: missing", hint="the build folder is damaged; rebuild it") from None
+        raise ArtifactError(
+            f"{build_dir / SUMS_NAME}: missing", hint="the build folder is damaged; rebuild it"
+        ) from None
     except (ValueError, FileReadError) as err:
         raise ArtifactError(f"{build_dir / SUMS_NAME}: {err}", hint="the build folder is damaged; rebuild it") from None
     problems = check_folder(build_dir, sums)
     if problems:
-        raise ArtifactError(f"{build_dir / problems[0].path}: {problems[0].problem}", hint="the build folder was modified; rebuild it, do not bundle it")
+        raise ArtifactError(
+            f"{build_dir / problems[0].path}: {problems[0].problem}",
+            hint="the build folder was modified; rebuild it, do not bundle it",
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -15,8 +15,9 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from builder.errors import ArtifactError, HostEnvironmentError
 from builder.hashing import SUMS_NAME, parse_sums, sha256_file
@@ -55,7 +56,9 @@ def safe_extract(archive: Path, dest: Path) -> Path:
                 for member in members:
                     _extract_one(archive, tar, member, dest)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
-        raise ArtifactError(f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})", hint=_HINT) from None
+        raise ArtifactError(
+            f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err})", hint=_HINT
+        ) from None
     return dest / top
 
 
@@ -72,8 +75,11 @@ def _checked_members(archive: Path, tar: tarfile.TarFile, dest: Path) -> tuple[l
         if len(members) > MAX_MEMBERS:
             raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members; a bundle holds a few", hint=_HINT)
         if total > MAX_BYTES:
-            raise ArtifactError(f"{archive}: its members declare more than {MAX_BYTES >> 30} GiB "
-                                f"({member.name!r} alone {member.size} bytes); nothing was extracted", hint=_HINT)
+            raise ArtifactError(
+                f"{archive}: its members declare more than {MAX_BYTES >> 30} GiB "
+                f"({member.name!r} alone {member.size} bytes); nothing was extracted",
+                hint=_HINT,
+            )
         if total + SPACE_RESERVE > free:
             raise HostEnvironmentError(
                 f"{archive}: its members declare {total} bytes, but the temporary folder {dest.parent} has only "
@@ -101,8 +107,10 @@ def _extract_one(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, d
         except OSError as err:
             if err.filename is None and err.errno not in _HOST_ERRNOS:
                 raise  # a read error of the archive
-            raise HostEnvironmentError(f"cannot unpack {archive} into {dest}: {err.strerror}",
-                                       hint="free space in the temporary folder, or point TMPDIR at a writable folder") from None
+            raise HostEnvironmentError(
+                f"cannot unpack {archive} into {dest}: {err.strerror}",
+                hint="free space in the temporary folder, or point TMPDIR at a writable folder",
+            ) from None
 
 
 def _check_gzip_stream(archive: Path, raw: IO[bytes], declared: int) -> None:
@@ -116,7 +124,9 @@ def _check_gzip_stream(archive: Path, raw: IO[bytes], declared: int) -> None:
         while chunk := stream.read(1 << 20):
             read += len(chunk)
             if read > limit:
-                raise ArtifactError(f"{archive}: unpacks to more than its members declare ({declared} bytes)", hint=_HINT)
+                raise ArtifactError(
+                    f"{archive}: unpacks to more than its members declare ({declared} bytes)", hint=_HINT
+                )
 
 
 def _check_member(archive: Path, member: tarfile.TarInfo, seen: set[str], top: str | None) -> str:
@@ -155,7 +165,11 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
             report.add("manifest", "fail", err.message)
             return _relabel(report, Path(tmp), archive)
         status = report.manifest.get("status")
-        report.add("manifest", "pass" if status == "succeeded" else "fail", f"schema v{report.manifest['schema_version']}, status {status}")
+        report.add(
+            "manifest",
+            "pass" if status == "succeeded" else "fail",
+            f"schema v{report.manifest['schema_version']}, status {status}",
+        )
         _check_build_files(report, build, report.manifest)
         _check_triton(report, top, report.manifest)
         report.folder = build
@@ -169,8 +183,10 @@ def _temporary_folder() -> Iterator[str]:
     try:
         folder = tempfile.mkdtemp(prefix="ef-bundle-")
     except OSError as err:
-        raise HostEnvironmentError(f"no usable temporary folder to unpack the bundle ({err.strerror}: {tempfile.gettempdir()})",
-                                   hint="point TMPDIR at a writable folder with free space") from None
+        raise HostEnvironmentError(
+            f"no usable temporary folder to unpack the bundle ({err.strerror}: {tempfile.gettempdir()})",
+            hint="point TMPDIR at a writable folder with free space",
+        ) from None
     try:
         yield folder
     finally:
@@ -201,7 +217,11 @@ def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, An
         report.add("checksums", "fail", message)
     if not bad:
         left_out = len(set(sums) - set(present))
-        report.add("checksums", "pass", f"{len(present)} build files match the build's records ({left_out} build files not bundled)")
+        report.add(
+            "checksums",
+            "pass",
+            f"{len(present)} build files match the build's records ({left_out} build files not bundled)",
+        )
 
 
 def _check_triton(report: VerifyReport, top: Path, manifest: dict[str, Any]) -> None:

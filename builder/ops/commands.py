@@ -15,40 +15,99 @@ from builder.errors import RegressionError, StageError, UsageError
 
 def _paths(parser: argparse.ArgumentParser, *, profiles: bool = True) -> None:
     if profiles:
-        parser.add_argument("--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="folder of profile YAML files")
-    parser.add_argument("--artifacts", type=Path, default=env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"), help="artifacts folder (default: ./artifacts)")
+        parser.add_argument(
+            "--profiles-dir",
+            type=Path,
+            default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"),
+            help="folder of profile YAML files",
+        )
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_ARTIFACTS", "artifacts"),
+        help="artifacts folder (default: ./artifacts)",
+    )
 
 
 def _retention(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keep", type=int, default=5, help="good builds to keep per profile (default 5; `latest` is always kept)")
+    parser.add_argument(
+        "--keep", type=int, default=5, help="good builds to keep per profile (default 5; `latest` is always kept)"
+    )
     parser.add_argument("--keep-failed", type=int, default=5, help="failed builds to keep per profile (default 5)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``nightly``, ``bundle`` and ``prune`` to the CLI's subparsers."""
-    nightly = sub.add_parser("nightly", help="rebuild image(s) and every profile from scratch, compare with the last good builds, report")
-    nightly.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE",
-                         help="profiles to rebuild (default: every non-abstract profile this host can build; the others are SKIPPED)")
+    nightly = sub.add_parser(
+        "nightly", help="rebuild image(s) and every profile from scratch, compare with the last good builds, report"
+    )
+    nightly.add_argument(
+        "--profiles",
+        nargs="+",
+        default=[],
+        metavar="PROFILE",
+        help="profiles to rebuild (default: every non-abstract profile this host can build; the others are SKIPPED)",
+    )
     _paths(nightly)
-    nightly.add_argument("--models", type=Path, default=env_path("ENGINE_FOUNDRY_MODELS", "models"), help="checkpoints and calibration data")
-    nightly.add_argument("--cache-dir", type=Path, default=env_path("ENGINE_FOUNDRY_CACHE", "cache"), help="timing/calibration cache folder")
-    nightly.add_argument("--reports", type=Path, default=env_path("ENGINE_FOUNDRY_REPORTS", "reports"), help="where <date-time>/report.* go")
-    nightly.add_argument("--latency-threshold", type=float, default=0.2, help="p50 growth that fails the night (default 0.2 = +20%%)")
+    nightly.add_argument(
+        "--models",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_MODELS", "models"),
+        help="checkpoints and calibration data",
+    )
+    nightly.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_CACHE", "cache"),
+        help="timing/calibration cache folder",
+    )
+    nightly.add_argument(
+        "--reports",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_REPORTS", "reports"),
+        help="where <date-time>/report.* go",
+    )
+    nightly.add_argument(
+        "--latency-threshold", type=float, default=0.2, help="p50 growth that fails the night (default 0.2 = +20%%)"
+    )
     _retention(nightly)
     nightly.add_argument("--no-image-rebuild", action="store_true", help="build with the existing image(s)")
     nightly.add_argument("--bare", action="store_true", help="build in this process (no Docker, no image rebuild)")
-    nightly.add_argument("--farm", nargs="?", const="auto", default=None, metavar="ADDRESS", help="build on the Ray build farm (docs/farm.md); ADDRESS defaults to auto")
+    nightly.add_argument(
+        "--farm",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="build on the Ray build farm (docs/farm.md); ADDRESS defaults to auto",
+    )
     nightly.set_defaults(handler=_cmd_nightly)
 
-    bundle = sub.add_parser("bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)")
+    bundle = sub.add_parser(
+        "bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)"
+    )
     bundle.add_argument("--profile", required=True, help="profile name (its folder under the artifacts folder)")
     _paths(bundle, profiles=False)
-    bundle.add_argument("--build", default=None, metavar="ID", help="build ID or unique prefix (default: the one `latest` points to)")
-    bundle.add_argument("--output", type=Path, default=None, metavar="FILE", help="bundle path (default: bundles/<profile>-<build id>.tar.gz)")
+    bundle.add_argument(
+        "--build", default=None, metavar="ID", help="build ID or unique prefix (default: the one `latest` points to)"
+    )
+    bundle.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="bundle path (default: bundles/<profile>-<build id>.tar.gz)",
+    )
     bundle.set_defaults(handler=_cmd_bundle)
 
     prune = sub.add_parser("prune", help="remove old builds: keep the newest good and failed builds per profile")
-    prune.add_argument("--profiles", nargs="+", default=[], metavar="PROFILE", help="profiles to prune (default: every folder under --artifacts)")
+    prune.add_argument(
+        "--profiles",
+        nargs="+",
+        default=[],
+        metavar="PROFILE",
+        help="profiles to prune (default: every folder under --artifacts)",
+    )
     _paths(prune, profiles=False)
     _retention(prune)
     prune.add_argument("--dry-run", action="store_true", help="only print what would be removed")
@@ -79,7 +138,9 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
     from builder.buildable import BuildHost, why_not_buildable
 
     facts = BuildHost.probe(in_process=args.bare)
-    result = run_nightly(options, runner, image_step=image_step, host_check=lambda p: why_not_buildable(p.backend, facts))
+    result = run_nightly(
+        options, runner, image_step=image_step, host_check=lambda p: why_not_buildable(p.backend, facts)
+    )
     for name, reason in result.data["skipped"].items():
         print(f"SKIPPED {name}: {reason}")
     for line in result.failures:
@@ -96,7 +157,9 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
             "nightly", f"{len(result.failures)} build(s) failed, no drift found (lines above); report {result.paths['markdown']}",
             hint="each NIGHTLY-FAIL line names the cause; the failed build's record is under <artifacts>/<profile>/failed/",
         )  # fmt: skip
-    print(f"NIGHTLY-OK {built} profile(s) built, no drift, {len(result.data['skipped'])} skipped: {result.paths['markdown']}")
+    print(
+        f"NIGHTLY-OK {built} profile(s) built, no drift, {len(result.data['skipped'])} skipped: {result.paths['markdown']}"
+    )
     return 0
 
 
@@ -119,5 +182,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     for name in names:
         result = prune_profile(ArtifactLayout(args.artifacts, name), args.keep, args.keep_failed, dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
-        print(f"{name}: {verb} {len(result.removed)}, kept {len(result.kept)}" + (f": {', '.join(result.removed)}" if result.removed else ""))
+        print(
+            f"{name}: {verb} {len(result.removed)}, kept {len(result.kept)}"
+            + (f": {', '.join(result.removed)}" if result.removed else "")
+        )
     return 0

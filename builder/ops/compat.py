@@ -14,11 +14,11 @@ Which checks apply is the backend catalogue's ``host_check`` (``builder/backends
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from builder.backends.catalog import find_backend, resolve
-
 from builder.gpu import parse_compute_capability
 
 # Minimum driver branch per CUDA major.minor (Linux, the CUDA toolkit's release notes;
@@ -89,8 +89,13 @@ def check_host(req: HostRequirements, host: HostFacts) -> list[Verdict]:
     both sides."""
     entry = find_backend(req.backend)
     if entry is None:
-        return [Verdict("backend", "fail", f"the manifest names backend {req.backend!r}, which this Engine Foundry "
-                                           "does not know")]
+        return [
+            Verdict(
+                "backend",
+                "fail",
+                f"the manifest names backend {req.backend!r}, which this Engine Foundry does not know",
+            )
+        ]
     check: Callable[[HostRequirements, HostFacts], list[Verdict]] = resolve(entry.host_check)
     return check(req, host)
 
@@ -116,15 +121,23 @@ def _check_gpu(req: HostRequirements, host: HostFacts) -> Verdict:
     if req.compute_capability is None:
         return Verdict("gpu", "skip", f"the manifest does not say which GPU built the engine; {have}")
     if cc is None:
-        return Verdict("gpu", "skip", f"cannot read this GPU's compute capability; the engine needs {req.compute_capability}; {have}")
+        return Verdict(
+            "gpu",
+            "skip",
+            f"cannot read this GPU's compute capability; the engine needs {req.compute_capability}; {have}",
+        )
     if req.hardware_compatibility == "ampere_plus":
         ok = (parse_compute_capability(cc) or (0, 0)) >= (8, 0)
         rule = "an Ampere or newer GPU (compute capability >= 8.0, hardware-compatible engine)"
         return Verdict("gpu", "pass" if ok else "fail", f"engine needs {rule}; {have}")
     if cc != req.compute_capability:
-        return Verdict("gpu", "fail", f"engine was built for compute capability {req.compute_capability} ({req.gpu}); {have}")
+        return Verdict(
+            "gpu", "fail", f"engine was built for compute capability {req.compute_capability} ({req.gpu}); {have}"
+        )
     if req.gpu and name != req.gpu:
-        return Verdict("gpu", "pass", f"same compute capability {cc}, other model than {req.gpu}: loads, may run slower; {have}")
+        return Verdict(
+            "gpu", "pass", f"same compute capability {cc}, other model than {req.gpu}: loads, may run slower; {have}"
+        )
     return Verdict("gpu", "pass", f"engine built on {req.gpu} (compute capability {cc}); {have}")
 
 
@@ -135,7 +148,9 @@ def _best_gpu(req: HostRequirements, gpus: Sequence[Mapping[str, Any]]) -> Mappi
         if cc == req.compute_capability and gpu.get("name") == req.gpu:
             return gpu
     for gpu, cc in zip(gpus, ccs):
-        if cc == req.compute_capability or (req.hardware_compatibility == "ampere_plus" and (parse_compute_capability(cc) or (0, 0)) >= (8, 0)):
+        if cc == req.compute_capability or (
+            req.hardware_compatibility == "ampere_plus" and (parse_compute_capability(cc) or (0, 0)) >= (8, 0)
+        ):
             return gpu
     return gpus[0]
 
@@ -144,10 +159,16 @@ def _check_tensorrt(req: HostRequirements, host: HostFacts) -> Verdict:
     if req.tensorrt is None:
         return Verdict("tensorrt", "skip", "the manifest does not record the TensorRT version")
     if host.tensorrt is None:
-        return Verdict("tensorrt", "skip", f"TensorRT is not installed here; the engine needs TensorRT {_needs_trt(req)}")
+        return Verdict(
+            "tensorrt", "skip", f"TensorRT is not installed here; the engine needs TensorRT {_needs_trt(req)}"
+        )
     have, want = _version_tuple(host.tensorrt), _version_tuple(req.tensorrt)
     if not have or not want:
-        return Verdict("tensorrt", "skip", f"cannot compare TensorRT versions {req.tensorrt!r} (engine) and {host.tensorrt!r} (host)")
+        return Verdict(
+            "tensorrt",
+            "skip",
+            f"cannot compare TensorRT versions {req.tensorrt!r} (engine) and {host.tensorrt!r} (host)",
+        )
     if req.version_compatible:
         majors = VERSION_COMPATIBLE_MAJORS.get(want[0], (want[0],))
         ok = have[:1] in [(m,) for m in majors] and (have[0] != want[0] or have >= want)
@@ -161,10 +182,18 @@ def _check_tensorrt(req: HostRequirements, host: HostFacts) -> Verdict:
 def _check_driver(req: HostRequirements, host: HostFacts) -> Verdict:
     driver = str(host.gpus[0].get("driver_version") or "")
     if req.driver_branch is None:
-        return Verdict("driver", "skip", f"no known minimum driver for CUDA {req.cuda or '?'}; this host has driver {driver or '?'}")
+        return Verdict(
+            "driver",
+            "skip",
+            f"no known minimum driver for CUDA {req.cuda or '?'}; this host has driver {driver or '?'}",
+        )
     have = _version_tuple(driver)
     if not have:
-        return Verdict("driver", "skip", f"cannot read the driver version; the engine's image (CUDA {req.cuda}) needs R{req.driver_branch}+")
+        return Verdict(
+            "driver",
+            "skip",
+            f"cannot read the driver version; the engine's image (CUDA {req.cuda}) needs R{req.driver_branch}+",
+        )
     ok = have[0] >= req.driver_branch
     message = f"image with CUDA {req.cuda} needs driver R{req.driver_branch} or newer; this host has {driver}"
     return Verdict("driver", "pass" if ok else "fail", message)
@@ -173,10 +202,20 @@ def _check_driver(req: HostRequirements, host: HostFacts) -> Verdict:
 def _check_onnxruntime(req: HostRequirements, host: HostFacts) -> Verdict:
     want = req.onnxruntime
     if host.onnxruntime is None:
-        return Verdict("onnxruntime", "skip", f"onnxruntime is not installed here; the model needs onnxruntime {want or ''} or newer".replace("  ", " "))
+        return Verdict(
+            "onnxruntime",
+            "skip",
+            f"onnxruntime is not installed here; the model needs onnxruntime {want or ''} or newer".replace("  ", " "),
+        )
     if want and _version_tuple(host.onnxruntime)[:2] < _version_tuple(want)[:2]:
-        return Verdict("onnxruntime", "fail", f"model was saved by onnxruntime {want}; this host has older {host.onnxruntime}")
-    return Verdict("onnxruntime", "pass", f"portable ONNX Runtime model (saved by {want or '?'}); this host has onnxruntime {host.onnxruntime}")
+        return Verdict(
+            "onnxruntime", "fail", f"model was saved by onnxruntime {want}; this host has older {host.onnxruntime}"
+        )
+    return Verdict(
+        "onnxruntime",
+        "pass",
+        f"portable ONNX Runtime model (saved by {want or '?'}); this host has onnxruntime {host.onnxruntime}",
+    )
 
 
 def current_host(*, gpus: bool = True) -> HostFacts:
@@ -212,7 +251,9 @@ def _needs_trt(req: HostRequirements) -> str:
     want = _version_tuple(req.tensorrt)
     majors = VERSION_COMPATIBLE_MAJORS.get(want[0], (want[0],)) if want else ()
     later = [m for m in majors if want and m != want[0]]
-    return f"{req.tensorrt} or newer" + (f", or {later[0]}.x (version-compatible)" if later else " (version-compatible)")
+    return f"{req.tensorrt} or newer" + (
+        f", or {later[0]}.x (version-compatible)" if later else " (version-compatible)"
+    )
 
 
 def _build_gpu(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:

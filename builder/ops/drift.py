@@ -21,8 +21,9 @@ Both ``fail`` and ``drift`` make the nightly exit non-zero (exit 7).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 ENV_DRIFT_KEYS = ("python", "machine", "tensorrt", "cuda", "driver", "image.base", "image.base_id")
 ENV_INFO_KEYS = ("image.id", "image.ref", "platform", "executable", "in_container")
@@ -57,7 +58,14 @@ class Change:
         return f"{self.key}: {_short(self.old)} -> {_short(self.new)} ({self.reason})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"area": self.area, "key": self.key, "old": self.old, "new": self.new, "severity": self.severity.value, "reason": self.reason}
+        return {
+            "area": self.area,
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+            "severity": self.severity.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,9 @@ def compare_manifests(
     if new.get("status") != "succeeded":
         error = new.get("error") or {}
         reason = f"build failed in stage {error.get('stage', '?')}: {error.get('message', 'no message')}"
-        changes.append(Change("status", "status", old.get("status") if old else None, new.get("status"), Severity.FAIL, reason))
+        changes.append(
+            Change("status", "status", old.get("status") if old else None, new.get("status"), Severity.FAIL, reason)
+        )
     if old is None:
         return DriftReport(name, None, new.get("build_id"), tuple(changes))
     changes += _input_changes(old, new)
@@ -140,19 +150,40 @@ def _input_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
             if key in keys:
                 changes.append(Change("input", f"profile.{key}", a, b, Severity.DRIFT, "changed profile setting"))
         if not keys:
-            changes.append(Change("input", "profile.sha256", _get(old, "profile.sha256"), _get(new, "profile.sha256"), Severity.DRIFT, "changed profile"))
+            changes.append(
+                Change(
+                    "input",
+                    "profile.sha256",
+                    _get(old, "profile.sha256"),
+                    _get(new, "profile.sha256"),
+                    Severity.DRIFT,
+                    "changed profile",
+                )
+            )
     for key in ("weights.sha256", "weights.identity", "calibration.sha256"):
         a, b = _get(old, f"inputs.{key}"), _get(new, f"inputs.{key}")
         if a != b:
             changes.append(Change("input", f"inputs.{key}", a, b, Severity.DRIFT, "changed input"))
     if old.get("builder_version") != new.get("builder_version"):
-        changes.append(Change("builder", "builder_version", old.get("builder_version"), new.get("builder_version"), Severity.DRIFT, "builder code changed"))
+        changes.append(
+            Change(
+                "builder",
+                "builder_version",
+                old.get("builder_version"),
+                new.get("builder_version"),
+                Severity.DRIFT,
+                "builder code changed",
+            )
+        )
     return changes
 
 
 def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     changes = []
-    for keys, severity, reason in ((ENV_DRIFT_KEYS, Severity.DRIFT, "environment changed"), (ENV_INFO_KEYS, Severity.INFO, "informational")):
+    for keys, severity, reason in (
+        (ENV_DRIFT_KEYS, Severity.DRIFT, "environment changed"),
+        (ENV_INFO_KEYS, Severity.INFO, "informational"),
+    ):
         for key in keys:
             a, b = _get(old, f"environment.{key}"), _get(new, f"environment.{key}")
             if a != b:
@@ -160,10 +191,21 @@ def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     old_pkgs, new_pkgs = _get(old, "environment.packages") or {}, _get(new, "environment.packages") or {}
     for pkg in sorted(set(old_pkgs) | set(new_pkgs)):
         if old_pkgs.get(pkg) != new_pkgs.get(pkg):
-            changes.append(Change("environment", f"packages.{pkg}", old_pkgs.get(pkg), new_pkgs.get(pkg), Severity.DRIFT, "package version changed"))
+            changes.append(
+                Change(
+                    "environment",
+                    f"packages.{pkg}",
+                    old_pkgs.get(pkg),
+                    new_pkgs.get(pkg),
+                    Severity.DRIFT,
+                    "package version changed",
+                )
+            )
     old_gpus, new_gpus = _gpu_models(old), _gpu_models(new)
     if old_gpus != new_gpus:
-        changes.append(Change("environment", "environment.gpus", old_gpus, new_gpus, Severity.DRIFT, "GPU model changed"))
+        changes.append(
+            Change("environment", "environment.gpus", old_gpus, new_gpus, Severity.DRIFT, "GPU model changed")
+        )
     return changes
 
 
@@ -172,7 +214,9 @@ def _gpu_models(manifest: Mapping[str, Any]) -> list[str]:
     return [f"{g.get('name')} (cc {g.get('compute_capability')})" for g in gpus if isinstance(g, Mapping)]
 
 
-def _artifact_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, tensorrt: bool) -> list[Change]:
+def _artifact_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, tensorrt: bool
+) -> list[Change]:
     before = {a["path"]: a for a in old.get("artifacts", [])}
     after = {a["path"]: a for a in new.get("artifacts", [])}
     changes = []
@@ -215,7 +259,9 @@ def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: f
         worse = _worsening(key.split(".")[-1].lower(), float(a), float(b))
         limit = max(METRIC_ABS_FLOOR, tolerance * abs(float(a)))
         if worse is not None and worse > limit:
-            changes.append(Change("verification", label, a, b, Severity.DRIFT, f"metric worse by more than {tolerance:.0%}"))
+            changes.append(
+                Change("verification", label, a, b, Severity.DRIFT, f"metric worse by more than {tolerance:.0%}")
+            )
         else:
             changes.append(Change("verification", label, a, b, Severity.INFO, "metric changed within tolerance"))
     return changes
@@ -235,7 +281,9 @@ def _latency_changes(old: Mapping[str, Any], new: Mapping[str, Any], threshold: 
     if not old_lat:
         return []
     if not new_lat:
-        return [Change("latency", "latency_ms", old_lat.get("p50"), None, Severity.DRIFT, "the new build has no benchmark")]
+        return [
+            Change("latency", "latency_ms", old_lat.get("p50"), None, Severity.DRIFT, "the new build has no benchmark")
+        ]
     if old.get("method") != new.get("method"):
         reason = "benchmark method changed; latencies not compared"
         return [Change("latency", "benchmark.method", old.get("method"), new.get("method"), Severity.INFO, reason)]
@@ -249,12 +297,22 @@ def _latency_changes(old: Mapping[str, Any], new: Mapping[str, Any], threshold: 
         rel = b / a - 1.0
         detail = f"{a:.3f} -> {b:.3f} ms ({rel:+.1%})"
         if rel > limit and pct == "p50" and busy:
-            changes.append(Change("latency", f"latency_ms.{pct}", a, b, Severity.INFO, f"slower {detail}, not judged: {busy}"))
+            changes.append(
+                Change("latency", f"latency_ms.{pct}", a, b, Severity.INFO, f"slower {detail}, not judged: {busy}")
+            )
         elif rel > limit and pct == "p50":
-            why = f"> {limit:.0%}" + (f" (threshold {threshold:.0%} widened to {NOISE_FACTOR}x the measured spread)" if limit > threshold else "")
+            why = f"> {limit:.0%}" + (
+                f" (threshold {threshold:.0%} widened to {NOISE_FACTOR}x the measured spread)"
+                if limit > threshold
+                else ""
+            )
             changes.append(Change("latency", f"latency_ms.{pct}", a, b, Severity.FAIL, f"regressed {detail} {why}"))
         elif abs(rel) > threshold:
-            changes.append(Change("latency", f"latency_ms.{pct}", a, b, Severity.INFO, f"{'slower' if rel > 0 else 'faster'} {detail}"))
+            changes.append(
+                Change(
+                    "latency", f"latency_ms.{pct}", a, b, Severity.INFO, f"{'slower' if rel > 0 else 'faster'} {detail}"
+                )
+            )
     return changes
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from builder.layout import MANIFEST_NAME, ArtifactLayout, read_json
 
@@ -27,10 +28,21 @@ def latency_point(manifest: Mapping[str, Any], *, status: str = "ok") -> dict[st
 
 def failed_point(stamp: str, build_id: str | None, reason: str) -> dict[str, Any]:
     """A night whose build failed: no latency, the reason as a tooltip."""
-    return {"at": (build_id or stamp)[:15], "build_id": build_id or "", "status": "failed", "reason": reason, "batch": None, "p50": None, "p90": None, "p99": None}
+    return {
+        "at": (build_id or stamp)[:15],
+        "build_id": build_id or "",
+        "status": "failed",
+        "reason": reason,
+        "batch": None,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+    }
 
 
-def collect_history(reports_dir: Path, artifacts: Path, profiles: Iterable[str], tonight: Mapping[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def collect_history(
+    reports_dir: Path, artifacts: Path, profiles: Iterable[str], tonight: Mapping[str, dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
     """Per profile, the points of earlier reports, good builds on disk and tonight, oldest first.
 
     Points are keyed by build ID (failed nights without a build by their time), so a build seen
@@ -51,7 +63,10 @@ def collect_history(reports_dir: Path, artifacts: Path, profiles: Iterable[str],
                         history[point_list_name][_key(point)] = point
     for name, point in tonight.items():
         history.setdefault(name, {})[_key(point)] = point
-    return {name: sorted(points.values(), key=lambda p: (p["at"], p["build_id"]))[-MAX_POINTS:] for name, points in history.items()}
+    return {
+        name: sorted(points.values(), key=lambda p: (p["at"], p["build_id"]))[-MAX_POINTS:]
+        for name, points in history.items()
+    }
 
 
 def _earlier_reports(reports_dir: Path) -> list[dict[str, Any]]:

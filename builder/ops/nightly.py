@@ -7,10 +7,11 @@ default builds in Docker through the host launcher.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from builder.errors import ArtifactError, BuilderError, UsageError
 from builder.layout import MANIFEST_NAME, ArtifactLayout
@@ -111,7 +112,9 @@ def run_nightly(
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     selected = select_profiles(options)
     if not selected:
-        raise UsageError(f"no profiles to build in {options.profiles_dir}", hint="pass --profiles-dir or --profiles NAME ...")
+        raise UsageError(
+            f"no profiles to build in {options.profiles_dir}", hint="pass --profiles-dir or --profiles NAME ..."
+        )
     skips = {ref: (host_check(p) if host_check and p is not None else None) for ref, p, _ in selected}
     image = _run_image_step(image_step, [p for ref, p, _ in selected if p is not None and not skips[ref]], log)
     entries, points = [], {}
@@ -147,7 +150,9 @@ def run_nightly(
     return NightlyResult(data, paths)
 
 
-def _run_image_step(image_step: ImageStep | None, profiles: list[Profile], log: Callable[[str], None]) -> dict[str, Any]:
+def _run_image_step(
+    image_step: ImageStep | None, profiles: list[Profile], log: Callable[[str], None]
+) -> dict[str, Any]:
     if image_step is None:
         return {"status": "skipped", "message": "no image rebuild (--bare or --no-image-rebuild)"}
     if not profiles:

@@ -6,7 +6,8 @@ build carry the same text.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from builder.backends.catalog import find_backend
 from builder.ops.compat import HostRequirements, requirements_from_manifest
@@ -35,15 +36,24 @@ def render_ops_doc(
     resolved = manifest["profile"].get("resolved") or {}
     model: Mapping[str, Any] = next((a for a in manifest.get("artifacts", []) if a.get("kind") == "model"), {})
     out: list[str] = [f"# Deploying {manifest['profile']['name']} (build {manifest['build_id']})", ""]
-    out += ["Generated from the build's manifest by Engine Foundry; regenerate with `python -m builder bundle`, do not edit.", ""]
+    out += [
+        "Generated from the build's manifest by Engine Foundry; regenerate with `python -m builder bundle`, do not edit.",
+        "",
+    ]
     out += _table(
         ["", ""],
         [
             ["profile", f"{manifest['profile']['name']}: {resolved.get('description', '')}"],
             ["model file", f"`{build_folder}/{model.get('path', '?')}`: {_backend_title(resolved.get('backend'))}"],
             ["precision", str(resolved.get("precision", "?"))],
-            ["task", f"{metadata.get('task', resolved.get('task', '?'))}, {len(_class_names(metadata.get('names')))} classes"],
-            ["built", f"{manifest.get('finished_at') or manifest.get('created_at')} by Engine Foundry {manifest.get('builder_version')}"],
+            [
+                "task",
+                f"{metadata.get('task', resolved.get('task', '?'))}, {len(_class_names(metadata.get('names')))} classes",
+            ],
+            [
+                "built",
+                f"{manifest.get('finished_at') or manifest.get('created_at')} by Engine Foundry {manifest.get('builder_version')}",
+            ],
             ["build key", f"`{manifest.get('build_key')}`"],
         ],
     )
@@ -73,7 +83,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _tensor_table(tensors: Sequence[Mapping[str, Any]]) -> list[str]:
-    rows = [[f"`{t.get('name')}`", "[" + ", ".join("batch" if d == -1 else str(d) for d in t.get("shape") or []) + "]", str(t.get("dtype"))] for t in tensors]
+    rows = [
+        [
+            f"`{t.get('name')}`",
+            "[" + ", ".join("batch" if d == -1 else str(d) for d in t.get("shape") or []) + "]",
+            str(t.get("dtype")),
+        ]
+        for t in tensors
+    ]
     return _table(["name", "shape", "dtype"], rows)
 
 
@@ -106,7 +123,9 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     dec = metadata.get("output_decoding") or {}
     names = _class_names(metadata.get("names"))
     if dec.get("format") != "xywh+class_scores":
-        lines = [f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: decode them as that task's ultralytics head does."]
+        lines = [
+            f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: decode them as that task's ultralytics head does."
+        ]
     else:
         lines = [
             f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",
@@ -138,7 +157,9 @@ def _class_names(names: Any) -> list[tuple[int, str]]:
 
 def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]:
     image = (manifest.get("environment") or {}).get("image") or {}
-    built_in = f"Built in image `{image.get('ref') or image.get('id') or 'none (bare build)'}`" + (f" from base `{image['base']}`." if image.get("base") else ".")
+    built_in = f"Built in image `{image.get('ref') or image.get('id') or 'none (bare build)'}`" + (
+        f" from base `{image['base']}`." if image.get("base") else "."
+    )
     entry = find_backend(req.backend)
     if entry is None or not entry.needs_gpu:
         return [
@@ -161,7 +182,13 @@ def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]
         )
     else:
         driver = f"- NVIDIA driver: the minimum for CUDA {req.cuda or '?'} (see the image's release notes)."
-    return [gpu, trt, driver, f"- {built_in}", "- Check a host before deploying: `python -m builder verify <bundle>.tar.gz` prints GO or NO-GO."]
+    return [
+        gpu,
+        trt,
+        driver,
+        f"- {built_in}",
+        "- Check a host before deploying: `python -m builder verify <bundle>.tar.gz` prints GO or NO-GO.",
+    ]
 
 
 def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
@@ -174,11 +201,16 @@ def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
         )
     images = (verify.get("detections") or {}).get("images") or []
     if images:
-        lines.append(f"- Detections agree with the reference on sample images: at least {min(r.get('agreement', 0) for r in images):.1%}.")
+        lines.append(
+            f"- Detections agree with the reference on sample images: at least {min(r.get('agreement', 0) for r in images):.1%}."
+        )
     bench = manifest.get("benchmark") or {}
     latency = bench.get("latency_ms") or {}
     if latency:
-        where = ", ".join(g.get("name", "?") for g in (manifest.get("environment") or {}).get("gpus") or []) or "the build host's CPU"
+        where = (
+            ", ".join(g.get("name", "?") for g in (manifest.get("environment") or {}).get("gpus") or [])
+            or "the build host's CPU"
+        )
         lines.append(
             f"- Latency at batch {bench.get('batch', '?')} on {where}: p50 {latency.get('p50', 0):.3f} ms, p90 {latency.get('p90', 0):.3f} ms, "
             f"p99 {latency.get('p99', 0):.3f} ms; {bench.get('throughput_ips', 0):.1f} images/s ({bench.get('method', '?')})."
@@ -198,7 +230,12 @@ def _triton(triton: TritonModel, folder: str, resolved: Mapping[str, Any]) -> li
         "```",
     ]
     if triton.platform == "tensorrt_plan":
-        lines += ["", "Run Triton from a release whose TensorRT matches the version above (same GPU requirements apply)."]
+        lines += [
+            "",
+            "Run Triton from a release whose TensorRT matches the version above (same GPU requirements apply).",
+        ]
     if resolved.get("version_compatible"):
-        lines.append("A version-compatible plan embeds host code: the runtime must allow it (TensorRT `engine_host_code_allowed`).")
+        lines.append(
+            "A version-compatible plan embeds host code: the runtime must allow it (TensorRT `engine_host_code_allowed`)."
+        )
     return lines

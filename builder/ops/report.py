@@ -6,9 +6,10 @@ nothing from anywhere (no scripts, no stylesheets, no images, no fonts).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder.atomic import write_text_atomic
 from builder.manifest import write_json_atomic
@@ -16,7 +17,13 @@ from builder.ops.history import REPORT_JSON
 from builder.ops.svgplot import latency_svg
 
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
-RESULT_COLOURS = {"no drift": "#2e7d32", "baseline": "#1565c0", "drift": "#ef6c00", "regression": "#c62828", "failed": "#c62828"}
+RESULT_COLOURS = {
+    "no drift": "#2e7d32",
+    "baseline": "#1565c0",
+    "drift": "#ef6c00",
+    "regression": "#c62828",
+    "failed": "#c62828",
+}
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
@@ -44,15 +51,28 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     for item in data.get("profiles", []):
         p50 = (item.get("latency_ms") or {}).get("p50")
         reason = "; ".join(item.get("reasons") or []) or "-"
-        cells = [item["profile"], item["result"], item.get("new_build") or "-", item.get("previous_build") or "-", f"{p50:.3f}" if p50 else "-", reason]
+        cells = [
+            item["profile"],
+            item["result"],
+            item.get("new_build") or "-",
+            item.get("previous_build") or "-",
+            f"{p50:.3f}" if p50 else "-",
+            reason,
+        ]
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     for item in data.get("profiles", []):
         out += ["", f"## {item['profile']}: {item['result']}", ""]
         changes = item.get("changes") or []
         if not changes:
-            out.append("No differences from the previous good build." if item.get("previous_build") else "No previous good build to compare with.")
+            out.append(
+                "No differences from the previous good build."
+                if item.get("previous_build")
+                else "No previous good build to compare with."
+            )
         for change in changes:
-            out.append(f"- **{change['severity']}** `{change['key']}`: {_short(change['old'])} -> {_short(change['new'])} ({change['reason']})")
+            out.append(
+                f"- **{change['severity']}** `{change['key']}`: {_short(change['old'])} -> {_short(change['new'])} ({change['reason']})"
+            )
         if item.get("pruned"):
             out.append(f"- retention removed: {', '.join(item['pruned'])}")
     settings = data.get("settings") or {}
@@ -64,7 +84,11 @@ def render_markdown(data: Mapping[str, Any]) -> str:
 def render_html(data: Mapping[str, Any]) -> str:
     """The self-contained HTML report with one inline SVG latency plot per profile."""
     title = f"Nightly report {data.get('stamp')}"
-    body = [f"<h1>{escape(title)}</h1>", f"<p><strong>{escape(_headline(data))}</strong></p>", f"<p>Image: {escape(_image_line(data))}</p>"]
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f"<p><strong>{escape(_headline(data))}</strong></p>",
+        f"<p>Image: {escape(_image_line(data))}</p>",
+    ]
     rows = []
     for item in data.get("profiles", []):
         p50 = (item.get("latency_ms") or {}).get("p50")
@@ -81,7 +105,9 @@ def render_html(data: Mapping[str, Any]) -> str:
     body.append(f"<table><tr>{header}</tr>{''.join(rows)}</table>")
     history = data.get("history") or {}
     for item in data.get("profiles", []):
-        body.append(f'<h2 id="{escape(_anchor(item["profile"]))}">{escape(item["profile"])} {_badge(item["result"])}</h2>')
+        body.append(
+            f'<h2 id="{escape(_anchor(item["profile"]))}">{escape(item["profile"])} {_badge(item["result"])}</h2>'
+        )
         body.append(latency_svg(history.get(item["profile"], []), title=f"{item['profile']}: latency per night (ms)"))
         body.append(_changes_table(item))
     css = f"<style>{CSS}</style>"
@@ -92,7 +118,11 @@ def render_html(data: Mapping[str, Any]) -> str:
 def _changes_table(item: Mapping[str, Any]) -> str:
     changes = item.get("changes") or []
     if not changes:
-        text = "No differences from the previous good build." if item.get("previous_build") else "No previous good build to compare with."
+        text = (
+            "No differences from the previous good build."
+            if item.get("previous_build")
+            else "No previous good build to compare with."
+        )
         parts = [f"<p>{escape(text)}</p>"]
     else:
         rows = "".join(
@@ -100,7 +130,9 @@ def _changes_table(item: Mapping[str, Any]) -> str:
             f"<td>{escape(_short(c['old']))}</td><td>{escape(_short(c['new']))}</td><td>{escape(c['reason'])}</td></tr>"
             for c in changes
         )
-        parts = [f"<table><tr><th>severity</th><th>what</th><th>previous</th><th>new</th><th>why</th></tr>{rows}</table>"]
+        parts = [
+            f"<table><tr><th>severity</th><th>what</th><th>previous</th><th>new</th><th>why</th></tr>{rows}</table>"
+        ]
     if item.get("pruned"):
         parts.append(f"<p>Retention removed: {escape(', '.join(item['pruned']))}</p>")
     return "\n".join(parts)
@@ -111,7 +143,9 @@ def _headline(data: Mapping[str, Any]) -> str:
     bad = [p for p in profiles if p["result"] in ("drift", "regression", "failed")]
     if data.get("ok"):
         return f"OK: {len(profiles)} profile(s) built, no drift, no regression"
-    return f"FAILED: {len(bad)} of {len(profiles)} profile(s) drifted, regressed or failed" + ("; " + "; ".join(data.get("failures", [])[:1]) if not bad else "")
+    return f"FAILED: {len(bad)} of {len(profiles)} profile(s) drifted, regressed or failed" + (
+        "; " + "; ".join(data.get("failures", [])[:1]) if not bad else ""
+    )
 
 
 def _image_line(data: Mapping[str, Any]) -> str:

@@ -36,9 +36,13 @@ class PruneResult:
 def check_retention(keep: int, keep_failed: int) -> None:
     """Raises UsageError for counts that would delete every build."""
     if keep < 1:
-        raise UsageError(f"--keep {keep}: at least one good build must be kept", hint="pass --keep 1 or more (default 5)")
+        raise UsageError(
+            f"--keep {keep}: at least one good build must be kept", hint="pass --keep 1 or more (default 5)"
+        )
     if keep_failed < 0:
-        raise UsageError(f"--keep-failed {keep_failed}: must be 0 or more", hint="pass --keep-failed 0 to remove every failed build")
+        raise UsageError(
+            f"--keep-failed {keep_failed}: must be 0 or more", hint="pass --keep-failed 0 to remove every failed build"
+        )
 
 
 def plan_prune(layout: ArtifactLayout, keep: int, keep_failed: int) -> PruneResult:
@@ -66,7 +70,9 @@ def plan_prune(layout: ArtifactLayout, keep: int, keep_failed: int) -> PruneResu
     return result
 
 
-def prune_profile(layout: ArtifactLayout, keep: int, keep_failed: int, *, dry_run: bool = False, wait: bool = True) -> PruneResult:
+def prune_profile(
+    layout: ArtifactLayout, keep: int, keep_failed: int, *, dry_run: bool = False, wait: bool = True
+) -> PruneResult:
     """Remove old good and failed builds of one profile, holding the profile's build lock.
 
     Raises:

@@ -8,8 +8,9 @@ seams to the host side (``builder.host``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from builder.errors import BuilderError
 from builder.jsonable import jsonable

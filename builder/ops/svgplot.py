@@ -7,8 +7,9 @@ embedded in a self-contained HTML report. Each point has a ``<title>`` tooltip.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 SERIES = (("p50", "#1f77b4", ""), ("p90", "#ff7f0e", "6 3"), ("p99", "#d62728", "2 3"))
 WIDTH, HEIGHT = 720, 260
@@ -21,7 +22,9 @@ def latency_svg(points: Sequence[Mapping[str, Any]], *, title: str = "latency (m
     head = f'<svg class="latency" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
     parts = [head, f'<text x="{LEFT}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
     if not values:
-        parts.append(f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle" font-size="13">no latency recorded yet</text>')
+        parts.append(
+            f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle" font-size="13">no latency recorded yet</text>'
+        )
         return "\n".join(parts + ["</svg>"])
     top_value, ticks = _ticks(max(values))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -40,17 +43,25 @@ def latency_svg(points: Sequence[Mapping[str, Any]], *, title: str = "latency (m
     label_every = max(1, math.ceil(len(points) / 10))
     for index, point in enumerate(points):
         if index % label_every == 0 or index == len(points) - 1:
-            parts.append(f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="10">{escape(_day(point))}</text>')
+            parts.append(
+                f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="10">{escape(_day(point))}</text>'
+            )
         if point.get("status") == "failed":
             tip = escape(f"{point.get('at')}: build failed: {point.get('reason', '')}")
-            parts.append(f'<text x="{x_of(index):.1f}" y="{TOP + plot_h - 4}" text-anchor="middle" fill="#d62728" font-size="14">×<title>{tip}</title></text>')
+            parts.append(
+                f'<text x="{x_of(index):.1f}" y="{TOP + plot_h - 4}" text-anchor="middle" fill="#d62728" font-size="14">×<title>{tip}</title></text>'
+            )
     for name, colour, dash in SERIES:
         parts += _series(points, name, colour, dash, x_of, y_of)
     for offset, (name, colour, dash) in enumerate(SERIES):
         x = WIDTH - RIGHT - 200 + offset * 66
-        parts.append(f'<line x1="{x}" y1="12" x2="{x + 20}" y2="12" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
+        parts.append(
+            f'<line x1="{x}" y1="12" x2="{x + 20}" y2="12" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>'
+        )
         parts.append(f'<text x="{x + 24}" y="16" font-size="11">{name}</text>')
-    parts.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="11">night (build date, UTC)</text>')
+    parts.append(
+        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="11">night (build date, UTC)</text>'
+    )
     return "\n".join(parts + ["</svg>"])
 
 

@@ -12,8 +12,9 @@ full shape, as Triton requires for models it cannot batch.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from builder.backends.catalog import backends, find_backend
 from builder.errors import ArtifactError
@@ -61,7 +62,9 @@ def triton_model(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> Tr
     entry = find_backend(backend)
     if entry is None or entry.triton is None:
         served = ", ".join(e.name for e in backends() if e.triton is not None)
-        raise ArtifactError(f"no Triton platform for backend {backend!r}", hint=f"Triton repositories are made for {served}")
+        raise ArtifactError(
+            f"no Triton platform for backend {backend!r}", hint=f"Triton repositories are made for {served}"
+        )
     platform, model_file, kind = entry.triton.platform, entry.triton.model_file, entry.triton.instance_kind
     name = model_name(str(manifest.get("profile", {}).get("name") or metadata.get("profile", "model")))
     inputs, outputs = list(metadata.get("inputs") or []), list(metadata.get("outputs") or [])
@@ -69,7 +72,10 @@ def triton_model(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> Tr
         raise ArtifactError("metadata.json lists no inputs or no outputs", hint="rebuild: the build stage writes them")
     batching = all(_dims(t)[:1] == [-1] for t in inputs + outputs)
     if not batching and any(_dims(t)[:1] == [-1] for t in inputs):
-        raise ArtifactError("metadata.json: the batch dimension is dynamic on some tensors only", hint="Triton needs it on every input and output")
+        raise ArtifactError(
+            "metadata.json: the batch dimension is dynamic on some tensors only",
+            hint="Triton needs it on every input and output",
+        )
     batch = metadata.get("batch") or {}
     max_batch = int(batch.get("max", 1)) if batching else 0
     lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {max_batch}"]
@@ -86,7 +92,10 @@ def _tensors(section: str, tensors: Sequence[Mapping[str, Any]], batching: bool)
         dims = _dims(tensor)[1:] if batching else _dims(tensor)
         dtype = str(tensor.get("dtype"))
         if dtype not in TRITON_TYPES:
-            raise ArtifactError(f"metadata.json: {section} {tensor.get('name')!r} has dtype {dtype!r} with no Triton type", hint="rebuild the artifact")
+            raise ArtifactError(
+                f"metadata.json: {section} {tensor.get('name')!r} has dtype {dtype!r} with no Triton type",
+                hint="rebuild the artifact",
+            )
         lines += [
             "  {",
             f'    name: "{tensor["name"]}"',

@@ -98,8 +98,12 @@ def _read_base(doc: YamlDocument, chain: ProfileChain) -> YamlDocument | None:
         if not base_path.exists():  # a FIFO or folder is read (and refused, named) by read_yaml_document
             names = sorted(p.stem for p in doc.path.parent.glob("*.yaml"))
             shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
-            _problem(chain, doc, "extends", f"no profile {base!r} in {doc.path.parent}{did_you_mean(base, names)} "
-                                            f"(available: {shown or 'none'})")
+            _problem(
+                chain,
+                doc,
+                "extends",
+                f"no profile {base!r} in {doc.path.parent}{did_you_mean(base, names)} (available: {shown or 'none'})",
+            )
         else:
             try:
                 return read_yaml_document(base_path)
@@ -119,8 +123,9 @@ class _KindCheck:
         spec.kind.check(value, (spec.name,), self)
 
     def add(self, path: KeyPath, message: str) -> None:
-        self.chain.problems.append(FieldError(str(self.doc.path), format_key_path(path), message,
-                                              self.doc.lines.get(path)))
+        self.chain.problems.append(
+            FieldError(str(self.doc.path), format_key_path(path), message, self.doc.lines.get(path))
+        )
 
 
 def _merge(base: dict[str, Any], child: dict[str, Any], *, top: bool) -> dict[str, Any]:

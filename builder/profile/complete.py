@@ -7,7 +7,8 @@ Runs only on data that passed validation; a value the user wrote always wins. Th
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from builder.profile.fields import PRECISION_DEFAULTS, PROFILE
 from builder.profile.kinds import NO_DEFAULT, Kind

@@ -9,7 +9,8 @@ catalogue's (``builder/backends/catalog.py``). Adding a field: docs/architecture
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from builder.backends.catalog import backend_names
 from builder.profile.kinds import Boolean, Choice, Dynamic, Integer, Kind, Number, Size, Text
@@ -97,17 +98,36 @@ _FRACTION = Number(0.0, 1.0, exclusive_minimum=True)
 
 MODEL = Section(
     (
-        Field("yaml", Text(rules=((r"^[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$",
-                                   "must be the file name of a model YAML that ultralytics ships, e.g. "
-                                   "'yolo11n.yaml' (no folders)"),), max_length=128),
-              "Model YAML shipped with ultralytics (`yolo11n.yaml`), initialised with `seed`; give this or `checkpoint`."),
-        Field("seed", Integer(0, SEED_MAX), "Torch seed for the random initialisation of `yaml` (only with `yaml`).",
-              default=0),
-        Field("checkpoint", relative_path((r"\.pt$", "must be a .pt checkpoint")),
-              "A `.pt` checkpoint, relative to the models folder; give this or `yaml`."),
-        Field("sha256", Text(rules=((r"^[0-9a-f]{64}$", "must be 64 lowercase hex digits (as sha256sum prints)"),),
-                             max_length=64),
-              "Expected SHA-256 of `checkpoint`; the build refuses a file that does not match (only with `checkpoint`)."),
+        Field(
+            "yaml",
+            Text(
+                rules=(
+                    (
+                        r"^[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$",
+                        "must be the file name of a model YAML that ultralytics ships, e.g. "
+                        "'yolo11n.yaml' (no folders)",
+                    ),
+                ),
+                max_length=128,
+            ),
+            "Model YAML shipped with ultralytics (`yolo11n.yaml`), initialised with `seed`; give this or `checkpoint`.",
+        ),
+        Field(
+            "seed",
+            Integer(0, SEED_MAX),
+            "Torch seed for the random initialisation of `yaml` (only with `yaml`).",
+            default=0,
+        ),
+        Field(
+            "checkpoint",
+            relative_path((r"\.pt$", "must be a .pt checkpoint")),
+            "A `.pt` checkpoint, relative to the models folder; give this or `yaml`.",
+        ),
+        Field(
+            "sha256",
+            Text(rules=((r"^[0-9a-f]{64}$", "must be 64 lowercase hex digits (as sha256sum prints)"),), max_length=64),
+            "Expected SHA-256 of `checkpoint`; the build refuses a file that does not match (only with `checkpoint`).",
+        ),
     ),
     cls=ModelSpec,
 )
@@ -126,25 +146,37 @@ INT8 = Section(
     (
         Field("data", relative_path(), "Folder of calibration images, relative to the models folder.", required=True),
         Field("samples", Integer(1, 100_000), "How many calibration images to use.", default=500),
-        Field("cache", Choice(("auto", "off"), yaml_bools={False: "off"}),
-              "`auto` keeps a calibration cache keyed by data, batch, image size and TensorRT version; `off` never "
-              "reads or writes one.", default="auto"),
+        Field(
+            "cache",
+            Choice(("auto", "off"), yaml_bools={False: "off"}),
+            "`auto` keeps a calibration cache keyed by data, batch, image size and TensorRT version; `off` never "
+            "reads or writes one.",
+            default="auto",
+        ),
     ),
     cls=Int8Spec,
 )
 
-_GPU_NAME = Text(rules=((r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
-                         'must be (part of) the GPU name as the driver reports it, e.g. "A10"'),), max_length=64)
+_GPU_NAME = Text(
+    rules=((r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$", 'must be (part of) the GPU name as the driver reports it, e.g. "A10"'),),
+    max_length=64,
+)
 
 TARGET = Section(
     (
-        Field("gpu", Either((_GPU_NAME, ListOf(_GPU_NAME, 1, 16, name="a list of GPU names"))),
-              "GPU name(s) the engine is meant for, as the driver reports them less `NVIDIA` (`A10`, or a list "
-              "`[A10, A10G]`); the model itself matches exactly, its first words (`H100` for `H100 PCIe`) as the "
-              "same family. Checked against the build GPU.", type_doc="string or list of strings (up to 16)"),
-        Field("compute_capability", Text(rules=((r"^[0-9]{1,2}\.[0-9]{1,2}$", 'must look like "8.6" (major.minor)'),),
-                                         max_length=5),
-              'Compute capability of the target GPU as a quoted string (`"8.6"`).'),
+        Field(
+            "gpu",
+            Either((_GPU_NAME, ListOf(_GPU_NAME, 1, 16, name="a list of GPU names"))),
+            "GPU name(s) the engine is meant for, as the driver reports them less `NVIDIA` (`A10`, or a list "
+            "`[A10, A10G]`); the model itself matches exactly, its first words (`H100` for `H100 PCIe`) as the "
+            "same family. Checked against the build GPU.",
+            type_doc="string or list of strings (up to 16)",
+        ),
+        Field(
+            "compute_capability",
+            Text(rules=((r"^[0-9]{1,2}\.[0-9]{1,2}$", 'must look like "8.6" (major.minor)'),), max_length=5),
+            'Compute capability of the target GPU as a quoted string (`"8.6"`).',
+        ),
     ),
     cls=TargetSpec,
 )
@@ -162,8 +194,12 @@ DETECTION = Section(
         Field("top_k", Integer(1, 10_000), "How many top-scoring candidates are compared.", default_doc="by precision"),
         Field("iou", _FRACTION, "IoU a matched box must reach, in (0, 1].", default_doc="by precision"),
         Field("score_atol", Number(0.0), "Largest score difference of a matched box.", default_doc="by precision"),
-        Field("min_agreement", _FRACTION, "Fraction of reference candidates that must be matched, in (0, 1].",
-              default_doc="by precision"),
+        Field(
+            "min_agreement",
+            _FRACTION,
+            "Fraction of reference candidates that must be matched, in (0, 1].",
+            default_doc="by precision",
+        ),
     ),
     cls=DetectionCheck,
 )
@@ -172,17 +208,38 @@ VERIFY = Section(
     (
         Field("seed", Integer(0, SEED_MAX), "Seed of the random inputs.", default=0),
         Field("random_inputs", Integer(0, 1000), "How many random input batches are compared.", default=2),
-        Field("images", ListOf(relative_path((r"\.(jpg|jpeg|png|bmp|webp)$",
-                                              "must be an image file (.jpg, .jpeg, .png, .bmp, .webp)")), 0, 64,
-                             name="a list of image names or paths"),
-              "Images compared: ultralytics sample assets (`bus.jpg`) or paths relative to the models folder.",
-              default=["bus.jpg", "zidane.jpg"], type_doc="list of image names or relative paths (up to 64)"),
-        Field("tolerances", MapOf(TOLERANCE, r"^[A-Za-z0-9_/][A-Za-z0-9_.:/-]{0,127}$",
-                                  "is not an output name (letters, digits, '_', '.', ':', '/', '-')"),
-              "Tensor tolerances by output name; `default` applies to outputs not listed.", default={},
-              default_doc="`default` by precision"),
-        Field("detection", DETECTION, "Detection-level agreement with the FP32 reference (top-k, no score filter).",
-              default={}, default_doc="by precision"),
+        Field(
+            "images",
+            ListOf(
+                relative_path(
+                    (r"\.(jpg|jpeg|png|bmp|webp)$", "must be an image file (.jpg, .jpeg, .png, .bmp, .webp)")
+                ),
+                0,
+                64,
+                name="a list of image names or paths",
+            ),
+            "Images compared: ultralytics sample assets (`bus.jpg`) or paths relative to the models folder.",
+            default=["bus.jpg", "zidane.jpg"],
+            type_doc="list of image names or relative paths (up to 64)",
+        ),
+        Field(
+            "tolerances",
+            MapOf(
+                TOLERANCE,
+                r"^[A-Za-z0-9_/][A-Za-z0-9_.:/-]{0,127}$",
+                "is not an output name (letters, digits, '_', '.', ':', '/', '-')",
+            ),
+            "Tensor tolerances by output name; `default` applies to outputs not listed.",
+            default={},
+            default_doc="`default` by precision",
+        ),
+        Field(
+            "detection",
+            DETECTION,
+            "Detection-level agreement with the FP32 reference (top-k, no score filter).",
+            default={},
+            default_doc="by precision",
+        ),
     ),
     cls=VerifySpec,
 )
@@ -191,68 +248,149 @@ BENCHMARK = Section(
     (
         Field("warmup", Integer(0, 100_000), "Untimed runs before measuring.", default=10),
         Field("iterations", Integer(1, 1_000_000), "Timed runs (the most; `budget_s` may stop earlier).", default=50),
-        Field("budget_s", Number(0.0, 3600.0),
-              "Seconds the benchmark may take, warm-up included; it stops at `iterations` or here, after at least 5 "
-              "timed runs. 0: no budget.", default=3.0),
+        Field(
+            "budget_s",
+            Number(0.0, 3600.0),
+            "Seconds the benchmark may take, warm-up included; it stops at `iterations` or here, after at least 5 "
+            "timed runs. 0: no budget.",
+            default=3.0,
+        ),
     ),
     cls=BenchmarkSpec,
 )
 
 OUTPUTS = Section(
     (
-        Field("ultralytics_engine", Boolean(),
-              "Also publish a copy of the engine with the metadata header that ultralytics' `YOLO(\"x.engine\")` reads.",
-              default=False),
+        Field(
+            "ultralytics_engine",
+            Boolean(),
+            'Also publish a copy of the engine with the metadata header that ultralytics\' `YOLO("x.engine")` reads.',
+            default=False,
+        ),
     ),
     cls=OutputsSpec,
 )
 
 PROFILE = Section(
     (
-        Field("name", _PROFILE_NAME, "Profile name; must equal the file name without `.yaml`.", required=True,
-              per_file=True),
+        Field(
+            "name",
+            _PROFILE_NAME,
+            "Profile name; must equal the file name without `.yaml`.",
+            required=True,
+            per_file=True,
+        ),
         Field("description", Text(max_length=500), "One line saying what the profile is for.", default=""),
-        Field("extends", _PROFILE_NAME,
-              "Name of a profile in the same folder that this file starts from; nested keys merge, this file wins.",
-              per_file=True, stored=False),
-        Field("backend", Dynamic(lambda: Choice(backend_names(), as_type=Backend)),
-              "The backend that builds the artifact: `tensorrt` (NVIDIA GPU engine), `onnxruntime` (CPU artifact), "
-              "or another backend of the catalogue (see the backend table below).", required=True),
-        Field("model", MODEL, "Where the weights come from: exactly one of `yaml` or `checkpoint`. A child profile's "
-              "`model` replaces its base's whole.", required=True, replace_on_extend=True),
-        Field("task", Choice(("detect",), unsupported=("segment", "pose", "obb", "classify")),
-              "Model task; only `detect` is supported.", default="detect"),
-        Field("imgsz", Either((_SIDE, ListOf(_SIDE, 2, 2, name="a list [height, width]"))),
-              f"Input size: one side or `[height, width]`, multiples of {STRIDE}, at most 4096.", default=640,
-              type_doc=f"integer or `[height, width]`, each {STRIDE}..4096 and a multiple of {STRIDE}",
-              normalize=_both_sides),
-        Field("batch", Either((_BATCH, BATCH_RANGE)),
-              "Static batch (an integer) or a dynamic range `{min, opt, max}`, 1 <= min <= opt <= max <= 256.",
-              default=1, type_doc="integer 1..256 or mapping `{min, opt, max}`", normalize=_batch_range),
-        Field("precision", Choice(("fp32", "fp16", "int8"), as_type=Precision),
-              "Engine precision; `int8` needs an `int8` block; each backend supports the precisions of the backend "
-              "table below (onnxruntime: only `fp32`).", required=True),
-        Field("int8", INT8, "INT8 calibration; required when `precision: int8`, an error otherwise.", default=None,
-              nullable=True),
-        Field("workspace", Size(UNITS["MiB"], UNITS["TiB"]),
-              "TensorRT workspace limit (`4GiB`, `512MiB`, `1.5GB`, bytes); `null` lets TensorRT decide.",
-              default=None, nullable=True),
-        Field("timing_cache", Either((Boolean(), Text(rules=((r"^(on|off|[a-z0-9][a-z0-9._-]{0,63})$",
-                                                               "must be on, off or a cache name (lowercase letters, "
-                                                               "digits, '.', '_', '-')"),), max_length=64))),
-              "`on` (the cache named `default`), `off`, or a cache name; kept in the cache volume per GPU and "
-              "TensorRT version.", default="off", type_doc="`on` | `off` | cache name", normalize=timing_cache_name),
+        Field(
+            "extends",
+            _PROFILE_NAME,
+            "Name of a profile in the same folder that this file starts from; nested keys merge, this file wins.",
+            per_file=True,
+            stored=False,
+        ),
+        Field(
+            "backend",
+            Dynamic(lambda: Choice(backend_names(), as_type=Backend)),
+            "The backend that builds the artifact: `tensorrt` (NVIDIA GPU engine), `onnxruntime` (CPU artifact), "
+            "or another backend of the catalogue (see the backend table below).",
+            required=True,
+        ),
+        Field(
+            "model",
+            MODEL,
+            "Where the weights come from: exactly one of `yaml` or `checkpoint`. A child profile's "
+            "`model` replaces its base's whole.",
+            required=True,
+            replace_on_extend=True,
+        ),
+        Field(
+            "task",
+            Choice(("detect",), unsupported=("segment", "pose", "obb", "classify")),
+            "Model task; only `detect` is supported.",
+            default="detect",
+        ),
+        Field(
+            "imgsz",
+            Either((_SIDE, ListOf(_SIDE, 2, 2, name="a list [height, width]"))),
+            f"Input size: one side or `[height, width]`, multiples of {STRIDE}, at most 4096.",
+            default=640,
+            type_doc=f"integer or `[height, width]`, each {STRIDE}..4096 and a multiple of {STRIDE}",
+            normalize=_both_sides,
+        ),
+        Field(
+            "batch",
+            Either((_BATCH, BATCH_RANGE)),
+            "Static batch (an integer) or a dynamic range `{min, opt, max}`, 1 <= min <= opt <= max <= 256.",
+            default=1,
+            type_doc="integer 1..256 or mapping `{min, opt, max}`",
+            normalize=_batch_range,
+        ),
+        Field(
+            "precision",
+            Choice(("fp32", "fp16", "int8"), as_type=Precision),
+            "Engine precision; `int8` needs an `int8` block; each backend supports the precisions of the backend "
+            "table below (onnxruntime: only `fp32`).",
+            required=True,
+        ),
+        Field(
+            "int8",
+            INT8,
+            "INT8 calibration; required when `precision: int8`, an error otherwise.",
+            default=None,
+            nullable=True,
+        ),
+        Field(
+            "workspace",
+            Size(UNITS["MiB"], UNITS["TiB"]),
+            "TensorRT workspace limit (`4GiB`, `512MiB`, `1.5GB`, bytes); `null` lets TensorRT decide.",
+            default=None,
+            nullable=True,
+        ),
+        Field(
+            "timing_cache",
+            Either(
+                (
+                    Boolean(),
+                    Text(
+                        rules=(
+                            (
+                                r"^(on|off|[a-z0-9][a-z0-9._-]{0,63})$",
+                                "must be on, off or a cache name (lowercase letters, digits, '.', '_', '-')",
+                            ),
+                        ),
+                        max_length=64,
+                    ),
+                )
+            ),
+            "`on` (the cache named `default`), `off`, or a cache name; kept in the cache volume per GPU and "
+            "TensorRT version.",
+            default="off",
+            type_doc="`on` | `off` | cache name",
+            normalize=timing_cache_name,
+        ),
         Field("builder_optimization_level", Integer(0, 5), "TensorRT builder optimization level, 0..5.", default=3),
-        Field("hardware_compatibility", Choice(("none", "ampere_plus"), as_type=HardwareCompatibility),
-              "`ampere_plus` builds an engine that runs on any GPU of compute capability 8.0 or newer (slower).",
-              default="none"),
-        Field("version_compatible", Boolean(), "Build a version-compatible engine (loads on later TensorRT versions too; 8.6 and newer).",
-              default=False),
+        Field(
+            "hardware_compatibility",
+            Choice(("none", "ampere_plus"), as_type=HardwareCompatibility),
+            "`ampere_plus` builds an engine that runs on any GPU of compute capability 8.0 or newer (slower).",
+            default="none",
+        ),
+        Field(
+            "version_compatible",
+            Boolean(),
+            "Build a version-compatible engine (loads on later TensorRT versions too; 8.6 and newer).",
+            default=False,
+        ),
         Field("tf32", Boolean(), "Allow TF32 math for FP32 layers on Ampere and newer.", default=False),
         Field("opset", Integer(11, 20), "ONNX opset of the export (TensorRT 8.6 reads at most 17).", default=17),
         Field("simplify", Boolean(), "Simplify the ONNX graph (onnxslim) after export.", default=True),
-        Field("target", TARGET, "The GPU the engine is meant for; `null` (the default) checks nothing.",
-              default=None, nullable=True),
+        Field(
+            "target",
+            TARGET,
+            "The GPU the engine is meant for; `null` (the default) checks nothing.",
+            default=None,
+            nullable=True,
+        ),
         Field("verify", VERIFY, "How the built model is compared with the FP32 ONNX Runtime reference.", default={}),
         Field("benchmark", BENCHMARK, "Latency measurement.", default={}),
         Field("outputs", OUTPUTS, "Extra files to publish.", default={}),

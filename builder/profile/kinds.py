@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 from builder.profile.source import KeyPath
 
@@ -61,7 +62,11 @@ def shown(value: Any) -> str:
 
 def type_error(kind: Kind, value: Any) -> str:
     message = f"must be {kind.describe}, got {shown(value)}"
-    if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "on", "off"} and "boolean" in kind.describe:
+    if (
+        isinstance(value, str)
+        and value.lower() in {"true", "false", "yes", "no", "on", "off"}
+        and "boolean" in kind.describe
+    ):
         message += "; write true or false without quotes"
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and kind.describe.startswith("a string"):
         message += f'; quote it: "{value}"'

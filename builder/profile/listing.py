@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from builder.errors import FieldError, ProfileError, UsageError
 from builder.profile.chain import read_profile_chain
@@ -32,8 +33,10 @@ def list_profiles(profiles_dir: Path) -> list[ProfileListing]:
         UsageError: ``profiles_dir`` is not a folder.
     """
     if not profiles_dir.is_dir():
-        raise UsageError(f"profiles folder {profiles_dir} does not exist",
-                         hint="pass --profiles-dir pointing at the folder of .yaml profiles")
+        raise UsageError(
+            f"profiles folder {profiles_dir} does not exist",
+            hint="pass --profiles-dir pointing at the folder of .yaml profiles",
+        )
     return [_listing(path) for path in sorted(profiles_dir.glob("*.yaml"), key=lambda p: p.stem)]
 
 
@@ -52,8 +55,9 @@ def _listing(path: Path) -> ProfileListing:
     if valid is None:  # an abstract base: well-formed, but not a whole profile
         return ProfileListing(path.stem, path, abstract, description, backend, precision)
     profile = profile_from_data(valid, source=str(path))
-    return ProfileListing(path.stem, path, abstract, profile.description, profile.backend.value,
-                          profile.precision.value)
+    return ProfileListing(
+        path.stem, path, abstract, profile.description, profile.backend.value, profile.precision.value
+    )
 
 
 def _text(value: Any) -> str | None:

@@ -32,10 +32,20 @@ def load_profile(ref: str | Path, profiles_dir: Path) -> Profile:
     valid, errors = check_profile_chain(chain)
     if chain.abstract:
         buildable = _extending(chain.leaf)
-        errors.insert(0, FieldError(str(path), "name", f"profile {path.stem!r} is abstract (its name starts with "
-                                    "'_'): it can only be used through `extends`", chain.docs[0].lines.get(("name",))))
-        hint = ("build a profile that extends it" + (f": {', '.join(buildable)}" if buildable else "")
-                + f", or write one with `extends: {path.stem}`")
+        errors.insert(
+            0,
+            FieldError(
+                str(path),
+                "name",
+                f"profile {path.stem!r} is abstract (its name starts with '_'): it can only be used through `extends`",
+                chain.docs[0].lines.get(("name",)),
+            ),
+        )
+        hint = (
+            "build a profile that extends it"
+            + (f": {', '.join(buildable)}" if buildable else "")
+            + f", or write one with `extends: {path.stem}`"
+        )
         raise ProfileError(errors, hint=hint)
     if valid is None:
         raise ProfileError(errors)
@@ -68,19 +78,24 @@ def profile_path(ref: str | Path, profiles_dir: Path) -> Path:
     if is_path:
         path = Path(ref)
         if path.suffix not in SUFFIXES:
-            raise ProfileError([FieldError(text, "", "a profile file must end in .yaml")],
-                               hint=_available_hint(profiles_dir))
+            raise ProfileError(
+                [FieldError(text, "", "a profile file must end in .yaml")], hint=_available_hint(profiles_dir)
+            )
     elif not re.match(PROFILE_FILE_PATTERN, text):
-        raise ProfileError([FieldError(text, "", "is not a profile name (lowercase letters, digits, '.', '_', '-')")],
-                           hint=_available_hint(profiles_dir))
+        raise ProfileError(
+            [FieldError(text, "", "is not a profile name (lowercase letters, digits, '.', '_', '-')")],
+            hint=_available_hint(profiles_dir),
+        )
     else:
         path = profiles_dir / f"{text}.yaml"
     if not path.is_file():
         what = "no such profile file" if not path.exists() else f"not a file: it is {kind_of(path.stat().st_mode)}"
         hint = _available_hint(profiles_dir)
         if is_path and path.parent == Path(".") and (profiles_dir / path.name).is_file():
-            hint = f"a file name is read from the current folder; to use {profiles_dir / path.name}, pass the " \
-                   f"profile name {path.stem!r}"
+            hint = (
+                f"a file name is read from the current folder; to use {profiles_dir / path.name}, pass the "
+                f"profile name {path.stem!r}"
+            )
         raise ProfileError([FieldError(str(path), "", what)], hint=hint)
     return path
 
@@ -95,8 +110,10 @@ def available_profiles(profiles_dir: Path) -> list[str]:
 def _available_hint(profiles_dir: Path) -> str:
     names = available_profiles(profiles_dir)
     if not profiles_dir.is_dir():
-        return (f"profiles are looked up in {profiles_dir.absolute()}, which does not exist (the current folder is "
-                f"{Path.cwd()}): run from the repository root, or pass --profiles-dir / set ENGINE_FOUNDRY_PROFILES")
+        return (
+            f"profiles are looked up in {profiles_dir.absolute()}, which does not exist (the current folder is "
+            f"{Path.cwd()}): run from the repository root, or pass --profiles-dir / set ENGINE_FOUNDRY_PROFILES"
+        )
     if not names:
         return f"no profiles in {profiles_dir.absolute()}; pass the path of a .yaml profile"
     return f"available profiles in {profiles_dir}: {', '.join(names)} (or pass the path of a .yaml file)"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from builder.backends.catalog import find_backend
 from builder.jsonable import jsonable

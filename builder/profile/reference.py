@@ -27,15 +27,20 @@ def field_reference_markdown(table: Section = PROFILE) -> str:
     rows = ["| key | type | default | backend | meaning |", "|---|---|---|---|---|"]
     for path, spec in iter_fields(table):
         key = format_key_path(path)
-        owners = next((owned for depth in range(1, len(path) + 1)
-                       if (owned := owners_of_field(format_key_path(path[:depth])))), ())
-        rows.append(f"| `{key}` | {_cell(spec.type_doc or doc_type(spec.kind))} | {_cell(_default_text(spec))} | "
-                    f"{', '.join(owners) or 'any'} | {_cell(spec.doc)} |")
+        owners = next(
+            (owned for depth in range(1, len(path) + 1) if (owned := owners_of_field(format_key_path(path[:depth])))),
+            (),
+        )
+        rows.append(
+            f"| `{key}` | {_cell(spec.type_doc or doc_type(spec.kind))} | {_cell(_default_text(spec))} | "
+            f"{', '.join(owners) or 'any'} | {_cell(spec.doc)} |"
+        )
     rows += ["", "| backend | builds | image | precisions | keys only it accepts |", "|---|---|---|---|---|"]
     for entry in backends():
         only = ", ".join(f"`{key}`" for key in entry.only_fields) or "—"
-        rows.append(f"| `{entry.name}` | {_cell(entry.title)} | `{entry.flavour}` | {', '.join(entry.precisions)} | "
-                    f"{only} |")
+        rows.append(
+            f"| `{entry.name}` | {_cell(entry.title)} | `{entry.flavour}` | {', '.join(entry.precisions)} | {only} |"
+        )
     return "\n".join(rows) + "\n"
 
 

@@ -6,7 +6,8 @@ field table (every rule), completed and built; there is no second reader to keep
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from builder.errors import ArtifactError
 from builder.profile.complete import document_from_resolved, profile_from_data
@@ -30,8 +31,11 @@ def profile_from_resolved(data: Mapping[str, Any]) -> Profile:
     if valid is None:
         more = f" (and {len(report.errors) - 1} more problem(s))" if len(report.errors) > 1 else ""
         raise _unreadable(f"{report.errors[0]}{more}")
-    return profile_from_data(valid, source=str(data.get("source", "")),
-                             extends_chain=tuple(str(path) for path in data.get("extends_chain", ())))
+    return profile_from_data(
+        valid,
+        source=str(data.get("source", "")),
+        extends_chain=tuple(str(path) for path in data.get("extends_chain", ())),
+    )
 
 
 def resolved_problems(data: Mapping[str, Any]) -> list[str]:
@@ -40,8 +44,10 @@ def resolved_problems(data: Mapping[str, Any]) -> list[str]:
         return [f"profile.resolved: must be an object, got {type(data).__name__}"]
     report = Report(_locate, complete=True)
     validate(document_from_resolved(data), report)
-    return [f"profile.resolved.{error.key}: {error.message}" if error.key else f"profile.resolved: {error.message}"
-            for error in report.errors]
+    return [
+        f"profile.resolved.{error.key}: {error.message}" if error.key else f"profile.resolved: {error.message}"
+        for error in report.errors
+    ]
 
 
 def _locate(path: KeyPath) -> tuple[str, int | None]:

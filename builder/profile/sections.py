@@ -7,8 +7,9 @@ typed profile data generically: each :class:`Field` normalises its value, then i
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from builder.profile.kinds import NO_DEFAULT, Kind, Reporter, did_you_mean, type_error
 from builder.profile.source import KeyPath
@@ -155,7 +156,11 @@ class MapOf:
         return {key: self.value.build(item) for key, item in value.items()}
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "object", "propertyNames": {"pattern": self.key_pattern}, "additionalProperties": self.value.schema()}
+        return {
+            "type": "object",
+            "propertyNames": {"pattern": self.key_pattern},
+            "additionalProperties": self.value.schema(),
+        }
 
 
 @dataclass(frozen=True)

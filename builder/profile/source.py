@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Union
+from typing import Any, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -17,7 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from builder.errors import FieldError, ProfileError
 from builder.safe_io import FileReadError, read_bytes
 
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 1 << 20  # a profile is a few hundred bytes; refuse anything absurd
 MAX_NODES = 20_000  # bounds alias expansion ("billion laughs")
@@ -146,7 +146,9 @@ class _Walker:
             how = " (aliases expanded)" if self.aliased else ""
             raise yaml.YAMLError(f"more than {MAX_NODES} values{how}; a profile is small")
         if id(node) in self.active:
-            raise yaml.MarkedYAMLError(problem="an alias refers to the value that contains it", problem_mark=node.start_mark)
+            raise yaml.MarkedYAMLError(
+                problem="an alias refers to the value that contains it", problem_mark=node.start_mark
+            )
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         self.active.add(id(node))
@@ -167,11 +169,15 @@ class _Walker:
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2024-13-45
-            raise yaml.MarkedYAMLError(problem=f"cannot read {node.value!r}: {exc}", problem_mark=node.start_mark) from exc
+            raise yaml.MarkedYAMLError(
+                problem=f"cannot read {node.value!r}: {exc}", problem_mark=node.start_mark
+            ) from exc
 
     def require_tag(self, node: Node, tag: str) -> None:
         if node.tag != tag:
-            raise yaml.MarkedYAMLError(problem=f"the YAML tag {node.tag!r} is not allowed", problem_mark=node.start_mark)
+            raise yaml.MarkedYAMLError(
+                problem=f"the YAML tag {node.tag!r} is not allowed", problem_mark=node.start_mark
+            )
 
     def mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -201,7 +207,9 @@ class _Walker:
             return [node]
         if isinstance(node, SequenceNode) and all(isinstance(item, MappingNode) for item in node.value):
             return list(node.value)
-        raise yaml.MarkedYAMLError(problem="a merge key (<<) needs a mapping or a list of mappings", problem_mark=node.start_mark)
+        raise yaml.MarkedYAMLError(
+            problem="a merge key (<<) needs a mapping or a list of mappings", problem_mark=node.start_mark
+        )
 
     def key(self, node: Node, path: KeyPath) -> str | None:
         key = self.value(node, path) if isinstance(node, ScalarNode) else None

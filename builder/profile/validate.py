@@ -6,8 +6,9 @@ only maker of :class:`ValidProfileData`, the only input the complete step accept
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from builder.backends.catalog import backends, find_backend, owners_of_field
 from builder.errors import FieldError
@@ -100,8 +101,11 @@ def _check_int8(data: dict[str, Any], report: Report) -> None:
     if precision == "int8" and data.get("int8") is None and report.complete:
         report.add(("int8",), "required when precision is int8: give int8.data, a folder of calibration images")
     elif has_block and precision not in (MISSING, "int8"):
-        report.add(("int8",), f"int8 block given but precision is {precision}; remove it "
-                              "(or set `int8: null` in a profile that extends an int8 one)")
+        report.add(
+            ("int8",),
+            f"int8 block given but precision is {precision}; remove it "
+            "(or set `int8: null` in a profile that extends an int8 one)",
+        )
 
 
 def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
@@ -111,19 +115,24 @@ def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
         return
     parsed = parse_compute_capability(capability)
     if parsed is not None and parsed < (8, 0):
-        report.add(("hardware_compatibility",), f"ampere_plus needs compute capability 8.0 or newer, but "
-                                                f"target.compute_capability is {capability}")
+        report.add(
+            ("hardware_compatibility",),
+            f"ampere_plus needs compute capability 8.0 or newer, but target.compute_capability is {capability}",
+        )
 
 
 def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
     both = (report.get(data, ("outputs", "ultralytics_engine")), report.get(data, ("version_compatible",)))
     if both != (True, True) or report.get(data, ("backend",)) != "tensorrt":
         return
-    report.add(("outputs", "ultralytics_engine"), "cannot be combined with version_compatible: true: a version-compatible "
-               "plan embeds TensorRT's lean runtime as host code, which loads only with "
-               "`runtime.engine_host_code_allowed = True`, and ultralytics' TensorRT loader never sets it, so "
-               "YOLO('model.engine') would fail; keep one (model.plan of a version-compatible build loads with "
-               "trtexec, Polygraphy or Triton)")
+    report.add(
+        ("outputs", "ultralytics_engine"),
+        "cannot be combined with version_compatible: true: a version-compatible "
+        "plan embeds TensorRT's lean runtime as host code, which loads only with "
+        "`runtime.engine_host_code_allowed = True`, and ultralytics' TensorRT loader never sets it, so "
+        "YOLO('model.engine') would fail; keep one (model.plan of a version-compatible build loads with "
+        "trtexec, Polygraphy or Triton)",
+    )
 
 
 def _check_backend(data: dict[str, Any], report: Report, table: Section) -> None:
@@ -135,16 +144,19 @@ def _check_backend(data: dict[str, Any], report: Report, table: Section) -> None
     if precision is not MISSING and precision not in entry.precisions:
         others = [other.name for other in backends() if precision in other.precisions]
         use = f"; use backend: {' or '.join(others)} for {precision}" if others else ""
-        report.add(("precision",), f"backend {entry.name} supports only {', '.join(entry.precisions)}, "
-                                   f"got {precision}{use}")
+        report.add(
+            ("precision",), f"backend {entry.name} supports only {', '.join(entry.precisions)}, got {precision}{use}"
+        )
     for path, spec in iter_fields(table):
         owners = owners_of_field(format_key_path(path))
         value = report.get(data, path)
         if not owners or entry.name in owners or value is MISSING:
             continue
         if spec.canonical(value) != spec.canonical(spec.default):
-            report.add(path, f"only applies to backend {' or '.join(owners)} (this profile's backend is "
-                             f"{entry.name}); remove it")
+            report.add(
+                path,
+                f"only applies to backend {' or '.join(owners)} (this profile's backend is {entry.name}); remove it",
+            )
 
 
 def _check_verify(data: dict[str, Any], report: Report) -> None:

@@ -8,7 +8,7 @@ from builder.backends.registry import get_backend
 from builder.errors import EngineBuildError
 from builder.gpu import GpuProbe
 from builder.profile import Profile
-from builder.stage_types import ArtifactOut, BuildResult, ExportResult, BackendHost, StageContext, StageResult
+from builder.stage_types import ArtifactOut, BackendHost, BuildResult, ExportResult, StageContext, StageResult
 from builder.yolo.sidecar import METADATA_NAME, sidecar_metadata, write_sidecar
 
 NAME = "build"
@@ -53,4 +53,3 @@ def run(ctx: StageContext) -> StageResult:
         inputs=result.inputs,
         output=BuildResult(model, export.input.name, host),
     )
-

@@ -15,15 +15,16 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from builder.env_guard import preserved_environment
 from builder.errors import ExportError, ModelError, first_line
 from builder.hashing import sha256_file
-from builder.profile import Profile
 from builder.nonfinite import refuse_nonfinite_outputs, refuse_nonfinite_weights
+from builder.profile import Profile
 from builder.stage_types import ArtifactOut, ExportResult, StageContext, StageResult, TensorSpec
 from builder.weights import WeightsFingerprint, weights_fingerprint
 from builder.yolo.shapes import input_shape
@@ -109,7 +110,9 @@ def onnx_from_checkpoint(
         "onnx_sha256": sha256_file(out_path),
     }
     outputs = tuple(_at_imgsz(v, shapes) for v in described["outputs"])
-    return ExportInfo(out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task)
+    return ExportInfo(
+        out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task
+    )
 
 
 def _at_imgsz(value: dict[str, Any], shapes: dict[str, list[int]]) -> TensorSpec:
@@ -185,8 +188,7 @@ def _ultralytics_export(yolo: Any, profile: Profile, folder: Path, log: Callable
         )
     except Exception as err:
         raise ExportError(
-            f"ultralytics could not export {profile.model.identity} to ONNX (opset {profile.opset}): "
-            f"{first_line(err)}",
+            f"ultralytics could not export {profile.model.identity} to ONNX (opset {profile.opset}): {first_line(err)}",
             hint="check opset (ultralytics needs 9 or more, at most what the installed onnx supports), "
             "imgsz (a multiple of the stride, 32) and the model",
         ) from err

@@ -170,16 +170,18 @@ def _detection_report(
         reports = [match_detections(r, g, spec.iou, spec.score_atol) for r, g in zip(ref_dets, got_dets)]
         worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
         worst = reports[worst_index]
-        rows.append({
-            "input": item.label,
-            "batch": item.batch,
-            "agreement": worst.agreement,
-            "matched": worst.matched,
-            "total": worst.total,
-            "batch_index": worst_index,
-            "first_mismatch": worst.first_mismatch,
-            "passed": worst.agreement >= spec.min_agreement,
-        })
+        rows.append(
+            {
+                "input": item.label,
+                "batch": item.batch,
+                "agreement": worst.agreement,
+                "matched": worst.matched,
+                "total": worst.total,
+                "batch_index": worst_index,
+                "first_mismatch": worst.first_mismatch,
+                "passed": worst.agreement >= spec.min_agreement,
+            }
+        )
     return {"output": name, "thresholds": thresholds, "candidate_pool": CANDIDATE_POOL, "images": rows}
 
 

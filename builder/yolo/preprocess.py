@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from builder.errors import BuilderError, ExitCode
 from builder.safe_io import IMAGE_BYTES, read_bytes
@@ -69,9 +70,14 @@ def load_image(path: Path) -> np.ndarray:
     try:  # bounded and regular files only (safe_io); decoded from memory as ultralytics' own imread does
         data = read_bytes(path, what="image", limit=IMAGE_BYTES)
     except FileNotFoundError:
-        raise ImageError(f"image {path} not found", hint="check the image name in the profile and the models folder") from None
+        raise ImageError(
+            f"image {path} not found", hint="check the image name in the profile and the models folder"
+        ) from None
     except OSError as err:
-        raise ImageError(f"image {path} cannot be read ({err.strerror})", hint="make the image readable by the user that runs the build") from None
+        raise ImageError(
+            f"image {path} cannot be read ({err.strerror})",
+            hint="make the image readable by the user that runs the build",
+        ) from None
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     except cv2.error as err:  # OpenCV refuses a header it will not decode (e.g. more than CV_IO_MAX_IMAGE_PIXELS)
@@ -93,8 +99,10 @@ def _refused(path: Path, err: Exception) -> ImageError:
             f"image {path} has more pixels than OpenCV decodes (its header declares more than {limit} pixels)",
             hint="use a sample image of normal size (a few megapixels; it is letterboxed to imgsz anyway)",
         )
-    return ImageError(f"image {path} could not be decoded ({reason})",
-                      hint="use a JPEG or PNG file that OpenCV can read; replace the file if it is damaged")
+    return ImageError(
+        f"image {path} could not be decoded ({reason})",
+        hint="use a JPEG or PNG file that OpenCV can read; replace the file if it is damaged",
+    )
 
 
 def ultralytics_assets() -> Path:

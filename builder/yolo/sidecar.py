@@ -7,8 +7,9 @@ byte-identical across rebuilds.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from builder.profile import Profile
 from builder.stage_types import ExportResult
@@ -61,4 +62,3 @@ def _detect_decoding(num_classes: int) -> dict[str, Any]:
 def write_sidecar(path: Path, metadata: Mapping[str, Any]) -> None:
     """Write canonical JSON (sorted keys, 2-space indent, trailing newline)."""
     path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-

@@ -14,15 +14,14 @@ _HERE = str(Path(__file__).resolve().parent)
 while _HERE in sys.path:
     sys.path.remove(_HERE)
 
-from tests.stages.helpers import make_ctx, with_prior
-from tests.support import make_profile
-
 from builder.backends import onnxruntime as ort_backend
 from builder.benchmarking import latency_summary
 from builder.errors import EngineBuildError, HostEnvironmentError
 from builder.profile import Precision
-from builder.stages import export_onnx
 from builder.stage_types import ArtifactOut, BuildResult, StageContext
+from builder.stages import export_onnx
+from tests.stages.helpers import make_ctx, with_prior
+from tests.support import make_profile
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,14 @@ def test_a_gpu_host_can_build_tensorrt_in_docker_without_tensorrt_installed_here
 
 
 def test_an_in_process_build_also_needs_the_backends_packages_here():
-    packages = {"torch": "2", "ultralytics": "8", "onnx": "1", "onnxruntime": "1", "polygraphy": "0.49", "tensorrt": None}
+    packages = {
+        "torch": "2",
+        "ultralytics": "8",
+        "onnx": "1",
+        "onnxruntime": "1",
+        "polygraphy": "0.49",
+        "tensorrt": None,
+    }
     reason = why_not_buildable("tensorrt", BuildHost(1, "nvml", packages))
     assert reason is not None and "tensorrt" in reason and "--bare" in reason
     assert why_not_buildable("onnxruntime", BuildHost(0, "none", packages)) is None

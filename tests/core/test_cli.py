@@ -7,12 +7,13 @@ import pytest
 
 from builder import cli
 from builder.errors import ExitCode, FieldError, ProfileError, StageError
-
 from tests.support import REPO
 
 
 def _run(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "builder", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "builder", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_lists_the_commands():
@@ -37,7 +38,12 @@ def test_unknown_command_is_a_usage_error():
 
 
 def test_profile_error_prints_every_problem(capsys):
-    err = ProfileError([FieldError("p.yaml", "imgsz", "must be a multiple of 32", 3), FieldError("p.yaml", "batch.min", "must be <= max", 5)])
+    err = ProfileError(
+        [
+            FieldError("p.yaml", "imgsz", "must be a multiple of 32", 3),
+            FieldError("p.yaml", "batch.min", "must be <= max", 5),
+        ]
+    )
     assert cli.report_error(err) == ExitCode.USAGE
     out = capsys.readouterr().err.splitlines()
     assert out[0] == "ERROR p.yaml:3: imgsz: must be a multiple of 32 (and 1 more problem(s))"

@@ -6,7 +6,9 @@ from tests.support import REPO
 
 
 def test_doctor_reports_what_each_profile_needs_here():
-    result = subprocess.run([sys.executable, "-m", "builder", "doctor", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "doctor", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["python"] and report["packages"]["onnxruntime"]
@@ -22,7 +24,9 @@ def test_doctor_reports_what_each_profile_needs_here():
 
 
 def test_doctor_splits_host_needs_from_image_contents_and_says_per_profile_if_buildable_here():
-    result = subprocess.run([sys.executable, "-m", "builder", "doctor"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "doctor"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     host, rest = out.split("\nimages ", 1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import jsonschema
 import pytest
@@ -44,20 +44,30 @@ def toy_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bac
     package = tmp_path / "toy_plugins"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "toyvino.py").write_text(textwrap.dedent('''
+    (package / "toyvino.py").write_text(
+        textwrap.dedent('''
         """A toy backend module: the catalogue imports it only when asked for."""
         NAME = "toyvino"
 
         def check_host(req, host):
             from builder.ops.compat import Verdict
             return [Verdict("toyvino", "pass", f"any CPU runs {req.backend}")]
-    '''))
+    ''')
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    entry = register_backend(BackendEntry(
-        name="toyvino", title="Toy IR for CPUs (test)", module="toy_plugins.toyvino", flavour="cpu",
-        packages=(TOY_PACKAGE,), precisions=("fp32", "fp16"), host_check="toy_plugins.toyvino:check_host",
-        only_fields=("toy_threshold",), triton=TritonPlatform("openvino", "model.xml", "KIND_CPU"),
-    ))
+    entry = register_backend(
+        BackendEntry(
+            name="toyvino",
+            title="Toy IR for CPUs (test)",
+            module="toy_plugins.toyvino",
+            flavour="cpu",
+            packages=(TOY_PACKAGE,),
+            precisions=("fp32", "fp16"),
+            host_check="toy_plugins.toyvino:check_host",
+            only_fields=("toy_threshold",),
+            triton=TritonPlatform("openvino", "model.xml", "KIND_CPU"),
+        )
+    )
     yield entry
     unregister_backend("toyvino")
     sys.modules.pop("toy_plugins.toyvino", None)
@@ -83,11 +93,14 @@ def test_a_catalogued_backend_is_validated_built_and_documented(toy_backend, tmp
     assert good.backend.value == "toyvino" and good.precision.value == "fp16"
 
     int8 = _profile(profiles, "toy-int8", "backend: toyvino\nprecision: int8\nint8: {data: calib}\n")
-    assert "precision: backend toyvino supports only fp32, fp16, got int8; use backend: tensorrt for int8" in \
-        "\n".join(_errors(int8, profiles))
+    assert "precision: backend toyvino supports only fp32, fp16, got int8; use backend: tensorrt for int8" in "\n".join(
+        _errors(int8, profiles)
+    )
     trt_key = _profile(profiles, "toy-workspace", "backend: toyvino\nprecision: fp32\nworkspace: 1GiB\n")
-    assert any("workspace: only applies to backend tensorrt (this profile's backend is toyvino); remove it" in e
-               for e in _errors(trt_key, profiles))
+    assert any(
+        "workspace: only applies to backend tensorrt (this profile's backend is toyvino); remove it" in e
+        for e in _errors(trt_key, profiles)
+    )
     typo = _profile(profiles, "toy-typo", "backend: toyvin\nprecision: fp32\n")
     assert any("did you mean 'toyvino'?" in e for e in _errors(typo, profiles))
 
@@ -112,8 +125,10 @@ def test_a_catalogued_backend_reaches_doctor_registry_launcher_and_ops(toy_backe
     assert container_spec("toy-fp32", "toyvino", settings()).device_requests == ()
 
     manifest = synthetic_manifest("toy-fp32", backend="toyvino")
-    metadata = {"inputs": [{"name": "images", "shape": [1, 3, 64, 64], "dtype": "float32"}],
-                "outputs": [{"name": "output0", "shape": [1, 84, 84], "dtype": "float32"}]}
+    metadata = {
+        "inputs": [{"name": "images", "shape": [1, 3, 64, 64], "dtype": "float32"}],
+        "outputs": [{"name": "output0", "shape": [1, 84, 84], "dtype": "float32"}],
+    }
     assert triton_model(manifest, metadata).model_path == "toy-fp32/1/model.xml"
     verdicts = check_host(requirements_from_manifest(manifest), HostFacts())
     assert [(v.name, v.status, v.message) for v in verdicts] == [("toyvino", "pass", "any CPU runs toyvino")]
@@ -146,24 +161,34 @@ def _build(data: dict) -> Profile:
 def test_a_field_added_to_the_table_is_validated_filled_built_and_documented():
     base = {"name": "toy", "backend": "onnxruntime", "precision": "fp32", "model": {"yaml": "yolo11n.yaml"}}
     assert _check(base) == []
-    assert [str(e) for e in _check({**base, "toy_threshold": 2})] == ["toy.yaml: toy_threshold: must be in [0, 1], got 2"]
+    assert [str(e) for e in _check({**base, "toy_threshold": 2})] == [
+        "toy.yaml: toy_threshold: must be in [0, 1], got 2"
+    ]
     assert "unknown key 'toy_threshold'" in str(_check({**base, "toy_threshold": 0.5}, PROFILE)[0])
 
     built = _build(base)
     assert isinstance(built, ToyProfile) and built.toy_threshold == 0.25  # the table's default, not the dataclass's
-    assert getattr(_build({**base, "toy_threshold": 1}), "toy_threshold") == 1.0  # built as a float
+    assert _build({**base, "toy_threshold": 1}).toy_threshold == 1.0  # built as a float
 
     schema = profile_json_schema(TOY_TABLE)
-    assert schema["properties"]["toy_threshold"] == {"type": "number", "minimum": 0.0, "maximum": 1.0,
-                                                     "description": TOY_FIELD.doc, "default": 0.25}
-    assert "| `toy_threshold` | number in [0, 1] | `0.25` | any | A toy score threshold, in [0, 1]. |" in \
-        field_reference_markdown(TOY_TABLE)
+    assert schema["properties"]["toy_threshold"] == {
+        "type": "number",
+        "minimum": 0.0,
+        "maximum": 1.0,
+        "description": TOY_FIELD.doc,
+        "default": 0.25,
+    }
+    assert (
+        "| `toy_threshold` | number in [0, 1] | `0.25` | any | A toy score threshold, in [0, 1]. |"
+        in field_reference_markdown(TOY_TABLE)
+    )
 
 
 def test_a_toy_field_can_belong_to_a_toy_backend(toy_backend):
     trt = {"name": "toy", "backend": "tensorrt", "precision": "fp16", "model": {"yaml": "yolo11n.yaml"}}
     assert _check({**trt, "toy_threshold": 0.25}) == []  # the default is fine anywhere
     assert [str(e) for e in _check({**trt, "toy_threshold": 0.5})] == [
-        "toy.yaml: toy_threshold: only applies to backend toyvino (this profile's backend is tensorrt); remove it"]
+        "toy.yaml: toy_threshold: only applies to backend toyvino (this profile's backend is tensorrt); remove it"
+    ]
     assert _check({**trt, "backend": "toyvino", "toy_threshold": 0.5}) == []
     assert "| `toy_threshold` | number in [0, 1] | `0.25` | toyvino |" in field_reference_markdown(TOY_TABLE)

@@ -39,12 +39,16 @@ def test_host_never_imports_container_side(path):
     for name in _imports(path, top_level_only=False):
         if name in HOST_MAY_IMPORT:
             continue
-        assert not name.startswith(("builder.stages", "builder.backends", "builder.pipeline")), f"{path}: imports {name}"
+        assert not name.startswith(("builder.stages", "builder.backends", "builder.pipeline")), (
+            f"{path}: imports {name}"
+        )
         if name.split(".")[0] == "docker":
             assert path.name == "docker_engine.py", f"{path}: only host/docker_engine.py may import docker"
 
 
-@pytest.mark.parametrize("path", _modules("stages") + _modules("backends") + [PACKAGE / "pipeline.py"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", _modules("stages") + _modules("backends") + [PACKAGE / "pipeline.py"], ids=lambda p: p.name
+)
 def test_container_side_never_imports_docker(path):
     for name in _imports(path, top_level_only=False):
         assert name.split(".")[0] != "docker", f"{path}: imports docker"
@@ -64,7 +68,9 @@ def test_backend_catalogue_imports_nothing_of_the_project():
 
 
 def test_cli_starts_without_heavy_modules():
-    code = "import sys, builder.cli as c; c.build_parser(); print(sorted(m for m in %r if m in sys.modules))" % (sorted(HEAVY),)
+    code = "import sys, builder.cli as c; c.build_parser(); print(sorted(m for m in %r if m in sys.modules))" % (
+        sorted(HEAVY),
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -80,5 +86,6 @@ def test_backends_never_import_stages_or_the_pipeline(path):
 def test_stages_reach_backends_only_through_the_registry(path):
     for name in _imports(path, top_level_only=False):
         if name.startswith("builder.backends"):
-            assert name == "builder.backends.registry", f"{path}: imports {name}; use builder.backends.registry.get_backend"
-
+            assert name == "builder.backends.registry", (
+                f"{path}: imports {name}; use builder.backends.registry.get_backend"
+            )

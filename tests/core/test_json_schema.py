@@ -23,13 +23,27 @@ REPLACEMENTS: list[Any] = [None, True, 0, -1, 1.5, "", "x", "../x", [], [1], {},
 def sample_manifest() -> dict[str, Any]:
     """A succeeded manifest as the pipeline writes it (the shipped cpu-fp32 profile, one GPU on record)."""
     profile = load_profile("cpu-fp32", REPO / "profiles")
-    gpu = {"index": 0, "name": "NVIDIA A10", "uuid": "GPU-1", "compute_capability": "8.6", "memory_total_mib": 1,
-           "driver_version": "535.1"}
+    gpu = {
+        "index": 0,
+        "name": "NVIDIA A10",
+        "uuid": "GPU-1",
+        "compute_capability": "8.6",
+        "memory_total_mib": 1,
+        "driver_version": "535.1",
+    }
     manifest = Manifest(
-        build_id="20260101T000000Z-0123456789ab", build_key="0" * 64,
-        profile={"name": "cpu-fp32", "source": "profiles/cpu-fp32.yaml", "sha256": "1" * 64, "resolved": profile.to_dict()},
-        inputs={}, environment={"packages": {"onnxruntime": "1.32.0", "tensorrt": None}, "gpus": [gpu], "cuda": None},
-        status="succeeded", stages=(StageRecord("build", "ok", details={"gpu": gpu}),),
+        build_id="20260101T000000Z-0123456789ab",
+        build_key="0" * 64,
+        profile={
+            "name": "cpu-fp32",
+            "source": "profiles/cpu-fp32.yaml",
+            "sha256": "1" * 64,
+            "resolved": profile.to_dict(),
+        },
+        inputs={},
+        environment={"packages": {"onnxruntime": "1.32.0", "tensorrt": None}, "gpus": [gpu], "cuda": None},
+        status="succeeded",
+        stages=(StageRecord("build", "ok", details={"gpu": gpu}),),
         artifacts=(ArtifactRecord("model.ort.onnx", "model", 10, "2" * 64),),
     )
     return json.loads(json.dumps(manifest.to_dict(), default=str))
@@ -82,7 +96,11 @@ def test_every_replacement_gets_the_verdicts_of_jsonschema() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (("artifacts", 0, "path"), "../../etc/passwd", "artifacts[0].path: must be a relative path inside the build folder"),
+        (
+            ("artifacts", 0, "path"),
+            "../../etc/passwd",
+            "artifacts[0].path: must be a relative path inside the build folder",
+        ),
         (("artifacts", 0, "path"), "/etc/passwd", "artifacts[0].path: must be a relative path inside the build folder"),
         (("artifacts", 0, "path"), "a\\b", "artifacts[0].path: must be a relative path inside the build folder"),
         (("artifacts", 0, "size"), "big", "artifacts[0].size: must be an integer, got 'big'"),

@@ -32,8 +32,11 @@ class LabelsStage:
         onnx = ctx.prior["export"].artifact("onnx")
         labels = ArtifactOut("labels.txt", "labels")
         ctx.path(labels).write_text("person\ncar\n")
-        return StageResult(details={"classes": 2, "from": onnx.path}, artifacts=(labels,),
-                           inputs={"labels": {"sha256": sha256_file(ctx.path(labels))}})
+        return StageResult(
+            details={"classes": 2, "from": onnx.path},
+            artifacts=(labels,),
+            inputs={"labels": {"sha256": sha256_file(ctx.path(labels))}},
+        )
 
 
 def test_a_stage_added_through_the_pipeline_argument_is_run_recorded_and_published(tmp_path):
@@ -49,7 +52,8 @@ def test_a_stage_added_through_the_pipeline_argument_is_run_recorded_and_publish
     assert stages["labels"]["status"] == "ok" and stages["labels"]["details"]["classes"] == 2
     assert stages["labels"]["details"]["artifacts"] == [{"path": "labels.txt", "kind": "labels"}]
     assert {"path": "labels.txt", "kind": "labels"}.items() <= next(
-        a for a in manifest["artifacts"] if a["path"] == "labels.txt").items()
+        a for a in manifest["artifacts"] if a["path"] == "labels.txt"
+    ).items()
     assert manifest["inputs"]["labels"]["sha256"] == sha256_file(outcome.build_dir / "labels.txt")
     assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=outcome.build_dir).returncode == 0
 
@@ -65,4 +69,10 @@ def test_a_failing_added_stage_is_the_failed_stage_of_the_record(tmp_path):
     failed = ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()
     assert failed["error"]["stage"] == "labels" and failed["error"]["hint"] == "add one"
     assert {s["name"]: s["status"] for s in failed["stages"]} == {
-        "export": "ok", "build": "ok", "verify": "ok", "benchmark": "ok", "labels": "failed", "publish": "pending"}
+        "export": "ok",
+        "build": "ok",
+        "verify": "ok",
+        "benchmark": "ok",
+        "labels": "failed",
+        "publish": "pending",
+    }

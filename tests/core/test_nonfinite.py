@@ -28,7 +28,9 @@ def test_nan_and_inf_weights_are_named_with_their_count() -> None:
         model[0].weight[0, 0, 0, :2] = float("nan")
         model[1].running_var[1] = float("inf")
     assert nonfinite_tensors(model) == [("0.weight", 2), ("1.running_var", 1)]
-    with pytest.raises(ModelError, match=r"best.pt holds 3 NaN/Inf value\(s\) in its weights: 0.weight \(2\), 1.running_var \(1\)"):
+    with pytest.raises(
+        ModelError, match=r"best.pt holds 3 NaN/Inf value\(s\) in its weights: 0.weight \(2\), 1.running_var \(1\)"
+    ):
         refuse_nonfinite_weights(model, "best.pt")
 
 

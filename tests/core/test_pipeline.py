@@ -38,13 +38,19 @@ def _stage(name, files, seen=None, fail=None):
 
 def _fake_stages(seen=None, fail_at=None, error=None):
     """Stand-ins for every stage but the real publish: a pipeline to pass to run_build."""
-    spec = [("export", [("model.onnx", "onnx")]), ("build", [("model.ort.onnx", "model"), ("metadata.json", "metadata")]),
-            ("verify", []), ("benchmark", [])]
+    spec = [
+        ("export", [("model.onnx", "onnx")]),
+        ("build", [("model.ort.onnx", "model"), ("metadata.json", "metadata")]),
+        ("verify", []),
+        ("benchmark", []),
+    ]
     return (*(_stage(n, f, seen, error if n == fail_at else None) for n, f in spec), publish)
 
 
 def _settings(tmp_path, **kw):
-    return pipeline.BuildSettings(artifacts=tmp_path / "artifacts", models=tmp_path / "models", log=lambda m: None, **kw)
+    return pipeline.BuildSettings(
+        artifacts=tmp_path / "artifacts", models=tmp_path / "models", log=lambda m: None, **kw
+    )
 
 
 def test_manifest_is_written_before_every_stage_and_the_build_is_published(tmp_path, monkeypatch):
@@ -57,7 +63,11 @@ def test_manifest_is_written_before_every_stage_and_the_build_is_published(tmp_p
     manifest = load_manifest(outcome.build_dir / "manifest.json")
     assert manifest["status"] == "succeeded"
     assert [(s["name"], s["status"]) for s in manifest["stages"]] == [(stage.NAME, "ok") for stage in PIPELINE]
-    assert {a["path"]: a["kind"] for a in manifest["artifacts"]} == {"model.onnx": "onnx", "model.ort.onnx": "model", "metadata.json": "metadata"}
+    assert {a["path"]: a["kind"] for a in manifest["artifacts"]} == {
+        "model.onnx": "onnx",
+        "model.ort.onnx": "model",
+        "metadata.json": "metadata",
+    }
     assert manifest["inputs"]["onnx"]["sha256"]
     layout = ArtifactLayout(tmp_path / "artifacts", "test-cpu")
     assert layout.latest_dir() == outcome.build_dir.resolve()
@@ -122,7 +132,9 @@ def test_unwritable_artifacts_folder_is_a_clear_error(tmp_path, monkeypatch):
         target.mkdir(mode=0o500)
     stages = _fake_stages()
     with pytest.raises(HostEnvironmentError, match="not writable") as err:
-        pipeline.run_build(make_profile(), pipeline.BuildSettings(artifacts=target, models=tmp_path, log=lambda m: None), stages)
+        pipeline.run_build(
+            make_profile(), pipeline.BuildSettings(artifacts=target, models=tmp_path, log=lambda m: None), stages
+        )
     assert "--artifacts" in err.value.hint
 
 
@@ -150,7 +162,9 @@ def test_a_backend_that_cannot_run_here_fails_before_the_export(tmp_path, monkey
 
     monkeypatch.setattr(build_model, "get_backend", lambda name: SimpleNamespace(check_available=unavailable))
     with pytest.raises(EnvError, match="TensorRT is not installed"):
-        pipeline.run_build(make_profile(backend=Backend.TENSORRT, precision=Precision.FP16), _settings(tmp_path), stages)
+        pipeline.run_build(
+            make_profile(backend=Backend.TENSORRT, precision=Precision.FP16), _settings(tmp_path), stages
+        )
     assert seen == []  # no stage ran, the export included
     failed = ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()
     assert failed["error"]["stage"] == "build" and failed["error"]["hint"] == "use the trt image"
@@ -191,8 +205,22 @@ sys.exit(main(sys.argv[1:]))
 def test_a_bug_in_a_stage_exits_70_with_a_traceback(tmp_path):
     from tests.support import REPO
 
-    cmd = [sys.executable, "-c", BUGGY_BUILD, "build", "--profile", "cpu-fp32", "--profiles-dir", str(REPO / "profiles"),
-           "--artifacts", str(tmp_path / "artifacts"), "--models", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]
+    cmd = [
+        sys.executable,
+        "-c",
+        BUGGY_BUILD,
+        "build",
+        "--profile",
+        "cpu-fp32",
+        "--profiles-dir",
+        str(REPO / "profiles"),
+        "--artifacts",
+        str(tmp_path / "artifacts"),
+        "--models",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == ExitCode.BUG == 70, result.stderr
     assert "Traceback (most recent call last)" in result.stderr and "KeyError: 'names'" in result.stderr

@@ -12,7 +12,9 @@ from builder.errors import HostEnvironmentError
 from builder.private_dirs import FOLDERS, private_library_dirs
 
 
-def test_every_variable_points_into_the_private_folder_and_is_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_variable_points_into_the_private_folder_and_is_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setenv("HOME", "/nonexistent")
     monkeypatch.delenv("YOLO_CONFIG_DIR", raising=False)

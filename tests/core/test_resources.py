@@ -36,11 +36,14 @@ def test_the_estimate_grows_with_imgsz_batch_and_model(tmp_path: Path) -> None:
     assert estimate_build(_profile(tmp_path, "imgsz: 1280", "b"), cpu_count=16).seconds < large.seconds
 
 
-@pytest.mark.parametrize(("body", "named"), [
-    ("imgsz: 4096", "batch 1 x 4096x4096"),  # issue 11: >5 min and 9.4 GB
-    ("batch: {min: 1, opt: 8, max: 256}", "batch 256 x 640x640"),  # issue 11: >5 min in export alone
-    ("benchmark: {iterations: 1000000}", "640x640"),
-])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ("imgsz: 4096", "batch 1 x 4096x4096"),  # issue 11: >5 min and 9.4 GB
+        ("batch: {min: 1, opt: 8, max: 256}", "batch 256 x 640x640"),  # issue 11: >5 min in export alone
+        ("benchmark: {iterations: 1000000}", "640x640"),
+    ],
+)
 def test_the_blow_ups_of_issue_11_are_refused_with_the_estimate(tmp_path: Path, body: str, named: str) -> None:
     profile = _profile(tmp_path, body)
     with pytest.raises(HostEnvironmentError) as caught:

@@ -20,9 +20,14 @@ def test_a_regular_file_within_its_cap_is_read_whole(tmp_path: Path) -> None:
     assert read_text(path, what="x", limit=100) == '{"a": [1, 2]}'
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("fifo", "a FIFO (named pipe)"), ("dev-zero", "a character device"), ("folder", "a folder"),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("fifo", "a FIFO (named pipe)"),
+        ("dev-zero", "a character device"),
+        ("folder", "a folder"),
+    ],
+)
 def test_special_files_are_refused_without_being_opened(tmp_path: Path, kind: str, expected: str) -> None:
     path = tmp_path / "p.yaml"
     if kind == "fifo":
@@ -44,7 +49,9 @@ def test_a_sparse_file_over_the_cap_is_refused_from_its_size_unread(tmp_path: Pa
     with open(path, "wb") as handle:
         handle.truncate(3 << 30)
     started = time.monotonic()
-    with pytest.raises(FileReadError, match=r"is 3221225472 bytes, more than the 1 MiB a profile may have; it was not read"):
+    with pytest.raises(
+        FileReadError, match=r"is 3221225472 bytes, more than the 1 MiB a profile may have; it was not read"
+    ):
         read_bytes(path, what="profile", limit=1 << 20)
     assert time.monotonic() - started < 1
 

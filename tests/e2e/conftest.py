@@ -57,7 +57,9 @@ def cpu_image(docker_engine: DockerEngine) -> ImageInfo:
         info = build_image(ImageOptions(flavour="cpu", tag=TEST_IMAGE), docker_engine, lines.append)
     except BuilderError as err:
         pytest.fail(f"the cpu image did not build: {err.message}\n" + "\n".join(lines[-30:]))
-    probe = subprocess.run(["docker", "run", "--rm", "--network=none", info.id, "build", "--help"], capture_output=True, text=True)
+    probe = subprocess.run(
+        ["docker", "run", "--rm", "--network=none", info.id, "build", "--help"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         pytest.skip(f"the image's CLI has no working `build` command yet: {probe.stderr.strip()[-300:]}")
     return info

@@ -18,15 +18,34 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "builder", *args], cwd=REPO, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "builder", *args], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
 
 
 def test_nightly_in_docker_then_bundle_round_trip(workspace: Path, cpu_image: ImageInfo, tmp_path: Path) -> None:
-    common = ["--profiles-dir", str(workspace / "profiles"), "--artifacts", str(tmp_path / "artifacts"),
-              "--models", str(workspace / "models"), "--cache-dir", str(tmp_path / "cache")]
+    common = [
+        "--profiles-dir",
+        str(workspace / "profiles"),
+        "--artifacts",
+        str(tmp_path / "artifacts"),
+        "--models",
+        str(workspace / "models"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     (workspace / "models").mkdir(exist_ok=True)
-    nightly = ["nightly", "--profiles", "e2e-cpu", "--no-image-rebuild", "--reports", str(tmp_path / "reports"),
-               "--latency-threshold", "50", *common]
+    nightly = [
+        "nightly",
+        "--profiles",
+        "e2e-cpu",
+        "--no-image-rebuild",
+        "--reports",
+        str(tmp_path / "reports"),
+        "--latency-threshold",
+        "50",
+        *common,
+    ]
 
     first, second = _cli(*nightly), _cli(*nightly)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
@@ -52,6 +71,8 @@ def test_nightly_in_docker_then_bundle_round_trip(workspace: Path, cpu_image: Im
     clean = tmp_path / "ops-host"
     clean.mkdir()
     shutil.copy(bundle, clean / bundle.name)
-    verified = subprocess.run([sys.executable, "-m", "builder", "verify", bundle.name], cwd=clean, capture_output=True, text=True, timeout=300)
+    verified = subprocess.run(
+        [sys.executable, "-m", "builder", "verify", bundle.name], cwd=clean, capture_output=True, text=True, timeout=300
+    )
     assert verified.returncode == 0 and "GO:" in verified.stdout, verified.stdout + verified.stderr
     assert "PASS load" in verified.stdout

@@ -32,4 +32,3 @@ def published_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli(["build", "--profile", "tiny", *folder_args(root)], cwd=root, env=quiet_env(root))
     assert result.returncode == 0, result.describe()
     return root
-

@@ -45,9 +45,10 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -148,13 +149,20 @@ class CheckpointMaker:
         stays finite in the checkpoint's FP16 but overflows to Inf in the forward pass)."""
         if (model_yaml, poison) not in self._made:
             path = self.folder / f"{Path(model_yaml).stem}-{poison or 'clean'}.pt"
-            code = ("import sys, torch\nfrom ultralytics import YOLO\ntorch.manual_seed(0)\n"
-                    "yolo = YOLO(sys.argv[1])\nconvs = [m for m in yolo.model.modules() if isinstance(m, torch.nn.Conv2d)]\n"
-                    "if sys.argv[3] == 'nan':\n    convs[3].weight.data[0, 0, 0, 0] = float('nan')\n"
-                    "if sys.argv[3] == 'huge':\n    [c.weight.data.fill_(6e4) for c in convs]\n"
-                    "yolo.save(sys.argv[2])\n")
-            subprocess.run([sys.executable, "-c", code, model_yaml, str(path), poison], check=True, capture_output=True,
-                           env=quiet_env(self.folder), timeout=300)
+            code = (
+                "import sys, torch\nfrom ultralytics import YOLO\ntorch.manual_seed(0)\n"
+                "yolo = YOLO(sys.argv[1])\nconvs = [m for m in yolo.model.modules() if isinstance(m, torch.nn.Conv2d)]\n"
+                "if sys.argv[3] == 'nan':\n    convs[3].weight.data[0, 0, 0, 0] = float('nan')\n"
+                "if sys.argv[3] == 'huge':\n    [c.weight.data.fill_(6e4) for c in convs]\n"
+                "yolo.save(sys.argv[2])\n"
+            )
+            subprocess.run(
+                [sys.executable, "-c", code, model_yaml, str(path), poison],
+                check=True,
+                capture_output=True,
+                env=quiet_env(self.folder),
+                timeout=300,
+            )
             self._made[(model_yaml, poison)] = path.read_bytes()
         return self._made[(model_yaml, poison)]
 
@@ -189,7 +197,7 @@ def materialise(case: Case, ws: Workspace, checkpoints: Callable[[], CheckpointM
 
 def restore_modes(case: Case, ws: Workspace) -> None:
     """Make every chmod-ed path removable again."""
-    for rel in ((case.data.get("setup") or {}).get("modes") or {}):
+    for rel in (case.data.get("setup") or {}).get("modes") or {}:
         path = ws.tmp / ws.fmt(rel)
         if path.exists() and not path.is_symlink():
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
@@ -254,8 +262,13 @@ def _tar_gz(members: list[dict[str, Any]]) -> bytes:
         for member in members:
             info = tarfile.TarInfo(member["name"])
             kind = member.get("type", "file")
-            info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "fifo": tarfile.FIFOTYPE,
-                         "chr": tarfile.CHRTYPE, "symlink": tarfile.SYMTYPE}[kind]
+            info.type = {
+                "file": tarfile.REGTYPE,
+                "dir": tarfile.DIRTYPE,
+                "fifo": tarfile.FIFOTYPE,
+                "chr": tarfile.CHRTYPE,
+                "symlink": tarfile.SYMTYPE,
+            }[kind]
             if kind == "symlink":
                 info.linkname = member.get("target", "/etc/passwd")
             data = str(member.get("text", "")).encode()

@@ -14,9 +14,9 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "profiles"
@@ -60,8 +60,16 @@ def quiet_env(scratch: Path, extra: Mapping[str, str] | None = None) -> dict[str
 
 def folder_args(root: Path) -> list[str]:
     """The CLI's four folder options, all under ``root``."""
-    return ["--profiles-dir", str(root / "profiles"), "--artifacts", str(root / "artifacts"),
-            "--models", str(root / "models"), "--cache-dir", str(root / "cache")]
+    return [
+        "--profiles-dir",
+        str(root / "profiles"),
+        "--artifacts",
+        str(root / "artifacts"),
+        "--models",
+        str(root / "models"),
+        "--cache-dir",
+        str(root / "cache"),
+    ]
 
 
 def clone(source: Path, target: Path) -> Path:
@@ -88,8 +96,10 @@ class CliResult:
     stderr: str
 
     def describe(self) -> str:
-        return (f"$ {' '.join(self.argv)}\n-> exit {self.returncode}\n--- stdout (tail)\n{self.stdout[-3000:]}"
-                f"\n--- stderr (tail)\n{self.stderr[-3000:]}")
+        return (
+            f"$ {' '.join(self.argv)}\n-> exit {self.returncode}\n--- stdout (tail)\n{self.stdout[-3000:]}"
+            f"\n--- stderr (tail)\n{self.stderr[-3000:]}"
+        )
 
 
 def builder_argv(argv: Sequence[str]) -> list[str]:
@@ -107,7 +117,9 @@ def run_cli(
 ) -> CliResult:
     """Run ``python -m builder ARGV`` (behind ``prefix``, e.g. a sandbox) and capture everything."""
     full = [*prefix, *builder_argv(argv)]
-    proc = subprocess.run(full, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
+    proc = subprocess.run(
+        full, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
+    )
     return CliResult(tuple(full), proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -133,9 +145,23 @@ def tmpfs_prefix(folder: Path, size: str, snapshot: Path) -> list[str]:
 
     The tmpfs vanishes with the namespace, so its content is copied to ``snapshot`` after the command.
     """
-    script = ('set -e; mount -t tmpfs -o "size=$2" tmpfs "$1"; dir="$1"; snap="$3"; shift 3; set +e; "$@"; rc=$?; '
-              'cp -a "$dir/." "$snap/"; exit $rc')
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(folder), size, str(snapshot)]
+    script = (
+        'set -e; mount -t tmpfs -o "size=$2" tmpfs "$1"; dir="$1"; snap="$3"; shift 3; set +e; "$@"; rc=$?; '
+        'cp -a "$dir/." "$snap/"; exit $rc'
+    )
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        str(folder),
+        size,
+        str(snapshot),
+    ]
 
 
 def file_size_limit(limit_bytes: int) -> Callable[[], None]:
@@ -194,7 +220,7 @@ def user_error_problems(
     if tip and len(tips) != 1:
         problems.append(f"{len(tips)} TIP lines, expected one")
     if errors and tips:
-        block = lines[lines.index(errors[0]):]
+        block = lines[lines.index(errors[0]) :]
         if block[-1] != tips[-1]:
             problems.append(f"stderr does not end with the TIP line: {block[-3:]}")
         if any(not (ERROR_RE.match(line) or TIP_RE.match(line)) for line in block):

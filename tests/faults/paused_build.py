@@ -24,9 +24,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 STAGE_POINTS = ("export", "build", "verify", "benchmark")
 POINTS = (*STAGE_POINTS, "publish", "latest")

@@ -4,16 +4,17 @@ traceback, nothing partial in the artifacts folder.  Adding a case is adding a f
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from tests.faults.corpus import Case, CheckpointMaker, Workspace, load_cases, materialise, restore_modes
 from tests.faults.harness import (
     file_size_limit,
-    memory_limit,
     is_root,
+    memory_limit,
     partial_artifacts,
     readonly_mount_prefix,
     run_cli,
@@ -76,8 +77,9 @@ def _prefix_and_preexec(case: Case, ws: Workspace) -> tuple[list[str], Callable[
 
 
 @pytest.mark.parametrize("case", _params())
-def test_bad_input_is_a_clean_user_error(case: Case, tmp_path: Path, checkpoint_maker: CheckpointMaker,
-                                         docker_available: bool) -> None:
+def test_bad_input_is_a_clean_user_error(
+    case: Case, tmp_path: Path, checkpoint_maker: CheckpointMaker, docker_available: bool
+) -> None:
     _skip_unless_available(case, docker_available)
     tmp_path.chmod(0o755)
     ws = Workspace(tmp_path)
@@ -85,8 +87,14 @@ def test_bad_input_is_a_clean_user_error(case: Case, tmp_path: Path, checkpoint_
         materialise(case, ws, lambda: checkpoint_maker)
         prefix, preexec = _prefix_and_preexec(case, ws)
         argv = [ws.fmt(str(arg)) for arg in case.data["argv"]]
-        result = run_cli(argv, cwd=ws.tmp, env=ws.env(case.data.get("env") or {}), prefix=prefix, preexec=preexec,
-                         timeout=case.data.get("timeout", 300))
+        result = run_cli(
+            argv,
+            cwd=ws.tmp,
+            env=ws.env(case.data.get("env") or {}),
+            prefix=prefix,
+            preexec=preexec,
+            timeout=case.data.get("timeout", 300),
+        )
     finally:
         ws.close()
         restore_modes(case, ws)
@@ -99,8 +107,11 @@ def test_bad_input_is_a_clean_user_error(case: Case, tmp_path: Path, checkpoint_
         several_errors=expect.get("several_errors", False),
     )
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR ")]
-    problems += [f"the ERROR lines mention {text!r}" for text in expect.get("error_excludes", [])
-                 if text.lower() in "\n".join(errors).lower()]
+    problems += [
+        f"the ERROR lines mention {text!r}"
+        for text in expect.get("error_excludes", [])
+        if text.lower() in "\n".join(errors).lower()
+    ]
     if len(errors) > expect.get("max_error_lines", len(errors)):
         problems.append(f"{len(errors)} ERROR lines, at most {expect['max_error_lines']} expected")
     inspected = ws.tmp / "artifacts.after" if (ws.tmp / "artifacts.after").is_dir() else ws.artifacts

@@ -92,8 +92,11 @@ def _resum(folder: Path) -> None:
 def good_bundle(published_tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real bundle (``python -m builder bundle``) of the shared published build."""
     out = tmp_path_factory.mktemp("bundle") / "tiny.tar.gz"
-    result = run_cli(["bundle", "--profile", "tiny", "--artifacts", str(published_tiny / "artifacts"),
-                      "--output", str(out)], cwd=published_tiny, env=quiet_env(published_tiny))
+    result = run_cli(
+        ["bundle", "--profile", "tiny", "--artifacts", str(published_tiny / "artifacts"), "--output", str(out)],
+        cwd=published_tiny,
+        env=quiet_env(published_tiny),
+    )
     assert result.returncode == 0, result.describe()
     return out
 
@@ -143,7 +146,11 @@ def _judge(case: dict[str, Any], target: Path, result: CliResult) -> None:
 
 @pytest.mark.parametrize(("case", "where"), CASES)
 def test_a_malformed_checksummed_manifest_is_no_go_naming_the_field(
-    case: dict[str, Any], where: str, published_tiny: Path, good_bundle: Path, tmp_path: Path,
+    case: dict[str, Any],
+    where: str,
+    published_tiny: Path,
+    good_bundle: Path,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     target = make_target(case, where, published_tiny, good_bundle, tmp_path)
@@ -151,16 +158,18 @@ def test_a_malformed_checksummed_manifest_is_no_go_naming_the_field(
 
 
 @pytest.mark.parametrize("where", ["folder", "bundle"])
-def test_the_real_cli_says_no_go_for_an_imgsz_that_is_a_word(where: str, published_tiny: Path, good_bundle: Path,
-                                                             tmp_path: Path) -> None:
+def test_the_real_cli_says_no_go_for_an_imgsz_that_is_a_word(
+    where: str, published_tiny: Path, good_bundle: Path, tmp_path: Path
+) -> None:
     case = yaml.safe_load((CASES_DIR / "resolved-imgsz-a-word.yaml").read_text())
     target = make_target(case, where, published_tiny, good_bundle, tmp_path)
     _judge(case, target, run_cli(["verify", str(target)], cwd=tmp_path, env=quiet_env(tmp_path)))
 
 
 @pytest.mark.parametrize("where", ["folder", "bundle"])
-def test_an_unedited_copy_made_the_same_way_is_go(where: str, published_tiny: Path, good_bundle: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unedited_copy_made_the_same_way_is_go(
+    where: str, published_tiny: Path, good_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The copying and re-summing above change nothing by themselves: the cases fail for their edit alone."""
     target = make_target({"set": {}}, where, published_tiny, good_bundle, tmp_path)
     result = _verify_in_process(target, capsys)
@@ -169,6 +178,13 @@ def test_an_unedited_copy_made_the_same_way_is_go(where: str, published_tiny: Pa
 
 
 def test_there_are_cases_of_every_part_verify_reads() -> None:
-    touched = {next(iter(_split(key)), "") for c in CASES for key in
-               [*(c.values[0].get("set") or {}), *(c.values[0].get("delete") or []), *(c.values[0].get("append") or {})]}
+    touched = {
+        next(iter(_split(key)), "")
+        for c in CASES
+        for key in [
+            *(c.values[0].get("set") or {}),
+            *(c.values[0].get("delete") or []),
+            *(c.values[0].get("append") or {}),
+        ]
+    }
     assert {"profile", "artifacts", "environment", "stages", "status", "error", "schema_version", ""} <= touched

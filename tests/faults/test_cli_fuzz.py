@@ -10,28 +10,105 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builder.cli import main
 from tests.faults.harness import ERROR_RE, TIP_RE, write_tiny_profiles
 
-FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 PROFILE_TOKENS = [
-    "name: fuzz\n", "extends: cpu-fp32\n", "extends: fuzz\n", "extends: ../x\n", "backend: ", "precision: ",
-    "model:\n  ", "checkpoint: ", "yaml: ", "imgsz: ", "batch: ", "int8:\n  data: ", "verify:\n  ", "tolerances: ",
-    "benchmark: ", "target: ", "fp16", "int8", "onnxruntime", "tensorrt", "64", "-1", "1e999", "[", "]", "{", "}",
-    ", ", ": ", "- ", "\n", "  ", "\t", "&a ", "*a", "<<: *a\n", "!!python/object/apply:os.system ['true']", "'",
-    '"', "#", "~", "null", "yes", "\x00", "\x1b", "\ufeff", "é", "../../etc/passwd", "/abs.pt", "best.pt",
+    "name: fuzz\n",
+    "extends: cpu-fp32\n",
+    "extends: fuzz\n",
+    "extends: ../x\n",
+    "backend: ",
+    "precision: ",
+    "model:\n  ",
+    "checkpoint: ",
+    "yaml: ",
+    "imgsz: ",
+    "batch: ",
+    "int8:\n  data: ",
+    "verify:\n  ",
+    "tolerances: ",
+    "benchmark: ",
+    "target: ",
+    "fp16",
+    "int8",
+    "onnxruntime",
+    "tensorrt",
+    "64",
+    "-1",
+    "1e999",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    ": ",
+    "- ",
+    "\n",
+    "  ",
+    "\t",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!python/object/apply:os.system ['true']",
+    "'",
+    '"',
+    "#",
+    "~",
+    "null",
+    "yes",
+    "\x00",
+    "\x1b",
+    "\ufeff",
+    "é",
+    "../../etc/passwd",
+    "/abs.pt",
+    "best.pt",
 ]
 ARG_TOKENS = [
-    "--profile", "--profiles-dir", "--artifacts", "--models", "--cache-dir", "--force", "--wait", "--image-id",
-    "--no-run", "--json", "--help", "--version", "--", "-", "-x", "--frob", "--prof", "fuzz", "nope", "x.yaml",
-    "../x", "../../etc/passwd", ".", "/", "", " ", "é", "cpu-fp32.yml", "-1", "=", "--profile=", "--profile=fuzz",
+    "--profile",
+    "--profiles-dir",
+    "--artifacts",
+    "--models",
+    "--cache-dir",
+    "--force",
+    "--wait",
+    "--image-id",
+    "--no-run",
+    "--json",
+    "--help",
+    "--version",
+    "--",
+    "-",
+    "-x",
+    "--frob",
+    "--prof",
+    "fuzz",
+    "nope",
+    "x.yaml",
+    "../x",
+    "../../etc/passwd",
+    ".",
+    "/",
+    "",
+    " ",
+    "é",
+    "cpu-fp32.yml",
+    "-1",
+    "=",
+    "--profile=",
+    "--profile=fuzz",
 ]
 COMMANDS = ["build", "validate", "verify", "list", "frobnicate"]
 EXIT_CODES = {0, 2, 5}
@@ -70,9 +147,14 @@ def fuzz_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A profiles folder (cpu-fp32, its base, and the fuzzed ``fuzz.yaml``) set as the CLI's defaults."""
     root = tmp_path_factory.mktemp("cli-fuzz")
     write_tiny_profiles(root / "profiles")
-    saved = {k: os.environ.get(k) for k in ("ENGINE_FOUNDRY_PROFILES", "ENGINE_FOUNDRY_ARTIFACTS", "ENGINE_FOUNDRY_MODELS")}
-    os.environ.update(ENGINE_FOUNDRY_PROFILES=str(root / "profiles"), ENGINE_FOUNDRY_ARTIFACTS=str(root / "artifacts"),
-                      ENGINE_FOUNDRY_MODELS=str(root / "models"))
+    saved = {
+        k: os.environ.get(k) for k in ("ENGINE_FOUNDRY_PROFILES", "ENGINE_FOUNDRY_ARTIFACTS", "ENGINE_FOUNDRY_MODELS")
+    }
+    os.environ.update(
+        ENGINE_FOUNDRY_PROFILES=str(root / "profiles"),
+        ENGINE_FOUNDRY_ARTIFACTS=str(root / "artifacts"),
+        ENGINE_FOUNDRY_MODELS=str(root / "models"),
+    )
     try:
         yield root
     finally:

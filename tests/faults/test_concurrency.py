@@ -33,8 +33,17 @@ class Finished:
 def _run_together(root: Path, argvs: list[list[str]]) -> list[Finished]:
     """Start every ``python -m builder ARGV`` at once; wait for all; note when each ended."""
     env = quiet_env(root)
-    procs = [subprocess.Popen([sys.executable, "-m", "builder", *argv], cwd=root, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for argv in argvs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "builder", *argv],
+            cwd=root,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for argv in argvs
+    ]
     ended: dict[int, float] = {}
     while len(ended) < len(procs):
         for index, proc in enumerate(procs):
@@ -62,11 +71,14 @@ def _assert_one_whole_build(root: Path, profile: str) -> Path:
 def test_same_profile_twice_one_refuses_while_another_profile_builds_alongside(tmp_path: Path) -> None:
     write_tiny_profiles(tmp_path / "profiles", "tiny-a", "tiny-b")
     args = folder_args(tmp_path)
-    first, second, other = _run_together(tmp_path, [
-        ["build", "--profile", "tiny-a", *args],
-        ["build", "--profile", "tiny-a", *args],
-        ["build", "--profile", "tiny-b", *args],
-    ])
+    first, second, other = _run_together(
+        tmp_path,
+        [
+            ["build", "--profile", "tiny-a", *args],
+            ["build", "--profile", "tiny-a", *args],
+            ["build", "--profile", "tiny-b", *args],
+        ],
+    )
     by_code = sorted([first, second], key=lambda f: f.result.returncode)
     winner, refused = by_code
     assert winner.result.returncode == 0, winner.result.describe()

@@ -20,7 +20,14 @@ import pytest
 
 from builder.host.docker_engine import DockerEngine, ImageInfo
 from builder.host.settings import container_user, host_settings, prepare_host_dirs
-from builder.host.spec import ARTIFACTS_MOUNT, CACHE_MOUNT, MODELS_MOUNT, PROFILES_MOUNT, container_spec, docker_run_argv
+from builder.host.spec import (
+    ARTIFACTS_MOUNT,
+    CACHE_MOUNT,
+    MODELS_MOUNT,
+    PROFILES_MOUNT,
+    container_spec,
+    docker_run_argv,
+)
 from tests.e2e.conftest import TEST_IMAGE, cpu_image, docker_engine  # noqa: F401 (shared session fixtures)
 from tests.faults.harness import folder_args, quiet_env, run_cli, write_tiny_profiles
 
@@ -99,37 +106,61 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_code_in_the_build_container_is_contained(docker_engine: DockerEngine, cpu_image: ImageInfo,  # noqa: F811
-                                                  workspace: Path) -> None:
+def test_code_in_the_build_container_is_contained(
+    docker_engine: DockerEngine,
+    cpu_image: ImageInfo,  # noqa: F811
+    workspace: Path,
+) -> None:
     """The launcher's own spec, run with the probe as the command: no network, read-only except the outputs."""
-    settings = replace(host_settings(workspace / "profiles", workspace / "models", workspace / "artifacts",
-                                     workspace / "cache", image=TEST_IMAGE), image_id=cpu_image.id)
+    settings = replace(
+        host_settings(
+            workspace / "profiles", workspace / "models", workspace / "artifacts", workspace / "cache", image=TEST_IMAGE
+        ),
+        image_id=cpu_image.id,
+    )
     prepare_host_dirs(settings, "tiny", lambda line: None)
     spec = container_spec("tiny", "onnxruntime", settings)
-    assert {m.target: m.read_only for m in spec.mounts} == {PROFILES_MOUNT: True, MODELS_MOUNT: True,
-                                                            ARTIFACTS_MOUNT: False, CACHE_MOUNT: False}
+    assert {m.target: m.read_only for m in spec.mounts} == {
+        PROFILES_MOUNT: True,
+        MODELS_MOUNT: True,
+        ARTIFACTS_MOUNT: False,
+        CACHE_MOUNT: False,
+    }
     argv = docker_run_argv(spec, entrypoint="python3") + ["-c", PROBE, "-", str(workspace / "host-marker")]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("PROBE "))
-    report = json.loads(line[len("PROBE "):])
+    report = json.loads(line[len("PROBE ") :])
     _assert_contained(report, int(spec.user.split(":")[0]))
     assert not (workspace / "host-marker").exists()
-    assert sorted(p.name for p in (workspace / "profiles").iterdir()) == ["_yolo11n-640.yaml", "cpu-fp32.yaml", "tiny.yaml"]
+    assert sorted(p.name for p in (workspace / "profiles").iterdir()) == [
+        "_yolo11n-640.yaml",
+        "cpu-fp32.yaml",
+        "tiny.yaml",
+    ]
     assert list((workspace / "models").iterdir()) == []
 
 
 def test_a_malicious_checkpoint_built_through_the_launcher_is_refused_and_contained(
-    docker_engine: DockerEngine, cpu_image: ImageInfo, workspace: Path,  # noqa: F811
+    docker_engine: DockerEngine,
+    cpu_image: ImageInfo,
+    workspace: Path,  # noqa: F811
 ) -> None:
     """``python -m builder engine`` on a checkpoint whose pickle runs the probe: exit 2, nothing published, the
     host never unpickles it, and if the loader runs the payload at all, the container contains it."""
     (workspace / "profiles" / "evil.yaml").write_text(
-        "name: evil\nextends: cpu-fp32\nimgsz: 64\nmodel:\n  checkpoint: best.pt\n")
+        "name: evil\nextends: cpu-fp32\nimgsz: 64\nmodel:\n  checkpoint: best.pt\n"
+    )
     host_marker = workspace / "host-marker"
-    (workspace / "models" / "best.pt").write_bytes(pickle.dumps(_Payload("/artifacts/probe.json", str(host_marker)), protocol=2))
-    result = run_cli(["engine", "--profile", "evil", "--image", TEST_IMAGE, *folder_args(workspace)],
-                     cwd=workspace, env=quiet_env(workspace), timeout=300)
+    (workspace / "models" / "best.pt").write_bytes(
+        pickle.dumps(_Payload("/artifacts/probe.json", str(host_marker)), protocol=2)
+    )
+    result = run_cli(
+        ["engine", "--profile", "evil", "--image", TEST_IMAGE, *folder_args(workspace)],
+        cwd=workspace,
+        env=quiet_env(workspace),
+        timeout=300,
+    )
     assert result.returncode == 2, result.describe()
     assert "Traceback" not in result.stdout + result.stderr, result.describe()
     # the launcher streams the container's log to stdout and its own ERROR / TIP summary to stderr

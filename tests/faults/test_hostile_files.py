@@ -34,14 +34,24 @@ def _hostile_profiles(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", [["list"], ["doctor"]])
-def test_listing_commands_name_special_and_huge_profiles_without_reading_them(tmp_path: Path, command: list[str]) -> None:
+def test_listing_commands_name_special_and_huge_profiles_without_reading_them(
+    tmp_path: Path, command: list[str]
+) -> None:
     profiles = _hostile_profiles(tmp_path / "profiles")
-    result = run_cli([*command, "--profiles-dir", str(profiles)], cwd=tmp_path, env=quiet_env(tmp_path),
-                     preexec=memory_limit(1 << 30), timeout=30)
+    result = run_cli(
+        [*command, "--profiles-dir", str(profiles)],
+        cwd=tmp_path,
+        env=quiet_env(tmp_path),
+        preexec=memory_limit(1 << 30),
+        timeout=30,
+    )
     assert result.returncode == 0, result.describe()
     assert "Traceback" not in result.stdout + result.stderr, result.describe()
-    lines = {line.split()[1] if line.startswith("profile ") else line.split()[0]: line
-             for line in result.stdout.splitlines() if line.strip()}
+    lines = {
+        line.split()[1] if line.startswith("profile ") else line.split()[0]: line
+        for line in result.stdout.splitlines()
+        if line.strip()
+    }
     assert "FIFO" in lines["pipe"], result.describe()
     assert "character device" in lines["zero"], result.describe()
     assert f"{GIB3} bytes" in lines["big"] and "not read" in lines["big"], result.describe()
@@ -72,8 +82,9 @@ def test_verify_of_a_build_with_a_file_swapped_for_a_special_or_huge_one_is_no_g
     files = {p.name: p for p in build.rglob("*") if p.is_file()}
     target = files.get(name) or next(p for p in files.values() if p.name.startswith(name.split(".")[0]))
     _swap(target, how)
-    result = run_cli(["verify", "--no-run", str(build)], cwd=root, env=quiet_env(root),
-                     preexec=memory_limit(2 << 30), timeout=60)
+    result = run_cli(
+        ["verify", "--no-run", str(build)], cwd=root, env=quiet_env(root), preexec=memory_limit(2 << 30), timeout=60
+    )
     problems = user_error_problems(result, exit_code=5, contains=[target.name])
     assert not problems, "\n".join(problems) + "\n" + result.describe()
 
@@ -87,12 +98,22 @@ def test_leftovers_that_cannot_be_removed_are_not_reported_removed(published_tin
     gone = root / "artifacts" / "tiny" / ".staging" / "20200101T000001Z-deadbeefdead"
     gone.mkdir()
     try:
-        result = run_cli(["build", "--profile", "tiny", *folder_args(root)], cwd=root, env=quiet_env(root),
-                         prefix=unprivileged_prefix(), timeout=300)
+        result = run_cli(
+            ["build", "--profile", "tiny", *folder_args(root)],
+            cwd=root,
+            env=quiet_env(root),
+            prefix=unprivileged_prefix(),
+            timeout=300,
+        )
     finally:
         stuck.chmod(0o755)
     assert result.returncode == 0, result.describe()
     assert "removed the leftovers of an interrupted build: .staging/20200101T000001Z-deadbeefdead" in result.stdout
-    assert "removed the leftovers of an interrupted build: .staging/20200101T000000Z" not in result.stdout, result.describe()
-    assert "could not remove the leftovers of an interrupted build: .staging/20200101T000000Z-deadbeefdead" in result.stdout
+    assert "removed the leftovers of an interrupted build: .staging/20200101T000000Z" not in result.stdout, (
+        result.describe()
+    )
+    assert (
+        "could not remove the leftovers of an interrupted build: .staging/20200101T000000Z-deadbeefdead"
+        in result.stdout
+    )
     assert not gone.exists() and stuck.exists()

@@ -14,8 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -92,9 +92,21 @@ def test_sigkill_at_each_point_leaves_nothing_partial(point: str, tmp_path: Path
     earlier, builds_before = latest_target(profile_dir), _builds(profile_dir)
     assert earlier is not None
     marker = root / "paused.json"
-    argv = [sys.executable, "-m", "tests.faults.paused_build", point, str(marker),
-            "build", "--profile", PROFILE, "--force", *folder_args(root)]
-    proc = subprocess.Popen(argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.faults.paused_build",
+        point,
+        str(marker),
+        "build",
+        "--profile",
+        PROFILE,
+        "--force",
+        *folder_args(root),
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     _wait(marker.exists, proc, f"the build reached {point}")
     assert json.loads(marker.read_text())["pid"] == proc.pid
     if point != "latest":  # the build in flight lives in staging only
@@ -113,7 +125,9 @@ def test_sigkill_during_export_without_any_hook(tmp_path: Path, published_tiny: 
     profile_dir = root / "artifacts" / PROFILE
     earlier, builds_before = latest_target(profile_dir), _builds(profile_dir)
     argv = [sys.executable, "-m", "builder", "build", "--profile", PROFILE, "--force", *folder_args(root)]
-    proc = subprocess.Popen(argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
     def export_running() -> bool:
         for folder in _staging(profile_dir):

@@ -22,13 +22,16 @@ def _workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     write_tiny_profiles(tmp_path / "profiles", "tiny")
     for name in ("models", "tmpdir"):
         (tmp_path / name).mkdir()
-    env = quiet_env(tmp_path, {
-        "ENGINE_FOUNDRY_PROFILES": str(tmp_path / "profiles"),
-        "ENGINE_FOUNDRY_ARTIFACTS": str(tmp_path / "artifacts"),
-        "ENGINE_FOUNDRY_MODELS": str(tmp_path / "models"),
-        "ENGINE_FOUNDRY_CACHE": str(tmp_path / "cache"),
-        "TMPDIR": str(tmp_path / "tmpdir"),
-    })
+    env = quiet_env(
+        tmp_path,
+        {
+            "ENGINE_FOUNDRY_PROFILES": str(tmp_path / "profiles"),
+            "ENGINE_FOUNDRY_ARTIFACTS": str(tmp_path / "artifacts"),
+            "ENGINE_FOUNDRY_MODELS": str(tmp_path / "models"),
+            "ENGINE_FOUNDRY_CACHE": str(tmp_path / "cache"),
+            "TMPDIR": str(tmp_path / "tmpdir"),
+        },
+    )
     for name in ("YOLO_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR", "TORCH_HOME"):
         env.pop(name, None)  # the libraries' defaults, under HOME, are what is tested
     return tmp_path, env

@@ -59,8 +59,10 @@ def instants(build_seconds: float) -> list[tuple[signal.Signals, float]]:
 
 
 def _tree(profile_dir: Path) -> dict[str, set[str]]:
-    return {name: {p.name for p in (profile_dir / name).iterdir()} if (profile_dir / name).is_dir() else set()
-            for name in ("builds", "failed", ".staging")}
+    return {
+        name: {p.name for p in (profile_dir / name).iterdir()} if (profile_dir / name).is_dir() else set()
+        for name in ("builds", "failed", ".staging")
+    }
 
 
 def _catches_sigterm(pid: int) -> bool:
@@ -77,8 +79,9 @@ def _signal_at(argv: list[str], root: Path, sig: signal.Signals, at: float) -> t
     """Run ``argv``; send ``sig`` ``at`` seconds after the tool's own code took over the signals (before that the
     interpreter itself is starting: no program can act on a signal there). Returns the result and whether it was
     sent."""
-    proc = subprocess.Popen(argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     while proc.poll() is None and not _catches_sigterm(proc.pid):
         time.sleep(0.005)
     deadline = time.monotonic() + at
@@ -91,8 +94,9 @@ def _signal_at(argv: list[str], root: Path, sig: signal.Signals, at: float) -> t
     return CliResult(tuple(argv), proc.returncode, out, err), sent
 
 
-def judge(result: CliResult, sig: signal.Signals, profile_dir: Path, before: dict[str, set[str]],
-          latest_before: Path | None) -> list[str]:
+def judge(
+    result: CliResult, sig: signal.Signals, profile_dir: Path, before: dict[str, set[str]], latest_before: Path | None
+) -> list[str]:
     """Why the run is not a clean, truthful interruption (empty when it is)."""
     problems = user_error_problems(result, exit_code=128 + sig, contains=[f"interrupted by {sig.name}"])
     if "terminate called" in result.stderr or "Aborted" in result.stderr:
@@ -141,19 +145,33 @@ def test_a_dense_sweep_of_sigint_and_sigterm_instants(tmp_path: Path, published_
     assert _tree(profile_dir)[".staging"] == set()
 
 
-@pytest.mark.parametrize(("point", "sig"), [("publish", signal.SIGINT), ("latest", signal.SIGTERM)], ids=["publish-SIGINT", "latest-SIGTERM"])
-def test_a_signal_inside_publish_says_what_was_published(point: str, sig: signal.Signals, tmp_path: Path,
-                                                         published_tiny: Path) -> None:
+@pytest.mark.parametrize(
+    ("point", "sig"), [("publish", signal.SIGINT), ("latest", signal.SIGTERM)], ids=["publish-SIGINT", "latest-SIGTERM"]
+)
+def test_a_signal_inside_publish_says_what_was_published(
+    point: str, sig: signal.Signals, tmp_path: Path, published_tiny: Path
+) -> None:
     """``publish``: after SHA256SUMS, before the rename: nothing published. ``latest``: between the rename and the
     switch of ``latest``: the switch completes first, then the build ends saying it was published."""
     root = clone(published_tiny, tmp_path / "ws")
     profile_dir = root / "artifacts" / PROFILE
     before, latest_before = _tree(profile_dir), latest_target(profile_dir)
     marker = root / "paused.json"
-    argv = [sys.executable, "-m", "tests.faults.paused_build", point, str(marker),
-            "build", "--profile", PROFILE, "--force", *folder_args(root)]
-    proc = subprocess.Popen(argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.faults.paused_build",
+        point,
+        str(marker),
+        "build",
+        "--profile",
+        PROFILE,
+        "--force",
+        *folder_args(root),
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 180
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

@@ -85,6 +85,6 @@ def test_every_single_bit_flip_of_sha256sums_is_caught(build_copy: Path) -> None
         changed[index] ^= 0x01
         sums.write_bytes(bytes(changed))
         if verify_path(build_copy, run_inference=False).ok:
-            missed.append(f"byte {index}: {original[index:index + 1]!r} -> {bytes(changed[index:index + 1])!r}")
+            missed.append(f"byte {index}: {original[index : index + 1]!r} -> {bytes(changed[index : index + 1])!r}")
     sums.write_bytes(original)
     assert missed == []

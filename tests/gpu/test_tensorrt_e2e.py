@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builder.backends.tensorrt import engine_files
-from builder.backends.tensorrt import make_runner
+from builder.backends.tensorrt import engine_files, make_runner
 from builder.profile import ModelSpec, OutputsSpec, Profile, load_profile
-from builder.stages import benchmark_model, build_model, export_onnx, verify_model
 from builder.stage_types import StageContext
+from builder.stages import benchmark_model, build_model, export_onnx, verify_model
 from tests.support import REPO
 
 pytestmark = pytest.mark.gpu
@@ -34,14 +33,22 @@ def fp16_profile() -> Profile:
     """The shipped h100-fp16 profile (640, batch 1, fp16 tolerances) without its target, for any GPU."""
     profile = load_profile("h100-fp16", REPO / "profiles")
     model = ModelSpec(checkpoint=CHECKPOINT) if CHECKPOINT else profile.model
-    return replace(profile, name="gpu-e2e-fp16", target=None, timing_cache="e2e", model=model,
-                   outputs=OutputsSpec(ultralytics_engine=True))
+    return replace(
+        profile,
+        name="gpu-e2e-fp16",
+        target=None,
+        timing_cache="e2e",
+        model=model,
+        outputs=OutputsSpec(ultralytics_engine=True),
+    )
 
 
 def context(root: Path, profile: Profile, cache: Path) -> StageContext:
     for sub in ("build", "scratch", "models"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    return StageContext(profile, root / "build", root / "scratch", REPO if CHECKPOINT else root / "models", cache, print)
+    return StageContext(
+        profile, root / "build", root / "scratch", REPO if CHECKPOINT else root / "models", cache, print
+    )
 
 
 @pytest.fixture(scope="module")

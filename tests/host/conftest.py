@@ -41,6 +41,10 @@ def engine() -> FakeEngine:
     """A fake engine holding current images of both flavours."""
     fake = FakeEngine()
     for flavour, digit in (("cpu", "1"), ("trt", "2")):
-        labels = {SOURCE_LABEL: source_digest(repo_root(), flavour), "engine-foundry.base.ref": "base", "engine-foundry.base.pinned": "true"}
+        labels = {
+            SOURCE_LABEL: source_digest(repo_root(), flavour),
+            "engine-foundry.base.ref": "base",
+            "engine-foundry.base.pinned": "true",
+        }
         fake.add_image(f"engine-foundry:{flavour}", "sha256:" + digit * 64, labels)
     return fake

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ImageInfo, ImageRecord
@@ -17,7 +18,7 @@ Script = Callable[["FakeContainer"], Iterator[str]]
 def lines(*text: str) -> Script:
     """A container script that prints ``text`` and exits."""
 
-    def script(container: "FakeContainer") -> Iterator[str]:
+    def script(container: FakeContainer) -> Iterator[str]:
         yield from text
 
     return script
@@ -73,7 +74,9 @@ class FakeEngine:
     untagged: list[ImageRecord] = field(default_factory=list)  # dangling images (the cleanup's candidates)
     in_use: set[str] = field(default_factory=set)  # image IDs a container uses (removal refused)
 
-    def add_image(self, ref: str, image_id: str, labels: Mapping[str, str] | None = None, repo_digests: Sequence[str] = ()) -> ImageInfo:
+    def add_image(
+        self, ref: str, image_id: str, labels: Mapping[str, str] | None = None, repo_digests: Sequence[str] = ()
+    ) -> ImageInfo:
         info = ImageInfo(image_id, ref, tuple(repo_digests), dict(labels or {}))
         self.images[ref] = info
         self.images[image_id] = info
@@ -86,10 +89,22 @@ class FakeEngine:
         self.pulls.append(ref)
         if ref not in self.pullable:
             raise HostEnvironmentError(f"cannot pull {ref}: no such host", hint="check the network")
-        return self.images.get(ref) or self.add_image(ref, "sha256:" + "b" * 64, repo_digests=[f"{ref.rsplit(':', 1)[0]}@sha256:{'d' * 64}"])
+        return self.images.get(ref) or self.add_image(
+            ref, "sha256:" + "b" * 64, repo_digests=[f"{ref.rsplit(':', 1)[0]}@sha256:{'d' * 64}"]
+        )
 
-    def build(self, context: Path, tag: str, buildargs: Mapping[str, str], labels: Mapping[str, str], on_line: Callable[[str], None], no_cache: bool = False) -> ImageInfo:
-        self.builds.append({"context": context, "tag": tag, "buildargs": dict(buildargs), "labels": dict(labels), "no_cache": no_cache})
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        on_line: Callable[[str], None],
+        no_cache: bool = False,
+    ) -> ImageInfo:
+        self.builds.append(
+            {"context": context, "tag": tag, "buildargs": dict(buildargs), "labels": dict(labels), "no_cache": no_cache}
+        )
         on_line("Step 1/1 : FROM " + buildargs["BASE_IMAGE"])
         return self.add_image(tag, "sha256:" + format(len(self.builds), "064x"), labels)
 
@@ -106,7 +121,9 @@ class FakeEngine:
         return container
 
     def containers_labelled(self, labels: Mapping[str, str]) -> list[str]:
-        return [c.id for c in self.started if not c.removed and all(c.spec.labels.get(k) == v for k, v in labels.items())]
+        return [
+            c.id for c in self.started if not c.removed and all(c.spec.labels.get(k) == v for k, v in labels.items())
+        ]
 
     def dangling_images(self, label: str) -> list[ImageRecord]:
         key, _, value = label.partition("=")

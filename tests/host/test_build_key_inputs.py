@@ -10,7 +10,14 @@ import pytest
 
 from builder import buildkey, environment
 from builder.host import image as image_module
-from builder.host.image import DEPS_LABEL, ImageOptions, build_image, image_key_identity, provenance_environment, source_digest
+from builder.host.image import (
+    DEPS_LABEL,
+    ImageOptions,
+    build_image,
+    image_key_identity,
+    provenance_environment,
+    source_digest,
+)
 from builder.host.images_lock import BasePin, render_images_lock
 from builder.host.launch import host_build_key
 from builder.host.spec import HostSettings
@@ -62,7 +69,9 @@ def test_the_container_computes_the_same_environment_identity_as_the_host(checko
     assert info.id not in image_key_identity(info)
 
 
-def test_editing_one_profile_keeps_the_other_profiles_keys_and_the_image_current(checkout: Path, host: HostSettings) -> None:
+def test_editing_one_profile_keeps_the_other_profiles_keys_and_the_image_current(
+    checkout: Path, host: HostSettings
+) -> None:
     info = build_image(ImageOptions(flavour="cpu", wheelhouse=False), _engine(), lambda line: None)
     before, image_source = _keys(host, info), source_digest(checkout, "cpu")
     tiny = host.profiles_dir / "tiny-cpu.yaml"

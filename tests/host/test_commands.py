@@ -15,7 +15,13 @@ HOST_COMMANDS = ["engine", "engines", "image", "shell", "pin", "offline-base", "
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "builder", *args], cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "builder", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_every_host_command_has_help() -> None:
@@ -34,7 +40,9 @@ def test_engine_without_docker_is_exit_3_with_a_tip(tmp_path: Path) -> None:
 
 
 def test_lock_reports_a_resolution_failure(tmp_path: Path) -> None:
-    result = cli("lock", "--flavour", "cpu", "--check", "--pip-arg=--no-index", "--pip-arg=--find-links", f"--pip-arg={tmp_path}")
+    result = cli(
+        "lock", "--flavour", "cpu", "--check", "--pip-arg=--no-index", "--pip-arg=--find-links", f"--pip-arg={tmp_path}"
+    )
     assert result.returncode == 3 and "pip could not resolve" in result.stderr
 
 

@@ -47,19 +47,28 @@ def _spec_hardening(spec: ContainerSpec) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(("service", "profile", "backend"), [("builder", "a10-fp16", "tensorrt"), ("builder-cpu", "cpu-fp32", "onnxruntime")])
+@pytest.mark.parametrize(
+    ("service", "profile", "backend"), [("builder", "a10-fp16", "tensorrt"), ("builder-cpu", "cpu-fp32", "onnxruntime")]
+)
 def test_compose_service_agrees_with_container_spec(service: str, profile: str, backend: str) -> None:
     compose = services()[service]
     spec = container_spec(profile, backend, DEFAULTS)
     assert _hardening(compose) == _spec_hardening(spec)
-    assert {v["target"]: bool(v.get("read_only", False)) for v in compose["volumes"]} == {m.target: m.read_only for m in spec.mounts}
+    assert {v["target"]: bool(v.get("read_only", False)) for v in compose["volumes"]} == {
+        m.target: m.read_only for m in spec.mounts
+    }
     assert compose["environment"] == {k: v for k, v in spec.environment.items() if k != "ENGINE_FOUNDRY_IMAGE_REF"}
-    assert compose["command"] == list(container_command(profile, DEFAULTS)), "compose runs the launcher's command (less --image-id)"
+    assert compose["command"] == list(container_command(profile, DEFAULTS)), (
+        "compose runs the launcher's command (less --image-id)"
+    )
     assert compose["image"] == spec.environment["ENGINE_FOUNDRY_IMAGE_REF"]
-    assert compose["user"].count(":") == 1 and compose["build"]["args"]["FLAVOUR"] == ("trt" if backend == "tensorrt" else "cpu")
+    assert compose["user"].count(":") == 1 and compose["build"]["args"]["FLAVOUR"] == (
+        "trt" if backend == "tensorrt" else "cpu"
+    )
     devices = compose.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
     expected = [
-        {"driver": r.driver, "count": "all" if r.count == -1 else r.count, "capabilities": list(r.capabilities)} for r in spec.device_requests
+        {"driver": r.driver, "count": "all" if r.count == -1 else r.count, "capabilities": list(r.capabilities)}
+        for r in spec.device_requests
     ]
     assert devices == expected
 

@@ -46,7 +46,9 @@ def test_permission_denied_on_the_socket() -> None:
 
 
 def test_missing_image_names_the_make_command() -> None:
-    err = translate_docker_error(docker.errors.ImageNotFound("No such image: engine-foundry:trt"), image="engine-foundry:trt")
+    err = translate_docker_error(
+        docker.errors.ImageNotFound("No such image: engine-foundry:trt"), image="engine-foundry:trt"
+    )
     assert err.message == "Docker image engine-foundry:trt is not present"
     assert "`make image FLAVOUR=trt`" in (err.hint or "")
     assert image_hint("sha256:abc", "cpu").startswith("build it: `make image FLAVOUR=cpu`")
@@ -78,5 +80,7 @@ def test_real_permission_denied_for_a_user_outside_the_docker_group() -> None:
         "from builder.errors import HostEnvironmentError\n"
         "try:\n    DockerEngine()\nexcept HostEnvironmentError as e:\n    print(e.message); print(e.hint)\n"
     )
-    result = subprocess.run([python, "-c", code], user=65534, cwd=REPO, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [python, "-c", code], user=65534, cwd=REPO, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
     assert "permission denied on the Docker socket" in result.stdout, result.stderr

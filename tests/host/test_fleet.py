@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from builder.errors import ExitCode, HostEnvironmentError
 from builder.host.fleet import launch_many
@@ -56,11 +56,15 @@ def test_one_gpu_means_one_at_a_time_and_failures_are_summarized(host: HostSetti
     engine.exit_code = int(ExitCode.STAGE)
     out: list[str] = []
     assert launch_many(["t4-fp16", "tiny-cpu"], host, engine, out.append, gpu_indices=[0]) == ExitCode.STAGE
-    assert len(engine.started) == 2 and all(c.spec.device_requests in ((), engine.started[0].spec.device_requests) for c in engine.started)
+    assert len(engine.started) == 2 and all(
+        c.spec.device_requests in ((), engine.started[0].spec.device_requests) for c in engine.started
+    )
     assert out[-3:] == ["summary:", "  t4-fp16: FAILED (exit 4)", "  tiny-cpu: FAILED (exit 4)"]
 
 
-def test_a_profile_error_in_one_build_does_not_stop_the_others(host: HostSettings, engine: FakeEngine, tmp_path: Path) -> None:
+def test_a_profile_error_in_one_build_does_not_stop_the_others(
+    host: HostSettings, engine: FakeEngine, tmp_path: Path
+) -> None:
     out: list[str] = []
     code = launch_many(["tiny-cpu", "t4-fp16"], host, engine, out.append, gpu_indices=[])
     assert code == 0 and len(engine.started) == 2

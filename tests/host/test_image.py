@@ -40,7 +40,10 @@ def test_cpu_falls_back_to_the_offline_base_and_says_so(checkout: Path) -> None:
     said: list[str] = []
     info = build_image(ImageOptions(flavour="cpu", wheelhouse=False), engine, said.append)
     assert engine.pulls == ["python:3.11-slim-bookworm"]
-    assert any("cannot be pulled" in line and "using the local Debian base engine-foundry/base:bookworm" in line for line in said)
+    assert any(
+        "cannot be pulled" in line and "using the local Debian base engine-foundry/base:bookworm" in line
+        for line in said
+    )
     (build,) = engine.builds
     assert build["buildargs"] == {"FLAVOUR": "cpu", "BASE_IMAGE": OFFLINE_ID, "VERSION": build["buildargs"]["VERSION"]}
     assert build["labels"]["engine-foundry.base.ref"] == "engine-foundry/base:bookworm"
@@ -53,13 +56,18 @@ def test_unpinned_base_warns_and_is_labelled(checkout: Path) -> None:
     engine = FakeEngine(pullable={"python:3.11-slim-bookworm"})
     said: list[str] = []
     build_image(ImageOptions(flavour="cpu", wheelhouse=False), engine, said.append)
-    assert any(line.startswith("WARNING base image python:3.11-slim-bookworm is not pinned") and "make pin" in line for line in said)
+    assert any(
+        line.startswith("WARNING base image python:3.11-slim-bookworm is not pinned") and "make pin" in line
+        for line in said
+    )
     assert engine.builds[0]["buildargs"]["BASE_IMAGE"] == "python:3.11-slim-bookworm"
     assert engine.builds[0]["labels"]["engine-foundry.base.pinned"] == "false"
 
 
 def test_trt_without_its_base_is_a_clear_error(checkout: Path) -> None:
-    with pytest.raises(HostEnvironmentError, match=rf"base image nvcr.io/nvidia/tensorrt:23.08-py3@{DIGEST} of the trt image") as err:
+    with pytest.raises(
+        HostEnvironmentError, match=rf"base image nvcr.io/nvidia/tensorrt:23.08-py3@{DIGEST} of the trt image"
+    ) as err:
         build_image(ImageOptions(flavour="trt", wheelhouse=False), FakeEngine())
     assert "docker login nvcr.io" in (err.value.hint or "")
 
@@ -67,15 +75,26 @@ def test_trt_without_its_base_is_a_clear_error(checkout: Path) -> None:
 def test_pinned_registry_base_is_built_by_digest(checkout: Path) -> None:
     engine = FakeEngine()
     engine.add_image(f"nvcr.io/nvidia/tensorrt:23.08-py3@{DIGEST}", "sha256:" + "f" * 64)
-    build_image(ImageOptions(flavour="trt", wheelhouse=False, ultralytics="my-ultralytics==8.4.190", ultralytics_sha256="ab" * 32), engine)
+    build_image(
+        ImageOptions(
+            flavour="trt", wheelhouse=False, ultralytics="my-ultralytics==8.4.190", ultralytics_sha256="ab" * 32
+        ),
+        engine,
+    )
     (build,) = engine.builds
     assert build["buildargs"]["BASE_IMAGE"] == f"nvcr.io/nvidia/tensorrt:23.08-py3@{DIGEST}"
-    assert build["buildargs"]["ULTRALYTICS"] == "my-ultralytics==8.4.190" and build["buildargs"]["ULTRALYTICS_SHA256"] == "ab" * 32
+    assert (
+        build["buildargs"]["ULTRALYTICS"] == "my-ultralytics==8.4.190"
+        and build["buildargs"]["ULTRALYTICS_SHA256"] == "ab" * 32
+    )
     assert build["labels"]["org.opencontainers.image.base.digest"] == DIGEST
 
 
-def test_wheelhouse_and_extra_ca_become_build_inputs(checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wheelhouse_and_extra_ca_become_build_inputs(
+    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     downloads: list[tuple[str, Path]] = []
+
     def fake_download(requirements: Path, flavour: str, dest: Path) -> Path:
         downloads.append((flavour, dest))
         return dest
@@ -87,14 +106,23 @@ def test_wheelhouse_and_extra_ca_become_build_inputs(checkout: Path, tmp_path: P
     engine.add_image("engine-foundry/base:bookworm", OFFLINE_ID)
     build_image(ImageOptions(flavour="cpu", extra_ca=ca), engine, lambda line: None)
     args = engine.builds[0]["buildargs"]
-    assert downloads == [("cpu", checkout / "requirements" / "wheelhouse" / "cpu")] and args["WHEELHOUSE"] == "wheelhouse/cpu"
-    assert args["EXTRA_CA"] == "ca/extra-ca.pem" and (checkout / "requirements" / "ca" / "extra-ca.pem").read_text() == ca.read_text()
+    assert (
+        downloads == [("cpu", checkout / "requirements" / "wheelhouse" / "cpu")]
+        and args["WHEELHOUSE"] == "wheelhouse/cpu"
+    )
+    assert (
+        args["EXTRA_CA"] == "ca/extra-ca.pem"
+        and (checkout / "requirements" / "ca" / "extra-ca.pem").read_text() == ca.read_text()
+    )
 
 
 def test_extra_ca_must_be_a_pem_file(checkout: Path, tmp_path: Path) -> None:
     (tmp_path / "not.pem").write_text("hello")
     with pytest.raises(UsageError, match="no PEM certificate"):
-        build_image(ImageOptions(flavour="cpu", wheelhouse=False, extra_ca=tmp_path / "not.pem"), FakeEngine(pullable={"python:3.11-slim-bookworm"}))
+        build_image(
+            ImageOptions(flavour="cpu", wheelhouse=False, extra_ca=tmp_path / "not.pem"),
+            FakeEngine(pullable={"python:3.11-slim-bookworm"}),
+        )
 
 
 def test_ensure_image_builds_a_missing_default_image_only(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,15 +141,27 @@ def test_ensure_image_warns_when_sources_changed(checkout: Path) -> None:
     engine.add_image("engine-foundry:cpu", "sha256:" + "1" * 64, {"engine-foundry.source-sha256": "0" * 64})
     said: list[str] = []
     ensure_image("cpu", engine, said.append)
-    assert said == ["WARNING image engine-foundry:cpu was built from other sources than this checkout. TIP rebuild it: `make image FLAVOUR=cpu`"]
+    assert said == [
+        "WARNING image engine-foundry:cpu was built from other sources than this checkout. TIP rebuild it: `make image FLAVOUR=cpu`"
+    ]
 
 
 def test_provenance_environment_comes_from_labels() -> None:
     engine = FakeEngine()
-    info = engine.add_image("x:cpu", "sha256:1", {"engine-foundry.base.ref": "python:3.11", "engine-foundry.base.id": "sha256:2",
-                                                  "engine-foundry.base.pinned": "false"})
-    assert provenance_environment(info) == {"ENGINE_FOUNDRY_BASE_IMAGE": "python:3.11", "ENGINE_FOUNDRY_BASE_IMAGE_ID": "sha256:2",
-                                            "ENGINE_FOUNDRY_BASE_PINNED": "false"}
+    info = engine.add_image(
+        "x:cpu",
+        "sha256:1",
+        {
+            "engine-foundry.base.ref": "python:3.11",
+            "engine-foundry.base.id": "sha256:2",
+            "engine-foundry.base.pinned": "false",
+        },
+    )
+    assert provenance_environment(info) == {
+        "ENGINE_FOUNDRY_BASE_IMAGE": "python:3.11",
+        "ENGINE_FOUNDRY_BASE_IMAGE_ID": "sha256:2",
+        "ENGINE_FOUNDRY_BASE_PINNED": "false",
+    }
 
 
 def test_a_locally_made_base_is_not_a_warning_and_its_id_goes_into_the_image_labels(checkout: Path) -> None:

@@ -21,20 +21,33 @@ def test_shipped_lock_has_every_flavour() -> None:
 
 
 def test_build_ref_uses_the_pin() -> None:
-    assert BasePin("trt", "nvcr.io/nvidia/tensorrt:23.08-py3", DIGEST).build_ref == f"nvcr.io/nvidia/tensorrt:23.08-py3@{DIGEST}"
+    assert (
+        BasePin("trt", "nvcr.io/nvidia/tensorrt:23.08-py3", DIGEST).build_ref
+        == f"nvcr.io/nvidia/tensorrt:23.08-py3@{DIGEST}"
+    )
     assert BasePin("cpu-offline", "engine-foundry/base:bookworm", f"id:{DIGEST}").build_ref == DIGEST
     unpinned = BasePin("cpu", "python:3.11-slim-bookworm")
     assert unpinned.build_ref == "python:3.11-slim-bookworm" and not unpinned.pinned
 
 
-@pytest.mark.parametrize(("ref", "repo"), [("nvcr.io/nvidia/tensorrt:23.08-py3", "nvcr.io/nvidia/tensorrt"), ("python:3.11", "python"),
-                                           ("localhost:5000/x", "localhost:5000/x"), (f"python@{DIGEST}", "python")])
+@pytest.mark.parametrize(
+    ("ref", "repo"),
+    [
+        ("nvcr.io/nvidia/tensorrt:23.08-py3", "nvcr.io/nvidia/tensorrt"),
+        ("python:3.11", "python"),
+        ("localhost:5000/x", "localhost:5000/x"),
+        (f"python@{DIGEST}", "python"),
+    ],
+)
 def test_repository(ref: str, repo: str) -> None:
     assert repository(ref) == repo
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    pins = {"trt": BasePin("trt", "nvcr.io/nvidia/tensorrt:23.08-py3", DIGEST), "cpu": BasePin("cpu", "python:3.11-slim-bookworm")}
+    pins = {
+        "trt": BasePin("trt", "nvcr.io/nvidia/tensorrt:23.08-py3", DIGEST),
+        "cpu": BasePin("cpu", "python:3.11-slim-bookworm"),
+    }
     path = tmp_path / "images.lock"
     path.write_text(render_images_lock(pins))
     assert read_images_lock(path) == pins

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -18,7 +18,9 @@ from builder.layout import ArtifactLayout
 from tests.host.fakes import FakeContainer, FakeEngine
 
 
-def publish_fake_build(host: HostSettings, profile: str, key: str, build_id: str = "20260101T000000Z-000000000000") -> Path:
+def publish_fake_build(
+    host: HostSettings, profile: str, key: str, build_id: str = "20260101T000000Z-000000000000"
+) -> Path:
     """What a successful container leaves behind: builds/<id>/manifest.json and `latest`."""
     layout = ArtifactLayout(host.artifacts_dir, profile)
     build = layout.build_dir(build_id)
@@ -95,7 +97,11 @@ def test_log_lines_are_streamed_before_the_container_exits(host: HostSettings, e
 
     engine.script = script
     assert launch("tiny-cpu", host, engine, seen.append) == 0
-    assert [line for line in seen if line.startswith("[")] == ["[export] started", "[build] started", "[verify] started"]
+    assert [line for line in seen if line.startswith("[")] == [
+        "[export] started",
+        "[build] started",
+        "[verify] started",
+    ]
 
 
 def test_failure_reports_exit_code_and_failing_stage(host: HostSettings, engine: FakeEngine) -> None:
@@ -115,7 +121,9 @@ def test_failure_message_from_the_container_cannot_forge_lines(host: HostSetting
     """The failed manifest's message is the container's text: its control characters are escaped, as at the CLI."""
     engine.exit_code = int(ExitCode.STAGE)
     forged = "bad input\nTIP rm -rf /\x1b[2K"
-    engine.on_run = lambda spec: write_failed_manifest(host, "tiny-cpu", "20260101T000000Z-cccccccccccc", "export", forged)
+    engine.on_run = lambda spec: write_failed_manifest(
+        host, "tiny-cpu", "20260101T000000Z-cccccccccccc", "export", forged
+    )
     errors: list[str] = []
     assert launch("tiny-cpu", host, engine, [].append, errors.append) == ExitCode.STAGE
     assert errors[0] == "ERROR build of tiny-cpu failed in stage 'export' (exit 4): bad input\\nTIP rm -rf /\\x1b[2K"
@@ -148,8 +156,10 @@ def test_interrupt_stops_and_removes_the_container(host: HostSettings, engine: F
     (container,) = engine.started
     assert container.events[:1] == ["stop(10)"] and container.events[-1] == "remove"
     assert "[export] still running" not in out
-    assert errors == [f"ERROR build interrupted; container {container.name} stopped and removed, nothing was published",
-                      "TIP run the same command again when ready (an up-to-date build is reused)"]
+    assert errors == [
+        f"ERROR build interrupted; container {container.name} stopped and removed, nothing was published",
+        "TIP run the same command again when ready (an up-to-date build is reused)",
+    ]
     assert signal.getsignal(signal.SIGTERM) == previous, "signal handlers are restored"
     assert not ArtifactLayout(host.artifacts_dir, "tiny-cpu").builds_dir.exists()
 
@@ -179,7 +189,9 @@ def test_the_container_user_is_the_invoking_user_so_they_can_delete_their_artifa
 
     assert container_user(1001, 1002, environ={}) == "1001:1002"
     assert container_user(0, 0, environ={"SUDO_UID": "1001", "SUDO_GID": "1002"}) == "1001:1002"
-    assert container_user(0, 0, environ={}, artifacts_dir=tmp_path / "none") == "1000:1000", "never root in the container"
+    assert container_user(0, 0, environ={}, artifacts_dir=tmp_path / "none") == "1000:1000", (
+        "never root in the container"
+    )
     owned = tmp_path / "artifacts"
     owned.mkdir()
     if os.getuid() == 0:
@@ -193,7 +205,9 @@ def test_bad_profile_fails_before_any_container(host: HostSettings, engine: Fake
     assert engine.started == []
 
 
-def test_profile_path_outside_profiles_dir_mounts_its_own_folder(tmp_path: Path, host: HostSettings, engine: FakeEngine) -> None:
+def test_profile_path_outside_profiles_dir_mounts_its_own_folder(
+    tmp_path: Path, host: HostSettings, engine: FakeEngine
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "solo.yaml").write_text(
@@ -209,7 +223,9 @@ def test_engine_errors_pass_through(host: HostSettings, engine: FakeEngine) -> N
     from builder.host.docker_engine import GPU_TIP
 
     def no_gpu(spec: object) -> None:
-        raise HostEnvironmentError('Docker cannot give the container a GPU: could not select device driver ""', hint=GPU_TIP)
+        raise HostEnvironmentError(
+            'Docker cannot give the container a GPU: could not select device driver ""', hint=GPU_TIP
+        )
 
     engine.on_run = no_gpu
     with pytest.raises(HostEnvironmentError, match="GPU"):

@@ -20,13 +20,18 @@ def test_platform_tags_cover_every_older_glibc() -> None:
 
 def test_target_args_pin_the_interpreter_not_this_one() -> None:
     args = target_pip_args("trt")
-    assert "--python-version=3.10" in args and "--only-binary=:all:" in args and "--platform=manylinux_2_35_x86_64" in args
+    assert (
+        "--python-version=3.10" in args and "--only-binary=:all:" in args and "--platform=manylinux_2_35_x86_64" in args
+    )
     with pytest.raises(UsageError, match="unknown flavour"):
         target_pip_args("gpu")
 
 
 def test_exclusions() -> None:
-    assert excluded_names("x==1\n# exclude: OpenCV_Python\n#exclude:foo.bar\n# not an exclude: baz\n") == {"opencv-python", "foo-bar"}
+    assert excluded_names("x==1\n# exclude: OpenCV_Python\n#exclude:foo.bar\n# not an exclude: baz\n") == {
+        "opencv-python",
+        "foo-bar",
+    }
 
 
 def test_render_hashes_index_and_local_files(tmp_path: Path) -> None:
@@ -48,7 +53,13 @@ def test_render_hashes_index_and_local_files(tmp_path: Path) -> None:
 def test_shipped_cpu_lock_pins_every_package_by_hash() -> None:
     text = (REPO / "requirements" / "cpu.txt").read_text()
     names = re.findall(r"^([a-z0-9-]+)==\S+ \\$", text, flags=re.MULTILINE)
-    assert len(names) == text.count("--hash=sha256:") and {"torch", "ultralytics", "onnxruntime", "onnxslim", "polygraphy"} <= set(names)
+    assert len(names) == text.count("--hash=sha256:") and {
+        "torch",
+        "ultralytics",
+        "onnxruntime",
+        "onnxslim",
+        "polygraphy",
+    } <= set(names)
     assert "opencv-python" not in names and "opencv-python-headless" in names
 
 
@@ -56,9 +67,15 @@ def test_shipped_cpu_lock_pins_every_package_by_hash() -> None:
 def test_lock_pins_what_its_in_file_pins(flavour: str) -> None:
     """Every ``name==version`` of ``<flavour>.in`` is in ``<flavour>.txt`` at that version; excluded names are not."""
     in_text = (REPO / "requirements" / f"{flavour}.in").read_text()
-    locked = dict(re.findall(r"^([a-z0-9-]+)==(\S+) \\$", (REPO / "requirements" / f"{flavour}.txt").read_text(), flags=re.MULTILINE))
+    locked = dict(
+        re.findall(
+            r"^([a-z0-9-]+)==(\S+) \\$", (REPO / "requirements" / f"{flavour}.txt").read_text(), flags=re.MULTILINE
+        )
+    )
     pinned = {normalize(n): v for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", in_text, flags=re.MULTILINE)}
-    assert pinned and all(locked.get(name) == version for name, version in pinned.items()), f"run `python3 -m builder lock --flavour {flavour}`"
+    assert pinned and all(locked.get(name) == version for name, version in pinned.items()), (
+        f"run `python3 -m builder lock --flavour {flavour}`"
+    )
     assert not excluded_names(in_text) & set(locked)
 
 
@@ -87,7 +104,10 @@ def test_write_lock_resolves_with_pip_and_hashes_the_file(tmp_path: Path) -> Non
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("tiny_pkg/__init__.py", "")
         archive.writestr("tiny_pkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: tiny-pkg\nVersion: 1.0\n")
-        archive.writestr("tiny_pkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(
+            "tiny_pkg-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         archive.writestr("tiny_pkg-1.0.dist-info/RECORD", "")
     requirements = tmp_path / "requirements"
     requirements.mkdir()

@@ -13,8 +13,23 @@ from builder.cli import build_parser
 from tests.support import REPO
 
 TARGETS = [
-    "help", "image", "engine", "engines", "farm", "validate", "verify", "shell", "pin", "offline-base", "test",
-    "test-gpu", "bench", "nightly", "bundle", "clean", "fixture-model",
+    "help",
+    "image",
+    "engine",
+    "engines",
+    "farm",
+    "validate",
+    "verify",
+    "shell",
+    "pin",
+    "offline-base",
+    "test",
+    "test-gpu",
+    "bench",
+    "nightly",
+    "bundle",
+    "clean",
+    "fixture-model",
 ]
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -9,13 +9,21 @@ from pathlib import Path
 import pytest
 
 from builder.errors import HostEnvironmentError
-from builder.host.offline_base import check_mirror, check_prerequisites, default_mirror, make_offline_base, mirrors_from_apt
+from builder.host.offline_base import (
+    check_mirror,
+    check_prerequisites,
+    default_mirror,
+    make_offline_base,
+    mirrors_from_apt,
+)
 from tests.host.fakes import FakeEngine
 
 
 def apt_dir(tmp_path: Path) -> Path:
     (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list").write_text("# deb http://old.example/debian bookworm main\ndeb [arch=amd64] http://one.example/debian/ bookworm main\n")
+    (tmp_path / "sources.list").write_text(
+        "# deb http://old.example/debian bookworm main\ndeb [arch=amd64] http://one.example/debian/ bookworm main\n"
+    )
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://two.example/debian\nSuites: bookworm bookworm-updates\n\n"
         "Types: deb\nURIs: http://two.example/debian-security\nSuites: bookworm-security\n"

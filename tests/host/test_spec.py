@@ -40,7 +40,11 @@ def settings(**overrides: object) -> HostSettings:
 
 CASES = {
     "cpu-fp32": ("cpu-fp32", Backend.ONNXRUNTIME, settings()),
-    "t4-fp16-gpu1-force": ("t4-fp16", Backend.TENSORRT, settings(gpus="1", force=True, image="engine-foundry:trt", tmpfs_size="4g")),
+    "t4-fp16-gpu1-force": (
+        "t4-fp16",
+        Backend.TENSORRT,
+        settings(gpus="1", force=True, image="engine-foundry:trt", tmpfs_size="4g"),
+    ),
 }
 
 
@@ -51,15 +55,27 @@ def test_container_spec_matches_golden(case: str) -> None:
     golden = GOLDEN / f"container_spec_{case}.json"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(json.dumps(actual, indent=2) + "\n")
-    assert actual == json.loads(golden.read_text()), f"regenerate with UPDATE_GOLDEN=1 if the change is intended: {golden}"
+    assert actual == json.loads(golden.read_text()), (
+        f"regenerate with UPDATE_GOLDEN=1 if the change is intended: {golden}"
+    )
 
 
 def test_spec_is_hardened_whatever_the_settings() -> None:
     for name, backend, host in CASES.values():
         spec = container_spec(name, backend, host)
-        assert (spec.network_mode, spec.read_only, spec.cap_drop, spec.security_opt) == ("none", True, ("ALL",), ("no-new-privileges",))
+        assert (spec.network_mode, spec.read_only, spec.cap_drop, spec.security_opt) == (
+            "none",
+            True,
+            ("ALL",),
+            ("no-new-privileges",),
+        )
         assert spec.user == host.user and not spec.user.startswith("0:")
-        assert {m.target: m.read_only for m in spec.mounts} == {"/profiles": True, "/models": True, "/artifacts": False, "/cache": False}
+        assert {m.target: m.read_only for m in spec.mounts} == {
+            "/profiles": True,
+            "/models": True,
+            "/artifacts": False,
+            "/cache": False,
+        }
         assert BASE_ENVIRONMENT.items() <= dict(spec.environment).items()
 
 
@@ -90,18 +106,31 @@ def test_image_id_is_run_and_passed_as_environment_identity() -> None:
 
 
 def test_flavour_follows_backend() -> None:
-    assert [flavour_for_backend(b) for b in (Backend.TENSORRT, "tensorrt", Backend.ONNXRUNTIME)] == ["trt", "trt", "cpu"]
+    assert [flavour_for_backend(b) for b in (Backend.TENSORRT, "tensorrt", Backend.ONNXRUNTIME)] == [
+        "trt",
+        "trt",
+        "cpu",
+    ]
 
 
 def test_docker_run_argv_carries_every_setting() -> None:
     spec = container_spec("t4-fp16", "tensorrt", settings(gpus="1"))
     argv = docker_run_argv(spec)
-    for flag in ("--user=1000:1000", "--network=none", "--read-only", "--init", "--tmpfs=/tmp:size=2g", "--cap-drop=ALL",
-                 "--security-opt=no-new-privileges", '--gpus="device=1"',
-                 "--mount=type=bind,source=/srv/ef/profiles,target=/profiles,readonly",
-                 "--mount=type=bind,source=/srv/ef/artifacts,target=/artifacts", "--env=YOLO_OFFLINE=1"):
+    for flag in (
+        "--user=1000:1000",
+        "--network=none",
+        "--read-only",
+        "--init",
+        "--tmpfs=/tmp:size=2g",
+        "--cap-drop=ALL",
+        "--security-opt=no-new-privileges",
+        '--gpus="device=1"',
+        "--mount=type=bind,source=/srv/ef/profiles,target=/profiles,readonly",
+        "--mount=type=bind,source=/srv/ef/artifacts,target=/artifacts",
+        "--env=YOLO_OFFLINE=1",
+    ):
         assert flag in argv
-    assert argv[-len(spec.command) - 1:] == [spec.image, *spec.command]
+    assert argv[-len(spec.command) - 1 :] == [spec.image, *spec.command]
     shell = docker_run_argv(spec, entrypoint="/bin/bash", interactive=True)
     assert "-it" in shell and shell[-1] == spec.image and "--entrypoint=/bin/bash" in shell
 

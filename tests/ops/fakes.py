@@ -60,7 +60,9 @@ def build_id(n: int) -> str:
     return f"20250101T{n // 3600:02d}{n // 60 % 60:02d}{n % 60:02d}000000Z-{n:012x}"
 
 
-def synthetic_manifest(profile: str = "tiny", n: int = 1, backend: str = "onnxruntime", p50: float = 10.0) -> dict[str, Any]:
+def synthetic_manifest(
+    profile: str = "tiny", n: int = 1, backend: str = "onnxruntime", p50: float = 10.0
+) -> dict[str, Any]:
     """A succeeded manifest (artifacts filled in by :func:`write_build`)."""
     resolved = _resolved_profile("a10-fp16" if backend == "tensorrt" else "cpu-fp32")
     resolved.update(
@@ -69,7 +71,16 @@ def synthetic_manifest(profile: str = "tiny", n: int = 1, backend: str = "onnxru
     )  # fmt: skip
     resolved["verify"].update(seed=0, tolerances={"default": {"atol": 0.01, "rtol": 0.001}})
     tensorrt = backend == "tensorrt"
-    gpus = [{"index": 0, "name": "NVIDIA A10", "uuid": "GPU-1", "compute_capability": "8.6", "memory_total_mib": 23028, "driver_version": "535.104.05"}]
+    gpus = [
+        {
+            "index": 0,
+            "name": "NVIDIA A10",
+            "uuid": "GPU-1",
+            "compute_capability": "8.6",
+            "memory_total_mib": 23028,
+            "driver_version": "535.104.05",
+        }
+    ]
     return {
         "schema_version": 1,
         "builder_version": "0.1.0",
@@ -78,18 +89,62 @@ def synthetic_manifest(profile: str = "tiny", n: int = 1, backend: str = "onnxru
         "status": "succeeded",
         "created_at": f"2025-01-01T00:00:{n % 60:02d}.000Z",
         "finished_at": f"2025-01-01T00:00:{n % 60:02d}.500Z",
-        "profile": {"name": profile, "source": resolved["source"], "sha256": hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest(), "resolved": resolved},
-        "inputs": {"weights": {"identity": "yaml:yolo11n.yaml:seed=0", "sha256": "a" * 64}, "onnx": {"path": "model.onnx", "sha256": "b" * 64}},
+        "profile": {
+            "name": profile,
+            "source": resolved["source"],
+            "sha256": hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest(),
+            "resolved": resolved,
+        },
+        "inputs": {
+            "weights": {"identity": "yaml:yolo11n.yaml:seed=0", "sha256": "a" * 64},
+            "onnx": {"path": "model.onnx", "sha256": "b" * 64},
+        },
         "environment": {
-            "python": "3.10.12", "machine": "x86_64", "platform": "Linux", "executable": "/usr/bin/python3", "in_container": True,
+            "python": "3.10.12",
+            "machine": "x86_64",
+            "platform": "Linux",
+            "executable": "/usr/bin/python3",
+            "in_container": True,
             "packages": {"onnxruntime": "1.16.3", "tensorrt": "8.6.1" if tensorrt else None, "ultralytics": "8.3.0"},
-            "image": {"id": f"sha256:{'c' * 64}", "ref": "engine-foundry:trt" if tensorrt else "engine-foundry:cpu", "base": "base@sha256:" + "d" * 64},
-            "gpus": gpus if tensorrt else [], "driver": "535.104.05" if tensorrt else None,
-            "cuda": "12.2.1" if tensorrt else None, "tensorrt": "8.6.1" if tensorrt else None,
+            "image": {
+                "id": f"sha256:{'c' * 64}",
+                "ref": "engine-foundry:trt" if tensorrt else "engine-foundry:cpu",
+                "base": "base@sha256:" + "d" * 64,
+            },
+            "gpus": gpus if tensorrt else [],
+            "driver": "535.104.05" if tensorrt else None,
+            "cuda": "12.2.1" if tensorrt else None,
+            "tensorrt": "8.6.1" if tensorrt else None,
         },  # fmt: skip
         "stages": [
-            {"name": "verify", "status": "ok", "details": {"tensors": {"outputs": {"output0": {"max_abs": 0.001, "max_rel": 0.0001, "atol": 0.01, "rtol": 0.001, "failed_inputs": 0}}}, "detections": {"images": [{"agreement": 1.0, "matched": 100, "total": 100, "passed": True}]}}},
-            {"name": "benchmark", "status": "ok", "details": {"method": "polygraphy-onnxrt", "batch": 1, "throughput_ips": 1000 / p50, "latency_ms": {"p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.3}}},
+            {
+                "name": "verify",
+                "status": "ok",
+                "details": {
+                    "tensors": {
+                        "outputs": {
+                            "output0": {
+                                "max_abs": 0.001,
+                                "max_rel": 0.0001,
+                                "atol": 0.01,
+                                "rtol": 0.001,
+                                "failed_inputs": 0,
+                            }
+                        }
+                    },
+                    "detections": {"images": [{"agreement": 1.0, "matched": 100, "total": 100, "passed": True}]},
+                },
+            },
+            {
+                "name": "benchmark",
+                "status": "ok",
+                "details": {
+                    "method": "polygraphy-onnxrt",
+                    "batch": 1,
+                    "throughput_ips": 1000 / p50,
+                    "latency_ms": {"p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.3},
+                },
+            },
         ],  # fmt: skip
         "artifacts": [],
         "verification": None,
@@ -106,15 +161,30 @@ def write_build(
     tensorrt = manifest["profile"]["resolved"]["backend"] == "tensorrt"
     model_name = "model.plan" if tensorrt else "model.ort.onnx"
     meta = copy.deepcopy(metadata or CPU_METADATA)
-    meta["profile"], meta["backend"], meta["model_file"] = manifest["profile"]["name"], manifest["profile"]["resolved"]["backend"], model_name
-    files = files if files is not None else {"model.onnx": b"onnx-bytes", model_name: b"model-bytes", "metadata.json": (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()}
+    meta["profile"], meta["backend"], meta["model_file"] = (
+        manifest["profile"]["name"],
+        manifest["profile"]["resolved"]["backend"],
+        model_name,
+    )
+    files = (
+        files
+        if files is not None
+        else {
+            "model.onnx": b"onnx-bytes",
+            model_name: b"model-bytes",
+            "metadata.json": (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode(),
+        }
+    )
     kinds = kinds or {"model.onnx": "onnx", model_name: "model", "metadata.json": "metadata", "layers.json": "layers"}
     layout = ArtifactLayout(artifacts, manifest["profile"]["name"])
     folder = layout.build_dir(manifest["build_id"])
     folder.mkdir(parents=True)
     for rel, data in files.items():
         (folder / rel).write_bytes(data)
-    manifest["artifacts"] = [{"path": rel, "kind": kinds.get(rel, "other"), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()} for rel, data in sorted(files.items())]
+    manifest["artifacts"] = [
+        {"path": rel, "kind": kinds.get(rel, "other"), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        for rel, data in sorted(files.items())
+    ]
     stages = {s["name"]: s["details"] for s in manifest["stages"]}
     manifest["verification"], manifest["benchmark"] = stages.get("verify"), stages.get("benchmark")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

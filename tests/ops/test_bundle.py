@@ -90,7 +90,14 @@ def test_round_trip_verify_passes_without_inference(cpu_build, tmp_path, monkeyp
     report = verify_path(bundle, run_inference=False)
     assert report.ok, report.checks
     assert report.folder == bundle
-    assert [c.name for c in report.checks] == ["bundle", "bundle-checksums", "manifest", "checksums", "triton", "compat-onnxruntime"]
+    assert [c.name for c in report.checks] == [
+        "bundle",
+        "bundle-checksums",
+        "manifest",
+        "checksums",
+        "triton",
+        "compat-onnxruntime",
+    ]
     assert "match the build's records" in report.checks[3].message  # model.onnx stays in the build folder
 
 

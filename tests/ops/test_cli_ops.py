@@ -37,7 +37,9 @@ def test_verify_of_a_tampered_bundle_prints_one_error_line_and_exits_5(tmp_path,
         tar.extractall(tmp_path / "x", filter="data")
     (top,) = (tmp_path / "x").iterdir()
     (top / "OPS.md").write_text("edited")
-    write_tar_gz(tmp_path / "t.tar.gz", top.name, {p.relative_to(top).as_posix(): p for p in top.rglob("*") if p.is_file()}, 0)
+    write_tar_gz(
+        tmp_path / "t.tar.gz", top.name, {p.relative_to(top).as_posix(): p for p in top.rglob("*") if p.is_file()}, 0
+    )
     assert main(["verify", str(tmp_path / "t.tar.gz"), "--no-run"]) == 5
     captured = capsys.readouterr()
     assert _errors(captured.err) == [f"ERROR {tmp_path / 't.tar.gz'}:{top.name}/OPS.md: changed (sha256 differs)"]
@@ -94,4 +96,6 @@ def test_verify_is_unverified_not_go_when_the_deciding_checks_could_not_run(tmp_
     assert main(["verify", bundle, "--no-run"]) == 8
     captured = capsys.readouterr()
     assert "SKIP compat-onnxruntime" in captured.out and f"UNVERIFIED: {bundle}" in captured.out
-    assert "\nGO" not in captured.out and _errors(captured.err)[0].startswith(f"ERROR {bundle}: intact, but not verified")
+    assert "\nGO" not in captured.out and _errors(captured.err)[0].startswith(
+        f"ERROR {bundle}: intact, but not verified"
+    )

@@ -26,7 +26,13 @@ def _verdicts(req, host):
 
 def test_requirements_come_from_the_manifest():
     req = _trt()
-    assert (req.gpu, req.compute_capability, req.tensorrt, req.cuda, req.driver_branch) == ("NVIDIA A10", "8.6", "8.6.1", "12.2", 535)
+    assert (req.gpu, req.compute_capability, req.tensorrt, req.cuda, req.driver_branch) == (
+        "NVIDIA A10",
+        "8.6",
+        "8.6.1",
+        "12.2",
+        535,
+    )
 
 
 def test_matching_host_is_a_go():
@@ -37,7 +43,10 @@ def test_matching_host_is_a_go():
 def test_other_compute_capability_is_a_no_go_naming_both_sides():
     verdict = _verdicts(_trt(), HostFacts([T4], tensorrt="8.6.1"))["gpu"]
     assert verdict.status == "fail"
-    assert "compute capability 8.6 (NVIDIA A10)" in verdict.message and "Tesla T4 (compute capability 7.5)" in verdict.message
+    assert (
+        "compute capability 8.6 (NVIDIA A10)" in verdict.message
+        and "Tesla T4 (compute capability 7.5)" in verdict.message
+    )
 
 
 def test_same_compute_capability_other_model_loads_with_a_note():
@@ -73,7 +82,9 @@ def test_old_driver_is_a_no_go_naming_the_minimum_branch():
 def test_no_gpu_is_a_single_no_go_line():
     verdicts = check_host(_trt(), HostFacts([], tensorrt=None))
     assert len(verdicts) == 1 and verdicts[0].status == "fail"
-    assert verdicts[0].message == "no NVIDIA GPU found on this host; the engine needs NVIDIA A10 (compute capability 8.6)"
+    assert (
+        verdicts[0].message == "no NVIDIA GPU found on this host; the engine needs NVIDIA A10 (compute capability 8.6)"
+    )
 
 
 def test_missing_tensorrt_is_skipped_not_passed():

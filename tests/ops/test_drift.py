@@ -14,7 +14,12 @@ def _pair(backend: str = "onnxruntime"):
     old = synthetic_manifest(n=1, backend=backend)
     old["artifacts"] = [
         {"path": "model.onnx", "kind": "onnx", "size": 3, "sha256": "1" * 64},
-        {"path": "model.plan" if backend == "tensorrt" else "model.ort.onnx", "kind": "model", "size": 3, "sha256": "2" * 64},
+        {
+            "path": "model.plan" if backend == "tensorrt" else "model.ort.onnx",
+            "kind": "model",
+            "size": 3,
+            "sha256": "2" * 64,
+        },
         {"path": "metadata.json", "kind": "metadata", "size": 3, "sha256": "3" * 64},
     ]
     new = copy.deepcopy(old)

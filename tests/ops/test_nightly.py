@@ -37,7 +37,13 @@ class FakeRunner:
 
 @pytest.fixture
 def night(tmp_path, profiles_dir):
-    options = NightlyOptions(profiles_dir=profiles_dir, artifacts=tmp_path / "artifacts", reports=tmp_path / "reports", profiles=("tiny-cpu",), keep=3)
+    options = NightlyOptions(
+        profiles_dir=profiles_dir,
+        artifacts=tmp_path / "artifacts",
+        reports=tmp_path / "reports",
+        profiles=("tiny-cpu",),
+        keep=3,
+    )
     runner = FakeRunner(options.artifacts)
     nights = iter(range(100))
 
@@ -83,7 +89,9 @@ def test_latency_regression_fails_the_night(night):
     runner.mutate = lambda m: m["stages"][1]["details"]["latency_ms"].update(p50=13.0)
     result = run()
     assert result.data["profiles"][0]["result"] == "regression"
-    assert result.failures[0].startswith("tiny-cpu: regression: latency_ms.p50: 10 -> 13 (regressed 10.000 -> 13.000 ms (+30.0%) > 20%)")
+    assert result.failures[0].startswith(
+        "tiny-cpu: regression: latency_ms.p50: 10 -> 13 (regressed 10.000 -> 13.000 ms (+30.0%) > 20%)"
+    )
 
 
 def test_failed_build_is_reported_with_its_error_and_plotted_as_failed(night):
@@ -106,14 +114,26 @@ def test_image_rebuild_failure_fails_every_profile_without_building(night):
 
     result = run(image_step=broken_image)
     assert runner.calls == []
-    assert result.failures == ["image: cannot pull base@sha256:abc", "tiny-cpu: failed: not built: the image rebuild failed"]
+    assert result.failures == [
+        "image: cannot pull base@sha256:abc",
+        "tiny-cpu: failed: not built: the image rebuild failed",
+    ]
     assert result.data["image"]["status"] == "failed"
 
 
 def test_image_step_result_is_recorded(night):
     run, _, _ = night
-    result = run(image_step=lambda profiles: {"message": "rebuilt from scratch: cpu sha256:1", "images": {"cpu": {"id": "sha256:1"}}})
-    assert result.ok and result.data["image"] == {"status": "rebuilt", "message": "rebuilt from scratch: cpu sha256:1", "images": {"cpu": {"id": "sha256:1"}}}
+    result = run(
+        image_step=lambda profiles: {
+            "message": "rebuilt from scratch: cpu sha256:1",
+            "images": {"cpu": {"id": "sha256:1"}},
+        }
+    )
+    assert result.ok and result.data["image"] == {
+        "status": "rebuilt",
+        "message": "rebuilt from scratch: cpu sha256:1",
+        "images": {"cpu": {"id": "sha256:1"}},
+    }
 
 
 def test_retention_runs_after_the_comparison(night):
@@ -127,7 +147,9 @@ def test_retention_runs_after_the_comparison(night):
 
 
 def test_invalid_profile_is_a_failure_line_not_a_crash(tmp_path, profiles_dir):
-    options = NightlyOptions(profiles_dir=profiles_dir, artifacts=tmp_path / "a", reports=tmp_path / "r", profiles=("no-such-profile",))
+    options = NightlyOptions(
+        profiles_dir=profiles_dir, artifacts=tmp_path / "a", reports=tmp_path / "r", profiles=("no-such-profile",)
+    )
     result = run_nightly(options, FakeRunner(tmp_path / "a"), log=lambda line: None, now=START)
     assert len(result.failures) == 1 and result.failures[0].startswith("no-such-profile: failed: invalid profile:")
 
@@ -158,7 +180,11 @@ def test_profile_the_host_cannot_build_is_skipped_with_its_reason_not_built_not_
         return {"message": "rebuilt", "images": {}}
 
     def no_gpu(profile):
-        return "the tensorrt backend needs an NVIDIA GPU and this host has none" if profile.backend.value == "tensorrt" else None
+        return (
+            "the tensorrt backend needs an NVIDIA GPU and this host has none"
+            if profile.backend.value == "tensorrt"
+            else None
+        )
 
     result = run_nightly(options, runner, image_step=image_step, host_check=no_gpu, log=lambda line: None, now=START)
     assert result.ok and result.drifted == [] and runner.calls == ["tiny-cpu"] and flavours_rebuilt == ["onnxruntime"]

@@ -16,7 +16,9 @@ from builder.layout import ArtifactLayout
 
 
 @pytest.mark.slow
-def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(tmp_path, profiles_dir, quiet_env, capsys):
+def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(
+    tmp_path, profiles_dir, quiet_env, capsys
+):
     args = [
         "nightly", "--bare", "--profiles", "tiny-cpu", "--profiles-dir", str(profiles_dir), "--artifacts", str(tmp_path / "artifacts"),
         "--reports", str(tmp_path / "reports"), "--models", str(tmp_path / "models"), "--cache-dir", str(tmp_path / "cache"),

@@ -13,7 +13,14 @@ def _doc(manifest, metadata=CPU_METADATA):
     manifest = copy.deepcopy(manifest)
     stages = {s["name"]: s["details"] for s in manifest["stages"]}
     manifest["verification"], manifest["benchmark"] = stages["verify"], stages["benchmark"]
-    manifest["artifacts"] = [{"path": "model.plan" if manifest["profile"]["resolved"]["backend"] == "tensorrt" else "model.ort.onnx", "kind": "model", "size": 1, "sha256": "2" * 64}]
+    manifest["artifacts"] = [
+        {
+            "path": "model.plan" if manifest["profile"]["resolved"]["backend"] == "tensorrt" else "model.ort.onnx",
+            "kind": "model",
+            "size": 1,
+            "sha256": "2" * 64,
+        }
+    ]
     files = [("build/metadata.json", 10, "3" * 64)]
     return render_ops_doc(manifest, metadata, triton_model(manifest, metadata), files)
 
@@ -69,6 +76,8 @@ def test_cpu_doc_needs_onnxruntime_not_a_gpu():
 def test_class_names_as_a_mapping_are_listed_by_numeric_id_and_raw_outputs_are_named():
     meta = copy.deepcopy(CPU_METADATA)
     meta["names"] = {str(i): f"c{i}" for i in range(12)}
-    assert "Classes: 0: c0, 1: c1, 2: c2, 3: c3, 4: c4, 5: c5, 6: c6, 7: c7, 8: c8, 9: c9, 10: c10, 11: c11." in _doc(synthetic_manifest("tiny"), meta)
+    assert "Classes: 0: c0, 1: c1, 2: c2, 3: c3, 4: c4, 5: c5, 6: c6, 7: c7, 8: c8, 9: c9, 10: c10, 11: c11." in _doc(
+        synthetic_manifest("tiny"), meta
+    )
     meta.update(task="segment", output_decoding={"format": "raw"})
     assert "Outputs are raw (`raw`) for task segment" in _doc(synthetic_manifest("tiny"), meta)

@@ -13,13 +13,28 @@ from builder.ops.svgplot import latency_svg
 def _points():
     return [
         {"at": "20250101T020000", "build_id": "b1", "status": "ok", "p50": 10.0, "p90": 11.0, "p99": 13.0},
-        {"at": "20250102T020000", "build_id": "", "status": "failed", "reason": "verify: output0 <bad> & worse", "p50": None, "p90": None, "p99": None},
+        {
+            "at": "20250102T020000",
+            "build_id": "",
+            "status": "failed",
+            "reason": "verify: output0 <bad> & worse",
+            "p50": None,
+            "p90": None,
+            "p99": None,
+        },
         {"at": "20250103T020000", "build_id": "b3", "status": "ok", "p50": 12.5, "p90": 14.0, "p99": 20.0},
     ]
 
 
 def _data(ok=False):
-    change = {"area": "latency", "key": "latency_ms.p50", "old": 10.0, "new": 12.5, "severity": "fail", "reason": "regressed 10.000 -> 12.500 ms (+25.0%) > 20%"}
+    change = {
+        "area": "latency",
+        "key": "latency_ms.p50",
+        "old": 10.0,
+        "new": 12.5,
+        "severity": "fail",
+        "reason": "regressed 10.000 -> 12.500 ms (+25.0%) > 20%",
+    }
     return {
         "schema_version": 1,
         "stamp": "20250103T020000Z",
@@ -28,10 +43,26 @@ def _data(ok=False):
         "settings": {"latency_threshold": 0.2, "keep": 5, "keep_failed": 5, "runner": "bare"},
         "image": {"status": "skipped", "message": "no image rebuild"},
         "profiles": [
-            {"profile": "tiny", "result": "regression", "reasons": ["latency_ms.p50: 10 -> 12.5"], "new_build": "b3", "previous_build": "b1",
-             "latency_ms": {"p50": 12.5}, "changes": [change], "pruned": ["builds/b0"]},
-            {"profile": "<script>alert(1)</script>", "result": "baseline", "reasons": [], "new_build": "c1", "previous_build": None,
-             "latency_ms": None, "changes": [], "pruned": []},
+            {
+                "profile": "tiny",
+                "result": "regression",
+                "reasons": ["latency_ms.p50: 10 -> 12.5"],
+                "new_build": "b3",
+                "previous_build": "b1",
+                "latency_ms": {"p50": 12.5},
+                "changes": [change],
+                "pruned": ["builds/b0"],
+            },
+            {
+                "profile": "<script>alert(1)</script>",
+                "result": "baseline",
+                "reasons": [],
+                "new_build": "c1",
+                "previous_build": None,
+                "latency_ms": None,
+                "changes": [],
+                "pruned": [],
+            },
         ],  # fmt: skip
         "history": {"tiny": _points(), "<script>alert(1)</script>": []},
     }

@@ -29,7 +29,9 @@ def test_docker_runner_returns_the_published_build(tmp_path, profiles_dir, monke
 
     monkeypatch.setattr(host_launch, "launch", fake_launch)
     monkeypatch.setattr(host_engine, "DockerEngine", _NoDocker)
-    run = docker_runner(profiles_dir, tmp_path / "artifacts", tmp_path / "models", tmp_path / "cache", log=lambda line: None)
+    run = docker_runner(
+        profiles_dir, tmp_path / "artifacts", tmp_path / "models", tmp_path / "cache", log=lambda line: None
+    )
     attempt = run("tiny-cpu")
     assert attempt.error is None and attempt.build_dir.name == synthetic_manifest(n=1)["build_id"]
     assert calls == [("tiny-cpu", True, True, _NoDocker)]
@@ -42,7 +44,9 @@ def test_docker_runner_reports_the_failed_manifests_error(tmp_path, profiles_dir
 
     monkeypatch.setattr(host_launch, "launch", failing_launch)
     monkeypatch.setattr(host_engine, "DockerEngine", _NoDocker)
-    attempt = docker_runner(profiles_dir, tmp_path / "artifacts", tmp_path / "m", tmp_path / "c", log=lambda line: None)("tiny-cpu")
+    attempt = docker_runner(
+        profiles_dir, tmp_path / "artifacts", tmp_path / "m", tmp_path / "c", log=lambda line: None
+    )("tiny-cpu")
     assert attempt.build_dir is None and attempt.error == "output0 exceeds atol"
     assert attempt.failed_dir is not None and attempt.failed_dir.parent.name == "failed"
 
@@ -52,7 +56,9 @@ def test_image_step_rebuilds_each_needed_flavour_without_cache(profiles_dir, mon
 
     def fake_rebuild(flavour, *, no_cache, log):
         calls.append((flavour, no_cache))
-        return ImageInfo(id=f"sha256:{flavour}", ref=f"engine-foundry:{flavour}", labels={"engine-foundry.base.ref": "base@sha256:1"})
+        return ImageInfo(
+            id=f"sha256:{flavour}", ref=f"engine-foundry:{flavour}", labels={"engine-foundry.base.ref": "base@sha256:1"}
+        )
 
     monkeypatch.setattr(host_image, "rebuild_image", fake_rebuild)
     profiles = [load_profile(name, profiles_dir) for name in ("tiny-cpu", "cpu-fp32", "a10-fp16")]
@@ -72,11 +78,22 @@ def test_bare_runner_turns_errors_into_attempts(tmp_path, profiles_dir, monkeypa
 
     monkeypatch.setattr("builder.pipeline.run_build", missing_weights)
     attempt = run("tiny-cpu")
-    assert (attempt.profile, attempt.build_dir, attempt.error) == ("tiny-cpu", None, "checkpoint 'x.pt' not found in models folder m")
+    assert (attempt.profile, attempt.build_dir, attempt.error) == (
+        "tiny-cpu",
+        None,
+        "checkpoint 'x.pt' not found in models folder m",
+    )
 
 
 def test_a_runner_that_returns_the_previous_build_fails_the_night(tmp_path, profiles_dir):
     previous = write_build(tmp_path / "a", synthetic_manifest("tiny-cpu", n=1))
-    options = NightlyOptions(profiles_dir=profiles_dir, artifacts=tmp_path / "a", reports=tmp_path / "r", profiles=("tiny-cpu",))
-    result = run_nightly(options, lambda ref: BuildAttempt(ref, previous), log=lambda line: None, now=datetime(2025, 1, 2, tzinfo=timezone.utc))
+    options = NightlyOptions(
+        profiles_dir=profiles_dir, artifacts=tmp_path / "a", reports=tmp_path / "r", profiles=("tiny-cpu",)
+    )
+    result = run_nightly(
+        options,
+        lambda ref: BuildAttempt(ref, previous),
+        log=lambda line: None,
+        now=datetime(2025, 1, 2, tzinfo=timezone.utc),
+    )
     assert result.failures == ["tiny-cpu: failed: no new build was published (the runner returned the previous build)"]

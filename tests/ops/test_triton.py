@@ -26,7 +26,11 @@ def _field(config: str, name: str) -> list[str]:
 
 def test_static_cpu_model_uses_onnxruntime_platform_and_full_shapes():
     model = triton_model(synthetic_manifest("tiny"), CPU_METADATA)
-    assert (model.platform, model.model_path, model.config_path) == ("onnxruntime_onnx", "tiny/1/model.onnx", "tiny/config.pbtxt")
+    assert (model.platform, model.model_path, model.config_path) == (
+        "onnxruntime_onnx",
+        "tiny/1/model.onnx",
+        "tiny/config.pbtxt",
+    )
     assert _field(model.config, "max_batch_size") == ["0"]
     assert _field(model.config, "dims") == ["[ 1, 3, 64, 64 ]", "[ 1, 84, 84 ]"]
     assert _field(model.config, "data_type") == ["TYPE_FP32", "TYPE_FP32"]

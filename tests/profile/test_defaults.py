@@ -31,20 +31,40 @@ def test_documented_precision_defaults() -> None:
     assert PRECISION_DEFAULTS["fp32"]["tolerance"] == {"atol": 1e-2, "rtol": 1e-3}
     assert PRECISION_DEFAULTS["fp16"]["tolerance"] == {"atol": 0.5, "rtol": 2e-2}
     assert PRECISION_DEFAULTS["int8"]["tolerance"] == {"atol": 5.0, "rtol": 0.1}
-    assert PRECISION_DEFAULTS["fp32"]["detection"] == {"top_k": 100, "iou": 0.99, "score_atol": 1e-3, "min_agreement": 1.0}
-    assert PRECISION_DEFAULTS["fp16"]["detection"] == {"top_k": 100, "iou": 0.9, "score_atol": 0.02, "min_agreement": 0.95}
-    assert PRECISION_DEFAULTS["int8"]["detection"] == {"top_k": 100, "iou": 0.7, "score_atol": 0.1, "min_agreement": 0.8}
+    assert PRECISION_DEFAULTS["fp32"]["detection"] == {
+        "top_k": 100,
+        "iou": 0.99,
+        "score_atol": 1e-3,
+        "min_agreement": 1.0,
+    }
+    assert PRECISION_DEFAULTS["fp16"]["detection"] == {
+        "top_k": 100,
+        "iou": 0.9,
+        "score_atol": 0.02,
+        "min_agreement": 0.95,
+    }
+    assert PRECISION_DEFAULTS["int8"]["detection"] == {
+        "top_k": 100,
+        "iou": 0.7,
+        "score_atol": 0.1,
+        "min_agreement": 0.8,
+    }
 
 
 def test_user_values_win_over_precision_defaults(tmp_path: Path) -> None:
-    write_profile(tmp_path, "p", TRT.replace("PRECISION", "fp16") + """
+    write_profile(
+        tmp_path,
+        "p",
+        TRT.replace("PRECISION", "fp16")
+        + """
 verify:
   tolerances:
     default: {atol: 0.75}
     output0: {rtol: 0.5}
     "/model.22/Concat_5": {atol: 1, rtol: 0}
   detection: {iou: 0.5, top_k: 10}
-""")
+""",
+    )
     profile = load_profile("p", tmp_path)
     assert profile.verify.tolerances["default"] == Tolerance(atol=0.75, rtol=0.02)
     assert profile.verify.tolerances["output0"] == Tolerance(atol=0.75, rtol=0.5)
@@ -73,8 +93,16 @@ def test_static_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("written", "expected"),
-    [("on", "default"), ("off", None), ("true", "default"), ("false", None), ("'on'", "default"),
-     ("'off'", None), ("nightly-a10", "nightly-a10"), ("default", "default")],
+    [
+        ("on", "default"),
+        ("off", None),
+        ("true", "default"),
+        ("false", None),
+        ("'on'", "default"),
+        ("'off'", None),
+        ("nightly-a10", "nightly-a10"),
+        ("default", "default"),
+    ],
 )
 def test_timing_cache_values(written: str, expected: str | None, tmp_path: Path) -> None:
     write_profile(tmp_path, "p", TRT.replace("PRECISION", "fp16") + f"timing_cache: {written}\n")
@@ -83,8 +111,15 @@ def test_timing_cache_values(written: str, expected: str | None, tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("written", "expected"),
-    [("4GiB", 4 * 2**30), ("512MiB", 512 * 2**20), ("1.5GB", 1_500_000_000), ("1073741824B", 2**30),
-     ("1073741824", 2**30), ("2 GiB", 2 * 2**30), ("null", None)],
+    [
+        ("4GiB", 4 * 2**30),
+        ("512MiB", 512 * 2**20),
+        ("1.5GB", 1_500_000_000),
+        ("1073741824B", 2**30),
+        ("1073741824", 2**30),
+        ("2 GiB", 2 * 2**30),
+        ("null", None),
+    ],
 )
 def test_workspace_values(written: str, expected: int | None, tmp_path: Path) -> None:
     write_profile(tmp_path, "p", TRT.replace("PRECISION", "fp16") + f"workspace: {written}\n")
@@ -99,7 +134,10 @@ def test_int8_block_defaults_and_cache_off(tmp_path: Path) -> None:
 
 def test_checkpoint_model_and_rectangular_input(tmp_path: Path) -> None:
     digest = "ab" * 32
-    write_profile(tmp_path, "p", f"""
+    write_profile(
+        tmp_path,
+        "p",
+        f"""
         backend: tensorrt
         model: {{checkpoint: weights/best.pt, sha256: {digest}}}
         precision: fp16
@@ -107,7 +145,8 @@ def test_checkpoint_model_and_rectangular_input(tmp_path: Path) -> None:
         hardware_compatibility: ampere_plus
         version_compatible: yes
         target: {{compute_capability: "8.0"}}
-    """)
+    """,
+    )
     profile = load_profile("p", tmp_path)
     assert (profile.model.checkpoint, profile.model.sha256, profile.model.yaml) == ("weights/best.pt", digest, None)
     assert profile.imgsz == (384, 640)

@@ -32,7 +32,10 @@ benchmark: {warmup: 2, iterations: 5}
 
 def test_child_overrides_and_inherits_nested_keys(tmp_path: Path) -> None:
     write_profile(tmp_path, "_base", BASE)
-    write_profile(tmp_path, "child", """
+    write_profile(
+        tmp_path,
+        "child",
+        """
         extends: _base
         batch: {max: 32}
         target: {gpu: A10G}
@@ -40,7 +43,8 @@ def test_child_overrides_and_inherits_nested_keys(tmp_path: Path) -> None:
           tolerances:
             output0: {rtol: 0.5}
         benchmark: {iterations: 9}
-    """)
+    """,
+    )
     profile = load_profile("child", tmp_path)
     assert profile.batch == BatchSpec(1, 4, 32)
     assert profile.target is not None and (profile.target.gpu, profile.target.compute_capability) == ("A10G", "8.6")
@@ -54,12 +58,16 @@ def test_child_overrides_and_inherits_nested_keys(tmp_path: Path) -> None:
 
 def test_scalar_replaces_mapping_and_lists_are_replaced(tmp_path: Path) -> None:
     write_profile(tmp_path, "_base", BASE)
-    write_profile(tmp_path, "child", """
+    write_profile(
+        tmp_path,
+        "child",
+        """
         extends: _base
         batch: 2
         verify:
           images: [zidane.jpg]
-    """)
+    """,
+    )
     profile = load_profile("child", tmp_path)
     assert profile.batch == BatchSpec(2, 2, 2)
     assert profile.verify.images == ("zidane.jpg",)
@@ -67,11 +75,15 @@ def test_scalar_replaces_mapping_and_lists_are_replaced(tmp_path: Path) -> None:
 
 def test_model_is_replaced_whole(tmp_path: Path) -> None:
     write_profile(tmp_path, "_base", BASE)
-    write_profile(tmp_path, "child", """
+    write_profile(
+        tmp_path,
+        "child",
+        """
         extends: _base
         model:
           checkpoint: weights/best.pt
-    """)
+    """,
+    )
     profile = load_profile("child", tmp_path)
     assert profile.model.checkpoint == "weights/best.pt"
     assert profile.model.yaml is None
@@ -79,13 +91,17 @@ def test_model_is_replaced_whole(tmp_path: Path) -> None:
 
 def test_null_clears_nullable_keys_of_the_base(tmp_path: Path) -> None:
     write_profile(tmp_path, "_base", BASE.replace("precision: fp16", "precision: int8") + "int8: {data: calib}\n")
-    write_profile(tmp_path, "child", """
+    write_profile(
+        tmp_path,
+        "child",
+        """
         extends: _base
         precision: fp16
         int8: null
         target: null
         workspace: null
-    """)
+    """,
+    )
     profile = load_profile("child", tmp_path)
     assert profile.int8 is None and profile.target is None and profile.workspace is None
 
@@ -110,13 +126,17 @@ def test_problems_in_child_and_base_are_reported_together(tmp_path: Path) -> Non
 
 def test_a_fragment_base_is_not_checked_for_missing_keys(tmp_path: Path) -> None:
     write_profile(tmp_path, "_fragment", "batch: {max: 16}\n")
-    write_profile(tmp_path, "child", """
+    write_profile(
+        tmp_path,
+        "child",
+        """
         extends: _fragment
         backend: tensorrt
         model: {yaml: yolo11n.yaml}
         precision: fp16
         batch: {min: 1, opt: 4}
-    """)
+    """,
+    )
     assert load_profile("child", tmp_path).batch == BatchSpec(1, 4, 16)
 
 

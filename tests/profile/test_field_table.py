@@ -53,8 +53,12 @@ def test_static_defaults_agree_with_dataclass_defaults_where_both_exist(section:
         if not any(spec.name == f.name for spec in section.fields):
             continue
         spec = section.field(f.name)
-        if f.default is not dataclasses.MISSING and spec.default is not NO_DEFAULT \
-                and not isinstance(spec.default, dict) and spec.default_doc is None:
+        if (
+            f.default is not dataclasses.MISSING
+            and spec.default is not NO_DEFAULT
+            and not isinstance(spec.default, dict)
+            and spec.default_doc is None
+        ):
             assert spec.build(spec.default) == f.default, (section.cls, f.name)
 
 

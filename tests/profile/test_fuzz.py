@@ -8,33 +8,108 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builder.errors import ProfileError
 from builder.profile import Profile, load_profile
 from builder.profile.fields import iter_fields
 
-FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 FIELD_PATHS = [path for path, _ in iter_fields() if "<output>" not in path]
 KEYS = st.sampled_from(sorted({part for path in FIELD_PATHS for part in path if isinstance(part, str)}) + ["output0"])
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20), st.sampled_from(["fp16", "int8", "tensorrt", "onnxruntime", "4GiB", "on", "off", "8.6",
-                                           "yolo11n.yaml", "w/best.pt", "../x", "ampere_plus", "bus.jpg", "detect"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "fp16",
+            "int8",
+            "tensorrt",
+            "onnxruntime",
+            "4GiB",
+            "on",
+            "off",
+            "8.6",
+            "yolo11n.yaml",
+            "w/best.pt",
+            "../x",
+            "ampere_plus",
+            "bus.jpg",
+            "detect",
+        ]
+    ),
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.one_of(KEYS, st.text(max_size=8)), inner,
-                                                                         max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.one_of(KEYS, st.text(max_size=8)), inner, max_size=4)
+    ),
     max_leaves=12,
 )
-TOKENS = ["name: fuzz", "backend:", "precision:", "model:", "imgsz:", "batch:", "verify:", "int8:", "extends:",
-          " ", "  ", "\n", "\t", "-", "- ", ":", ": ", "[", "]", "{", "}", ",", "'", '"', "#", "&a", "*a", "<<: *a",
-          "!!str", "!!python/name:os.system", "!x", "?", "|", ">", "---", "...", "%YAML 1.1", "null", "~", "yes",
-          "1e400", "0x1f", "2024-13-45", "fp16", "640", "\\", "\x00", "\ufeff", "é"]
+TOKENS = [
+    "name: fuzz",
+    "backend:",
+    "precision:",
+    "model:",
+    "imgsz:",
+    "batch:",
+    "verify:",
+    "int8:",
+    "extends:",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "-",
+    "- ",
+    ":",
+    ": ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "'",
+    '"',
+    "#",
+    "&a",
+    "*a",
+    "<<: *a",
+    "!!str",
+    "!!python/name:os.system",
+    "!x",
+    "?",
+    "|",
+    ">",
+    "---",
+    "...",
+    "%YAML 1.1",
+    "null",
+    "~",
+    "yes",
+    "1e400",
+    "0x1f",
+    "2024-13-45",
+    "fp16",
+    "640",
+    "\\",
+    "\x00",
+    "\ufeff",
+    "é",
+]
 VALID = {
-    "name": "fuzz", "backend": "tensorrt", "model": {"yaml": "yolo11n.yaml"}, "precision": "int8",
-    "int8": {"data": "calib"}, "target": {"gpu": "A10", "compute_capability": "8.6"},
+    "name": "fuzz",
+    "backend": "tensorrt",
+    "model": {"yaml": "yolo11n.yaml"},
+    "precision": "int8",
+    "int8": {"data": "calib"},
+    "target": {"gpu": "A10", "compute_capability": "8.6"},
 }
 
 

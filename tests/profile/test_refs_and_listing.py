@@ -84,7 +84,12 @@ def test_list_profiles_reports_bad_files_without_raising(tmp_path: Path) -> None
     assert set(listing) == {"good", "typo", "broken", "empty", "_base", "_bad-base", "orphan"}
     good = listing["good"]
     assert (good.error, good.backend, good.precision, good.description, good.abstract) == (
-        None, "onnxruntime", "fp32", "fine", False)
+        None,
+        "onnxruntime",
+        "fp32",
+        "fine",
+        False,
+    )
     assert good.path == tmp_path / "good.yaml"
     assert "did you mean 'precision'" in str(listing["typo"].error)
     assert listing["typo"].backend == "onnxruntime"

@@ -21,12 +21,36 @@ DOCS = REPO / "docs" / "profiles.md"
 
 # Bad fixtures whose problem one file's schema can see (the others need the merged profile or are not YAML).
 SCHEMA_CATCHES = [
-    "unknown-key-did-you-mean", "nested-unknown-key", "unknown-key-no-match", "wrong-types", "imgsz-not-multiple-of-32",
-    "imgsz-out-of-range", "imgsz-three-sides", "batch-out-of-range", "int8-data-traversal", "workspace-lots",
-    "workspace-bare-number", "name-path-traversal", "name-missing", "extends-path-traversal", "checkpoint-path-traversal",
-    "checkpoint-absolute", "checkpoint-not-pt", "sha256-malformed", "model-yaml-with-folder", "opset-out-of-range",
-    "bool-as-string", "compute-capability-unquoted", "compute-capability-malformed", "top-level-list",
-    "top-level-scalar", "task-segment", "choice-typos", "verify-out-of-range", "timing-cache-bad-name", "many-problems",
+    "unknown-key-did-you-mean",
+    "nested-unknown-key",
+    "unknown-key-no-match",
+    "wrong-types",
+    "imgsz-not-multiple-of-32",
+    "imgsz-out-of-range",
+    "imgsz-three-sides",
+    "batch-out-of-range",
+    "int8-data-traversal",
+    "workspace-lots",
+    "workspace-bare-number",
+    "name-path-traversal",
+    "name-missing",
+    "extends-path-traversal",
+    "checkpoint-path-traversal",
+    "checkpoint-absolute",
+    "checkpoint-not-pt",
+    "sha256-malformed",
+    "model-yaml-with-folder",
+    "opset-out-of-range",
+    "bool-as-string",
+    "compute-capability-unquoted",
+    "compute-capability-malformed",
+    "top-level-list",
+    "top-level-scalar",
+    "task-segment",
+    "choice-typos",
+    "verify-out-of-range",
+    "timing-cache-bad-name",
+    "many-problems",
 ]
 
 
@@ -82,7 +106,9 @@ def test_docs_reference_is_the_generated_one() -> None:
     text = DOCS.read_text(encoding="utf-8")
     assert BEGIN in text and END in text
     between = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert between.strip() == field_reference_markdown().strip(), "run: python -m builder.profile.reference docs/profiles.md"
+    assert between.strip() == field_reference_markdown().strip(), (
+        "run: python -m builder.profile.reference docs/profiles.md"
+    )
 
 
 def test_docs_mention_every_field() -> None:

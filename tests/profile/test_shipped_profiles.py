@@ -110,7 +110,10 @@ def test_resolved_document_round_trips(name: str, tmp_path: Path) -> None:
     assert "extends" not in document
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     again = load_profile(name, tmp_path)
-    assert again.to_dict() | {"source": "", "extends_chain": []} == profile.to_dict() | {"source": "", "extends_chain": []}
+    assert again.to_dict() | {"source": "", "extends_chain": []} == profile.to_dict() | {
+        "source": "",
+        "extends_chain": [],
+    }
     assert again.sha256() == profile.sha256()
 
 

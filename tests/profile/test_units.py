@@ -5,15 +5,24 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from builder.profile.units import SIZE_PATTERN, format_size, parse_size
 
 
 @pytest.mark.parametrize(
     ("text", "nbytes"),
-    [("4GiB", 4 * 2**30), ("512MiB", 512 * 2**20), ("1.5GB", 1_500_000_000), ("1073741824B", 2**30),
-     ("1 KiB", 1024), ("0.5KiB", 512), ("2TB", 2 * 10**12), ("1.25MiB", 1_310_720)],
+    [
+        ("4GiB", 4 * 2**30),
+        ("512MiB", 512 * 2**20),
+        ("1.5GB", 1_500_000_000),
+        ("1073741824B", 2**30),
+        ("1 KiB", 1024),
+        ("0.5KiB", 512),
+        ("2TB", 2 * 10**12),
+        ("1.25MiB", 1_310_720),
+    ],
 )
 def test_parse_size(text: str, nbytes: int) -> None:
     assert parse_size(text) == nbytes

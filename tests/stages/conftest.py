@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from builder.stage_types import StageContext
+from builder.stages import build_model, export_onnx
 from tests.stages.helpers import make_ctx, with_prior
 from tests.support import make_profile
-
-from builder.stages import build_model, export_onnx
-from builder.stage_types import StageContext
 
 
 @pytest.fixture(scope="session")

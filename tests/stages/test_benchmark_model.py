@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.stages.helpers import ctx_logs, make_ctx
-from tests.support import make_profile
-
 from builder.benchmarking import check_benchmark_numbers
 from builder.errors import BenchmarkError
-from builder.stages import benchmark_model
 from builder.stage_types import StageContext
+from builder.stages import benchmark_model
+from tests.stages.helpers import ctx_logs, make_ctx
+from tests.support import make_profile
 
 
 def test_benchmark_records_consistent_numbers(built: StageContext) -> None:

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.helpers import make_ctx
-from tests.support import make_profile
-
 from builder.backends.registry import get_backend
 from builder.errors import EngineBuildError, HostEnvironmentError, UsageError
 from builder.profile import Precision
-from builder.stages import build_model
 from builder.stage_types import StageContext
+from builder.stages import build_model
+from tests.stages.helpers import make_ctx
+from tests.support import make_profile
 
 
 def test_build_writes_model_and_metadata(built: StageContext) -> None:

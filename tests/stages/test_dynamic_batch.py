@@ -6,12 +6,11 @@ import json
 
 import pytest
 
+from builder.profile import BatchSpec
+from builder.stage_types import StageContext
+from builder.stages import benchmark_model, build_model, export_onnx, verify_model
 from tests.stages.helpers import make_ctx, with_prior
 from tests.support import make_profile
-
-from builder.profile import BatchSpec
-from builder.stages import benchmark_model, build_model, export_onnx, verify_model
-from builder.stage_types import StageContext
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +42,12 @@ def test_dynamic_verify_runs_opt_min_and_max(dynamic: StageContext) -> None:
     assert batches == [2] * 4 + [1] * 4 + [3] * 4
     rows = details["detections"]["images"]
     assert [(r["input"], r["batch"]) for r in rows] == [
-        ("image bus.jpg", 2), ("image zidane.jpg", 2), ("image bus.jpg", 1), ("image zidane.jpg", 1),
-        ("image bus.jpg", 3), ("image zidane.jpg", 3),
+        ("image bus.jpg", 2),
+        ("image zidane.jpg", 2),
+        ("image bus.jpg", 1),
+        ("image zidane.jpg", 1),
+        ("image bus.jpg", 3),
+        ("image zidane.jpg", 3),
     ]
     assert all(r["passed"] for r in rows)
 

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.helpers import make_ctx
-from tests.support import REPO, make_profile
-
 from builder.errors import ExportError, ModelError
 from builder.hashing import sha256_file
 from builder.profile import ModelSpec
-from builder.stages import export_onnx
 from builder.stage_types import StageContext
+from builder.stages import export_onnx
+from tests.stages.helpers import make_ctx
+from tests.support import REPO, make_profile
 
 
 def _onnx(ctx: StageContext) -> Path:

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.stages.helpers import onnx_with_output_offset, with_prior
-from tests.support import make_profile
-
 from builder.errors import VerificationError
 from builder.profile import Tolerance, VerifySpec
-from builder.stages import verify_model
 from builder.stage_types import ArtifactOut, BuildResult, StageContext, StageResult
+from builder.stages import verify_model
 from builder.yolo.preprocess import ImageError
+from tests.stages.helpers import onnx_with_output_offset, with_prior
+from tests.support import make_profile
 
 
 def _with_model(ctx: StageContext, model: Path) -> StageContext:
@@ -37,7 +36,10 @@ def test_verify_passes_and_reports(built: StageContext) -> None:
     details = verify_model.run(built).details
     # batch 1 (static): 2 random inputs + bus.jpg + zidane.jpg
     assert [(i["input"], i["batch"]) for i in details["tensors"]["iterations"]] == [
-        ("random 0", 1), ("random 1", 1), ("image bus.jpg", 1), ("image zidane.jpg", 1)
+        ("random 0", 1),
+        ("random 1", 1),
+        ("image bus.jpg", 1),
+        ("image zidane.jpg", 1),
     ]
     stats = details["tensors"]["outputs"]["output0"]
     assert (stats["atol"], stats["rtol"], stats["failed_inputs"]) == (1e-3, 1e-3, 0)

@@ -9,8 +9,9 @@ imported with this package.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from builder.gpu import GpuProbe
 from builder.profile import Profile

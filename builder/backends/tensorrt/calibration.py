@@ -10,9 +10,10 @@ letterbox as inference.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from builder.backends.tensorrt.settings import CalibrationSettings
 from builder.backends.tensorrt.timing_cache import cache_key_stem, slug
@@ -60,7 +61,9 @@ def data_sha256(images: Sequence[Path], root: Path) -> str:
     """Digest of the calibration set: each image's relative path and content sha256, in order."""
     digest = hashlib.sha256()
     for path in images:
-        digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path, what='image', limit=IMAGE_BYTES)}\n".encode())
+        digest.update(
+            f"{path.relative_to(root).as_posix()}\0{sha256_file(path, what='image', limit=IMAGE_BYTES)}\n".encode()
+        )
     return digest.hexdigest()
 
 

@@ -88,4 +88,3 @@ def write_layers_json(path: Path, engine_information: str) -> int:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     layers = data.get("Layers") if isinstance(data, dict) else None
     return len(layers) if isinstance(layers, list) else 0
-

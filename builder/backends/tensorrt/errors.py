@@ -7,8 +7,8 @@ plain data (:class:`ParserIssue`, :class:`LogRecorder`) so the wording here is p
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from builder.errors import EngineBuildError
 

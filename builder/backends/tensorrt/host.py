@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any, MutableMapping
+from typing import Any
 
 from builder import gpu as gpu_discovery
 from builder.backends.tensorrt import trt_calls

@@ -20,7 +20,6 @@ from builder.profile import Profile
 from builder.stage_types import BuildResult, StageContext
 
 
-
 def numbers_from_trtexec(parsed: dict[str, Any], batch: int) -> dict[str, Any]:
     """The benchmark contract (``latency_ms`` p50/p90/p99/mean/min/max, ``throughput_ips``) from a parsed log.
 
@@ -72,8 +71,14 @@ def benchmark_plan(ctx: StageContext, build: BuildResult) -> dict[str, Any]:
         output = run_trtexec(cmd)
         (ctx.scratch / "trtexec.log").write_text(output)
         numbers = numbers_from_trtexec(parse_trtexec_output(output), batch)
-        return {**numbers, "batch": batch, "shape": list(shape), "command": cmd, "warmup_ms": WARMUP_MS,
-                "iterations": spec.iterations}
+        return {
+            **numbers,
+            "batch": batch,
+            "shape": list(shape),
+            "command": cmd,
+            "warmup_ms": WARMUP_MS,
+            "iterations": spec.iterations,
+        }
     ctx.log(f"benchmark: {reason}; {spec.warmup} warm-up + {spec.iterations} timed TrtRunner runs at batch {batch}")
     try:
         times = trt_calls.time_with_trt_runner(read_plan(artifact), shape, spec.warmup, spec.iterations)

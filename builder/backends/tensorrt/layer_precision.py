@@ -10,8 +10,8 @@ is constrained: every SiLU in backbone and neck is a Sigmoid too, and constraini
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 INT8_HEAD_RULE = (
     "ultralytics onnx2engine: head (/model.<max>/) ACTIVATION layers named *sigmoid* in FP32, head CONVOLUTION "

@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from builder.atomic import write_bytes_atomic
 from builder.backends.tensorrt import calibration, engine_files, trt_calls
 from builder.backends.tensorrt.errors import LogRecorder
 from builder.backends.tensorrt.host import TrtHost, tensorrt_host
 from builder.backends.tensorrt.onnx_facts import OnnxFacts, check_onnx_opset, onnx_facts, single_input
 from builder.backends.tensorrt.settings import CalibrationSettings, build_settings_from_profile, check_onnx_input
-from builder.atomic import write_bytes_atomic
 from builder.backends.tensorrt.timing_cache import (
     cache_lock,
     read_bytes_or_empty,
@@ -111,8 +112,13 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         feed = calib.feed if calib else None
         try:
             built = trt_calls.plan_from_onnx(
-                onnx_path, settings, log, timing_cache=before, calibration_feed=feed,
-                calibration_cache=scratch_cache if calib else None, timing_cache_source=str(cache_path or "(memory)"),
+                onnx_path,
+                settings,
+                log,
+                timing_cache=before,
+                calibration_feed=feed,
+                calibration_cache=scratch_cache if calib else None,
+                timing_cache_source=str(cache_path or "(memory)"),
             )
         except EngineBuildError as err:
             if feed is not None and feed.error is not None:
@@ -143,7 +149,11 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         if calib.status == "calibrated" and calib.cache is not None and calib.sidecar is not None:
             calibration.publish_cache(scratch_cache, calib.cache, calib.sidecar, calib.key)
     details.update(
-        plan={"path": engine_files.PLAN.path, "size": len(built.plan), "sha256": hashlib.sha256(built.plan).hexdigest()},
+        plan={
+            "path": engine_files.PLAN.path,
+            "size": len(built.plan),
+            "sha256": hashlib.sha256(built.plan).hexdigest(),
+        },
         layers=layer_count,
         network=built.network,
         layer_precisions=built.layer_precisions,

@@ -14,8 +14,8 @@ engine is tuned for the board that built it. Both are accepted and recorded as s
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from builder.errors import FieldError, HostEnvironmentError, ProfileError
 from builder.gpu import GpuInfo
@@ -68,7 +68,7 @@ def gpu_family(name: str) -> str:
 
 
 def name_match(wanted: str, name: str) -> str | None:
-    """"exact", "same-family" or None: does the target name ``wanted`` accept the GPU called ``name``?
+    """ "exact", "same-family" or None: does the target name ``wanted`` accept the GPU called ``name``?
 
     Exact: the models are equal, case-insensitive, vendor words ignored ("A10" and "NVIDIA A10"; "T4" and
     "Tesla T4"). Same family: ``wanted`` is the first whole words of the model ("H100" and "NVIDIA H100 PCIe",
@@ -141,7 +141,9 @@ def check_target(profile: Profile, gpu: GpuInfo) -> TargetMatch:
     if profile.hardware_compatibility is HardwareCompatibility.AMPERE_PLUS and ampere_gpu:
         return TargetMatch("hardware-compatible (ampere_plus)", "", gpu.name)
     listed = " or ".join(f"'{n}'" for n in names)
-    wanted = " ".join(p for p in (listed, target.compute_capability and f"compute capability {target.compute_capability}") if p)
+    wanted = " ".join(
+        p for p in (listed, target.compute_capability and f"compute capability {target.compute_capability}") if p
+    )
     message = (
         f"profile '{profile.name}' targets GPU {wanted}, but this host builds on GPU {gpu.index} "
         f"'{gpu.name}' (compute capability {gpu.compute_capability or 'unknown'})"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from builder.backends.tensorrt.versions import TrtVersion
 from builder.gpu import GpuInfo

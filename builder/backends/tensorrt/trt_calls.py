@@ -9,10 +9,11 @@ through ``getattr``. ``tensorrt`` is imported inside each function: importing th
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from builder.backends.tensorrt.errors import LogRecorder, ParserIssue, build_error, parser_error
 from builder.backends.tensorrt.layer_precision import OBEY_FLAG, constraints_record, select_constraints
@@ -176,9 +177,9 @@ def plan_from_onnx(
         if calibration_feed is None:
             raise EngineBuildError("INT8 build without calibration data", hint="this is a bug: please report it")
         calibrator = _calibrator(settings.calibration, calibration_feed, calibration_cache)
-        setattr(config, "int8_calibrator", calibrator)  # removed in TensorRT 11
+        config.int8_calibrator = calibrator  # removed in TensorRT 11
         if settings.calibration.use_calibration_profile and profile is not None:
-            getattr(config, "set_calibration_profile")(profile)  # 8.6: calibrate at the OPT shape
+            config.set_calibration_profile(profile)  # 8.6: calibrate at the OPT shape
     precisions: dict[str, Any] = {}
     if settings.layer_precisions:
         precisions = _constrain_head_layers(trt, network, config)

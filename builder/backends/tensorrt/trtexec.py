@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from builder.errors import BenchmarkError
 
@@ -110,7 +111,10 @@ def parse_trtexec_output(text: str) -> dict[str, Any]:
         label, sep, rest = body.partition(":")
         if sep and label.strip() in _METRICS:
             result[_METRICS[label.strip()]] = _perf_fields(rest)
-    for label, key in (("Total Host Walltime", "total_host_walltime_s"), ("Total GPU Compute Time", "total_gpu_compute_s")):
+    for label, key in (
+        ("Total Host Walltime", "total_host_walltime_s"),
+        ("Total GPU Compute Time", "total_gpu_compute_s"),
+    ):
         match = re.search(re.escape(label) + r":\s*" + _NUMBER + r"\s*s\b", summary)
         if match:
             result[key] = float(match.group(1))

@@ -86,7 +86,9 @@ def features_for(version: TrtVersion) -> TrtFeatures:
     """
     opset = max_onnx_opset(version)
     if version.major == 8 and version.minor >= 6:
-        return TrtFeatures("8.6", ("EXPLICIT_BATCH",), precision_flags=True, calibration_profile=True, max_onnx_opset=opset)
+        return TrtFeatures(
+            "8.6", ("EXPLICIT_BATCH",), precision_flags=True, calibration_profile=True, max_onnx_opset=opset
+        )
     if version.major == 10:
         return TrtFeatures("10", (), precision_flags=True, calibration_profile=False, max_onnx_opset=opset)
     if version.major == 11:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.helpers import make_ctx  # sets the no-install / offline environment first
-
 from builder.profile import Backend, BatchSpec
 from builder.stages import export_onnx
+from tests.stages.helpers import make_ctx  # sets the no-install / offline environment first
 from tests.support import make_profile
 
 

@@ -16,8 +16,8 @@ from builder.backends.registry import get_backend
 from builder.backends.tensorrt import trt_calls
 from builder.errors import EngineBuildError, ExitCode, HostEnvironmentError
 from builder.profile import Backend, BatchSpec, Int8Spec, OutputsSpec, Precision, TargetSpec
-from builder.stages import build_model
 from builder.stage_types import ArtifactOut, BuildResult, ExportResult, StageContext, StageResult, TensorSpec
+from builder.stages import build_model
 from builder.yolo.preprocess import ultralytics_assets
 from builder.yolo.shapes import input_shape
 from tests.backends.tensorrt.trt_fakes import H100, LAYERS, PLAN, install, make_fake_trt
@@ -37,19 +37,28 @@ def _real_tensorrt() -> bool:
         return False
 
 
-def build_ctx(tmp_path: Path, onnx: Path, profile: Any, *, cache: bool = True, cache_dir: Path | None = None) -> StageContext:
+def build_ctx(
+    tmp_path: Path, onnx: Path, profile: Any, *, cache: bool = True, cache_dir: Path | None = None
+) -> StageContext:
     """A build context holding a copy of ``onnx`` as the export stage's result; log lines in ``logs(ctx)``."""
     root = tmp_path / "run"
     for sub in ("build", "scratch", "models"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx, root / "build" / "model.onnx")
     onnx_out = ArtifactOut("model.onnx", "onnx")
-    handed = ExportResult(onnx_out, TensorSpec("images", input_shape(profile, profile.batch.opt), "float32"), (), (), 32, "detect")
+    handed = ExportResult(
+        onnx_out, TensorSpec("images", input_shape(profile, profile.batch.opt), "float32"), (), (), 32, "detect"
+    )
     export = StageResult(artifacts=(onnx_out,), output=handed)
     lines: list[str] = []
     return StageContext(
-        profile, root / "build", root / "scratch", root / "models", (cache_dir or tmp_path / "cache") if cache else None,
-        lines.append, {"export": export},
+        profile,
+        root / "build",
+        root / "scratch",
+        root / "models",
+        (cache_dir or tmp_path / "cache") if cache else None,
+        lines.append,
+        {"export": export},
     )
 
 
@@ -114,7 +123,9 @@ def _calls(trt: Any, name: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("version, network_flags", [("8.6.1.6", 1), ("10.3.0", 0)])
-def test_fp16_build_on_86_and_10(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path, version: str, network_flags: int) -> None:
+def test_fp16_build_on_86_and_10(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path, version: str, network_flags: int
+) -> None:
     trt = make_fake_trt(version)
     install(monkeypatch, trt)
     ctx = build_ctx(tmp_path, static_onnx, trt_profile(precision=Precision.FP16, workspace=1 << 30))
@@ -125,7 +136,10 @@ def test_fp16_build_on_86_and_10(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert _calls(trt, "config.set_flag") == [("config.set_flag", "FP16")]
     assert _calls(trt, "config.clear_flag") == [("config.clear_flag", "TF32")]
     assert _calls(trt, "config.set_memory_pool_limit") == [("config.set_memory_pool_limit", "WORKSPACE", 1 << 30)]
-    assert ("config.profiling_verbosity", "DETAILED") in trt.calls and ("config.builder_optimization_level", 3) in trt.calls
+    assert ("config.profiling_verbosity", "DETAILED") in trt.calls and (
+        "config.builder_optimization_level",
+        3,
+    ) in trt.calls
     assert ("config.hardware_compatibility_level", "NONE") in trt.calls
     assert not _calls(trt, "config.add_optimization_profile")  # a static network takes no profile
     assert _calls(trt, "deserialize_cuda_engine") == [("deserialize_cuda_engine", PLAN, True)]
@@ -139,17 +153,23 @@ def test_fp16_build_on_86_and_10(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     details = result.details
     assert json.loads(json.dumps(details)) == details  # JSON-able, recorded verbatim
     assert details["settings"]["builder_flags"] == ["FP16"] and details["tensorrt"] == version
-    assert details["plan"]["size"] == len(PLAN) and details["layers"] == 1 and details["timing_cache"] == {"status": "off"}
+    assert (
+        details["plan"]["size"] == len(PLAN) and details["layers"] == 1 and details["timing_cache"] == {"status": "off"}
+    )
     assert details["onnx"]["opset"] == 17 and details["onnx"]["input"] == ["images", [1, 3, 64, 64]]
     assert any(line.startswith(f"build: TensorRT {version} on NVIDIA H100") for line in logs(ctx))
 
 
-def test_fp32_build_on_11_touches_no_removed_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path) -> None:
+def test_fp32_build_on_11_touches_no_removed_api(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
     trt = make_fake_trt("11.0.0.114")  # no EXPLICIT_BATCH, FP16, INT8, calibrators: touching them raises
     install(monkeypatch, trt)
     ctx = build_ctx(tmp_path, static_onnx, trt_profile(tf32=True))
     result = backend.build(ctx, ctx.workdir / "model.onnx")
-    assert _calls(trt, "create_network") == [("create_network", 0)] and _calls(trt, "config.set_flag") == [("config.set_flag", "TF32")]
+    assert _calls(trt, "create_network") == [("create_network", 0)] and _calls(trt, "config.set_flag") == [
+        ("config.set_flag", "TF32")
+    ]
     assert result.details["features"]["precision_flags"] is False
 
 
@@ -157,7 +177,9 @@ def run_build(ctx: StageContext) -> StageResult:
     return backend.build(ctx, ctx.workdir / "model.onnx")
 
 
-def test_timing_cache_is_created_then_reused_then_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path) -> None:
+def test_timing_cache_is_created_then_reused_then_rejected(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
     install(monkeypatch, make_fake_trt("10.3.0"))
     profile, shared = trt_profile(timing_cache="default"), tmp_path / "shared-cache"
     first = run_build(build_ctx(tmp_path / "1", static_onnx, profile, cache_dir=shared))
@@ -167,7 +189,9 @@ def test_timing_cache_is_created_then_reused_then_rejected(monkeypatch: pytest.M
     assert first.details["timing_cache"]["status"] == "new" and first.details["timing_cache"]["growth_bytes"] == 8
 
     second = run_build(build_ctx(tmp_path / "2", static_onnx, profile, cache_dir=shared))
-    assert second.details["timing_cache"]["status"] == "loaded" and second.details["timing_cache"]["reuse"].startswith("warm")
+    assert second.details["timing_cache"]["status"] == "loaded" and second.details["timing_cache"]["reuse"].startswith(
+        "warm"
+    )
 
     trt = make_fake_trt("10.3.0", cache_ok=False)
     install(monkeypatch, trt)
@@ -176,16 +200,22 @@ def test_timing_cache_is_created_then_reused_then_rejected(monkeypatch: pytest.M
     assert [c[1] for c in _calls(trt, "config.set_timing_cache")] == [b"+entries", b""]
 
     no_folder = run_build(build_ctx(tmp_path / "4", static_onnx, profile, cache=False))
-    assert no_folder.details["timing_cache"]["status"] == "new" and no_folder.details["timing_cache"]["path"] == "(memory)"
+    assert (
+        no_folder.details["timing_cache"]["status"] == "new" and no_folder.details["timing_cache"]["path"] == "(memory)"
+    )
 
 
-def test_ultralytics_engine_is_an_extra_file_with_a_header(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path) -> None:
+def test_ultralytics_engine_is_an_extra_file_with_a_header(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
     from ultralytics.nn.backends.base import BaseBackend
 
     install(monkeypatch, make_fake_trt("8.6.1.6"))
     ctx = build_ctx(tmp_path, static_onnx, trt_profile(outputs=OutputsSpec(ultralytics_engine=True)))
     result = backend.build(ctx, ctx.workdir / "model.onnx")
-    assert result.artifact("ultralytics-engine").path == "model.engine" and result.artifact("model").path == "model.plan"
+    assert (
+        result.artifact("ultralytics-engine").path == "model.engine" and result.artifact("model").path == "model.plan"
+    )
     offset, meta = BaseBackend.engine_header(ctx.workdir / "model.engine")
     assert (ctx.workdir / "model.engine").read_bytes()[offset:] == PLAN == (ctx.workdir / "model.plan").read_bytes()
     assert meta["engine_foundry_profile"] == "yolo-trt" and meta["task"] == "detect"
@@ -217,12 +247,16 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
     ]
     assert bool(_calls(trt, "config.set_calibration_profile")) is calibration_profile
     assert _calls(trt, "config.set_flag") == [
-        ("config.set_flag", "INT8"), ("config.set_flag", "FP16"), ("config.set_flag", "OBEY_PRECISION_CONSTRAINTS")
+        ("config.set_flag", "INT8"),
+        ("config.set_flag", "FP16"),
+        ("config.set_flag", "OBEY_PRECISION_CONSTRAINTS"),
     ]
     assert first.details["layer_precisions"]["flag"] == "OBEY_PRECISION_CONSTRAINTS"
     assert ("IInt8Calibrator.__init__", "IInt8MinMaxCalibrator") in trt.calls
     calib = first.details["calibration"]
-    assert calib["status"] == "calibrated" and calib["key"]["files"] == ["bus.jpg", "zidane.jpg"] and calib["batches"] == 1
+    assert (
+        calib["status"] == "calibrated" and calib["key"]["files"] == ["bus.jpg", "zidane.jpg"] and calib["batches"] == 1
+    )
     assert first.artifact("calibration-cache").path == "calibration.cache"
     cache = Path(calib["cache"])
     assert cache.read_bytes().startswith(b"TRT-8601-MinMaxCalibration")
@@ -244,7 +278,9 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
     assert backend.build(off, off.workdir / "model.onnx").details["calibration"]["status"] == "cache off"
 
 
-def test_an_unreadable_calibration_image_is_the_reported_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dynamic_onnx: Path) -> None:
+def test_an_unreadable_calibration_image_is_the_reported_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dynamic_onnx: Path
+) -> None:
     from builder.yolo.preprocess import ImageError
 
     install(monkeypatch, make_fake_trt("8.6.1.6"))
@@ -261,27 +297,39 @@ def test_an_unreadable_calibration_image_is_the_reported_error(monkeypatch: pyte
 
 
 @pytest.mark.parametrize("version, node_name", [("8.6.1.6", False), ("10.3.0", True)])
-def test_parse_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path, version: str, node_name: bool) -> None:
+def test_parse_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path, version: str, node_name: bool
+) -> None:
     install(monkeypatch, make_fake_trt(version, parse_ok=False))
     ctx = build_ctx(tmp_path, static_onnx, trt_profile())
     with pytest.raises(EngineBuildError) as err:
         backend.build(ctx, ctx.workdir / "model.onnx")
-    assert "ONNX parser rejected" in err.value.message and "[UNSUPPORTED_NODE] No importer registered for op: FancyOp" in err.value.message
+    assert (
+        "ONNX parser rejected" in err.value.message
+        and "[UNSUPPORTED_NODE] No importer registered for op: FancyOp" in err.value.message
+    )
     assert ("'/model.22/fancy_0' (FancyOp)" in err.value.message) is node_name
     assert "While parsing node number 41" in err.value.message and not (ctx.workdir / "model.plan").exists()
 
 
-def test_build_returning_none_reports_the_log(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path) -> None:
+def test_build_returning_none_reports_the_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
     install(monkeypatch, make_fake_trt("8.6.1.6", build_ok=False))
     ctx = build_ctx(tmp_path, static_onnx, trt_profile(timing_cache="default"))
     with pytest.raises(EngineBuildError) as err:
         backend.build(ctx, ctx.workdir / "model.onnx")
-    assert "build_serialized_network returned no plan" in err.value.message and "out of memory on tactic" in err.value.message
+    assert (
+        "build_serialized_network returned no plan" in err.value.message
+        and "out of memory on tactic" in err.value.message
+    )
     assert "workspace" in (err.value.hint or "") and not (ctx.workdir / "model.plan").exists()
     assert not list((tmp_path / "cache" / "timing-cache").glob("*.cache"))  # nothing saved from a failed build
 
 
-def test_onnx_problems_are_refused_before_tensorrt_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path) -> None:
+def test_onnx_problems_are_refused_before_tensorrt_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
     import onnx
 
     trt = make_fake_trt("8.6.1.6")
@@ -302,6 +350,7 @@ def test_onnx_problems_are_refused_before_tensorrt_runs(monkeypatch: pytest.Monk
 
 def _built_plan() -> BuildResult:
     """The build stage's hand-off for a plan whose input is ``images``."""
+
     class Unread:  # the benchmark does not read the host facts
         def facts(self) -> dict[str, Any]:
             return {}
@@ -319,7 +368,11 @@ def test_benchmark_with_trtexec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     profile = trt_profile(batch=BatchSpec(1, 4, 8))
     ctx = make_ctx(profile, tmp_path / "run")
     numbers = backend.benchmark(ctx, _built_plan())
-    assert numbers["method"] == "trtexec" and numbers["batch"] == 4 and numbers["throughput_ips"] == pytest.approx(4 * 708.155)
+    assert (
+        numbers["method"] == "trtexec"
+        and numbers["batch"] == 4
+        and numbers["throughput_ips"] == pytest.approx(4 * 708.155)
+    )
     assert numbers["latency_ms"]["p50"] == 1.40906 and numbers["trtexec_tensorrt"] == "10.3.0"
     assert (tmp_path / "args.txt").read_text().split()[-1] == "--shapes=images:4x3x64x64"
     assert numbers["command"][0] == str(tool) and (ctx.scratch / "trtexec.log").is_file()
@@ -352,7 +405,9 @@ def test_the_package_keeps_the_protocol_functions_after_every_submodule_loads() 
     import pkgutil
 
     for module in pkgutil.iter_modules(backend.__path__):
-        importlib.import_module(f"{backend.__name__}.{module.name}")  # a submodule named like a function would replace it
+        importlib.import_module(
+            f"{backend.__name__}.{module.name}"
+        )  # a submodule named like a function would replace it
     for name in ("check_available", "build", "make_runner", "benchmark"):
         assert inspect.isfunction(getattr(backend, name)), name
     assert isinstance(backend.NAME, str)

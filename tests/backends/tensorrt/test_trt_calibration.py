@@ -76,7 +76,9 @@ def test_cache_is_reused_only_with_a_matching_sidecar(tmp_path: Path) -> None:
     images = calibration_images(folder, 4)
     key = calibration_key(settings(), images, folder, (64, 64), V86, H100, "ab" * 32)
     cache, sidecar = cache_paths(tmp_path / "cache", "yolo-int8", H100, V86)
-    assert cache.name == "yolo-int8-nvidia-h100-80gb-hbm3-sm90-trt8.6.1.cache" and sidecar.name == cache.name + ".key.json"
+    assert (
+        cache.name == "yolo-int8-nvidia-h100-80gb-hbm3-sm90-trt8.6.1.cache" and sidecar.name == cache.name + ".key.json"
+    )
     assert cache_paths(tmp_path / "cache", "yolo-int8", T4, V86)[0] != cache
     assert check_cache(cache, sidecar, key) == "absent"
 
@@ -98,7 +100,11 @@ def test_cache_is_reused_only_with_a_matching_sidecar(tmp_path: Path) -> None:
         assert "made for other inputs; it is not reused" in err.value.message
         assert f"delete {cache}" in (err.value.hint or "")
     with pytest.raises(EngineBuildError, match=r"tensorrt \('8.6.1.6' -> '10.0.1.6'\)"):
-        check_cache(cache, sidecar, calibration_key(settings(), images, folder, (64, 64), parse_trt_version("10.0.1.6"), H100, "ab" * 32))
+        check_cache(
+            cache,
+            sidecar,
+            calibration_key(settings(), images, folder, (64, 64), parse_trt_version("10.0.1.6"), H100, "ab" * 32),
+        )
 
     sidecar.write_text("{not json")
     with pytest.raises(EngineBuildError, match="unreadable"):

@@ -77,7 +77,9 @@ def stub_classes() -> dict[str, dict[str, ast.FunctionDef | None]]:
 
 
 def _is_property(node: ast.FunctionDef | None) -> bool:
-    return node is None or any(ast.unparse(d) == "property" or ast.unparse(d).endswith(".setter") for d in node.decorator_list)
+    return node is None or any(
+        ast.unparse(d) == "property" or ast.unparse(d).endswith(".setter") for d in node.decorator_list
+    )
 
 
 def _stub_params(node: ast.FunctionDef) -> list[str]:
@@ -167,4 +169,6 @@ def test_version_gates_follow_the_table(family: str) -> None:
     assert not feats.calibration_profile or family in VERSIONED[("IBuilderConfig", "set_calibration_profile")]
     trt = make_fake_trt(VERSIONS[family])
     for flag in feats.network_flags:
-        assert family in VERSIONED[("NetworkDefinitionCreationFlag", flag)] and hasattr(trt.NetworkDefinitionCreationFlag, flag)
+        assert family in VERSIONED[("NetworkDefinitionCreationFlag", flag)] and hasattr(
+            trt.NetworkDefinitionCreationFlag, flag
+        )

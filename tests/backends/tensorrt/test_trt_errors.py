@@ -16,7 +16,13 @@ def test_log_recorder_keeps_severities_counts_and_a_tail() -> None:
     log.add("INTERNAL_ERROR", "assertion failed")
     assert log.counts == {"VERBOSE": 1, "INFO": 1, "WARNING": 6, "ERROR": 1, "INTERNAL_ERROR": 1}
     assert log.tail(2) == ["[E] out of memory", "[F] assertion failed"]
-    assert log.tail(10) == ["[W] warning 3", "[W] warning 4", "[W] warning 5", "[E] out of memory", "[F] assertion failed"]
+    assert log.tail(10) == [
+        "[W] warning 3",
+        "[W] warning 4",
+        "[W] warning 5",
+        "[E] out of memory",
+        "[F] assertion failed",
+    ]
     assert log.tail(10, "ERROR") == ["[E] out of memory", "[F] assertion failed"]
     assert all("tactic" not in line for line in log.tail(10, "VERBOSE"))  # VERBOSE not kept by default
 
@@ -32,7 +38,7 @@ def test_parser_issue_text_on_86_and_10() -> None:
 
 def test_parser_error_lists_issues_log_and_a_fitting_hint() -> None:
     log = LogRecorder()
-    log.add("ERROR", "ModelImporter.cpp:771: While parsing node number 41 [Foo -> \"out\"]:")
+    log.add("ERROR", 'ModelImporter.cpp:771: While parsing node number 41 [Foo -> "out"]:')
     err = parser_error("/b/model.onnx", [ParserIssue("UNSUPPORTED_NODE", "no importer", 41, "/m/foo", "Foo")], log)
     assert isinstance(err, EngineBuildError) and err.exit_code == ExitCode.STAGE and err.stage == "build"
     assert err.message.startswith("build: TensorRT's ONNX parser rejected /b/model.onnx:")
@@ -54,6 +60,9 @@ def test_build_error_hints_follow_the_log() -> None:
     oom = with_line("[virtualMemoryBuffer.cpp::resizePhysical] Error Code 2: OutOfMemory (out of memory)")
     assert "build_serialized_network returned no plan" in oom.message and "[E] [virtualMemoryBuffer" in oom.message
     assert "workspace" in (oom.hint or "") and "Local timing cache" not in oom.message
-    assert "calibration" in (with_line("Calibration failure occurred with no scaling factors detected.").hint or "").lower()
+    assert (
+        "calibration"
+        in (with_line("Calibration failure occurred with no scaling factors detected.").hint or "").lower()
+    )
     assert "precision: fp32" in (with_line("Could not find any implementation for node /model.0/conv/Conv.").hint or "")
     assert "logged no warning or error" in build_error(LogRecorder()).message

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.helpers import make_ctx  # sets the no-install / offline environment first
-
 from builder.env_guard import preserved_environment
 from builder.profile import Backend
 from builder.stages import export_onnx
+from tests.stages.helpers import make_ctx  # sets the no-install / offline environment first
 from tests.support import make_profile
 
 
@@ -23,7 +22,10 @@ def test_restores_set_and_unset_variables_also_on_error() -> None:
     with preserved_environment(environ=env) as changed:
         env["CUDA_VISIBLE_DEVICES"] = ""
         env["CUDA_DEVICE_ORDER"] = "FASTEST_FIRST"
-    assert env == {"CUDA_VISIBLE_DEVICES": "1"} and changed == {"CUDA_VISIBLE_DEVICES": "", "CUDA_DEVICE_ORDER": "FASTEST_FIRST"}
+    assert env == {"CUDA_VISIBLE_DEVICES": "1"} and changed == {
+        "CUDA_VISIBLE_DEVICES": "",
+        "CUDA_DEVICE_ORDER": "FASTEST_FIRST",
+    }
     with pytest.raises(RuntimeError), preserved_environment(environ=env):
         env.pop("CUDA_VISIBLE_DEVICES")
         raise RuntimeError("export failed")

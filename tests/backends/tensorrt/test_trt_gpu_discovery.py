@@ -80,7 +80,9 @@ def test_this_gpu_less_host_reports_no_gpu_and_why() -> None:
 
 def test_a_failing_nvidia_smi_gives_no_gpu_and_its_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = tmp_path / "nvidia-smi"
-    fake.write_text("#!/bin/sh\necho \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\"\nexit 9\n")
+    fake.write_text(
+        '#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."\nexit 9\n'
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(gpu, "_gpus_from_nvml", lambda: (_ for _ in ()).throw(ImportError("no pynvml")))

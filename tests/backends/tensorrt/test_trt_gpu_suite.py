@@ -18,11 +18,23 @@ from tests.support import REPO
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_test_gpu_is_one_builder_command() -> None:
     def dry(*args: str) -> str:
-        return subprocess.run(["make", "-n", "--no-print-directory", "test-gpu", *args], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["make", "-n", "--no-print-directory", "test-gpu", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
     assert dry() == "python3 -m builder test-gpu"
-    assert shlex.split(dry("PYTEST_ARGS=-k rebuild -x")) == ["python3", "-m", "builder", "test-gpu", "--pytest-args", "-k rebuild -x"]
+    assert shlex.split(dry("PYTEST_ARGS=-k rebuild -x")) == [
+        "python3",
+        "-m",
+        "builder",
+        "test-gpu",
+        "--pytest-args",
+        "-k rebuild -x",
+    ]
 
 
 def test_the_suite_runs_in_the_test_image_with_the_repository_read_only(tmp_path: Path) -> None:

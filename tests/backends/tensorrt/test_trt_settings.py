@@ -45,7 +45,11 @@ def test_int8_dynamic_calibrates_at_the_opt_batch_with_calibration_profile_only_
     assert (s86.calibration.batch, s86.calibration.samples, s86.calibration.data) == (4, 64, "calib")
     assert s86.calibration.calibrator == "IInt8MinMaxCalibrator" and s86.calibration.cache == "auto"
     assert s86.calibration.use_calibration_profile and not s10.calibration.use_calibration_profile
-    assert s86.input_shapes.min == (1, 3, 64, 64) and s86.input_shapes.opt == (4, 3, 64, 64) and s86.input_shapes.max == (8, 3, 64, 64)
+    assert (
+        s86.input_shapes.min == (1, 3, 64, 64)
+        and s86.input_shapes.opt == (4, 3, 64, 64)
+        and s86.input_shapes.max == (8, 3, 64, 64)
+    )
 
 
 def test_int8_without_an_int8_section_is_a_profile_error() -> None:
@@ -56,7 +60,9 @@ def test_int8_without_an_int8_section_is_a_profile_error() -> None:
 
 def test_tf32_compatibility_and_level() -> None:
     profile = trt_profile(
-        tf32=True, version_compatible=True, hardware_compatibility=HardwareCompatibility.AMPERE_PLUS,
+        tf32=True,
+        version_compatible=True,
+        hardware_compatibility=HardwareCompatibility.AMPERE_PLUS,
         builder_optimization_level=5,
     )
     s = build_settings_from_profile(profile, V11, H100)

@@ -42,8 +42,12 @@ def test_trtexec_iterations_are_not_called_exact() -> None:
 
 def test_docs_and_code_cite_no_markdown_file_missing_from_the_repository() -> None:
     cited: dict[str, set[str]] = {}
-    files = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "builder").rglob("*.py"),
-             *(REPO / "tests" / "backends" / "tensorrt").glob("*.py")]
+    files = [
+        REPO / "README.md",
+        *(REPO / "docs").glob("*.md"),
+        *(REPO / "builder").rglob("*.py"),
+        *(REPO / "tests" / "backends" / "tensorrt").glob("*.py"),
+    ]
     for file in files:
         for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", file.read_text(encoding="utf-8")):
             cited.setdefault(name, set()).add(str(file.relative_to(REPO)))

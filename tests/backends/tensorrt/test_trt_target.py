@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builder.backends.tensorrt.target import (
-    check_hardware_compatibility,
     TargetMatch,
+    check_hardware_compatibility,
     check_target,
     gpu_family,
     name_match,
@@ -67,7 +67,11 @@ EXPECTED = {
     "T4": {"Tesla T4": "exact"},
     "A100": {"NVIDIA A100-SXM4-80GB": "same-family", "NVIDIA A100 80GB PCIe": "same-family"},
     "A100-SXM4-80GB": {"NVIDIA A100-SXM4-80GB": "exact"},
-    "H100": {"NVIDIA H100 80GB HBM3": "same-family", "NVIDIA H100 PCIe": "same-family", "NVIDIA H100 NVL": "same-family"},
+    "H100": {
+        "NVIDIA H100 80GB HBM3": "same-family",
+        "NVIDIA H100 PCIe": "same-family",
+        "NVIDIA H100 NVL": "same-family",
+    },
     "H100 PCIe": {"NVIDIA H100 PCIe": "exact"},
     "h100 nvl": {"NVIDIA H100 NVL": "exact"},
     "L4": {"NVIDIA L4": "exact"},
@@ -159,7 +163,9 @@ def test_mig_instances_in_cuda_visible_devices_are_refused_clearly() -> None:
 
 
 def test_ampere_plus_accepts_any_ampere_or_later_pair() -> None:
-    ampere = profile(target=TargetSpec(gpu="A10", compute_capability="8.6"), hardware_compatibility=HardwareCompatibility.AMPERE_PLUS)
+    ampere = profile(
+        target=TargetSpec(gpu="A10", compute_capability="8.6"), hardware_compatibility=HardwareCompatibility.AMPERE_PLUS
+    )
     assert check_target(ampere, H100).kind == "hardware-compatible (ampere_plus)"
     with pytest.raises(HostEnvironmentError):
         check_target(ampere, T4)
@@ -171,7 +177,11 @@ def test_ampere_plus_is_refused_for_pre_ampere_targets_and_gpus() -> None:
     check_hardware_compatibility(profile(hardware_compatibility=HardwareCompatibility.NONE), T4)
     with pytest.raises(HostEnvironmentError) as err:
         check_hardware_compatibility(profile(hardware_compatibility=compat), T4)
-    assert "'Tesla T4' (compute capability 7.5)" in err.value.message and "hardware_compatibility: none" in (err.value.hint or "")
+    assert "'Tesla T4' (compute capability 7.5)" in err.value.message and "hardware_compatibility: none" in (
+        err.value.hint or ""
+    )
     with pytest.raises(ProfileError) as perr:
-        check_hardware_compatibility(profile(hardware_compatibility=compat, target=TargetSpec(compute_capability="7.5")), H100)
+        check_hardware_compatibility(
+            profile(hardware_compatibility=compat, target=TargetSpec(compute_capability="7.5")), H100
+        )
     assert perr.value.errors[0].key == "hardware_compatibility" and "7.5" in perr.value.errors[0].message

@@ -61,7 +61,9 @@ def test_details_tell_cold_warm_and_partial_reuse(tmp_path: Path) -> None:
     assert (cold["growth_bytes"], cold["bytes_before"], cold["bytes_after"]) == (100, 0, 100)
     assert cold["reuse"].startswith("cold") and cold["sha256_before"] is None and len(cold["sha256_after"]) == 64
     warm = timing_cache_details(path, b"A" * 100, b"A" * 100, "loaded")
-    assert warm["growth_bytes"] == 0 and warm["reuse"].startswith("warm") and warm["sha256_before"] == warm["sha256_after"]
+    assert (
+        warm["growth_bytes"] == 0 and warm["reuse"].startswith("warm") and warm["sha256_before"] == warm["sha256_after"]
+    )
     partial = timing_cache_details(path, b"A" * 100, b"A" * 150, "loaded")
     assert partial["growth_bytes"] == 50 and partial["reuse"].startswith("partial")
     rejected = timing_cache_details(path, b"B" * 80, b"C" * 60, "rejected")

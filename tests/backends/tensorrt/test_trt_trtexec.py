@@ -10,9 +10,9 @@ import pytest
 from builder.backends.tensorrt import trtexec
 from builder.backends.tensorrt.latency import fallback_reason, numbers_from_trtexec
 from builder.backends.tensorrt.trtexec import find_trtexec, parse_trtexec_output, run_trtexec, trtexec_command
+from builder.benchmarking import check_benchmark_numbers
 from builder.errors import BenchmarkError
 from builder.profile import Backend, BatchSpec
-from builder.benchmarking import check_benchmark_numbers
 from tests.support import make_profile
 
 DATA = Path(__file__).parent / "data"
@@ -22,7 +22,13 @@ def test_parse_86_static_log() -> None:
     parsed = parse_trtexec_output((DATA / "trtexec-8.6-static.txt").read_text())
     assert parsed["tensorrt"] == "8.6.1" and parsed["throughput_qps"] == 932.811
     assert parsed["latency_ms"] == {
-        "min": 1.05267, "max": 1.10693, "mean": 1.0662, "median": 1.06494, "p50": 1.06494, "p90": 1.07422, "p99": 1.10693,
+        "min": 1.05267,
+        "max": 1.10693,
+        "mean": 1.0662,
+        "median": 1.06494,
+        "p50": 1.06494,
+        "p90": 1.07422,
+        "p99": 1.10693,
     }
     assert parsed["gpu_compute_ms"]["p99"] == 1.10693 and parsed["h2d_ms"]["max"] == 0.0
     assert parsed["enqueue_ms"]["p90"] == 0.0224609
@@ -46,7 +52,11 @@ def test_older_style_lines_with_default_percentiles_and_version_banner_only() ->
         "percentile(90%) = 10.2996 ms, percentile(95%) = 10.8698 ms, percentile(99.9%) = 12.9675 ms\n"
     )
     parsed = parse_trtexec_output(text)
-    assert parsed["tensorrt"] == "8.5.2" and parsed["latency_ms"]["p95"] == 10.8698 and parsed["latency_ms"]["p99_9"] == 12.9675
+    assert (
+        parsed["tensorrt"] == "8.5.2"
+        and parsed["latency_ms"]["p95"] == 10.8698
+        and parsed["latency_ms"]["p99_9"] == 12.9675
+    )
     with pytest.raises(BenchmarkError, match=r"lacks \['p50', 'p99'\]"):
         numbers_from_trtexec(parsed, batch=1)
 
@@ -61,14 +71,21 @@ def test_logs_without_a_summary_are_errors() -> None:
 def test_command_line() -> None:
     plan = Path("/b/model.plan")
     assert trtexec_command("/opt/tensorrt/bin/trtexec", plan, iterations=50) == [
-        "/opt/tensorrt/bin/trtexec", "--loadEngine=/b/model.plan", "--useCudaGraph", "--noDataTransfers",
-        "--warmUp=200", "--iterations=50", "--duration=0", "--percentile=50,90,99",
+        "/opt/tensorrt/bin/trtexec",
+        "--loadEngine=/b/model.plan",
+        "--useCudaGraph",
+        "--noDataTransfers",
+        "--warmUp=200",
+        "--iterations=50",
+        "--duration=0",
+        "--percentile=50,90,99",
     ]
     cmd = trtexec_command("trtexec", plan, iterations=100, input_shape=("images", (4, 3, 640, 640)))
     assert cmd[-1] == "--shapes=images:4x3x640x640"
     logged = (DATA / "trtexec-10.x-dynamic.txt").read_text().splitlines()[0]
     assert " ".join(cmd[1:]).replace("/b/model.plan", "") in logged.replace(
-        "/artifacts/yolo11n-fp16-dynamic/builds/20260101T000000Z-89abcdef0123/model.plan", "")
+        "/artifacts/yolo11n-fp16-dynamic/builds/20260101T000000Z-89abcdef0123/model.plan", ""
+    )
 
 
 def _fake_trtexec(folder: Path, log: str, code: int) -> Path:

@@ -63,7 +63,9 @@ def test_engine_header_agrees_with_the_optimization_profile(
     ctx = build_ctx(tmp_path, dynamic_onnx if dynamic else static_onnx, profile)
     result = backend.build(ctx, ctx.workdir / "model.onnx")
     _, meta = BaseBackend.engine_header(ctx.workdir / "model.engine")
-    args = meta["args"] if isinstance(meta["args"], dict) else ast.literal_eval(meta["args"])  # as BaseBackend.apply_metadata
+    args = (
+        meta["args"] if isinstance(meta["args"], dict) else ast.literal_eval(meta["args"])
+    )  # as BaseBackend.apply_metadata
     profiles = [c[1] for c in trt.calls if c[0] == "config.add_optimization_profile"]
     assert bool(args.get("dynamic")) is dynamic and bool(profiles) is dynamic
     assert result.details["settings"]["input_hw_range"] == (HW_ULTRALYTICS if dynamic else HW_FIXED)
@@ -89,7 +91,9 @@ def test_int8_constraints_on_a_real_yolo11n_graph(static_onnx: Path) -> None:
     chosen = select_constraints(layers)
     half = {c.name for c in chosen if c.dtype == "HALF"}
     floats = {c.name for c in chosen if c.dtype == "FLOAT"}
-    assert half == {f"/model.23/{b}.{i}/{b}.{i}.2/Conv" for b in ("cv2", "cv3") for i in range(3)} | {"/model.23/dfl/conv/Conv"}
+    assert half == {f"/model.23/{b}.{i}/{b}.{i}.2/Conv" for b in ("cv2", "cv3") for i in range(3)} | {
+        "/model.23/dfl/conv/Conv"
+    }
     assert "/model.23/Sigmoid" in floats and all(n.startswith("/model.23/") and n.endswith("Sigmoid") for n in floats)
     backbone = [n for n, kind in layers if kind == "ACTIVATION" and not n.startswith("/model.23/")]
     assert backbone and not floats & set(backbone)  # backbone/neck SiLU sigmoids stay free for INT8
@@ -97,10 +101,16 @@ def test_int8_constraints_on_a_real_yolo11n_graph(static_onnx: Path) -> None:
 
 
 def test_nms_wrapped_names_find_the_same_head() -> None:
-    names = [("/model/model.0/conv/Conv", "CONVOLUTION"), ("/model/model.23/Sigmoid", "ACTIVATION"),
-             ("/model/model.23/dfl/conv/Conv", "CONVOLUTION"), ("/model/model.9/m/Sigmoid", "ACTIVATION")]
+    names = [
+        ("/model/model.0/conv/Conv", "CONVOLUTION"),
+        ("/model/model.23/Sigmoid", "ACTIVATION"),
+        ("/model/model.23/dfl/conv/Conv", "CONVOLUTION"),
+        ("/model/model.9/m/Sigmoid", "ACTIVATION"),
+    ]
     assert [(c.name, c.dtype) for c in select_constraints(names)] == [
-        ("/model/model.23/Sigmoid", "FLOAT"), ("/model/model.23/dfl/conv/Conv", "HALF")]
+        ("/model/model.23/Sigmoid", "FLOAT"),
+        ("/model/model.23/dfl/conv/Conv", "HALF"),
+    ]
 
 
 @pytest.mark.parametrize("version", ["8.6.1.6", "10.3.0"])
@@ -109,7 +119,9 @@ def test_int8_build_applies_and_records_the_constraints(
 ) -> None:
     trt = make_fake_trt(version)
     install(monkeypatch, trt)
-    ctx = build_ctx(tmp_path, static_onnx, trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2)))
+    ctx = build_ctx(
+        tmp_path, static_onnx, trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2))
+    )
     _calibration_images(ctx)
     details = backend.build(ctx, ctx.workdir / "model.onnx").details
     record = details["layer_precisions"]
@@ -134,7 +146,10 @@ def test_device_order_is_pinned_to_the_driver_order() -> None:
     env: dict[str, str] = {}
     assert pin_cuda_device_order(env, (H100, T4)) == "PCI_BUS_ID" and env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     same = {"CUDA_DEVICE_ORDER": "FASTEST_FIRST"}
-    assert pin_cuda_device_order(same, (H100, GpuInfo(1, H100.name, "GPU-1", "9.0", 81559, "580.159.04"))) == "FASTEST_FIRST"
+    assert (
+        pin_cuda_device_order(same, (H100, GpuInfo(1, H100.name, "GPU-1", "9.0", 81559, "580.159.04")))
+        == "FASTEST_FIRST"
+    )
     with pytest.raises(HostEnvironmentError) as err:
         pin_cuda_device_order({"CUDA_DEVICE_ORDER": "FASTEST_FIRST"}, (T4, H100))
     assert "PCI_BUS_ID" in (err.value.hint or "")
@@ -148,7 +163,9 @@ def test_tensorrt_host_sets_the_order_before_importing_tensorrt(monkeypatch: pyt
     seen: list[str | None] = []
     env: dict[str, str] = {}
     real_import = host.trt_calls.import_tensorrt
-    monkeypatch.setattr(host.trt_calls, "import_tensorrt", lambda: seen.append(env.get("CUDA_DEVICE_ORDER")) or real_import())
+    monkeypatch.setattr(
+        host.trt_calls, "import_tensorrt", lambda: seen.append(env.get("CUDA_DEVICE_ORDER")) or real_import()
+    )
     facts = host.tensorrt_host(trt_profile(), env).facts()
     assert seen == ["PCI_BUS_ID"] and facts["cuda_device_order"] == "PCI_BUS_ID"
 

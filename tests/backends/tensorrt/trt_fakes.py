@@ -23,7 +23,10 @@ H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-d3f64188-fbdf-307f-4650-342a3eba
 T4 = GpuInfo(0, "Tesla T4", "GPU-0000aaaa-1111-2222-3333-444455556666", "7.5", 15360, "535.104.05")
 PLAN = b"FAKE-TRT-PLAN\x00\x01\x02"
 CORRUPT_CACHE = b"\x00corrupt"  # timing-cache bytes the fake's create_timing_cache cannot read
-LAYERS = {"Layers": [{"Name": "/model.0/conv/Conv", "TacticName": "sm90_xmma_fprop"}], "Bindings": ["images", "output0"]}
+LAYERS = {
+    "Layers": [{"Name": "/model.0/conv/Conv", "TacticName": "sm90_xmma_fprop"}],
+    "Bindings": ["images", "output0"],
+}
 
 
 class _Enum:
@@ -43,7 +46,9 @@ class _Member:
         return self.text
 
 
-def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True, cache_ok: bool = True) -> types.ModuleType:
+def make_fake_trt(
+    version: str, *, parse_ok: bool = True, build_ok: bool = True, cache_ok: bool = True
+) -> types.ModuleType:
     """A fake ``tensorrt`` module of ``version``; its ``calls`` list records what was done."""
     major = int(version.split(".")[0])
     trt: Any = types.ModuleType("tensorrt")
@@ -70,11 +75,17 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
     trt.ILogger, trt.Logger = ILogger, Logger
     trt.init_libnvinfer_plugins = lambda logger, ns: calls.append(("init_libnvinfer_plugins", ns)) or True
     if major == 8:
-        trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1})
+        trt.NetworkDefinitionCreationFlag = _Enum(
+            "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1}
+        )
     elif major == 10:
-        trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
+        trt.NetworkDefinitionCreationFlag = _Enum(
+            "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
+        )
     else:
-        trt.NetworkDefinitionCreationFlag = _Enum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1})
+        trt.NetworkDefinitionCreationFlag = _Enum(
+            "NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1}
+        )
     flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"]
     flags += ["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"] if major < 11 else []
     trt.BuilderFlag = _Enum("BuilderFlag", {name: i for i, name in enumerate(flags)})
@@ -85,6 +96,7 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
     trt.LayerInformationFormat = _Enum("LayerInformationFormat", {"ONELINE": 0, "JSON": 1})
     trt.Dims = lambda dims: tuple(dims)
     if major < 11:
+
         class IInt8Calibrator:
             def __init__(self) -> None:
                 calls.append(("IInt8Calibrator.__init__", type(self).__mro__[1].__name__))
@@ -151,6 +163,7 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             return 41 + self.i
 
     if major >= 10:
+
         def node_name(self: ParserError) -> str:
             return f"/model.22/fancy_{self.i}"
 
@@ -230,6 +243,7 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
             return self.cache
 
     if major < 11:
+
         def set_calibration_profile(self: Config, profile: Any) -> bool:
             calls.append(("config.set_calibration_profile",))
             return True
@@ -292,9 +306,18 @@ def make_fake_trt(version: str, *, parse_ok: bool = True, build_ok: bool = True,
     trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime
     # the stub class each fake class stands for (tests/backends/tensorrt/test_trt_conformance.py)
     trt.fake_classes = {
-        "Builder": Builder, "INetworkDefinition": Network, "ILayer": Layer, "ITensor": Tensor, "OnnxParser": OnnxParser,
-        "ParserError": ParserError, "IBuilderConfig": Config, "IOptimizationProfile": OptimizationProfile,
-        "ITimingCache": TimingCache, "Runtime": Runtime, "ICudaEngine": Engine, "EngineInspector": EngineInspector,
+        "Builder": Builder,
+        "INetworkDefinition": Network,
+        "ILayer": Layer,
+        "ITensor": Tensor,
+        "OnnxParser": OnnxParser,
+        "ParserError": ParserError,
+        "IBuilderConfig": Config,
+        "IOptimizationProfile": OptimizationProfile,
+        "ITimingCache": TimingCache,
+        "Runtime": Runtime,
+        "ICudaEngine": Engine,
+        "EngineInspector": EngineInspector,
     }
     return trt
 
@@ -304,6 +327,9 @@ def install(monkeypatch: Any, trt: types.ModuleType, gpus: tuple[GpuInfo, ...] =
     from builder import gpu
 
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(gpu, "probe_gpus", lambda: gpu.GpuProbe(tuple(gpus), "nvml" if gpus else "none",
-                                                              () if gpus else ("NVML: no driver",)))
+    monkeypatch.setattr(
+        gpu,
+        "probe_gpus",
+        lambda: gpu.GpuProbe(tuple(gpus), "nvml" if gpus else "none", () if gpus else ("NVML: no driver",)),
+    )
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
