@@ -21,8 +21,9 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from builder.errors import BuilderError, ExitCode, error_lines
 

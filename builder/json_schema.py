@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 KEYWORDS = frozenset({
     "$schema", "$id", "title", "description", "type", "const", "enum", "required", "properties",

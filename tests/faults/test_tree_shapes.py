@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from tests.faults.harness import clone, folder_args, is_root, latest_target, quiet_env, run_cli, unprivileged_prefix
-from tests.faults.harness import user_error_problems
+from tests.faults.harness import (
+    clone,
+    folder_args,
+    is_root,
+    latest_target,
+    quiet_env,
+    run_cli,
+    unprivileged_prefix,
+    user_error_problems,
+)
 
 PROFILE = "tiny"
 

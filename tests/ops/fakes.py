@@ -43,7 +43,7 @@ CPU_METADATA = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shipped_profile(name: str) -> str:
     from builder.profile.load import load_profile
 
