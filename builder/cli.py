@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--wait", action="store_true", help="wait for a running build of the same profile instead of refusing"
     )
+    build.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="build even when the estimated memory or time exceeds this host (builder/resources.py)",
+    )
     build.set_defaults(handler=_cmd_build)
 
     validate = sub.add_parser("validate", help="check profiles without building")
@@ -82,10 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from builder import interrupts
+
+    with interrupts.handling():  # SIGINT/SIGTERM at any instant: cleanup, the truth, exit 130/143
+        return _build(args)
+
+
+def _build(args: argparse.Namespace) -> int:
     from builder.pipeline import BuildSettings, run_build
     from builder.profile import load_profile
+    from builder.resources import check_fits_host
 
     profile = load_profile(args.profile, args.profiles_dir)
+    check_fits_host(profile, allow_large=args.allow_large, models_dir=args.models)
     settings = BuildSettings(
         artifacts=args.artifacts,
         models=args.models,

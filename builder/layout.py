@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from builder.errors import HostEnvironmentError
+from builder.interrupts import deferred
 from builder.safe_io import FileReadError
 from builder.safe_io import read_json as _read_json_bounded
 
@@ -126,6 +129,10 @@ class ArtifactLayout:
         os.symlink(os.path.join("builds", build_id), tmp)
         os.replace(tmp, self.latest_link)
 
+    def check_tree(self) -> None:
+        """Refuse, before any stage runs, a tree this build could not finish in (see :func:`check_tree`)."""
+        check_tree(self)
+
     def remove_stale_staging(self) -> StagingCleanup:
         """Delete leftovers of killed builds; call only while holding the profile lock.
 
@@ -149,6 +156,60 @@ class ArtifactLayout:
                 else:
                     removed.append(path.name)
         return StagingCleanup(tuple(removed), tuple(failed))
+
+
+def check_tree(layout: ArtifactLayout) -> None:
+    """The profile's part of the artifacts tree has the shape and permissions a build needs to finish.
+
+    Checked before any stage runs (a problem found at publish time costs the whole build): the profile folder,
+    ``builds/``, ``failed/`` and ``.staging/`` are folders (made when missing) on one file system (publishing is a
+    rename), each writable; ``latest`` is absent or a link (a copy made with ``cp -rL`` or restored from a backup
+    turns it into a folder, which is never replaced: it may be someone's only copy of a build).
+
+    Raises:
+        HostEnvironmentError: what is wrong, with the path, and how to fix it.
+    """
+    folders = (layout.profile_dir, layout.builds_dir, layout.failed_dir, layout.staging_root)
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise HostEnvironmentError(
+                f"{folder} is a file where a folder is expected; nothing was started",
+                hint=f"move it away (mv {folder} {folder}.bak); the build makes the folder",
+            )
+    try:
+        layout.staging_root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _not_writable(layout.root, err, f"artifacts folder {layout.root}") from None
+    latest = layout.latest_link
+    if latest.exists() and not latest.is_symlink():
+        kind = "a folder" if latest.is_dir() else "a file"
+        raise HostEnvironmentError(
+            f"{latest} is {kind}, not the link to a build that Engine Foundry keeps there (copying or restoring an "
+            "artifacts folder with `cp -rL` or a backup tool turns the link into a copy); nothing was started",
+            hint=f"move it away (mv {latest} {latest}.copy) or remove it; the next build makes the link again",
+        )
+    device = layout.staging_root.stat().st_dev
+    for folder in folders:
+        if folder.is_dir() and folder.stat().st_dev != device:
+            raise HostEnvironmentError(
+                f"{folder} is on another file system than {layout.staging_root}; a build is published by renaming "
+                "it from one to the other, which cannot cross file systems; nothing was started",
+                hint="keep builds/, failed/ and .staging/ of a profile on one volume (link the whole artifacts folder)",
+            )
+        if folder.is_dir():
+            try:
+                with deferred():  # a signal waits until the probe is gone
+                    os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=folder))
+            except OSError as err:
+                raise _not_writable(layout.root, err, str(folder)) from None
+
+
+def _not_writable(root: Path, err: OSError, what: str) -> HostEnvironmentError:
+    return HostEnvironmentError(
+        f"{what} is not writable ({err.strerror}); nothing was started",
+        hint=f"choose a writable folder with --artifacts, or fix the permissions of {root} "
+        f"(chown -R {os.getuid()}:{os.getgid()})",
+    )
 
 
 def is_build_id(name: str) -> bool:

@@ -16,6 +16,8 @@ from typing import Any
 from builder import __version__
 from builder.atomic import atomic_output
 from builder.errors import ArtifactError
+from builder.json_schema import schema_errors
+from builder.profile.resolved import resolved_problems
 from builder.safe_io import FileReadError, read_json
 
 SCHEMA_VERSION = 1
@@ -118,20 +120,35 @@ def load_manifest(path: Path) -> dict[str, Any]:
             f"{path}: manifest schema version {version} is newer than this builder reads ({SCHEMA_VERSION})",
             hint=f"upgrade Engine Foundry (this is {__version__}) to read it",
         )
-    problems = schema_problems(data)
+    problems = manifest_problems(data)
     if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise ArtifactError(
-            f"{path}: manifest does not match its schema: {problems[0]}", hint="rebuild or re-copy the artifact"
+            f"{path}: manifest field {problems[0]}{more}",
+            hint="the manifest was edited or written by another tool; rebuild or re-copy the artifact",
         )
     return data
 
 
-def schema_problems(data: Mapping[str, Any]) -> list[str]:
-    """Schema violations (needs jsonschema; without it only the required keys are checked)."""
-    schema = json.loads(SCHEMA_PATH.read_text())
-    try:
-        import jsonschema
-    except ImportError:
-        return [f"missing key {k!r}" for k in schema["required"] if k not in data]
-    validator = jsonschema.Draft202012Validator(schema)
-    return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in validator.iter_errors(data)]
+def manifest_problems(data: Any) -> list[str]:
+    """Why ``data`` is not a manifest this builder can trust, one ``<field>: <what>`` line per problem.
+
+    The schema (types, ranges, artifact paths inside the folder), then the resolved profile through the same
+    validation a profile file gets (:func:`builder.profile.resolved.resolved_problems`), then consistency: a
+    succeeded build has no failed or unfinished stage and no error, and lists each artifact path once.
+    """
+    problems = schema_errors(data, json.loads(SCHEMA_PATH.read_text()))
+    if problems:
+        return problems
+    problems = resolved_problems(data["profile"]["resolved"])
+    if data["status"] == "succeeded":
+        problems += [
+            f"stages[{i}].status: {s['status']!r} in a build whose status is 'succeeded'"
+            for i, s in enumerate(data["stages"])
+            if s["status"] not in ("ok", "skipped")
+        ]
+        if data.get("error") is not None:
+            problems.append("error: set in a build whose status is 'succeeded'")
+    paths = [artifact["path"] for artifact in data["artifacts"]]
+    problems += [f"artifacts: {path!r} is listed twice" for path in sorted(set(paths)) if paths.count(path) > 1]
+    return problems

@@ -10,20 +10,20 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 from builder import gpu as gpu_discovery
-from builder.buildkey import build_key_for
+from builder.buildkey import BuildKey, build_key_for
 from builder.environment import capture_environment
 from builder.errors import BuilderError, ExitCode, HostEnvironmentError
 from builder.gpu import GpuProbe
+from builder.interrupted_build import build_cleanup
+from builder.interrupts import Interrupted, deferred, on_abort
 from builder.layout import MANIFEST_NAME, ArtifactLayout, new_build_id
 from builder.locking import profile_lock
 from builder.manifest import Manifest, StageRecord, utc_now
@@ -55,10 +55,6 @@ class BuildOutcome:
     build_key: str
 
 
-class Interrupted(BuilderError):
-    exit_code = ExitCode.INTERRUPTED
-
-
 def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stage] = PIPELINE) -> BuildOutcome:
     """Build ``profile`` through ``pipeline`` unless a good build with the same key exists (or ``force``).
 
@@ -72,9 +68,10 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
     gpus = gpu_discovery.probe_gpus()  # once per build: the key, the environment and the backend's checks all use it
     key = build_key_for(profile, settings.models, settings.image_id, lambda: gpus.gpus)
     layout = ArtifactLayout(settings.artifacts, profile.name)
-    _ensure_writable(layout)
+    layout.check_tree()  # shape and permissions, before any stage runs
     with profile_lock(layout.lock_path, wait=settings.wait):
-        cleanup = layout.remove_stale_staging()
+        with deferred():  # SIGINT/SIGTERM wait: never half a leftover
+            cleanup = layout.remove_stale_staging()
         for stale in cleanup.removed:
             settings.log(f"removed the leftovers of an interrupted build: .staging/{stale}")
         for stale, reason in cleanup.failed:
@@ -85,37 +82,52 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
         existing = layout.find_build_with_key(key.key)
         if existing is not None and not settings.force:
             if layout.latest_dir() != existing.resolve():
-                layout.point_latest_at(existing.name)
+                with deferred():  # never a stray .latest-* link
+                    layout.point_latest_at(existing.name)
             settings.log(f"up to date: {existing} (build key {key.key[:12]})")
             return BuildOutcome(True, existing, key.key)
         build_id = new_build_id(key.key)
-        staging = layout.staging_dir(build_id)
-        staging.mkdir(parents=True)
-        manifest = Manifest(
-            build_id=build_id,
-            build_key=key.key,
-            key_inputs=key.inputs,
-            profile={
-                "name": profile.name,
-                "source": profile.source,
-                "sha256": profile.sha256(),
-                "resolved": profile.to_dict(),
-            },
-            inputs={"weights": {"identity": key.weights.identity, "sha256": key.weights.sha256}},
-            environment=capture_environment(settings.image_id, gpus=gpus.gpus),
-            launch={"argv": list(settings.argv), "force": settings.force},
-            stages=tuple(StageRecord(name, StageStatus.PENDING.value) for name in names),
-        )
-        manifest.write_atomic(staging / MANIFEST_NAME)
-        scratch = Path(tempfile.mkdtemp(prefix=f"{build_id}.", dir=layout.staging_root))
-        try:
-            with _sigterm_as_interrupt():
-                run = _Run(profile, settings, layout, staging, scratch)
-                final = run.stages(pipeline, manifest, run.preflight(pipeline, manifest, gpus))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        settings.log(f"published {final}")
-        return BuildOutcome(False, final, key.key)
+        with on_abort(build_cleanup(layout, build_id)):  # SIGINT/SIGTERM: builder/interrupts.py
+            return _staged_build(profile, settings, pipeline, layout, build_id, key, gpus)
+
+
+def _staged_build(
+    profile: Profile,
+    settings: BuildSettings,
+    pipeline: Sequence[Stage],
+    layout: ArtifactLayout,
+    build_id: str,
+    key: BuildKey,
+    gpus: GpuProbe,
+) -> BuildOutcome:
+    """Run the stages of a new build in its staging folder; publish it, or record it under failed/."""
+    names = [stage.NAME for stage in pipeline]
+    staging = layout.staging_dir(build_id)
+    staging.mkdir(parents=True)
+    manifest = Manifest(
+        build_id=build_id,
+        build_key=key.key,
+        key_inputs=key.inputs,
+        profile={
+            "name": profile.name,
+            "source": profile.source,
+            "sha256": profile.sha256(),
+            "resolved": profile.to_dict(),
+        },
+        inputs={"weights": {"identity": key.weights.identity, "sha256": key.weights.sha256}},
+        environment=capture_environment(settings.image_id, gpus=gpus.gpus),
+        launch={"argv": list(settings.argv), "force": settings.force},
+        stages=tuple(StageRecord(name, StageStatus.PENDING.value) for name in names),
+    )
+    manifest.write_atomic(staging / MANIFEST_NAME)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{build_id}.", dir=layout.staging_root))
+    try:
+        run = _Run(profile, settings, layout, staging, scratch)
+        final = run.stages(pipeline, manifest, run.preflight(pipeline, manifest, gpus))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    settings.log(f"published {final}")
+    return BuildOutcome(False, final, key.key)
 
 
 @dataclass(frozen=True)
@@ -217,7 +229,14 @@ class _Run:
 
 def _fail(manifest: Manifest, staging: Path, layout: ArtifactLayout, error: dict[str, Any]) -> None:
     """Mark the build failed and move it out of staging, never into builds/."""
+    if not staging.is_dir():  # it left staging: published (builds/<id> is whole) or already recorded
+        return
     failed = replace(manifest, status="failed", finished_at=utc_now(), error=error)
+    with deferred():  # a signal now waits until the record is in failed/
+        _move_to_failed(failed, staging, layout)
+
+
+def _move_to_failed(failed: Manifest, staging: Path, layout: ArtifactLayout) -> None:
     try:
         failed.write_atomic(staging / MANIFEST_NAME)
         layout.failed_dir.mkdir(parents=True, exist_ok=True)
@@ -264,35 +283,3 @@ def _as_user_error(exc: BaseException, stage: str) -> BuilderError | None:
             hint="make the artifacts folder writable by this user",
         )
     return None
-
-
-def _ensure_writable(layout: ArtifactLayout) -> None:
-    try:
-        layout.staging_root.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=layout.profile_dir, prefix=".probe-")
-        probe.close()
-    except OSError as err:
-        raise HostEnvironmentError(
-            f"artifacts folder {layout.root} is not writable ({err.strerror})",
-            hint="choose a writable folder with --artifacts, "
-            f"or fix its permissions (chown {os.getuid()}:{os.getgid()})",
-        ) from None
-
-
-class _sigterm_as_interrupt:
-    """Turn SIGTERM (``docker stop``) into KeyboardInterrupt so cleanup runs."""
-
-    def __enter__(self) -> None:
-        self._old: Any = None
-        try:
-            self._old = signal.signal(signal.SIGTERM, self._raise)
-        except ValueError:  # not in the main thread
-            self._old = None
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
-
-    @staticmethod
-    def _raise(signum: int, frame: FrameType | None) -> NoReturn:
-        raise KeyboardInterrupt

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from builder.errors import HostEnvironmentError
+from builder.interrupts import on_abort
 
 #: variable -> subfolder of the private folder
 FOLDERS = {
@@ -60,7 +61,8 @@ def private_library_dirs() -> Iterator[Path]:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.environ[name] = str(folder)
         tempfile.tempdir = str(root / FOLDERS["TMPDIR"])
-        yield root
+        with on_abort(lambda signal_name: shutil.rmtree(root, ignore_errors=True)):  # SIGINT/SIGTERM end with os._exit
+            yield root
     finally:
         tempfile.tempdir = saved_tempdir
         for name, value in saved.items():

@@ -89,14 +89,19 @@ def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> N
 def _check_inference(report: VerifyReport) -> None:
     """Load the model artifact with its backend and run one inference on zeros."""
     assert report.manifest is not None
+    from builder.profile.resolved import profile_from_resolved
+
     backend_name = report.manifest["profile"]["resolved"]["backend"]
     model = next(a for a in report.manifest["artifacts"] if a["kind"] == "model")
-    try:
+    try:  # the manifest was checked when read (builder.manifest.load_manifest); a bad profile is a verdict
+        profile = profile_from_resolved(report.manifest["profile"]["resolved"])
+    except BuilderError as err:
+        report.add("load", "fail", err.message)
+        return
+    try:  # only "this host cannot run it" is a skip
         from builder.backends.registry import get_backend
-        from builder.profile.resolved import profile_from_resolved
 
         backend = get_backend(backend_name)
-        profile = profile_from_resolved(report.manifest["profile"]["resolved"])
         backend.check_available(profile)
     except BuilderError as err:
         report.add("load", "skip", f"{backend_name} cannot run here: {err.message}")

@@ -135,6 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
     parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="build even when the estimated memory or time exceeds the host (builder/resources.py)",
+    )
+    parser.add_argument(
         "--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)"
     )
     parser.add_argument(
@@ -161,7 +166,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     from builder.host.progress import ProgressSink, log_path
 
     profile = check_buildable_here(args.profile, args.profiles_dir)
-    settings = _settings(args, gpus=args.gpus, force=args.force)
+    settings = _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large)
     sink = ProgressSink(
         log_path(settings.artifacts_dir, profile.name), verbose=args.verbose, out=lambda line: print(line, flush=True)
     )
@@ -201,7 +206,7 @@ def _cmd_engines(args: argparse.Namespace) -> int:
         raise HostEnvironmentError(
             f"no profiles in {args.profiles_dir}", hint="pass --profiles-dir or --profiles NAME..."
         )
-    return launch_many(refs, _settings(args, gpus=args.gpus, force=args.force), _docker())
+    return launch_many(refs, _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large), _docker())
 
 
 def _cmd_image(args: argparse.Namespace) -> int:

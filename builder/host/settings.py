@@ -52,6 +52,7 @@ def host_settings(
     image: str | None = None,
     gpus: str = "all",
     force: bool = False,
+    allow_large: bool = False,
 ) -> HostSettings:
     """:class:`HostSettings` with absolute folders and the container user of this host."""
     return HostSettings(
@@ -63,6 +64,7 @@ def host_settings(
         image=image,
         gpus=gpus,
         force=force,
+        allow_large=allow_large,
     )
 
 

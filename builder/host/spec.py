@@ -58,6 +58,7 @@ class HostSettings:
     image_id: str = ""  # the ID that reference resolved to (filled in by the launcher)
     gpus: str = "all"  # "all", an index ("0") or a list ("0,1"); tensorrt profiles only
     force: bool = False
+    allow_large: bool = False  # pass --allow-large (builder/resources.py) to the build
     tmpfs_size: str = "2g"
     environment: Mapping[str, str] = field(default_factory=dict)  # extra variables, e.g. image provenance
 
@@ -147,7 +148,7 @@ def container_command(profile_name: str, settings: HostSettings) -> tuple[str, .
     )  # fmt: skip
     if settings.image_id:
         command += ("--image-id", settings.image_id)
-    return command + (("--force",) if settings.force else ())
+    return command + (("--force",) if settings.force else ()) + (("--allow-large",) if settings.allow_large else ())
 
 
 def container_spec(

@@ -26,9 +26,8 @@ def profile_from_resolved(data: Mapping[str, Any]) -> Profile:
     """
     if not isinstance(data, Mapping):
         raise _unreadable(f"it is {type(data).__name__}, not a mapping")
-    document = document_from_resolved(data)
     report = Report(_locate, complete=True)
-    valid = validate(document, report)
+    valid = validate(document_from_resolved(data), report)
     if valid is None:
         more = f" (and {len(report.errors) - 1} more problem(s))" if len(report.errors) > 1 else ""
         raise _unreadable(f"{report.errors[0]}{more}")
@@ -37,6 +36,18 @@ def profile_from_resolved(data: Mapping[str, Any]) -> Profile:
         source=str(data.get("source", "")),
         extends_chain=tuple(str(path) for path in data.get("extends_chain", ())),
     )
+
+
+def resolved_problems(data: Mapping[str, Any]) -> list[str]:
+    """Why ``data`` is not a valid resolved profile, one ``profile.resolved.<key>: <what>`` line per problem."""
+    if not isinstance(data, Mapping):
+        return [f"profile.resolved: must be an object, got {type(data).__name__}"]
+    report = Report(_locate, complete=True)
+    validate(document_from_resolved(data), report)
+    return [
+        f"profile.resolved.{error.key}: {error.message}" if error.key else f"profile.resolved: {error.message}"
+        for error in report.errors
+    ]
 
 
 def _locate(path: KeyPath) -> tuple[str, int | None]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from builder.atomic import write_text_atomic
 from builder.hashing import SUMS_NAME, format_sums, sha256_file
+from builder.interrupted_build import published_message
+from builder.interrupts import deferred, note_outcome
 from builder.layout import MANIFEST_NAME
 from builder.manifest import ArtifactRecord, Manifest, StageRecord, utc_now
 from builder.stage_types import StageContext, StageResult, StageStatus
@@ -49,8 +51,10 @@ def run(ctx: StageContext) -> StageResult:
     _fsync_tree(staging)
     final = layout.build_dir(manifest.build_id)
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging, final)
-    layout.point_latest_at(manifest.build_id)
+    with deferred():  # SIGINT/SIGTERM wait until both are done: latest is never half-switched
+        os.rename(staging, final)
+        layout.point_latest_at(manifest.build_id)
+        note_outcome(*published_message(layout, final))
     return StageResult(details=details, published=final)
 
 

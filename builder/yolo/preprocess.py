@@ -7,6 +7,7 @@ deployed model sees exactly the tensors ultralytics would feed it.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,13 +78,31 @@ def load_image(path: Path) -> np.ndarray:
             f"image {path} cannot be read ({err.strerror})",
             hint="make the image readable by the user that runs the build",
         ) from None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error as err:  # OpenCV refuses a header it will not decode (e.g. more than CV_IO_MAX_IMAGE_PIXELS)
+        raise _refused(path, err) from None
     if image is None:
         raise ImageError(
             f"image {path} could not be decoded",
             hint="use a JPEG or PNG file that OpenCV can read; replace the file if it is truncated",
         )
     return image
+
+
+def _refused(path: Path, err: Exception) -> ImageError:
+    """The image error for an image OpenCV refuses to decode; its pixel cap is named when that is the reason."""
+    reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+    if "CV_IO_MAX_IMAGE_PIXELS" in reason:
+        limit = os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))
+        return ImageError(
+            f"image {path} has more pixels than OpenCV decodes (its header declares more than {limit} pixels)",
+            hint="use a sample image of normal size (a few megapixels; it is letterboxed to imgsz anyway)",
+        )
+    return ImageError(
+        f"image {path} could not be decoded ({reason})",
+        hint="use a JPEG or PNG file that OpenCV can read; replace the file if it is damaged",
+    )
 
 
 def ultralytics_assets() -> Path:

@@ -34,9 +34,13 @@ POINTS = (*STAGE_POINTS, "publish", "latest")
 
 
 def _pause(point: str, marker: Path) -> None:
+    """Write ``marker`` and wait: until SIGKILL, or until SIGINT/SIGTERM (acted on here, or held back by a
+    ``builder.interrupts.deferred`` block: then the build goes on, and the signal is acted on when the block ends)."""
+    from builder import interrupts
+
     marker.write_text(json.dumps({"point": point, "pid": os.getpid()}))
-    while True:  # until SIGKILL
-        time.sleep(60)
+    while interrupts._STATE.pending is None:
+        time.sleep(0.05)
 
 
 def install(point: str, marker: Path) -> None:

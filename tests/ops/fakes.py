@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from builder.hashing import format_sums, sha256_file
 from builder.layout import ArtifactLayout
+from tests.support import REPO
 
 CPU_METADATA = {
     "schema_version": 1,
@@ -41,6 +43,18 @@ CPU_METADATA = {
 }
 
 
+@functools.cache
+def _shipped_profile(name: str) -> str:
+    from builder.profile.load import load_profile
+
+    return json.dumps(load_profile(name, REPO / "profiles").to_dict())
+
+
+def _resolved_profile(name: str) -> dict[str, Any]:
+    """A shipped profile's resolved form (as manifests store it): the manifest check validates it in full."""
+    return json.loads(_shipped_profile(name))
+
+
 def build_id(n: int) -> str:
     """A valid, time-sortable build ID; larger ``n`` is newer."""
     return f"20250101T{n // 3600:02d}{n // 60 % 60:02d}{n % 60:02d}000000Z-{n:012x}"
@@ -50,13 +64,12 @@ def synthetic_manifest(
     profile: str = "tiny", n: int = 1, backend: str = "onnxruntime", p50: float = 10.0
 ) -> dict[str, Any]:
     """A succeeded manifest (artifacts filled in by :func:`write_build`)."""
-    resolved = {
-        "name": profile, "backend": backend, "precision": "fp16" if backend == "tensorrt" else "fp32",
-        "imgsz": [64, 64], "batch": {"min": 1, "opt": 1, "max": 1}, "hardware_compatibility": "none",
-        "version_compatible": False,
-        "verify": {"seed": 0, "tolerances": {"default": {"atol": 0.01, "rtol": 0.001}}}, "description": "synthetic",
-        "source": f"/profiles/{profile}.yaml", "extends_chain": [],
-    }  # fmt: skip
+    resolved = _resolved_profile("a10-fp16" if backend == "tensorrt" else "cpu-fp32")
+    resolved.update(
+        name=profile, imgsz=[64, 64], batch={"min": 1, "opt": 1, "max": 1}, hardware_compatibility="none",
+        version_compatible=False, description="synthetic", source=f"/profiles/{profile}.yaml", extends_chain=[],
+    )  # fmt: skip
+    resolved["verify"].update(seed=0, tolerances={"default": {"atol": 0.01, "rtol": 0.001}})
     tensorrt = backend == "tensorrt"
     gpus = [
         {
