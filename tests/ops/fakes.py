@@ -66,7 +66,8 @@ def synthetic_manifest(
     """A succeeded manifest (artifacts filled in by :func:`write_build`)."""
     resolved = _resolved_profile("a10-fp16" if backend == "tensorrt" else "cpu-fp32")
     resolved.update(
-        name=profile, imgsz=[64, 64], batch={"min": 1, "opt": 1, "max": 1}, hardware_compatibility="none",
+        name=profile, backend=backend, imgsz=[64, 64], batch={"min": 1, "opt": 1, "max": 1},
+        hardware_compatibility="none",
         version_compatible=False, description="synthetic", source=f"/profiles/{profile}.yaml", extends_chain=[],
     )  # fmt: skip
     resolved["verify"].update(seed=0, tolerances={"default": {"atol": 0.01, "rtol": 0.001}})
