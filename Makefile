@@ -57,7 +57,7 @@ offline-base: venv-host ## make the local Debian base image with debootstrap: ma
 test: venv-dev ## run the tests (all but the gpu ones; Docker tests use the real engine)
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: venv-host ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml) [IMAGE=engine-foundry:trt10]
+test-gpu: venv-dev ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml) [IMAGE=engine-foundry:trt10]
 	$(PYTHON) -m builder test-gpu$(if $(IMAGE), --image $(IMAGE))$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")
 
 bench: venv-dev ## run the benchmarks under bench/

@@ -19,6 +19,6 @@ def test_nightly_on_the_farm_reports_a_refused_cluster_per_profile(tmp_path: Pat
             "--profiles-dir", str(REPO / "profiles"), "--artifacts", str(tmp_path / "artifacts"),
             "--reports", str(tmp_path / "reports")]  # fmt: skip
     result = subprocess.run(argv, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 7, result.stdout + result.stderr
+    assert result.returncode == 4, result.stdout + result.stderr  # failed builds, no drift
     assert "NIGHTLY-FAIL" in result.stderr and "RAY_AUTH_MODE is not 'token'" in result.stderr
     assert not (tmp_path / "artifacts" / "cpu-fp32" / "builds").exists()
