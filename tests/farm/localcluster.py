@@ -120,21 +120,21 @@ class LocalRayCluster:
 
     def _start_node(self, name: str, args: Sequence[str], resources: Mapping[str, float]) -> Node:
         node_id = secrets.token_hex(28)  # Ray's node ID size; known in advance so tests can tell which node built what
-        log = open(self.root / f"{name}.log", "wb")
         cmd = [*self.netns, sys.executable, "-m", "ray.scripts.scripts", "start", "--block",
                "--node-ip-address=127.0.0.1",
                f"--memory={1536 * MiB}", f"--object-store-memory={96 * MiB}", f"--temp-dir={self._temp_dir(name)}",
                "--disable-usage-stats", *args]  # fmt: skip
         env = self.env(extra={"RAY_OVERRIDE_NODE_ID_FOR_TESTING": node_id})
-        process = subprocess.Popen(
-            cmd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=self.root,
-        )
+        with open(self.root / f"{name}.log", "wb") as log:  # the node keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                cmd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.root,
+            )
         node = Node(name, node_id, process, resources)
         self.nodes[name] = node
         return node
