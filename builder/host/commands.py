@@ -30,12 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_common_paths(engine)
     _launch_options(engine)
-    engine.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show the full build log live (default: one line per stage; the log goes to <artifacts>/<profile>/logs/)",
-    )
+    _verbose_option(engine, "one line per stage")
     engine.set_defaults(handler=_cmd_engine)
 
     engines = subparsers.add_parser(
@@ -46,10 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="PROFILE",
-        help="profiles to build (default: every buildable profile)",
+        help="profiles to build (default: every profile this host can build; the others are SKIPPED). "
+        "A named profile this host cannot build is SKIPPED too, and the exit code is then 3",
     )
     add_common_paths(engines)
     _launch_options(engines)
+    _verbose_option(engines, "one line per stage and profile")
     engines.set_defaults(handler=_cmd_engines)
 
     image = subparsers.add_parser("image", help="build the builder image of a flavour (cpu, trt or trt10)")
@@ -132,6 +129,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clean.set_defaults(handler=_cmd_clean)
 
 
+def _verbose_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=f"show the full build log live (default: {default}; the log goes to <artifacts>/<profile>/logs/)",
+    )
+
+
 def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even when an up-to-date build exists")
     parser.add_argument(
@@ -189,16 +195,17 @@ def check_buildable_here(profile_ref: str, profiles_dir: Path) -> Any:
     profile = load_profile(profile_ref, profiles_dir)
     reason = why_not_buildable(profile.backend, BuildHost.probe())
     if reason:
-        raise HostEnvironmentError(
-            f"cannot build {profile.name} on this host: {reason}",
-            hint="build it on a host with an NVIDIA GPU, its driver and the NVIDIA Container Toolkit; "
-            "`python3 -m builder doctor` lists the profiles this host can build",
-        )
+        from builder.host.fleet_plan import HOST_TIP
+
+        raise HostEnvironmentError(f"cannot build {profile.name} on this host: {reason}", hint=HOST_TIP)
     return profile
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
+    from builder.buildable import BuildHost
     from builder.host.fleet import launch_many
+    from builder.host.fleet_plan import plan_fleet
+    from builder.host.progress import ProgressSink, log_path
     from builder.profile import list_profiles
 
     refs = args.profiles or [item.name for item in list_profiles(args.profiles_dir) if not item.abstract]
@@ -206,7 +213,16 @@ def _cmd_engines(args: argparse.Namespace) -> int:
         raise HostEnvironmentError(
             f"no profiles in {args.profiles_dir}", hint="pass --profiles-dir or --profiles NAME..."
         )
-    return launch_many(refs, _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large), _docker())
+    plan = plan_fleet(refs, args.profiles_dir, BuildHost.probe(), named=bool(args.profiles))  # before any Docker
+    settings = _settings(args, gpus=args.gpus, force=args.force, allow_large=args.allow_large)
+
+    def logs(name: str, out: Any) -> ProgressSink:
+        return ProgressSink(log_path(settings.artifacts_dir, name), verbose=args.verbose, out=out)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    return launch_many(plan, settings, _docker(), say, logs=logs)
 
 
 def _cmd_image(args: argparse.Namespace) -> int:

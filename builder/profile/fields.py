@@ -256,12 +256,18 @@ VERIFY = Section(
 BENCHMARK = Section(
     (
         Field("warmup", Integer(0, 100_000), "Untimed runs before measuring.", default=10),
-        Field("iterations", Integer(1, 1_000_000), "Timed runs (the most; `budget_s` may stop earlier).", default=50),
+        Field(
+            "iterations",
+            Integer(1, 1_000_000),
+            "Timed runs (the most, except trtexec with a budget; `budget_s` may stop earlier).",
+            default=50,
+        ),
         Field(
             "budget_s",
             Number(0.0, 3600.0),
             "Seconds the benchmark may take, warm-up included; it stops at `iterations` or here, after at least 5 "
-            "timed runs. 0: no budget.",
+            "timed runs (trtexec cannot stop at whichever comes first: it times for the budget, see "
+            "docs/tensorrt.md). 0: no budget.",
             default=3.0,
         ),
     ),

@@ -1,4 +1,5 @@
-"""Benchmark a plan: ``trtexec`` (CUDA graphs, no copies) when present, else Polygraphy's ``TrtRunner``."""
+"""Benchmark a plan within ``benchmark.budget_s``: ``trtexec`` (CUDA graphs, no copies) when present, else
+Polygraphy's ``TrtRunner``; both record the noise facts the nightly's latency gate needs."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from builder.backends.tensorrt import trt_calls
 from builder.backends.tensorrt.engine_files import read_plan
 from builder.backends.tensorrt.settings import shapes_from_profile
 from builder.backends.tensorrt.trtexec import (
-    WARMUP_MS,
     find_trtexec,
     parse_trtexec_output,
+    read_exported_times,
     run_trtexec,
     trtexec_command,
+    trtexec_timing,
 )
+from builder.benchmark_timing import noise_facts
 from builder.benchmarking import LATENCY_KEYS, latency_summary
 from builder.errors import BenchmarkError
 from builder.profile import Profile
@@ -52,7 +55,8 @@ def fallback_reason(profile: Profile, trtexec: str | None) -> str | None:
 
 
 def benchmark_plan(ctx: StageContext, build: BuildResult) -> dict[str, Any]:
-    """Time the plan at the OPT batch; record the method and, for trtexec, the exact command.
+    """Time the plan at the OPT batch within ``benchmark.budget_s``; record the method, the noise facts of
+    :func:`builder.benchmark_timing.noise_facts` (as ONNX Runtime does) and, for trtexec, the exact command.
 
     Raises:
         BenchmarkError: trtexec fails or prints no summary; or the TrtRunner fallback fails.
@@ -64,26 +68,38 @@ def benchmark_plan(ctx: StageContext, build: BuildResult) -> dict[str, Any]:
     trtexec = find_trtexec()
     reason = fallback_reason(profile, trtexec)
     if trtexec is not None and reason is None:
+        times_file = ctx.scratch / "trtexec-times.json"
         cmd = trtexec_command(
-            trtexec, artifact, iterations=spec.iterations, input_shape=(input_name, shape) if profile.dynamic else None
+            trtexec,
+            artifact,
+            iterations=spec.iterations,
+            budget_s=spec.budget_s,
+            input_shape=(input_name, shape) if profile.dynamic else None,
+            times_file=times_file,
         )
         ctx.log(f"benchmark: {' '.join(cmd)}")
         output = run_trtexec(cmd)
         (ctx.scratch / "trtexec.log").write_text(output)
         numbers = numbers_from_trtexec(parse_trtexec_output(output), batch)
+        times = read_exported_times(times_file)
         return {
             **numbers,
             "batch": batch,
             "shape": list(shape),
             "command": cmd,
-            "warmup_ms": WARMUP_MS,
-            "iterations": spec.iterations,
+            "warmup_ms": trtexec_timing(spec.iterations, spec.budget_s).warmup_ms,
+            "iterations": len(times),
+            **noise_facts(times, budget_s=spec.budget_s, iterations=spec.iterations),
         }
-    ctx.log(f"benchmark: {reason}; {spec.warmup} warm-up + {spec.iterations} timed TrtRunner runs at batch {batch}")
+    ctx.log(
+        f"benchmark: {reason}; {spec.warmup} warm-up + up to {spec.iterations} timed TrtRunner runs "
+        f"within {spec.budget_s:g} s at batch {batch}"
+    )
     try:
-        times = trt_calls.time_with_trt_runner(read_plan(artifact), shape, spec.warmup, spec.iterations)
+        times = trt_calls.time_with_trt_runner(read_plan(artifact), shape, spec.warmup, spec.iterations, spec.budget_s)
     except Exception as err:  # Polygraphy/TensorRT raise their own types
         raise BenchmarkError(
             f"TrtRunner inference on {artifact.name} failed: {err}", hint="rerun `verify` to see whether the plan loads"
         ) from err
-    return latency_summary(times, batch, method="polygraphy-trtrunner", reason=reason, shape=list(shape))
+    noise = noise_facts(times, budget_s=spec.budget_s, iterations=spec.iterations)
+    return latency_summary(times, batch, method="polygraphy-trtrunner", reason=reason, shape=list(shape), **noise)

@@ -9,7 +9,7 @@ through ``getattr``. ``tensorrt`` is imported inside each function: importing th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -230,18 +230,27 @@ def trt_runner(plan: bytes) -> Any:
     return TrtRunner(EngineFromBytes(plan))  # EngineFromBytes allows host code (version-compatible plans)
 
 
-def time_with_trt_runner(plan: bytes, shape: tuple[int, ...], warmup: int, iterations: int) -> list[float]:
-    """Per-inference times in ms from Polygraphy's ``TrtRunner`` (includes host<->device copies)."""
+def time_with_trt_runner(
+    plan: bytes,
+    shape: tuple[int, ...],
+    warmup: int,
+    iterations: int,
+    budget_s: float = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
+    """Per-inference times in ms from Polygraphy's ``TrtRunner`` (includes host<->device copies), stopping at
+    ``iterations`` or ``budget_s`` as :func:`builder.benchmark_timing.timed_runs` decides (0: no budget)."""
     import numpy as np
+
+    from builder.benchmark_timing import timed_runs
 
     runner = trt_runner(plan)
     with runner:
         name = next(iter(runner.get_input_metadata(use_numpy_dtypes=False)))
         feed = {name: np.random.default_rng(0).random(shape, dtype=np.float32)}
-        for _ in range(warmup):
+
+        def once() -> float:
             runner.infer(feed)
-        times = []
-        for _ in range(iterations):
-            runner.infer(feed)
-            times.append(float(runner.last_inference_time()) * 1000.0)
-    return times
+            return float(runner.last_inference_time()) * 1000.0
+
+        return timed_runs(once, warmup=warmup, iterations=iterations, budget_s=budget_s, clock=clock)

@@ -7,18 +7,21 @@ max = …, mean = …, median = …, percentile(P%) = … ms`` lines) is the sam
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.benchmark_timing import ROUNDS
 from builder.errors import BenchmarkError
 
 TRTEXEC_PATHS = ("/opt/tensorrt/bin/trtexec", "/workspace/tensorrt/bin/trtexec")  # NGC TensorRT images
 PERCENTILES = (50, 90, 99)
-WARMUP_MS = 200  # trtexec warms up for a time, not a count
+WARMUP_MS = 200  # trtexec warms up for a time, not a count (its default, sampleOptions.h defaultWarmUp)
 
 _NUMBER = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|inf|nan)"
 _METRICS = {
@@ -36,37 +39,83 @@ def find_trtexec() -> str | None:
     return shutil.which("trtexec") or next((p for p in TRTEXEC_PATHS if Path(p).is_file()), None)
 
 
+@dataclass(frozen=True)
+class TrtexecTiming:
+    """trtexec's timing flags: ``--warmUp`` (ms), ``--iterations`` and ``--duration`` (s)."""
+
+    warmup_ms: float
+    iterations: int
+    duration_s: float
+
+    def flags(self) -> list[str]:
+        return [f"--warmUp={self.warmup_ms:g}", f"--iterations={self.iterations}", f"--duration={self.duration_s:g}"]
+
+
+def trtexec_timing(iterations: int, budget_s: float) -> TrtexecTiming:
+    """The flags for ``benchmark.iterations`` / ``benchmark.budget_s``: at most the budget, at least a few runs.
+
+    trtexec's ``inferenceLoop`` (``samples/common/sampleInference.cpp``, the same in 8.6.1 and 10.8.0) loops
+    ``for (i = 0; i < iterations + skip || durationMs < maxDurationMs; ++i)`` with ``maxDurationMs = duration *
+    1000 + warmUp`` counted from the start of the warm-up, and skips the runs that end inside the warm-up. So it
+    stops when *both* the count and the time are reached: it cannot stop at whichever comes first.
+
+    With a budget: ``--warmUp`` at most half of it (as :func:`builder.benchmark_timing.timed_runs`),
+    ``--iterations`` = ``min(iterations, ROUNDS)`` (the floor), ``--duration`` = the rest of the budget: about
+    ``budget_s`` in all (more only when the floor's runs take longer), every run that fits is timed.
+    Without a budget (0): ``--iterations=N --duration=0``, so the count decides (at least N runs).
+    """
+    if budget_s <= 0:
+        return TrtexecTiming(WARMUP_MS, iterations, 0)
+    warmup_ms = min(float(WARMUP_MS), budget_s * 1000 / 2)
+    return TrtexecTiming(warmup_ms, min(iterations, ROUNDS), round(budget_s - warmup_ms / 1000, 3))
+
+
 def trtexec_command(
     trtexec: str,
     plan: Path,
     *,
     iterations: int,
+    budget_s: float = 0.0,
     input_shape: tuple[str, Sequence[int]] | None = None,
-    warmup_ms: int = WARMUP_MS,
+    times_file: Path | None = None,
     percentiles: Sequence[int] = PERCENTILES,
 ) -> list[str]:
-    """The benchmark command: CUDA graphs, no host<->device copies, about ``iterations`` timed runs.
+    """The benchmark command: CUDA graphs, no host<->device copies, timing flags of :func:`trtexec_timing`.
 
-    Not exactly: trtexec's ``inferenceLoop`` (NVIDIA/TensorRT ``samples/common/sampleInference.cpp``, 8.6 and
-    10.x) loops ``while i < iterations + skipped || duration < warm-up + --duration``, so it runs at least
-    ``iterations`` after the warm-up and may run more; ``--duration=0`` makes the count decide.
-
-    ``input_shape`` (name, NCHW) is needed for a dynamic-batch engine (the shape to time, e.g. the OPT one).
+    ``input_shape`` (name, NCHW) is needed for a dynamic-batch engine (the shape to time, e.g. the OPT one);
+    ``times_file`` gets every timed run (``--exportTimes``, warm-up runs left out: ``exportJSONTrace`` in
+    ``samples/common/sampleReporting.cpp``), read back by :func:`read_exported_times`.
     """
     cmd = [
         trtexec,
         f"--loadEngine={plan}",
         "--useCudaGraph",
         "--noDataTransfers",
-        f"--warmUp={warmup_ms}",
-        f"--iterations={iterations}",
-        "--duration=0",  # let `iterations` decide instead of running for at least 3 s
+        *trtexec_timing(iterations, budget_s).flags(),
         f"--percentile={','.join(str(p) for p in percentiles)}",
     ]
     if input_shape is not None:
         name, dims = input_shape
         cmd.append(f"--shapes={name}:{'x'.join(str(d) for d in dims)}")
+    if times_file is not None:
+        cmd.append(f"--exportTimes={times_file}")
     return cmd
+
+
+def read_exported_times(path: Path) -> list[float]:
+    """The ``latencyMs`` of every timed run in a ``--exportTimes`` file (a JSON list, one object per run).
+
+    Raises:
+        BenchmarkError: the file is missing or not that format.
+    """
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8"))
+        return [float(run["latencyMs"]) for run in runs]
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise BenchmarkError(
+            f"trtexec's per-run times {path} are unreadable: {err}",
+            hint="read the trtexec log in the build folder; this reader knows the TensorRT 8.6 and 10.x format",
+        ) from err
 
 
 def _perf_fields(text: str) -> dict[str, float]:
@@ -142,7 +191,9 @@ def run_trtexec(cmd: Sequence[str], timeout_s: float = 600) -> str:
     try:
         done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as err:
-        raise BenchmarkError(f"trtexec ran longer than {timeout_s:.0f} s", hint="lower `benchmark.iterations`") from err
+        raise BenchmarkError(
+            f"trtexec ran longer than {timeout_s:.0f} s", hint="lower `benchmark.budget_s` or `benchmark.iterations`"
+        ) from err
     output = done.stdout + done.stderr
     if done.returncode != 0:
         tail = "\n    ".join(output.strip().splitlines()[-12:])

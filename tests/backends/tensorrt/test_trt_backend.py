@@ -358,11 +358,19 @@ def _built_plan() -> BuildResult:
     return BuildResult(ArtifactOut("model.plan", "model"), "images", Unread())
 
 
+NOISE_KEYS = {"samples", "budget_s", "max_iterations", "round_p50_ms", "p50_spread", "load_per_cpu", "threads"}
+
+
 def test_benchmark_with_trtexec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     data = Path(__file__).parent / "data"
     tool = tmp_path / "bin" / "trtexec"
     tool.parent.mkdir()
-    tool.write_text(f"#!/bin/sh\necho \"$@\" > '{tmp_path / 'args.txt'}'\ncat '{data / 'trtexec-10.x-dynamic.txt'}'\n")
+    # like trtexec: the log on stdout, every timed run into the --exportTimes file
+    tool.write_text(
+        f"#!/bin/sh\necho \"$@\" > '{tmp_path / 'args.txt'}'\n"
+        f'for a in "$@"; do case "$a" in --exportTimes=*) cp \'{data / "trtexec-10.x-dynamic-times.json"}\' '
+        f"\"${{a#--exportTimes=}}\";; esac; done\ncat '{data / 'trtexec-10.x-dynamic.txt'}'\n"
+    )
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tool.parent}:/usr/bin:/bin")
     profile = trt_profile(batch=BatchSpec(1, 4, 8))
@@ -374,8 +382,14 @@ def test_benchmark_with_trtexec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         and numbers["throughput_ips"] == pytest.approx(4 * 708.155)
     )
     assert numbers["latency_ms"]["p50"] == 1.40906 and numbers["trtexec_tensorrt"] == "10.3.0"
-    assert (tmp_path / "args.txt").read_text().split()[-1] == "--shapes=images:4x3x64x64"
+    args = (tmp_path / "args.txt").read_text().split()
+    assert "--shapes=images:4x3x64x64" in args and f"--exportTimes={ctx.scratch / 'trtexec-times.json'}" in args
+    budget = profile.benchmark.budget_s
+    assert {"--warmUp=200", "--iterations=3", f"--duration={budget - 0.2:g}"} <= set(args), "the budget decides"
     assert numbers["command"][0] == str(tool) and (ctx.scratch / "trtexec.log").is_file()
+    assert NOISE_KEYS <= set(numbers) and numbers["samples"] == numbers["iterations"] == 100
+    assert numbers["budget_s"] == budget and numbers["max_iterations"] == profile.benchmark.iterations
+    assert len(numbers["round_p50_ms"]) == 5 and 0 <= numbers["p50_spread"] < 0.1 and numbers["threads"] >= 1
 
 
 def test_benchmark_falls_back_to_trtrunner_without_trtexec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -385,8 +399,8 @@ def test_benchmark_falls_back_to_trtrunner_without_trtexec(monkeypatch: pytest.M
     monkeypatch.setattr(trtexec, "TRTEXEC_PATHS", ())
     seen: dict[str, Any] = {}
 
-    def timed(plan: bytes, shape: tuple[int, ...], warmup: int, iterations: int) -> list[float]:
-        seen.update(plan=plan, shape=shape, warmup=warmup, iterations=iterations)
+    def timed(plan: bytes, shape: tuple[int, ...], warmup: int, iterations: int, budget_s: float) -> list[float]:
+        seen.update(plan=plan, shape=shape, warmup=warmup, iterations=iterations, budget_s=budget_s)
         return [2.0, 1.0, 3.0, 4.0]
 
     monkeypatch.setattr(trt_calls, "time_with_trt_runner", timed)
@@ -394,9 +408,57 @@ def test_benchmark_falls_back_to_trtrunner_without_trtexec(monkeypatch: pytest.M
     ctx = make_ctx(profile, tmp_path / "run")
     (ctx.workdir / "model.plan").write_bytes(PLAN)
     numbers = backend.benchmark(ctx, _built_plan())
-    assert seen == {"plan": PLAN, "shape": (1, 3, 64, 64), "warmup": 1, "iterations": 3}
+    assert seen == {"plan": PLAN, "shape": (1, 3, 64, 64), "warmup": 1, "iterations": 3, "budget_s": 3.0}
     assert numbers["method"] == "polygraphy-trtrunner" and "trtexec not found" in numbers["reason"]
     assert numbers["latency_ms"]["min"] == 1.0 and numbers["latency_ms"]["max"] == 4.0 and numbers["batch"] == 1
+    assert NOISE_KEYS <= set(numbers) and numbers["samples"] == 4 and numbers["round_p50_ms"] == [2.0, 1.0, 3.0, 4.0]
+
+
+class FakeTrtRunner:
+    """Polygraphy's TrtRunner as ``time_with_trt_runner`` uses it (polygraphy 0.53.6, ``backend/base/runner.py``:
+    ``get_input_metadata``, ``infer``, ``last_inference_time`` in seconds); each inference advances a fake clock."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.now, self.calls = seconds, 0.0, 0
+
+    def __enter__(self) -> FakeTrtRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def get_input_metadata(self, use_numpy_dtypes: bool = True) -> dict[str, Any]:
+        return {"images": None}
+
+    def infer(self, feed: dict[str, Any]) -> dict[str, Any]:
+        assert feed["images"].shape == (1, 3, 64, 64)
+        self.now += self.seconds
+        self.calls += 1
+        return {}
+
+    def last_inference_time(self) -> float:
+        return self.seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("seconds", "budget_s", "warmups", "timed"),
+    [
+        (0.4, 3.0, 2, 6),  # budget: warm-up to 0.8 s, then runs until 3.2 s >= 3 s
+        (2.0, 3.0, 1, 5),  # slow: warm-up stops past half the budget; the 5-run floor
+        (0.001, 3.0, 2, 50),  # fast: iterations stop it
+        (0.4, 0.0, 2, 50),  # no budget: the count decides
+    ],
+)
+def test_trtrunner_timing_stops_at_iterations_or_the_budget(
+    monkeypatch: pytest.MonkeyPatch, seconds: float, budget_s: float, warmups: int, timed: int
+) -> None:
+    runner = FakeTrtRunner(seconds)
+    monkeypatch.setattr(trt_calls, "trt_runner", lambda plan: runner)
+    times = trt_calls.time_with_trt_runner(PLAN, (1, 3, 64, 64), 2, 50, budget_s, clock=runner.clock)
+    assert times == [seconds * 1000.0] * timed and runner.calls == warmups + timed
 
 
 def test_the_package_keeps_the_protocol_functions_after_every_submodule_loads() -> None:

@@ -118,3 +118,61 @@ def test_not_found_and_fallback_reasons(monkeypatch: pytest.MonkeyPatch, tmp_pat
     from dataclasses import replace
 
     assert "version-compatible" in (fallback_reason(replace(profile, version_compatible=True), "/x/trtexec") or "")
+
+
+def inference_loop(timing: trtexec.TrtexecTiming, run_ms: float) -> tuple[int, float]:
+    """(timed runs, elapsed ms) of trtexec's ``inferenceLoop`` for runs of ``run_ms`` each, one stream.
+
+    Transcribed from NVIDIA/TensorRT ``samples/common/sampleInference.cpp`` (v8.6.1 and v10.8.0, lines 974-993:
+    ``for (i = 0; i < iterations + skip || durationMs < maxDurationMs; ++i)``, a run that ends before ``warmupMs``
+    is a skipped warm-up run) and ``inferenceExecution`` (``maxDurationMs = duration * 1000 + warmupMs``).
+    """
+    max_duration_ms = timing.duration_s * 1000 + timing.warmup_ms
+    elapsed, skip, i = 0.0, 0, 0
+    while i < timing.iterations + skip or elapsed < max_duration_ms:
+        elapsed += run_ms
+        if elapsed < timing.warmup_ms:
+            skip += 1
+        i += 1
+    return i - skip, elapsed
+
+
+@pytest.mark.parametrize("run_ms", [0.5, 40.0, 450.0, 900.0])
+def test_the_budget_flags_give_at_most_the_budget_and_at_least_five_runs(run_ms: float) -> None:
+    budget_ms, floor = 3000.0, 5
+    timed, elapsed = inference_loop(trtexec.trtexec_timing(50, 3.0), run_ms)
+    assert timed >= floor
+    assert elapsed <= max(budget_ms, floor * run_ms) + run_ms, "at most the budget unless 5 runs take longer"
+    old_timed, old_elapsed = inference_loop(trtexec.TrtexecTiming(200, 50, 0), run_ms)  # --iterations=50 --duration=0
+    if run_ms >= 450:
+        assert old_elapsed > 7 * budget_ms and elapsed < old_elapsed / 4, "a fixed count cost ten times the budget"
+
+
+def test_no_budget_lets_the_count_decide() -> None:
+    timing = trtexec.trtexec_timing(50, 0)
+    assert timing == trtexec.TrtexecTiming(200, 50, 0)
+    assert inference_loop(timing, 0.5)[0] == 50 and inference_loop(timing, 900.0)[0] == 50
+
+
+def test_command_line_with_a_budget_and_exported_times() -> None:
+    plan = Path("/b/model.plan")
+    cmd = trtexec_command("trtexec", plan, iterations=50, budget_s=3.0, times_file=Path("/s/times.json"))
+    assert cmd[4:8] == ["--warmUp=200", "--iterations=5", "--duration=2.8", "--percentile=50,90,99"]
+    assert cmd[-1] == "--exportTimes=/s/times.json"
+    short = trtexec_command("trtexec", plan, iterations=3, budget_s=0.2)
+    assert short[4:7] == ["--warmUp=100", "--iterations=3", "--duration=0.1"], "warm-up takes at most half"
+
+
+def test_exported_times_are_read_and_bad_files_are_errors(tmp_path: Path) -> None:
+    times = trtexec.read_exported_times(DATA / "trtexec-10.x-dynamic-times.json")
+    assert len(times) == 100 and min(times) == 1.39453 and max(times) == 1.50098  # the log's Latency min / max
+    for name, text in (
+        ("empty.json", ""),
+        ("wrong.json", '[{"computeMs": 1.0}]'),
+        ("inf.json", '[{ "latencyMs" : inf }]'),
+    ):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(BenchmarkError, match="per-run times"):
+            trtexec.read_exported_times(tmp_path / name)
+    with pytest.raises(BenchmarkError, match="unreadable"):
+        trtexec.read_exported_times(tmp_path / "missing.json")
