@@ -16,6 +16,7 @@ torchvision is missing; the numbers equal ``val()``'s up to NMS tie-breaks (docs
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,22 +63,34 @@ def evaluate(
     """
     import numpy as np
 
+    with runner:
+        return score_split(lambda x: np.asarray(runner.infer({input_name: x})[output_name]), split, imgsz, batch)
+
+
+def score_split(
+    infer: Callable[[Any], Any], split: LabelledSplit, imgsz: tuple[int, int], batch: int = 1, *, end2end: bool = False
+) -> MapResult:
+    """mAP of ``infer`` (letterboxed ``(batch, 3, h, w)`` float32 array in, the model's raw output array out).
+
+    ``end2end``: the output is already NMS-ed (ultralytics' end-to-end heads); NMS then only filters it.
+    """
+    import numpy as np
+
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     from ultralytics.utils.metrics import ap_per_class
 
     from builder.yolo.preprocess import image_to_tensor, load_image
 
     rows: list[tuple[Any, Any, Any, Any]] = []  # (correct, conf, pred_cls, target_cls) per image
-    with runner:
-        for start in range(0, len(split.images), batch):
-            paths = list(split.images[start : start + batch])
-            images = [load_image(p) for p in paths]
-            tensors = [image_to_tensor(im, imgsz) for im in images]
-            tensors += [tensors[-1]] * (batch - len(tensors))
-            raw = np.asarray(runner.infer({input_name: np.concatenate(tensors, axis=0)})[output_name])
-            for index, (path, image) in enumerate(zip(paths, images, strict=True)):
-                labels = read_labels(split.label_path(path), image.shape[0], image.shape[1])
-                rows.append(_score_image(raw[index : index + 1], labels, imgsz, image.shape[:2]))
+    for start in range(0, len(split.images), batch):
+        paths = list(split.images[start : start + batch])
+        images = [load_image(p) for p in paths]
+        tensors = [image_to_tensor(im, imgsz) for im in images]
+        tensors += [tensors[-1]] * (batch - len(tensors))
+        raw = infer(np.concatenate(tensors, axis=0))
+        for index, (path, image) in enumerate(zip(paths, images, strict=True)):
+            labels = read_labels(split.label_path(path), image.shape[0], image.shape[1])
+            rows.append(_score_image(raw[index : index + 1], labels, imgsz, image.shape[:2], end2end))
     tp, conf, pred_cls, target_cls = (np.concatenate(column) for column in zip(*rows, strict=True))
     names = dict(split.names)
     result = ap_per_class(tp, conf, pred_cls, target_cls, names=names)
@@ -89,7 +102,9 @@ def evaluate(
     return MapResult(map50, map50_95, ap50, ap50_95, len(split.images), len(target_cls))
 
 
-def _score_image(raw: Any, labels: Any, imgsz: tuple[int, int], shape: tuple[int, int]) -> tuple[Any, Any, Any, Any]:
+def _score_image(
+    raw: Any, labels: Any, imgsz: tuple[int, int], shape: tuple[int, int], end2end: bool
+) -> tuple[Any, Any, Any, Any]:
     """One image's detections (ultralytics' NMS) matched to its labels at the ten IoU thresholds."""
     import numpy as np
     import torch
@@ -98,7 +113,9 @@ def _score_image(raw: Any, labels: Any, imgsz: tuple[int, int], shape: tuple[int
     from ultralytics.utils.nms import non_max_suppression
     from ultralytics.utils.ops import scale_boxes
 
-    det = non_max_suppression(torch.from_numpy(raw), VAL_CONF, VAL_IOU, multi_label=True, max_det=VAL_MAX_DET)[0]
+    det = non_max_suppression(
+        torch.from_numpy(raw), VAL_CONF, VAL_IOU, multi_label=True, max_det=VAL_MAX_DET, end2end=end2end
+    )[0]
     det = det[:, :6].clone()
     det[:, :4] = scale_boxes(imgsz, det[:, :4], shape)
     iouv = torch.linspace(0.5, 0.95, 10)

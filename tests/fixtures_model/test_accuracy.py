@@ -29,8 +29,8 @@ def test_checkpoint_reproduces_the_recorded_map_on_cpu(val_split: DatasetInfo, r
     assert abs(result.map50_95 - recorded["map50_95"]) <= TOLERANCE
     assert abs(result.map50 - recorded["map50"]) <= TOLERANCE
     assert result.map50_95 >= MIN_MAP50_95
-    assert set(result.per_class) == set(CLASSES)
-    assert min(result.per_class.values()) >= 0.5  # every class is learnt, not just the mean
+    assert set(result.per_class_ap50_95) == set(CLASSES)
+    assert min(result.per_class_ap50_95.values()) >= 0.5  # every class is learnt, not just the mean
 
 
 def test_ultralytics_val_reproduces_the_recorded_map(val_split: DatasetInfo, record: dict[str, Any]) -> None:

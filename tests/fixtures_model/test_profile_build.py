@@ -65,13 +65,14 @@ def test_the_deployed_model_finds_the_labelled_objects_at_predict_defaults(
     import torch
     from ultralytics.utils.metrics import box_iou
 
-    from builder.fixtures.evaluate import _labels, detect
+    from builder.fixtures.evaluate import detect
+    from builder.yolo.dataset import read_labels
 
     found = labelled = matched = detections = 0
     for index in range(5):
         image = val_split.root / "images" / "val" / f"{index:05d}.png"
         boxes = detect(build_dir / "model.ort.onnx", image, imgsz=256, conf=0.25)
-        labels = _labels(val_split.root / "labels" / "val" / f"{index:05d}.txt", (256, 256))
+        labels = read_labels(val_split.root / "labels" / "val" / f"{index:05d}.txt", 256, 256)
         iou = box_iou(torch.from_numpy(labels[:, 1:]), torch.from_numpy(boxes[:, :4])).numpy()
         same_class = labels[:, :1] == boxes[None, :, 5]
         hits = (iou >= 0.5) & same_class
