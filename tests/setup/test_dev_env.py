@@ -4,7 +4,8 @@ ultralytics 8.4.190 needs torchvision to be installed (ultralytics/utils/__init_
 `importlib.metadata.version("torchvision")`) and imports it before predicting with a model that is not end-to-end
 (ultralytics/nn/autobackend.py `warmup`: `if not self.end2end: import torchvision`). A torchvision built for CUDA
 torch does not import beside the CPU torch ("operator torchvision::nms does not exist"): then predict fails at
-that import. requirements/torch-cpu.txt says which torchvision is pinned and why.
+that import. scripts/setup-env installs the CPU index's torchvision (requirements/torchvision-cpu.txt), and only
+where that index is out of reach the default index's CUDA build (requirements/torchvision-fallback.txt).
 """
 
 from __future__ import annotations
@@ -97,4 +98,7 @@ def test_ultralytics_predicts_on_the_built_onnx(tmp_path: Path) -> None:
     assert (
         predict.returncode != 0 and TORCHVISION_CUDA_BUILD in predict.stderr and "import torchvision" in predict.stderr
     )
-    pytest.xfail("no CPU torchvision for torch 2.13.0+cpu on this machine's indexes (requirements/torch-cpu.txt)")
+    pytest.xfail(
+        "torchvision==0.28.0+cpu is on no index this machine reaches: .venv has the fallback CUDA build"
+        " (requirements/torchvision-fallback.txt)"
+    )

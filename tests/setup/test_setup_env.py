@@ -58,16 +58,20 @@ def test_another_python_is_used_as_it_is() -> None:
 
 def test_the_requirement_files_pin_every_package_and_name_their_index() -> None:
     requirements = REPO / "requirements"
-    for name in ("host.txt", "torch-cpu.txt", "dev.txt", "stubs.txt"):
+    cpu_index = ("torch-cpu.txt", "torchvision-cpu.txt")
+    for name in ("host.txt", *cpu_index, "torchvision-fallback.txt", "dev.txt", "stubs.txt"):
         lines = [line for line in (requirements / name).read_text().splitlines() if line and not line.startswith("#")]
         pins = [line for line in lines if not line.startswith("--")]
         assert pins and all(re.fullmatch(r"[a-z0-9-]+==[\w.+]+", pin) for pin in pins), (name, pins)
         options = [line for line in lines if line.startswith("--")]
-        assert options == (
-            ["--extra-index-url https://download.pytorch.org/whl/cpu"] if name == "torch-cpu.txt" else []
-        ), name
+        assert options == (["--extra-index-url https://download.pytorch.org/whl/cpu"] if name in cpu_index else []), (
+            name
+        )
     torch = (requirements / "torch-cpu.txt").read_text()
     assert "torch==2.13.0+cpu" in torch and "torch==2.13.0+cpu" in (requirements / "cpu.txt").read_text()
+    # torch 2.13's torchvision is 0.28: the CPU index's build, else the same version from the default index
+    assert "torchvision==0.28.0+cpu" in (requirements / "torchvision-cpu.txt").read_text()
+    assert "torchvision==0.28.0\n" in (requirements / "torchvision-fallback.txt").read_text()
     dev = (requirements / "dev.txt").read_text()
     assert "\ntensorrt" not in dev and "\nopencv-python==" not in dev, (
         "tensorrt downloads from NVIDIA; opencv-python needs X11"
