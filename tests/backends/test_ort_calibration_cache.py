@@ -97,7 +97,9 @@ def scales(model: Path) -> dict[str, float]:
     }
 
 
-def test_calibrates_once_keeps_the_ranges_then_reuses_them(setup: dict[str, Path], monkeypatch) -> None:
+def test_calibrates_once_keeps_the_ranges_then_reuses_them(
+    setup: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     unwritable = str(setup["tmp"] / "no-such-folder")  # as the container's read-only root: only scratch is writable
     monkeypatch.setattr(tempfile, "tempdir", unwritable)
     first = run(setup, "first")
@@ -117,6 +119,7 @@ def test_calibrates_once_keeps_the_ranges_then_reuses_them(setup: dict[str, Path
     assert second["out"].read_bytes() == first["out"].read_bytes()
     assert not list((setup["tmp"] / "second" / "scratch").glob("ort.quant.*"))  # ONNX Runtime's temp dir: removed
     assert tempfile.tempdir == unwritable  # restored after quantizing
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]  # no advice in the build's output
 
 
 def test_the_reused_ranges_are_the_ones_the_model_gets(setup: dict[str, Path]) -> None:
