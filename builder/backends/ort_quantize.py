@@ -87,7 +87,9 @@ def quantize(
         version=ort.__version__,
         method=METHOD,
     )
-    keeps_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters  # onnxruntime >= 1.25
+    keeps_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters  # 1.32 has it
+    if not keeps_ranges and spec.cache == "auto":
+        log(f"build: onnxruntime {ort.__version__} cannot save calibration ranges; calibrating without a cache")
     mode = spec.cache if keeps_ranges else "off"
     calib = ort_calibration.prepare(key, mode, cache_dir, profile.name, scratch)
     source = f"ranges from {calib.cache}" if calib.hit else f"{len(data.images)} calibration image(s)"
