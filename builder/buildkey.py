@@ -2,7 +2,8 @@
 
 Inputs: the builder's version and own source, the resolved profile (this profile only), the weights, the
 environment identity (an image's locked dependency set and base, never its image ID: see
-:func:`builder.environment.environment_identity`) and, for TensorRT, the GPU model. Host
+:func:`builder.environment.environment_identity`), for TensorRT the GPU model, and the content of the data sets
+the profile reads (the accuracy gate's split; INT8's calibration images, those ``int8.samples`` selects). Host
 (``builder.host.launch``) and container (``builder.pipeline``) both call :func:`build_key_for`, so the
 host can tell that a build is up to date without starting a container. Dependency-free.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +48,28 @@ def build_key_for(
 
     Raises:
         ModelError: the checkpoint is missing or fails its sha256 pin.
+        DatasetError, ImageError: see :func:`data_digests`.
     """
     weights = weights_fingerprint(profile.model, models_dir)
-    accuracy_data = accuracy_data_sha256(profile, models_dir)
+    data = data_digests(profile, models_dir)
     gpu = gpu_identity(gpus()) if profile.backend is Backend.TENSORRT else ""
     env_id = environment_id or environment_identity(image_id)
-    key = compute_build_key(profile, weights, env_id, gpu, accuracy_data)
-    return BuildKey(key, build_key_inputs(profile, weights, env_id, gpu, accuracy_data), weights)
+    key = compute_build_key(profile, weights, env_id, gpu, data)
+    return BuildKey(key, build_key_inputs(profile, weights, env_id, gpu, data), weights)
+
+
+def data_digests(profile: Profile, models_dir: Path) -> dict[str, str]:
+    """The key inputs for the data sets ``profile`` reads, by input name; a profile that reads none has none.
+
+    Raises:
+        DatasetError: the accuracy data set is missing or malformed.
+        ImageError: the INT8 calibration folder is missing or holds fewer than ``int8.samples`` images.
+    """
+    from builder.yolo.calibration_data import KEY_INPUT
+
+    digests = {"accuracy_data_sha256": accuracy_data_sha256(profile, models_dir)}
+    digests[KEY_INPUT] = calibration_data_sha256(profile, models_dir)
+    return {name: digest for name, digest in digests.items() if digest}
 
 
 def accuracy_data_sha256(profile: Profile, models_dir: Path) -> str:
@@ -70,8 +86,25 @@ def accuracy_data_sha256(profile: Profile, models_dir: Path) -> str:
     return load_split(models_dir, spec.data, spec.split, spec.samples).content_sha256()
 
 
+def calibration_data_sha256(profile: Profile, models_dir: Path) -> str:
+    """Digest of the INT8 calibration images the build uses (:mod:`builder.yolo.calibration_data`); "" without INT8.
+
+    Raises:
+        ImageError: the calibration folder is missing or holds fewer than ``int8.samples`` images.
+    """
+    if profile.int8 is None:
+        return ""
+    from builder.yolo.calibration_data import calibration_set
+
+    return calibration_set(models_dir, profile.int8.data, profile.int8.samples).sha256
+
+
 def build_key_inputs(
-    profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = "", accuracy_data: str = ""
+    profile: Profile,
+    weights: WeightsFingerprint,
+    environment_id: str,
+    gpu_identity: str = "",
+    data: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """The parts of the key, recorded in the manifest so a changed key can be explained."""
     inputs: dict[str, object] = {
@@ -83,15 +116,20 @@ def build_key_inputs(
         # A TensorRT engine is bound to the GPU model; an ONNX Runtime CPU model is not.
         "gpu": gpu_identity if profile.backend is Backend.TENSORRT else "",
     }
-    if accuracy_data:  # the mAP gate's split (builder.yolo.dataset); absent without a gate, so older keys hold
-        inputs["accuracy_data_sha256"] = accuracy_data
+    # the mAP gate's split, the INT8 calibration images (:func:`data_digests`): absent where the profile reads no
+    # such data, so the keys of the other profiles hold
+    inputs.update(data or {})
     return inputs
 
 
 def compute_build_key(
-    profile: Profile, weights: WeightsFingerprint, environment_id: str, gpu_identity: str = "", accuracy_data: str = ""
+    profile: Profile,
+    weights: WeightsFingerprint,
+    environment_id: str,
+    gpu_identity: str = "",
+    data: Mapping[str, str] | None = None,
 ) -> str:
     """Hex sha256 of :func:`build_key_inputs` in canonical JSON."""
-    inputs = build_key_inputs(profile, weights, environment_id, gpu_identity, accuracy_data)
+    inputs = build_key_inputs(profile, weights, environment_id, gpu_identity, data)
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -163,7 +163,6 @@ TENSORRT = register_backend(
         host_check="builder.ops.compat:check_tensorrt_host",
         needs_gpu=True,
         only_fields=(
-            "int8.cache",
             "workspace",
             "timing_cache",
             "builder_optimization_level",

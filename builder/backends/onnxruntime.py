@@ -125,7 +125,11 @@ def _build_int8(ctx: StageContext, onnx_path: Path, out: Path) -> StageResult:
     export = ctx.handed(ExportResult)
     input_name = export.input.name if export is not None else _first_input(onnx_path)
     started = time.perf_counter()
-    int8 = quantize(onnx_path, out, ctx.profile, ctx.models_dir, input_name, ctx.log)
+    key_inputs = ctx.manifest.key_inputs if ctx.manifest is not None else None
+    int8 = quantize(
+        onnx_path, out, ctx.profile, ctx.models_dir, input_name,
+        scratch=ctx.scratch, cache_dir=ctx.cache_dir, key_inputs=key_inputs, log=ctx.log,
+    )  # fmt: skip
     details = {
         "backend": NAME,
         "onnxruntime": ort.__version__,

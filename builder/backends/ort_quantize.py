@@ -9,21 +9,28 @@ runs it fast).
 The detection head (the highest ``/model.N/`` module, as ultralytics and the TensorRT backend identify it) stays in
 float unless ``int8.quantize_head``: its one output tensor carries both box coordinates (0..imgsz) and class
 scores (0..1), so one 8-bit scale cannot keep the scores (measured on the trained fixture: mAP50-95 ~0 quantized,
-unchanged with the head in float; docs/accuracy.md). ONNX Runtime calibrates on every build (no cache): the
-calibration inputs' digest is recorded instead.
+unchanged with the head in float; docs/accuracy.md). The calibrated tensor ranges are kept in a keyed cache
+(:mod:`builder.backends.ort_calibration`, ``int8.cache``), so an unchanged model and data set calibrate once.
+ONNX Runtime's temporary files (the augmented model it calibrates with) go to the build's scratch folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import re
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from builder.backends import ort_calibration
+from builder.calibration_cache import publish_cache
 from builder.errors import EngineBuildError, first_line
+from builder.hashing import sha256_file
 from builder.profile import Profile
-from builder.yolo.calibration_data import calibration_images, data_sha256
+from builder.yolo.calibration_data import calibration_set
 
 ACTIVATIONS = "QUInt8"  # onnxruntime.quantization.QuantType member names
 WEIGHTS = "QInt8"
@@ -38,43 +45,74 @@ def head_prefix(names: Iterable[str]) -> str:
 
 
 def quantize(
-    onnx_path: Path, out: Path, profile: Profile, models_dir: Path, input_name: str, log: Any = print
+    onnx_path: Path,
+    out: Path,
+    profile: Profile,
+    models_dir: Path,
+    input_name: str,
+    *,
+    scratch: Path,
+    cache_dir: Path | None = None,
+    key_inputs: Mapping[str, object] | None = None,
+    log: Any = print,
 ) -> dict[str, Any]:
     """Write the INT8 model of ``onnx_path`` to ``out``; return what the manifest records.
 
+    ``scratch``: a private folder for ONNX Runtime's temporary files; ``cache_dir``: where the keyed calibration
+    cache lives (None: none kept); ``key_inputs``: the build key's inputs (the calibration digest computed there).
+
     Raises:
         ImageError: the calibration folder is missing or holds too few images.
-        EngineBuildError: ONNX Runtime cannot quantize the model.
+        EngineBuildError: a stale calibration cache, or ONNX Runtime cannot quantize the model.
     """
     import onnx
+    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     spec = profile.int8
     if spec is None:  # the profile loader requires the block for int8
         raise EngineBuildError("precision int8 without an `int8` block", hint="add `int8: {data: <folder>}`")
-    root = models_dir / spec.data
-    images = calibration_images(root, spec.samples)
+    data = calibration_set(models_dir, spec.data, spec.samples, key_inputs)
     batch = profile.batch.opt
     nodes = [node.name for node in onnx.load(str(onnx_path), load_external_data=False).graph.node]
     head = head_prefix(nodes)
     excluded = [] if spec.quantize_head or not head else [n for n in nodes if head in n]  # nms=True: "/model/model.N/"
+    key = ort_calibration.calibration_key(
+        data,
+        spec.data,
+        spec.samples,
+        profile.imgsz,
+        batch,
+        sha256_file(onnx_path),
+        version=ort.__version__,
+        method=METHOD,
+    )
+    keeps_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters  # 1.32 has it
+    if not keeps_ranges and spec.cache == "auto":
+        log(f"build: onnxruntime {ort.__version__} cannot save calibration ranges; calibrating without a cache")
+    mode = spec.cache if keeps_ranges else "off"
+    calib = ort_calibration.prepare(key, mode, cache_dir, profile.name, scratch)
+    source = f"ranges from {calib.cache}" if calib.hit else f"{len(data.images)} calibration image(s)"
     log(
-        f"build: INT8 quantization ({FORMAT}, per-channel, {METHOD}) on {len(images)} calibration image(s); "
+        f"build: INT8 quantization ({FORMAT}, per-channel, {METHOD}) on {source}; "
         + ("head quantized too" if spec.quantize_head else f"head {head}* ({len(excluded)} nodes) kept in float")
     )
     started = time.perf_counter()
+    cache_args = {"calibration_cache_path": str(calib.scratch)} if keeps_ranges else {}
     try:
-        quantize_static(
-            str(onnx_path),
-            str(out),
-            _Reader(images, profile.imgsz, batch, input_name),
-            quant_format=getattr(QuantFormat, FORMAT),
-            per_channel=True,
-            activation_type=getattr(QuantType, ACTIVATIONS),
-            weight_type=getattr(QuantType, WEIGHTS),
-            calibrate_method=getattr(CalibrationMethod, METHOD),
-            nodes_to_exclude=excluded,
-        )
+        with _temporary_files_in(scratch), _without_preprocessing_advice():
+            quantize_static(
+                str(onnx_path),
+                str(out),
+                None if calib.hit else _Reader(list(data.images), profile.imgsz, batch, input_name),
+                quant_format=getattr(QuantFormat, FORMAT),
+                per_channel=True,
+                activation_type=getattr(QuantType, ACTIVATIONS),
+                weight_type=getattr(QuantType, WEIGHTS),
+                calibrate_method=getattr(CalibrationMethod, METHOD),
+                nodes_to_exclude=excluded,
+                **cache_args,
+            )
     except Exception as err:  # ORT raises its own types; an unreadable image surfaces as ImageError from the reader
         from builder.yolo.preprocess import ImageError
 
@@ -84,6 +122,9 @@ def quantize(
             f"ONNX Runtime could not quantize {onnx_path.name}: {first_line(err)}",
             hint="check the exported model loads in ONNX Runtime; try another opset",
         ) from err
+    if calib.status == "calibrated" and calib.cache is not None and calib.sidecar is not None:
+        publish_cache(calib.scratch, calib.cache, calib.sidecar, key)
+        log(f"build: calibration ranges kept in {calib.cache}")
     return {
         "format": FORMAT,
         "per_channel": True,
@@ -92,13 +133,43 @@ def quantize(
         "calibration": METHOD,
         "calibration_data": {
             "folder": spec.data,
-            "images": len(images) - len(images) % batch,
+            "images": data.images_used(batch),
             "batch": batch,
-            "sha256": data_sha256(images, root),
+            "sha256": data.sha256,
         },
+        "calibration_cache": calib.details(),
         "head": {"prefix": head, "quantized": spec.quantize_head, "nodes_in_float": len(excluded)},
         "quantize_seconds": round(time.perf_counter() - started, 3),
     }
+
+
+@contextlib.contextmanager
+def _without_preprocessing_advice() -> Iterator[None]:
+    """Drop ``quantize_static``'s "Please consider (to run) pre-processing" warnings (root logger, twice a build):
+    its ``quant_pre_process`` is not used here, and the gate in ``evaluate`` judges the result."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Please consider")
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
+@contextlib.contextmanager
+def _temporary_files_in(folder: Path) -> Iterator[None]:
+    """Point :mod:`tempfile` (ONNX Runtime's augmented model and external data) at ``folder`` meanwhile: the
+    container's root is read-only, and the build's scratch folder is removed after the build."""
+    before = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 class _Reader:

@@ -123,12 +123,12 @@ def run_farm(
 
 def _key_function(profile: Profile, facts: Mapping[str, Any], models: Path) -> Callable[[str], str]:
     """environment identity -> the build key this node makes (the function every build uses, with the node's GPU)."""
-    from builder.buildkey import compute_build_key
+    from builder.buildkey import compute_build_key, data_digests
     from builder.weights import weights_fingerprint
 
-    weights = weights_fingerprint(profile.model, models)
+    weights, data = weights_fingerprint(profile.model, models), data_digests(profile, models)
     gpu = str(facts["gpu_identity"]) if profile.backend is Backend.TENSORRT else ""
-    return lambda environment_id: compute_build_key(profile, weights, environment_id, gpu)
+    return lambda environment_id: compute_build_key(profile, weights, environment_id, gpu, data)
 
 
 def _keys_for(

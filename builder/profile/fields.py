@@ -150,8 +150,9 @@ INT8 = Section(
         Field(
             "cache",
             Choice(("auto", "off"), yaml_bools={False: "off"}),
-            "`auto` keeps a calibration cache keyed by data, batch, image size and TensorRT version; `off` never "
-            "reads or writes one (TensorRT; ONNX Runtime calibrates every build).",
+            "`auto` keeps a calibration cache in the cache volume, keyed by the model, the calibration images, "
+            "batch, image size and the TensorRT / ONNX Runtime version (a cache made from other inputs is refused); "
+            "`off` never reads or writes one.",
             default="auto",
         ),
         Field(

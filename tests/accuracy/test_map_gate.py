@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 DATA = "fixtures/shapes/data.yaml"
 
 
-def _build(profile: Profile, models: Path, out: Path) -> dict[str, Any]:
-    settings = BuildSettings(artifacts=out, models=models, force=True, log=lambda line: None)
+def _build(profile: Profile, models: Path, out: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    settings = BuildSettings(artifacts=out, models=models, cache_dir=cache_dir, force=True, log=lambda line: None)
     manifest: dict[str, Any] = json.loads((run_build(profile, settings).build_dir / "manifest.json").read_text())
     return manifest
 
@@ -57,7 +57,7 @@ def test_fp32_passes_and_scores_the_fixture_record(models_dir: Path, tmp_path: P
 
 
 def test_cpu_int8_head_in_float_passes_the_gate(models_dir: Path, tmp_path: Path) -> None:
-    manifest = _build(_quick(load_profile("cpu-int8", REPO / "profiles")), models_dir, tmp_path)
+    manifest = _build(_quick(load_profile("cpu-int8", REPO / "profiles")), models_dir, tmp_path, tmp_path / "cache")
     build, evaluate = (_stage(manifest, "build")["details"], _stage(manifest, "evaluate")["details"])
     head = build["int8"]["head"]
     assert (head["prefix"], head["quantized"]) == ("/model.23/", False) and head["nodes_in_float"] > 0
@@ -67,6 +67,9 @@ def test_cpu_int8_head_in_float_passes_the_gate(models_dir: Path, tmp_path: Path
     assert evaluate["map50_95_drop"] <= 0.01
     assert evaluate["artifact"]["map50_95"] > 0.85
     assert manifest["inputs"]["calibration"]["sha256"] == build["int8"]["calibration_data"]["sha256"]
+    assert manifest["key_inputs"]["calibration_data_sha256"] == build["int8"]["calibration_data"]["sha256"]
+    cache = build["int8"]["calibration_cache"]
+    assert cache["status"] == "calibrated" and cache["key"]["images_used"] == 64 and Path(cache["cache"]).is_file()
 
 
 def test_quantizing_the_head_too_fails_the_build_with_the_drop_named(models_dir: Path, tmp_path: Path) -> None:

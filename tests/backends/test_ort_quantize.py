@@ -26,7 +26,9 @@ def test_the_head_is_the_highest_model_index_wherever_the_name_has_it() -> None:
 def test_a_missing_calibration_folder_is_refused_with_the_fix(tmp_path: Path) -> None:
     profile = make_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=4))
     with pytest.raises(ImageError, match="does not exist") as caught:
-        quantize(tmp_path / "model.onnx", tmp_path / "out.onnx", profile, tmp_path, "images", log=lambda line: None)
+        quantize(
+            tmp_path / "model.onnx", tmp_path / "out.onnx", profile, tmp_path, "images", scratch=tmp_path, log=print
+        )
     assert caught.value.hint and not (tmp_path / "out.onnx").exists()
 
 
@@ -35,4 +37,6 @@ def test_too_few_calibration_images_names_both_counts(tmp_path: Path) -> None:
     (tmp_path / "calib" / "a.png").write_bytes(b"not read before the count is checked")
     profile = make_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=4))
     with pytest.raises(ImageError, match=r"holds 1 image\(s\), but `int8.samples` asks for 4"):
-        quantize(tmp_path / "model.onnx", tmp_path / "out.onnx", profile, tmp_path, "images", log=lambda line: None)
+        quantize(
+            tmp_path / "model.onnx", tmp_path / "out.onnx", profile, tmp_path, "images", scratch=tmp_path, log=print
+        )

@@ -1,10 +1,10 @@
 """INT8 calibration inputs and the keyed calibration cache (TensorRT 8.6 and 10.x).
 
 A calibration cache holds per-tensor scales for one graph, calibrated on one data set, by one TensorRT
-version (8.6 and 10 caches are incompatible) on one GPU. The cache file therefore has a JSON *key sidecar*
-(``<cache>.key.json``); a cache whose sidecar is missing or differs from the current key is refused, never
-reused silently. The images go through :func:`builder.yolo.preprocess.calibration_batches`, the same
-letterbox as inference.
+version (8.6 and 10 caches are incompatible) on one GPU: :class:`CalibrationKey`, kept beside the cache and checked
+by the keyed cache every backend shares (:mod:`builder.calibration_cache`: a stale cache is refused, never reused
+silently). The images go through :func:`builder.yolo.preprocess.calibration_batches`, the same letterbox as
+inference.
 """
 
 from __future__ import annotations
@@ -17,14 +17,21 @@ from typing import Any
 from builder.backends.tensorrt.settings import CalibrationSettings
 from builder.backends.tensorrt.timing_cache import cache_key_stem, slug
 from builder.backends.tensorrt.versions import TrtVersion
-from builder.errors import EngineBuildError
+from builder.calibration_cache import FOLDER, check_cache, key_differences, publish_cache
 from builder.gpu import GpuInfo
-from builder.safe_io import CACHE_BYTES, FileReadError, read_bytes, read_json
-from builder.yolo.calibration_data import calibration_images, data_sha256  # noqa: F401 (plan.py reads calibration_images here)
+from builder.yolo.calibration_data import PREPROCESS, calibration_images, data_sha256
 from builder.yolo.preprocess import ImageError
 
-PREPROCESS = "ultralytics letterbox (114 pad), BGR->RGB, /255, NCHW float32"
-FOLDER = "calibration"
+__all__ = [  # the shared cache functions are used through this module by plan.py and the tests
+    "CalibrationFeed",
+    "CalibrationKey",
+    "cache_paths",
+    "calibration_images",
+    "calibration_key",
+    "check_cache",
+    "key_differences",
+    "publish_cache",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,9 @@ def calibration_key(
     version: TrtVersion,
     gpu: GpuInfo,
     onnx_sha256: str,
+    digest: str = "",
 ) -> CalibrationKey:
+    """The key of a calibration on ``images`` (under ``root``); ``digest``: their :func:`data_sha256` if known."""
     return CalibrationKey(
         tensorrt=str(version),
         gpu=gpu.name,
@@ -68,7 +77,7 @@ def calibration_key(
         onnx_sha256=onnx_sha256,
         data=settings.data,
         files=tuple(p.relative_to(root).as_posix() for p in images),
-        data_sha256=data_sha256(images, root),
+        data_sha256=digest or data_sha256(images, root),
         samples=settings.samples,
         images_used=len(images) - len(images) % settings.batch,
         imgsz=(imgsz[0], imgsz[1]),
@@ -80,55 +89,6 @@ def cache_paths(cache_dir: Path, profile_name: str, gpu: GpuInfo, version: TrtVe
     """``(cache file, key sidecar)`` for a profile on a GPU model and TensorRT version."""
     cache = cache_dir / FOLDER / f"{slug(profile_name)}-{cache_key_stem(gpu, version)}.cache"
     return cache, cache.with_name(cache.name + ".key.json")
-
-
-def key_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Names of the key fields that differ, with short values shown."""
-    out = []
-    for name in sorted(set(stored) | set(current)):
-        old, new = stored.get(name), current.get(name)
-        if old != new:
-            shown = f"{old!r} -> {new!r}" if len(repr(old)) + len(repr(new)) < 120 else "changed"
-            out.append(f"{name} ({shown})")
-    return out
-
-
-def check_cache(cache: Path, sidecar: Path, key: CalibrationKey) -> str:
-    """``"absent"`` (no cache: calibrate) or ``"valid"`` (the sidecar matches ``key``: reuse).
-
-    Raises:
-        EngineBuildError: a cache without a sidecar, an unreadable sidecar, or a sidecar for another key.
-    """
-    if not cache.exists():
-        return "absent"
-    fix = f"delete {cache} (and {sidecar.name}) to recalibrate, or set `int8.cache: off`"
-    if not sidecar.is_file():
-        raise EngineBuildError(
-            f"INT8 calibration cache {cache} has no key file {sidecar.name}, so what it was calibrated on is "
-            "unknown; it is not reused",
-            hint=fix,
-        )
-    try:
-        stored = read_json(sidecar, what="calibration key")
-    except (OSError, ValueError, FileReadError) as err:
-        raise EngineBuildError(f"INT8 calibration key {sidecar} is unreadable ({err})", hint=fix) from err
-    diff = key_differences(stored if isinstance(stored, dict) else {}, key.to_dict())
-    if diff:
-        raise EngineBuildError(
-            f"INT8 calibration cache {cache} was made for other inputs; it is not reused. Differences: "
-            + "; ".join(diff),
-            hint=fix,
-        )
-    return "valid"
-
-
-def publish_cache(calibrated: Path, cache: Path, sidecar: Path, key: CalibrationKey) -> None:
-    """Store a fresh calibration cache and its key sidecar (each written atomically, cache first)."""
-    from builder.atomic import write_bytes_atomic
-    from builder.manifest import write_json_atomic
-
-    write_bytes_atomic(cache, read_bytes(calibrated, what="calibration cache", limit=CACHE_BYTES))
-    write_json_atomic(sidecar, key.to_dict())
 
 
 class CalibrationFeed:

@@ -60,10 +60,15 @@ def _calibration(
         ImageError: missing or too few calibration images.
         EngineBuildError: a stale or unkeyed calibration cache.
     """
-    root = ctx.models_dir / calib.data
-    images = calibration.calibration_images(root, calib.samples)
-    key = calibration.calibration_key(calib, images, root, ctx.profile.imgsz, host.version, host.gpu, facts.sha256)
-    feed = calibration.CalibrationFeed(images, ctx.profile.imgsz, calib.batch, input_name)
+    from builder.yolo.calibration_data import calibration_set
+
+    key_inputs = ctx.manifest.key_inputs if ctx.manifest is not None else None  # the digest the build key made
+    data = calibration_set(ctx.models_dir, calib.data, calib.samples, key_inputs)
+    imgsz, images = ctx.profile.imgsz, list(data.images)
+    key = calibration.calibration_key(
+        calib, images, data.root, imgsz, host.version, host.gpu, facts.sha256, data.sha256
+    )
+    feed = calibration.CalibrationFeed(images, imgsz, calib.batch, input_name)
     cache = sidecar = None
     status = "cache off" if calib.cache == "off" else "no cache folder"
     if calib.cache == "auto" and ctx.cache_dir is not None:
