@@ -189,7 +189,7 @@ ONNXRUNTIME = register_backend(
         packages=("onnxruntime",),
         precisions=("fp32", "int8"),
         host_check="builder.ops.compat:check_onnxruntime_host",
-        only_fields=("int8.quantize_head",),
+        only_fields=("int8.head",),
         triton=TritonPlatform("onnxruntime_onnx", "model.onnx", "KIND_CPU"),
     )
 )

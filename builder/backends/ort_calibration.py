@@ -5,7 +5,7 @@ Calibration runs the model on every calibration image; its result is one float r
 ``<cache folder>/calibration/`` with the key sidecar and stale-cache refusal every backend shares
 (:mod:`builder.calibration_cache`), keyed by :class:`OrtCalibrationKey`: the exported model's digest, the
 calibration images (digest, files, samples, whole batches), the method, the preprocessing and ONNX Runtime's
-version. The head choice (``int8.quantize_head``) is not part of it: ranges are computed for every tensor.
+version. The head choice (``int8.head``) is not part of it: ranges are computed for every tensor.
 """
 
 from __future__ import annotations

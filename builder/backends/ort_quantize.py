@@ -6,11 +6,14 @@ The calibration images are the ones TensorRT INT8 uses (``int8.data``, ``int8.sa
 8-bit per output channel, MinMax calibration: ONNX Runtime's recommended combination for x86 CPUs (U8S8; VNNI
 runs it fast).
 
-The detection head (the highest ``/model.N/`` module, as ultralytics and the TensorRT backend identify it) stays in
-float unless ``int8.quantize_head``: its one output tensor carries both box coordinates (0..imgsz) and class
-scores (0..1), so one 8-bit scale cannot keep the scores (measured on the trained fixture: mAP50-95 ~0 quantized,
-unchanged with the head in float; docs/accuracy.md). The calibrated tensor ranges are kept in a keyed cache
-(:mod:`builder.backends.ort_calibration`, ``int8.cache``), so an unchanged model and data set calibrate once.
+The detection head (the highest ``/model.N/`` module, as ultralytics and the TensorRT backend identify it) keeps
+its decode in float (``int8.head: decode``): DFL, Sigmoid, the concatenations and the box arithmetic, whose one
+output tensor carries both box coordinates (0..imgsz) and class scores (0..1), so one 8-bit scale cannot keep the
+scores; its convolution branches are quantized, as ultralytics' INT8 exports do (they ignore the head's
+Add/Sub/Mul/Div, DFL and Sigmoid). Measured on the trained fixture (docs/accuracy.md): mAP50-95 ~0 with all of it
+quantized (``head: int8``), unchanged with the decode or the whole head (``float``) in float. The calibrated
+tensor ranges are kept in a keyed cache (:mod:`builder.backends.ort_calibration`, ``int8.cache``), so an unchanged
+model and data set calibrate once.
 ONNX Runtime's temporary files (the augmented model it calibrates with) go to the build's scratch folder.
 """
 
@@ -44,6 +47,22 @@ def head_prefix(names: Iterable[str]) -> str:
     return f"/model.{max(indices)}/" if indices else ""
 
 
+def float_nodes(names: list[str], mode: str) -> tuple[str, list[str]]:
+    """(head prefix, the nodes kept in float) for ``int8.head`` ``mode`` (decode | float | int8).
+
+    ``decode`` keeps the head's nodes outside its convolution branches (``cv2.0``, ``cv3.1``, ``one2one_cv2.0``…
+    submodules): those are the decode. ``re.search``: ``nms=True`` exports prefix names with ``/model``.
+    """
+    head = head_prefix(names)
+    if not head or mode == "int8":
+        return head, []
+    in_head = [n for n in names if head in n]
+    if mode == "float":
+        return head, in_head
+    branch = re.compile(re.escape(head) + r"(?:one2one_)?cv\d+\.\d+/")
+    return head, [n for n in in_head if not branch.search(n)]
+
+
 def quantize(
     onnx_path: Path,
     out: Path,
@@ -75,8 +94,7 @@ def quantize(
     data = calibration_set(models_dir, spec.data, spec.samples, key_inputs)
     batch = profile.batch.opt
     nodes = [node.name for node in onnx.load(str(onnx_path), load_external_data=False).graph.node]
-    head = head_prefix(nodes)
-    excluded = [] if spec.quantize_head or not head else [n for n in nodes if head in n]  # nms=True: "/model/model.N/"
+    head, excluded = float_nodes(nodes, spec.head)
     key = ort_calibration.calibration_key(
         data,
         spec.data,
@@ -95,7 +113,7 @@ def quantize(
     source = f"ranges from {calib.cache}" if calib.hit else f"{len(data.images)} calibration image(s)"
     log(
         f"build: INT8 quantization ({FORMAT}, per-channel, {METHOD}) on {source}; "
-        + ("head quantized too" if spec.quantize_head else f"head {head}* ({len(excluded)} nodes) kept in float")
+        + f"head {head}* ({spec.head}): {len(excluded)} node(s) kept in float"
     )
     started = time.perf_counter()
     cache_args = {"calibration_cache_path": str(calib.scratch)} if keeps_ranges else {}
@@ -138,7 +156,7 @@ def quantize(
             "sha256": data.sha256,
         },
         "calibration_cache": calib.details(),
-        "head": {"prefix": head, "quantized": spec.quantize_head, "nodes_in_float": len(excluded)},
+        "head": {"prefix": head, "mode": spec.head, "nodes_in_float": len(excluded)},
         "quantize_seconds": round(time.perf_counter() - started, 3),
     }
 

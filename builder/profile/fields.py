@@ -156,12 +156,13 @@ INT8 = Section(
             default="auto",
         ),
         Field(
-            "quantize_head",
-            Boolean(),
-            "ONNX Runtime: also quantize the detection head (the highest `/model.N/` nodes). Off by default: "
-            "the head's boxes and scores share one output tensor, and quantizing it ruins the scores "
-            "(docs/accuracy.md).",
-            default=False,
+            "head",
+            Choice(("decode", "float", "int8")),
+            "ONNX Runtime: how much of the detection head (the highest `/model.N/` nodes) is quantized. `decode`: "
+            "its convolutions in INT8, its decode (DFL, Sigmoid, concatenations, box arithmetic) in float, as "
+            "ultralytics' INT8 exports keep it; `float`: the whole head in float (slower, the safest); `int8`: all "
+            "of it, which ruins the scores (boxes and scores share one output tensor; docs/accuracy.md).",
+            default="decode",
         ),
     ),
     cls=Int8Spec,

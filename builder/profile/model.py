@@ -91,7 +91,7 @@ class Int8Spec:
     data: str
     samples: int = 500
     cache: str = "auto"  # "auto" (keyed file in the cache volume) or "off"
-    quantize_head: bool = False  # ONNX Runtime: quantize the detection head too
+    head: str = "decode"  # ONNX Runtime: which of the detection head stays in float (decode | float | int8)
 
 
 @dataclass(frozen=True)

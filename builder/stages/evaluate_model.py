@@ -93,7 +93,7 @@ def _raise_on_failure(details: dict[str, Any], model_name: str) -> None:
     worst = sorted(details["per_class_ap50_95_delta"].items(), key=lambda item: item[1])[:3]
     classes = ", ".join(f"{name} {delta:+.3f}" for name, delta in worst)
     hint = (
-        "keep more of the model in higher precision (for cpu-int8: `int8.quantize_head: false`), calibrate on "
+        "keep more of the model in higher precision (for ONNX Runtime INT8: `int8.head: float`), calibrate on "
         "more representative images, or, if this loss is acceptable, raise `accuracy.max_map_drop`"
     )
     if not details["passed"]["drop"]:

@@ -56,11 +56,11 @@ def test_fp32_passes_and_scores_the_fixture_record(models_dir: Path, tmp_path: P
     assert abs(details["map50_95_drop"]) <= 0.002  # FP32 ORT-optimized vs FP32 export: the same model
 
 
-def test_cpu_int8_head_in_float_passes_the_gate(models_dir: Path, tmp_path: Path) -> None:
+def test_cpu_int8_with_the_head_decode_in_float_passes_the_gate(models_dir: Path, tmp_path: Path) -> None:
     manifest = _build(_quick(load_profile("cpu-int8", REPO / "profiles")), models_dir, tmp_path, tmp_path / "cache")
     build, evaluate = (_stage(manifest, "build")["details"], _stage(manifest, "evaluate")["details"])
     head = build["int8"]["head"]
-    assert (head["prefix"], head["quantized"]) == ("/model.23/", False) and head["nodes_in_float"] > 0
+    assert (head["prefix"], head["mode"]) == ("/model.23/", "decode") and head["nodes_in_float"] == 24  # YOLO11n
     assert build["int8"]["calibration_data"]["images"] == 64
     assert build["nodes"]["quantized"] > build["nodes"]["onnx"]  # QDQ pairs were inserted
     assert evaluate["passed"] == {"drop": True, "floor": True}
@@ -76,7 +76,7 @@ def test_quantizing_the_head_too_fails_the_build_with_the_drop_named(models_dir:
     profile = _quick(load_profile("cpu-int8", REPO / "profiles"))
     profile = replace(
         profile,
-        int8=replace(profile.int8, quantize_head=True),
+        int8=replace(profile.int8, head="int8"),
         # verify's detection check would stop this build first (2% agreement); let the mAP gate be the judge
         verify=replace(profile.verify, detection=replace(profile.verify.detection, min_agreement=0.01)),
     )

@@ -66,7 +66,7 @@ def profile(cache: str = "auto") -> Any:
         precision=Precision.INT8,
         imgsz=(SIZE, SIZE),
         batch=BatchSpec(1, 1, 1),
-        int8=Int8Spec("calib", samples=4, cache=cache, quantize_head=True),
+        int8=Int8Spec("calib", samples=4, cache=cache, head="int8"),
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.backends.ort_quantize import head_prefix, quantize
+from builder.backends.ort_quantize import float_nodes, head_prefix, quantize
 from builder.profile import Int8Spec, Precision
 from builder.yolo.preprocess import ImageError
 from tests.support import make_profile
@@ -21,6 +21,46 @@ def test_the_head_is_the_highest_model_index_wherever_the_name_has_it() -> None:
     assert head_prefix(names) == "/model.23/"
     assert head_prefix(["/model/model.10/cv2/Conv", "/model/model.9/Sigmoid"]) == "/model.10/"  # nms=True exports
     assert head_prefix(["Conv_0", "Sigmoid_1"]) == ""  # no ultralytics names: nothing is kept in float
+
+
+@pytest.fixture(scope="module")
+def yolo11n_node_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The node names of a real ultralytics export of YOLO11n (yolo11n.yaml, imgsz 64)."""
+    import onnx
+    from ultralytics import YOLO
+
+    folder = tmp_path_factory.mktemp("yolo11n")
+    model = YOLO("yolo11n.yaml")
+    path = model.export(format="onnx", imgsz=64, opset=17, simplify=False, project=str(folder), verbose=False)
+    return [node.name for node in onnx.load(path).graph.node]
+
+
+def test_decode_keeps_the_heads_decode_in_float_and_quantizes_its_convolution_branches(
+    yolo11n_node_names: list[str],
+) -> None:
+    head, kept = float_nodes(yolo11n_node_names, "decode")
+    in_head = [n for n in yolo11n_node_names if n.startswith("/model.23/")]
+    assert head == "/model.23/" and kept and set(kept) < set(in_head)
+    assert not [n for n in kept if n.startswith(("/model.23/cv2.", "/model.23/cv3."))]  # branches: INT8
+    assert {n for n in in_head if "/dfl/" in n} <= set(kept)  # DFL, and the Sigmoid and box arithmetic below
+    assert {"/model.23/Sigmoid", "/model.23/Concat"} <= set(kept)
+    assert not [n for n in kept if not n.startswith("/model.23/")]  # backbone and neck: INT8 (their SiLUs too)
+
+
+def test_float_keeps_the_whole_head_and_int8_none(yolo11n_node_names: list[str]) -> None:
+    in_head = [n for n in yolo11n_node_names if n.startswith("/model.23/")]
+    assert float_nodes(yolo11n_node_names, "float") == ("/model.23/", in_head)
+    assert float_nodes(yolo11n_node_names, "int8") == ("/model.23/", [])
+    assert float_nodes(["Conv_0", "Sigmoid_1"], "decode") == ("", [])  # no ultralytics names: nothing in float
+
+
+def test_decode_finds_the_branches_of_nms_and_end_to_end_exports() -> None:
+    names = [
+        "/model/model.23/cv2.0/cv2.0.0/conv/Conv",
+        "/model/model.23/one2one_cv3.1/x/Conv",
+        "/model/model.23/Sigmoid",
+    ]
+    assert float_nodes(names, "decode") == ("/model.23/", ["/model/model.23/Sigmoid"])
 
 
 def test_a_missing_calibration_folder_is_refused_with_the_fix(tmp_path: Path) -> None:
