@@ -5,10 +5,13 @@ The cost grows with the pixels of the passes a build makes. The export traces th
 artifact on every random input and image at that batch; the benchmark repeats the static batch. The formulas::
 
     hw      = height * width;  B = largest batch
-    passes  = 2 * (random_inputs + len(images)) * B + (warmup + iterations) * batch.opt     (images through a model)
+    k       = flop_factor * (2 / cpu_count) * hw
+    verify  = 2 * (random_inputs + len(images)) * B                                   (images through a model)
+    bench   = k * INFER_S_PER_PIXEL * (warmup + iterations) * batch.opt, and with benchmark.budget_s > 0 at most
+              budget_s + k * INFER_S_PER_PIXEL * min(iterations, ROUNDS) * batch.opt (it stops at its budget)
     memory  = BASE_BYTES + BYTES_PER_PIXEL * memory_factor * B * hw
-    seconds = BASE_SECONDS + flop_factor * (2 / cpu_count) * hw * (EXPORT_S_PER_PIXEL
-                                                  + EXPORT_BATCH_S_PER_PIXEL * (B - 1) + INFER_S_PER_PIXEL * passes)
+    seconds = BASE_SECONDS + k * (EXPORT_S_PER_PIXEL + EXPORT_BATCH_S_PER_PIXEL * (B - 1)
+                                  + INFER_S_PER_PIXEL * verify) + bench
 
 Calibrated with bare ``cpu-fp32`` builds of YOLO11n on this project's 2-core, shared test machine (peak RSS from
 ``/usr/bin/time -f %M``, each stage's wall time; docs/faults.md has the table): imgsz 64, 128, 256, 384 and 1024
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.benchmark_timing import ROUNDS
 from builder.errors import HostEnvironmentError
 
 BASE_BYTES = 510 << 20  # python, torch, ultralytics, onnxruntime loaded, a 64x64 model traced
@@ -68,13 +72,16 @@ def estimate_build(profile: Any, *, models_dir: Path | None = None, cpu_count: i
     height, width = profile.imgsz
     largest = profile.batch.max if profile.dynamic else profile.batch.opt
     flops, memory, scale = _model_factors(profile, models_dir)
-    passes = (
-        2 * (profile.verify.random_inputs + len(profile.verify.images)) * largest
-        + (profile.benchmark.warmup + profile.benchmark.iterations) * profile.batch.opt
-    )
+    verify_passes = 2 * (profile.verify.random_inputs + len(profile.verify.images)) * largest
+    bench = profile.benchmark
     cores = max(1, cpu_count or os.cpu_count() or 1)
-    per_pixel = EXPORT_S_PER_PIXEL + EXPORT_BATCH_S_PER_PIXEL * (largest - 1) + INFER_S_PER_PIXEL * passes
-    seconds = BASE_SECONDS + flops * (2 / cores) * height * width * per_pixel
+    scale_s = flops * (2 / cores) * height * width  # seconds per (second per pixel)
+    per_pixel = EXPORT_S_PER_PIXEL + EXPORT_BATCH_S_PER_PIXEL * (largest - 1) + INFER_S_PER_PIXEL * verify_passes
+    bench_s = scale_s * INFER_S_PER_PIXEL * (bench.warmup + bench.iterations) * profile.batch.opt
+    if bench.budget_s > 0:  # it stops at its budget (warm-up included), after at least ROUNDS timed runs
+        least_s = scale_s * INFER_S_PER_PIXEL * min(bench.iterations, ROUNDS) * profile.batch.opt
+        bench_s = min(bench_s, bench.budget_s + least_s)
+    seconds = BASE_SECONDS + scale_s * per_pixel + bench_s
     peak = BASE_BYTES + int(BYTES_PER_PIXEL * memory * largest * height * width)
     return Estimate(peak, seconds, f"batch {largest} x {height}x{width}", scale)
 
