@@ -7,7 +7,7 @@
 VENV       ?= .venv
 # PYTHON is not taken from the environment: only `make … PYTHON=…` overrides it.
 PYTHON      = $(VENV)/bin/python
-PROFILE    ?= cpu-fp32
+PROFILE    ?= cpu-fp32-shapes
 PROFILES   ?=
 FLAVOUR    ?= cpu
 ARTIFACT   ?= artifacts/$(PROFILE)

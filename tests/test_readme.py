@@ -49,10 +49,13 @@ def test_the_profile_example_is_valid(tmp_path):
 def _user_folders_in(tmp_path):
     """The environment that points the builder's artifacts, cache, models and reports folders under ``tmp_path``."""
     import os
+    import shutil
 
     folders = {"ARTIFACTS": "artifacts", "CACHE": "cache", "MODELS": "models", "REPORTS": "reports"}
     for name in folders.values():
         (tmp_path / name).mkdir(exist_ok=True)
+    if not (tmp_path / "models" / "fixtures").exists():  # what a clone's models folder holds: the default's fixture
+        shutil.copytree(REPO / "models" / "fixtures", tmp_path / "models" / "fixtures")
     return {**os.environ, **{f"ENGINE_FOUNDRY_{key}": str(tmp_path / name) for key, name in folders.items()}}
 
 

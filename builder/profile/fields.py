@@ -40,7 +40,7 @@ NAME_HELP = (
     "is not a valid profile name: use lowercase letters, digits, '.', '_' and '-', start with a letter "
     "or digit (a leading '_' marks an abstract base), at most 64 characters, no folders"
 )
-DEFAULT_PROFILE = "cpu-fp32"
+DEFAULT_PROFILE = "cpu-fp32-shapes"
 STRIDE = 32  # YOLO's largest stride: image sides must be multiples of it
 SEED_MAX = 2**32 - 1
 

@@ -57,14 +57,19 @@ def test_shipped_profile_loads(name: str) -> None:
     assert profile.verify.tolerance_for("output0").atol == tolerance["atol"]
 
 
-def test_default_profile_is_cpu_fp32() -> None:
+def test_the_default_profile_is_the_trained_fixture_gated_on_map() -> None:
+    """Issue 13: the default build is a model that finds objects, and every build of it is scored on mAP."""
     profile = load_profile(DEFAULT_PROFILE, PROFILES)
-    assert DEFAULT_PROFILE == "cpu-fp32"
+    assert DEFAULT_PROFILE == "cpu-fp32-shapes"
     assert profile.backend is Backend.ONNXRUNTIME
     assert profile.precision is Precision.FP32
     assert profile.batch == BatchSpec(1, 1, 1) and not profile.dynamic
     assert profile.target is None and profile.workspace is None and profile.timing_cache is None
     assert profile.int8 is None
+    assert profile.model.checkpoint == "fixtures/shapes-yolo11n.pt" and profile.model.sha256
+    assert profile.accuracy is not None and profile.accuracy.data == "fixtures/shapes/data.yaml"
+    assert profile.accuracy.max_map_drop == 0.01 and profile.accuracy.min_map50_95 is not None
+    assert (PROFILES.parent / "models" / profile.accuracy.data).is_file()  # shipped, so a fresh clone builds it
 
 
 @pytest.mark.parametrize("name", [n for n in BUILDABLE if n != "cpu-fp32"])

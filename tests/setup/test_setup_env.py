@@ -52,7 +52,7 @@ def test_every_target_sets_up_the_venv_first_then_runs_in_it(target: str) -> Non
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_another_python_is_used_as_it_is() -> None:
     assert _dry_run("engine", "PYTHON=/opt/py/bin/python3") == [
-        "/opt/py/bin/python3 -m builder engine --profile cpu-fp32"
+        "/opt/py/bin/python3 -m builder engine --profile cpu-fp32-shapes"
     ]
 
 
