@@ -93,9 +93,11 @@ def test_make_engine_builds_the_default_profile_in_a_container(tmp_path):
     command = ["make", "engine"] + ([] if in_venv else [f"PYTHON={sys.executable}"])
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    latest = tmp_path / "artifacts" / "cpu-fp32" / "latest"
+    latest = tmp_path / "artifacts" / "cpu-fp32-shapes" / "latest"
     manifest = json.loads((latest / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["environment"]["image"]["id"]
+    evaluate = next(stage for stage in manifest["stages"] if stage["name"] == "evaluate")["details"]
+    assert evaluate["passed"] == {"drop": True, "floor": True} and evaluate["artifact"]["map50_95"] > 0.85
     assert manifest["environment"]["in_container"] is True
     assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=latest).returncode == 0
     verify = subprocess.run(
