@@ -139,7 +139,9 @@ def test_a_dense_sweep_of_sigint_and_sigterm_instants(tmp_path: Path, published_
         if problems:
             failures.append(f"{sig.name} at {at:.2f}s: " + "; ".join(problems) + "\n" + result.describe()[-1500:])
     assert not failures, "\n\n".join(failures)
-    assert sent >= 13, f"only {sent} of {len(sweep)} instants landed inside a build"
+    # the later instants may miss when this machine runs faster than when the build was timed; the early ones and
+    # those in the first half of the measured build must land
+    assert sent >= len(EARLY) + SPREAD // 2, f"only {sent} of {len(sweep)} instants landed inside a build"
     rerun = run_cli(["build", "--profile", PROFILE, *folder_args(root)], cwd=root, env=quiet_env(root))
     assert rerun.returncode == 0, rerun.describe()
     assert _tree(profile_dir)[".staging"] == set()
