@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from builder.cli_options import env_path
 from builder.errors import RegressionError, StageError, UsageError
@@ -72,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _retention(nightly)
     nightly.add_argument("--no-image-rebuild", action="store_true", help="build with the existing image(s)")
+    nightly.add_argument(
+        "-v", "--verbose", action="store_true", help="show the image builds' and builds' full logs live (else: files)"
+    )
     nightly.add_argument("--bare", action="store_true", help="build in this process (no Docker, no image rebuild)")
     nightly.add_argument(
         "--farm",
@@ -125,6 +129,7 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         latency_threshold=args.latency_threshold, keep=args.keep, keep_failed=args.keep_failed,
         runner_name="farm" if args.farm else "bare" if args.bare else "docker",
     )  # fmt: skip
+    image_log: Any = None  # the image builds' log sink (docker runner only)
     if args.farm:
         from builder.farm.nightly_runner import farm_runner
 
@@ -133,14 +138,21 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         runner = bare_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
         image_step = None
     else:
-        runner = docker_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
-        image_step = None if args.no_image_rebuild else image_rebuild_step()
+        from builder.host.progress import ProgressSink, log_path
+
+        runner = docker_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir, verbose=args.verbose)
+        image_log = ProgressSink(log_path(args.reports, "images"), verbose=args.verbose)  # the image builds' output
+        image_step = None if args.no_image_rebuild else image_rebuild_step(log=image_log)
     from builder.buildable import BuildHost, why_not_buildable
 
     facts = BuildHost.probe(in_process=args.bare)
-    result = run_nightly(
-        options, runner, image_step=image_step, host_check=lambda p: why_not_buildable(p.backend, facts)
-    )
+    try:
+        result = run_nightly(
+            options, runner, image_step=image_step, host_check=lambda p: why_not_buildable(p.backend, facts)
+        )
+    finally:
+        if image_log is not None:
+            image_log.close()
     for name, reason in result.data["skipped"].items():
         print(f"SKIPPED {name}: {reason}")
     for line in result.failures:

@@ -46,11 +46,22 @@ def bare_runner(
 
 
 def docker_runner(
-    profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path, *, log: Callable[[str], None] = print
+    profiles_dir: Path,
+    artifacts: Path,
+    models: Path,
+    cache_dir: Path,
+    *,
+    log: Callable[[str], None] = print,
+    verbose: bool = False,
 ) -> BuildRunner:
-    """SEAM (host side): forced builds in the image through ``builder.host.launch.launch``."""
+    """SEAM (host side): forced builds in the image through ``builder.host.launch.launch``.
+
+    Quiet as ``make engine``: ``log`` gets a line per stage and the outcome, each build's full log goes to
+    ``<artifacts>/<profile>/logs/`` (:class:`builder.host.progress.ProgressSink`); ``verbose`` shows all of it.
+    """
     from builder.host import launch as host_launch
     from builder.host.docker_engine import DockerEngine
+    from builder.host.progress import ProgressSink, log_path
     from builder.host.settings import host_settings
 
     engine: Any = None
@@ -63,7 +74,11 @@ def docker_runner(
             profile = load_profile(ref, profiles_dir)
             engine = engine or DockerEngine()
             settings = host_settings(profiles_dir, models, artifacts, cache_dir, force=True)
-            code = host_launch.launch(ref, settings, engine, log)
+            sink = ProgressSink(log_path(settings.artifacts_dir, profile.name), verbose=verbose, out=log)
+            try:
+                code = host_launch.launch(ref, settings, engine, sink)
+            finally:
+                sink.close()
         except BuilderError as err:
             return BuildAttempt(ref, None, err.message)
         layout = ArtifactLayout(artifacts, profile.name)

@@ -37,6 +37,35 @@ def test_docker_runner_returns_the_published_build(tmp_path, profiles_dir, monke
     assert calls == [("tiny-cpu", True, True, _NoDocker)]
 
 
+def test_docker_runner_is_quiet_and_keeps_each_builds_full_log(tmp_path, profiles_dir, monkeypatch):
+    """Issue 9: a stage's result line and the outcome on the terminal, the Polygraphy dump in the build's log file."""
+    noisy = ["[export] started", "[I] Accuracy Comparison | reference vs artifact", "[export] ok in 3.1s", "BUILT x"]
+
+    builds = []
+
+    def fake_launch(ref, settings, engine, sink):
+        for line in noisy:
+            sink(line)
+        builds.append(ref)
+        write_build(tmp_path / "artifacts", synthetic_manifest("tiny-cpu", n=len(builds)))
+        return 0
+
+    monkeypatch.setattr(host_launch, "launch", fake_launch)
+    monkeypatch.setattr(host_engine, "DockerEngine", _NoDocker)
+    for verbose in (False, True):
+        shown: list[str] = []
+        run = docker_runner(
+            profiles_dir, tmp_path / "artifacts", tmp_path / "m", tmp_path / "c", log=shown.append, verbose=verbose
+        )
+        assert run("tiny-cpu").error is None
+        logs = sorted((tmp_path / "artifacts" / "tiny-cpu" / "logs").glob("*.log"))
+        assert logs and logs[-1].read_text().splitlines()[-4:] == noisy
+        if verbose:
+            assert shown == noisy
+        else:
+            assert shown[:2] == ["[export] ok in 3.1s", "BUILT x"] and shown[2].startswith("full log: ")
+
+
 def test_docker_runner_reports_the_failed_manifests_error(tmp_path, profiles_dir, monkeypatch):
     def failing_launch(ref, settings, engine, sink):
         write_failed(tmp_path / "artifacts", "tiny-cpu", 3)
