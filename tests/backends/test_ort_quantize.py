@@ -6,6 +6,7 @@ tests/accuracy/test_map_gate.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,13 @@ def yolo11n_node_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     from ultralytics import YOLO
 
     folder = tmp_path_factory.mktemp("yolo11n")
-    model = YOLO("yolo11n.yaml")
-    path = model.export(format="onnx", imgsz=64, opset=17, simplify=False, project=str(folder), verbose=False)
-    return [node.name for node in onnx.load(path).graph.node]
+    here = os.getcwd()
+    os.chdir(folder)  # a model made from a YAML exports next to it: into the working directory
+    try:
+        path = YOLO("yolo11n.yaml").export(format="onnx", imgsz=64, opset=17, simplify=False, verbose=False)
+    finally:
+        os.chdir(here)
+    return [node.name for node in onnx.load(str(folder / path)).graph.node]
 
 
 def test_decode_keeps_the_heads_decode_in_float_and_quantizes_its_convolution_branches(

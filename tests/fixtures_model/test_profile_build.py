@@ -18,14 +18,13 @@ from tests.support import REPO
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real build of the shipped profile (export, ONNX Runtime model, verify, benchmark), bare, in a temp folder."""
+    """One real bare build of the shipped profile (export, ORT model, verify, mAP gate, benchmark) in a temp folder."""
     from builder.pipeline import BuildSettings, run_build
     from builder.profile import load_profile
 
     root = tmp_path_factory.mktemp("shapes-build")
     models = root / "models"
-    (models / "fixtures").mkdir(parents=True)
-    shutil.copyfile(CHECKPOINT, models / "fixtures" / CHECKPOINT.name)
+    shutil.copytree(CHECKPOINT.parent, models / "fixtures")  # the checkpoint and its shipped data (the mAP gate)
     settings = BuildSettings(artifacts=root / "artifacts", models=models, force=True, log=lambda line: None)
     return run_build(load_profile("cpu-fp32-shapes", REPO / "profiles"), settings).build_dir
 

@@ -48,7 +48,8 @@ def _spec_hardening(spec: ContainerSpec) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("service", "profile", "backend"), [("builder", "a10-fp16", "tensorrt"), ("builder-cpu", "cpu-fp32", "onnxruntime")]
+    ("service", "profile", "backend"),
+    [("builder", "a10-fp16", "tensorrt"), ("builder-cpu", "cpu-fp32-shapes", "onnxruntime")],
 )
 def test_compose_service_agrees_with_container_spec(service: str, profile: str, backend: str) -> None:
     compose = services()[service]
