@@ -8,6 +8,7 @@ silently, with the differing fields named. Caches live in ``<cache folder>/calib
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,11 @@ class CacheKey(Protocol):
     """A backend's calibration key: a frozen dataclass that can be written as JSON."""
 
     def to_dict(self) -> dict[str, Any]: ...
+
+
+def key_as_json(key: Any) -> dict[str, Any]:
+    """A key dataclass as the sidecar stores it: its fields, tuples as lists (what JSON reads back)."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(key).items()}
 
 
 def key_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:

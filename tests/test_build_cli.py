@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.faults.harness import folder_args
 from tests.support import REPO
 
 TINY = """\
@@ -20,23 +21,7 @@ DETERMINISTIC = ("model.onnx", "model.ort.onnx", "metadata.json")
 
 
 def _build(root, *extra):
-    cmd = [
-        sys.executable,
-        "-m",
-        "builder",
-        "build",
-        "--profile",
-        "tiny-cpu",
-        "--profiles-dir",
-        str(root / "profiles"),
-        "--artifacts",
-        str(root / "artifacts"),
-        "--models",
-        str(root / "models"),
-        "--cache-dir",
-        str(root / "cache"),
-        *extra,
-    ]
+    cmd = [sys.executable, "-m", "builder", "build", "--profile", "tiny-cpu", *folder_args(root), *extra]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 

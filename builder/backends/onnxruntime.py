@@ -109,9 +109,7 @@ def build(ctx: StageContext, onnx_path: Path) -> StageResult:
         "backend": NAME,
         "onnxruntime": ort.__version__,
         "optimization_level": OPTIMIZATION_LEVEL,
-        "nodes": {"onnx": _node_count(onnx_path), "optimized": _node_count(out)},
-        "build_seconds": round(time.perf_counter() - started, 3),
-        "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
+        **_model_record(onnx_path, out, "optimized", started),
     }
     return StageResult(details=details, artifacts=(ArtifactOut(MODEL_NAME, "model"),))
 
@@ -134,12 +132,19 @@ def _build_int8(ctx: StageContext, onnx_path: Path, out: Path) -> StageResult:
         "backend": NAME,
         "onnxruntime": ort.__version__,
         "int8": int8,
-        "nodes": {"onnx": _node_count(onnx_path), "quantized": _node_count(out)},
-        "build_seconds": round(time.perf_counter() - started, 3),
-        "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
+        **_model_record(onnx_path, out, "quantized", started),
     }
     inputs = {"calibration": int8["calibration_data"]}
     return StageResult(details=details, artifacts=(ArtifactOut(MODEL_NAME, "model"),), inputs=inputs)
+
+
+def _model_record(onnx_path: Path, out: Path, made: str, started: float) -> dict[str, Any]:
+    """What both builds record of the model they wrote: node counts (``made``: how), time, path, size, sha256."""
+    return {
+        "nodes": {"onnx": _node_count(onnx_path), made: _node_count(out)},
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "model": {"path": MODEL_NAME, "size": out.stat().st_size, "sha256": sha256_file(out)},
+    }
 
 
 def _first_input(onnx_path: Path) -> str:

@@ -11,12 +11,12 @@ version. The head choice (``int8.head``) is not part of it: ranges are computed 
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from builder.backends.tensorrt.timing_cache import slug
-from builder.calibration_cache import FOLDER, check_cache
+from builder.calibration_cache import FOLDER, check_cache, key_as_json
 from builder.yolo.calibration_data import PREPROCESS, CalibrationSet
 
 SCRATCH_NAME = "ort-calibration.json"  # what quantize_static reads (a reused cache) or writes (a fresh one)
@@ -39,9 +39,7 @@ class OrtCalibrationKey:
     preprocess: str = PREPROCESS
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["files"], data["imgsz"] = list(self.files), list(self.imgsz)
-        return data
+        return key_as_json(self)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,17 @@ def folder_args(root: Path) -> list[str]:
     ]
 
 
+def start_paused_build(root: Path, point: str, profile: str, marker: Path) -> tuple[list[str], subprocess.Popen[str]]:
+    """A real ``build --force`` of ``profile`` in ``root`` that writes ``marker`` and waits at ``point``
+    (tests/faults/paused_build.py); its argv and process."""
+    argv = [sys.executable, "-m", "tests.faults.paused_build", point, str(marker),
+            "build", "--profile", profile, "--force", *folder_args(root)]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return argv, proc
+
+
 def clone(source: Path, target: Path) -> Path:
     """A private copy of a workspace (symlinks such as ``latest`` kept as links)."""
     shutil.copytree(source, target, symlinks=True)

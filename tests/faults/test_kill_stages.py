@@ -27,6 +27,7 @@ from tests.faults.harness import (
     latest_target,
     quiet_env,
     run_cli,
+    start_paused_build,
 )
 from tests.faults.paused_build import POINTS
 
@@ -92,21 +93,7 @@ def test_sigkill_at_each_point_leaves_nothing_partial(point: str, tmp_path: Path
     earlier, builds_before = latest_target(profile_dir), _builds(profile_dir)
     assert earlier is not None
     marker = root / "paused.json"
-    argv = [
-        sys.executable,
-        "-m",
-        "tests.faults.paused_build",
-        point,
-        str(marker),
-        "build",
-        "--profile",
-        PROFILE,
-        "--force",
-        *folder_args(root),
-    ]
-    proc = subprocess.Popen(
-        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    _, proc = start_paused_build(root, point, PROFILE, marker)
     _wait(marker.exists, proc, f"the build reached {point}")
     assert json.loads(marker.read_text())["pid"] == proc.pid
     if point != "latest":  # the build in flight lives in staging only

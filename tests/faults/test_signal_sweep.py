@@ -32,6 +32,7 @@ from tests.faults.harness import (
     latest_target,
     quiet_env,
     run_cli,
+    start_paused_build,
     user_error_problems,
 )
 
@@ -159,21 +160,7 @@ def test_a_signal_inside_publish_says_what_was_published(
     profile_dir = root / "artifacts" / PROFILE
     before, latest_before = _tree(profile_dir), latest_target(profile_dir)
     marker = root / "paused.json"
-    argv = [
-        sys.executable,
-        "-m",
-        "tests.faults.paused_build",
-        point,
-        str(marker),
-        "build",
-        "--profile",
-        PROFILE,
-        "--force",
-        *folder_args(root),
-    ]
-    proc = subprocess.Popen(
-        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    argv, proc = start_paused_build(root, point, PROFILE, marker)
     deadline = time.monotonic() + 180
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults.harness import folder_args
 from tests.support import REPO, shipped_files
 
 pytestmark = pytest.mark.slow
@@ -52,22 +53,7 @@ def test_ultralytics_predicts_on_the_built_onnx(tmp_path: Path) -> None:
         shutil.copy(path, profiles)
     (profiles / "tiny-cpu.yaml").write_text(TINY)
     build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "builder",
-            "build",
-            "--profile",
-            "tiny-cpu",
-            "--profiles-dir",
-            str(profiles),
-            "--artifacts",
-            str(tmp_path / "artifacts"),
-            "--models",
-            str(tmp_path / "models"),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
+        [sys.executable, "-m", "builder", "build", "--profile", "tiny-cpu", *folder_args(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -10,14 +10,14 @@ inference.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from builder.backends.tensorrt.settings import CalibrationSettings
 from builder.backends.tensorrt.timing_cache import cache_key_stem, slug
 from builder.backends.tensorrt.versions import TrtVersion
-from builder.calibration_cache import FOLDER, check_cache, key_differences, publish_cache
+from builder.calibration_cache import FOLDER, check_cache, key_as_json, key_differences, publish_cache
 from builder.gpu import GpuInfo
 from builder.yolo.calibration_data import PREPROCESS, calibration_images, data_sha256
 from builder.yolo.preprocess import ImageError
@@ -53,9 +53,7 @@ class CalibrationKey:
     preprocess: str = PREPROCESS
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["files"], data["imgsz"] = list(self.files), list(self.imgsz)
-        return data
+        return key_as_json(self)
 
 
 def calibration_key(
