@@ -10,6 +10,7 @@ either changed. ``ENGINE_FOUNDRY_NO_WRITE_GUARD=1`` turns it off (e.g. while edi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,13 @@ import pytest
 from tests.support import REPO
 
 USER_FOLDERS = ("artifacts", "cache", "bundles", "reports", "models")
+
+# A shell starts a background job (`make test &`, `nohup …`) with SIGINT ignored, and every process the tests start
+# would inherit that: the builder rightly leaves an ignored SIGINT ignored, so the Ctrl-C tests would see no
+# interruption. The tests are what sends those signals: give their processes the default disposition back (a
+# handled signal is reset to the default across exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 Snapshot = dict[str, tuple[str, int, int]]
 

@@ -70,3 +70,20 @@ def shipped_files(folder: str, pattern: str, root: Path = REPO) -> list[Path]:
         return sorted((root / folder).glob(pattern))
     paths = (root / name for name in listed.stdout.split("\0") if name)
     return sorted(p for p in paths if p.parent == root / folder and fnmatch.fnmatch(p.name, pattern))
+
+
+def unpack_bundle(bundle: Path, dest: Path) -> Path:
+    """Extract a bundle the test made into ``dest``; its one top folder.
+
+    ``filter="data"`` where tarfile has extraction filters (Python 3.11.4 and later); Debian 12's python3 (3.11.2)
+    has none, and these archives are the tests' own.
+    """
+    import tarfile
+
+    with tarfile.open(bundle, "r:gz") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:
+            tar.extractall(dest)
+    (top,) = dest.iterdir()
+    return top

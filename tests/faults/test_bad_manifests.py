@@ -30,6 +30,7 @@ import yaml
 
 from builder.hashing import SUMS_NAME, format_sums, parse_sums, sha256_file
 from tests.faults.harness import REPO, CliResult, latest_target, quiet_env, run_cli, user_error_problems
+from tests.support import unpack_bundle
 
 CASES_DIR = REPO / "tests" / "data" / "bad_manifests"
 CASE_KEYS = {"description", "in", "set", "delete", "append", "expect"}
@@ -109,9 +110,7 @@ def make_target(case: dict[str, Any], where: str, published: Path, bundle: Path,
         build = Path(shutil.copytree(source, tmp / source.name))
         top = None
     else:
-        with tarfile.open(bundle) as tar:
-            tar.extractall(tmp / "unpacked", filter="data")
-        top = next((tmp / "unpacked").iterdir())
+        top = unpack_bundle(bundle, tmp / "unpacked")
         build = top / "build"
     manifest_path = build / "manifest.json"
     manifest_path.write_text(json.dumps(edited(json.loads(manifest_path.read_text()), case), indent=2))

@@ -16,6 +16,7 @@ from builder.ops.bundle import find_build, make_bundle, write_tar_gz
 from builder.ops.bundle_verify import safe_extract, verify_bundle
 from builder.verify_artifact import verify_path
 from tests.ops.fakes import build_id, synthetic_manifest, write_build
+from tests.support import unpack_bundle
 
 
 @pytest.fixture
@@ -29,10 +30,7 @@ def trt_build(tmp_path: Path) -> Path:
 
 
 def _unpack(bundle: Path, dest: Path) -> Path:
-    with tarfile.open(bundle, "r:gz") as tar:
-        tar.extractall(dest, filter="data")
-    (top,) = dest.iterdir()
-    return top
+    return unpack_bundle(bundle, dest)
 
 
 def _repack(top: Path, output: Path, *, resum: bool = False) -> Path:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import tarfile
 
 from builder.cli import main
 from builder.hashing import format_sums, sha256_file
 from builder.ops import compat
 from builder.ops.bundle import write_tar_gz
 from tests.ops.fakes import build_id, synthetic_manifest, write_build
+from tests.support import unpack_bundle
 
 
 def _errors(err: str) -> list[str]:
@@ -33,9 +33,7 @@ def test_bundle_then_verify_is_a_go(tmp_path, capsys, monkeypatch):
 
 def test_verify_of_a_tampered_bundle_prints_one_error_line_and_exits_5(tmp_path, capsys):
     bundle = _bundle(tmp_path, capsys)
-    with tarfile.open(bundle, "r:gz") as tar:
-        tar.extractall(tmp_path / "x", filter="data")
-    (top,) = (tmp_path / "x").iterdir()
+    top = unpack_bundle(bundle, tmp_path / "x")
     (top / "OPS.md").write_text("edited")
     write_tar_gz(
         tmp_path / "t.tar.gz", top.name, {p.relative_to(top).as_posix(): p for p in top.rglob("*") if p.is_file()}, 0
