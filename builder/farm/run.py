@@ -27,6 +27,7 @@ from builder.farm.routing import Route
 from builder.layout import ArtifactLayout
 from builder.profile import Backend, Profile
 
+HEAD_NODE_RESOURCE = "node:__internal_head__"  # ray._common.constants.HEAD_NODE_RESOURCE_NAME (Ray 2.60)
 CANCEL_GRACE_S = 10.0
 
 
@@ -158,10 +159,10 @@ def _published(artifacts: Path, job: _Job) -> Path | None:
 
 def _run_jobs(ray: Any, jobs: list[_Job], options: FarmOptions, facts: Mapping[str, Mapping[str, Any]],
               task: Callable[..., Any], log: Callable[[str], None]) -> dict[str, FarmResult]:  # fmt: skip
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)  # not on a build node
-    board = ray.remote(num_cpus=0)(ProgressBoard).options(scheduling_strategy=here).remote()
+    # The board lives on the head node, so that a build node's death (the case retries exist for) leaves the
+    # progress lines, RETRY included, going: Ray pins its own state actors there the same way (the head's
+    # `node:__internal_head__` resource). The driver's own node is no answer: nodes on one host share its IP.
+    board = ray.remote(num_cpus=0)(ProgressBoard).options(resources={HEAD_NODE_RESOURCE: 0.001}).remote()
     remote = ray.remote(task)
     printer = ProgressPrinter(log, max(len(j.profile.name) for j in jobs))
     node_models = options.node_models or str(options.models.absolute())

@@ -116,7 +116,7 @@ def test_a_node_killed_mid_build_is_retried_on_another_node(farm_cluster: LocalR
             os.killpg(driver.pid, signal.SIGKILL)
     output = seen + rest
     assert driver.returncode == 0, output
-    assert "RETRY farm-k" in output
+    assert "RETRY farm-k" in output, output
     (build,) = _builds(workdir, "farm-k")
     manifest = json.loads((build / "manifest.json").read_text())
     assert f"--on-node={farm_cluster.nodes[survivor].node_id}" in manifest["launch"]["argv"]
