@@ -39,14 +39,39 @@ class DoctorReport:
 
 def _docker_client() -> tuple[Any, str]:
     if importlib.util.find_spec("docker") is None:
-        return None, "docker SDK not installed on the host (pip install docker, or `pip install -e '.[host]'`)"
+        return None, "docker SDK not installed in this Python (run `engine-foundry doctor` from the project's .venv)"
     import docker
 
     try:
         client = docker.from_env(timeout=5)
         return client, f"engine {client.version().get('Version', '?')} reachable"
     except Exception as err:  # any failure to reach the daemon is a finding, not a crash
-        return None, f"daemon not reachable ({type(err).__name__}: {str(err)[:120]})"
+        return None, docker_unreachable(err)
+
+
+#: the socket error inside the SDK's ``DockerException`` -> what it means
+_DOCKER_CAUSES = (
+    (
+        ("FileNotFoundError", "No such file or directory"),
+        "nothing listens there (Docker is not installed or not running)",
+    ),
+    (("PermissionError", "Permission denied"), "this user may not use its socket (join the docker group, or be root)"),
+    (("ConnectionRefusedError", "Connection refused"), "its socket refuses connections (start the engine: dockerd)"),
+    (("ReadTimeout", "timed out"), "it did not answer within 5 s"),
+)
+
+
+def docker_unreachable(err: BaseException) -> str:
+    """Why no Docker engine answered, in words (the SDK wraps the socket error in a long ``DockerException``)."""
+    import os
+
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    text = f"{type(err).__name__}: {err}"
+    for needles, why in _DOCKER_CAUSES:
+        if any(needle in text for needle in needles):
+            return f"no Docker engine at {where}: {why}"
+    first = str(err).splitlines()[0][:160] if str(err) else ""
+    return f"no Docker engine at {where}: {type(err).__name__}: {first}"
 
 
 def _nvidia_toolkit(client: Any) -> str:
@@ -105,7 +130,7 @@ def _local_image(client: Any, ref: str) -> str | None:
 def run_doctor(profiles_dir: Path) -> DoctorReport:
     from builder.backends.tensorrt.trtexec import find_trtexec
     from builder.gpu import cuda_driver_version, probe_gpus
-    from builder.profile import list_profiles
+    from builder.profile import list_profiles, load_profile
 
     packages = package_versions()
     probe = probe_gpus()
@@ -131,34 +156,68 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
         if item.error:
             why = f"invalid profile: {item.error}"
             report.profiles.append(
-                {"name": item.name, "buildable": False, "why": why, "ready": False, "missing": [why]}
+                {"name": item.name, "buildable": False, "why": why, "ready": False, "missing": [why], "notes": []}
             )
             continue
         entry = get_backend_entry(item.backend)
-        buildable, why = _buildable(
-            entry, host, client is not None, docker_status, report.host["nvidia_container_toolkit"]
-        )
+        profile = load_profile(item.path, profiles_dir)
+        blockers = _blockers(entry, host, client is not None, report.host["nvidia_container_toolkit"])
+        blockers += _target_blockers(profile, probe.gpus)
+        where = f"in the {entry.flavour} image" + (" on the GPU" if entry.needs_gpu else "")
         missing = _missing(entry, packages, has_gpu=bool(gpus))
         report.profiles.append(
-            {"name": item.name, "buildable": buildable, "why": why, "ready": not missing, "missing": missing}
+            {
+                "name": item.name,
+                "buildable": not blockers,
+                "why": "; ".join(blockers) or where,
+                "ready": not missing,
+                "missing": missing,
+                "notes": _image_notes(profile, report.images),
+            }
         )
     if client is not None:
         client.close()
     return report
 
 
-def _buildable(
-    entry: BackendEntry, host: BuildHost, docker_ok: bool, docker_status: str, toolkit: str
-) -> tuple[bool, str]:
-    """``make engine`` on this host: (yes/no, why)."""
+def _blockers(entry: BackendEntry, host: BuildHost, docker_ok: bool, toolkit: str) -> list[str]:
+    """Everything that stops ``make engine`` here; a host-wide need is explained once, in the host lines."""
+    blockers = []
     reason = why_not_buildable(entry.name, host)
     if reason:
-        return False, reason
+        blockers.append(reason)
     if not docker_ok:
-        return False, f"no Docker engine: {docker_status}"
-    if entry.needs_gpu and not toolkit.startswith("present"):
-        return False, f"the {entry.name} backend runs its container on the GPU: NVIDIA Container Toolkit {toolkit}"
-    return True, f"in the {entry.flavour} image" + (" on the GPU" if entry.needs_gpu else "")
+        blockers.append("no Docker engine (see host: docker)")
+    if entry.needs_gpu and host.gpu_count and not toolkit.startswith("present"):
+        blockers.append(f"the {entry.name} backend runs its container on the GPU: no NVIDIA Container Toolkit")
+    return blockers
+
+
+def _target_blockers(profile: Any, gpus: Any) -> list[str]:
+    """The profile's ``target`` against the GPU a build would use (CUDA device 0), checked as the build checks it."""
+    import os
+
+    from builder.backends.tensorrt.target import check_target, select_build_gpu
+    from builder.errors import BuilderError
+
+    if getattr(profile, "target", None) is None or not gpus:
+        return []
+    try:
+        gpu = select_build_gpu(gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        if gpu is not None:
+            check_target(profile, gpu)
+    except BuilderError as err:
+        return [f"target: {err.message}"]
+    return []
+
+
+def _image_notes(profile: Any, images: dict[str, dict[str, str]]) -> list[str]:
+    """What ``make engine`` does first here: build the profile's image when it is not there (said once, in images)."""
+    from builder.host.spec import DEFAULT_IMAGES, flavour_for_profile
+
+    flavour = flavour_for_profile(profile)
+    missing = "missing" in images.get(flavour, {}).get("image", "")
+    return [f"builds the image {DEFAULT_IMAGES[flavour]} (see images)"] if missing else []
 
 
 def _missing(entry: BackendEntry, packages: dict[str, str | None], *, has_gpu: bool) -> list[str]:
@@ -188,6 +247,8 @@ def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
     print("profiles (make engine PROFILE=...)")
     for item in report.profiles:
         print(f"  {item['name']:26} buildable here: {'yes' if item['buildable'] else 'no'}: {item['why']}")
+        for note in item.get("notes", []):
+            print(f"  {'':26} first {note}")
     print(f"this process (only for --bare builds without Docker): python {report.python}")
     for name, version in report.packages.items():
         print(f"  {name:26} {version or 'MISSING'}")

@@ -30,6 +30,7 @@ from builder.manifest import Manifest, StageRecord, utc_now
 from builder.profile import Profile
 from builder.stage_types import BackendHost, Stage, StageContext, StageResult, StageStatus
 from builder.stages import PIPELINE, STAGE_NAMES
+from builder.weights import UNTRAINED_CHECKS
 
 __all__ = ["PIPELINE", "STAGE_NAMES", "BuildOutcome", "BuildSettings", "Interrupted", "run_build"]
 
@@ -114,12 +115,15 @@ def _staged_build(
             "sha256": profile.sha256(),
             "resolved": profile.to_dict(),
         },
-        inputs={"weights": {"identity": key.weights.identity, "sha256": key.weights.sha256}},
+        inputs={"weights": key.weights.record()},
         environment=capture_environment(settings.image_id, gpus=gpus.gpus),
         launch={"argv": list(settings.argv), "force": settings.force},
         stages=tuple(StageRecord(name, StageStatus.PENDING.value) for name in names),
     )
     manifest.write_atomic(staging / MANIFEST_NAME)
+    if key.weights.untrained:
+        moot = "; ".join(UNTRAINED_CHECKS.values())
+        settings.log(f"NOTE {key.weights.identity} is untrained (random weights): not meaningful for it: {moot}")
     scratch = Path(tempfile.mkdtemp(prefix=f"{build_id}.", dir=layout.staging_root))
     try:
         run = _Run(profile, settings, layout, staging, scratch)

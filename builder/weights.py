@@ -10,12 +10,35 @@ from builder.hashing import sha256_file, sha256_text
 from builder.profile import ModelSpec
 from builder.safe_io import CHECKPOINT_BYTES
 
+#: What an untrained model (a shipped model YAML with a seed: random weights) makes meaningless, said in the build's
+#: output and recorded in its manifest (``inputs.weights``). Its class scores sit at the Detect head's bias prior
+#: (1e-5..1.6e-4 at 640, ultralytics nn/modules/head.py ``bias_init``), so every score is within any tolerance of every
+#: other and the boxes barely depend on the input: a reduced-precision engine agrees with FP32 whatever it computes.
+UNTRAINED_CHECKS = {
+    "verify.detections": "detection agreement: every score sits at the head's bias prior, so any engine agrees",
+    "verify.tensors (fp16, int8)": "tensor tolerances: outputs barely depend on the input",
+    "accuracy": "an mAP gate: an untrained model finds nothing (mAP 0 for the reference and the artifact alike)",
+}
+
 
 @dataclass(frozen=True)
 class WeightsFingerprint:
     identity: str  # "checkpoint:<rel path>" or "yaml:<name>:seed=<n>"
     sha256: str  # of the checkpoint bytes, or of the identity for a shipped model YAML
     path: Path | None  # the checkpoint file, None for a shipped model YAML
+
+    @property
+    def untrained(self) -> bool:
+        """Random weights: a shipped model YAML initialised with a seed, not a trained checkpoint."""
+        return self.path is None
+
+    def record(self) -> dict[str, object]:
+        """The manifest's ``inputs.weights``: identity and digest; for untrained weights, what that makes moot."""
+        data: dict[str, object] = {"identity": self.identity, "sha256": self.sha256}
+        if self.untrained:
+            data["untrained"] = True
+            data["not_meaningful"] = dict(UNTRAINED_CHECKS)
+        return data
 
 
 def weights_fingerprint(model: ModelSpec, models_dir: Path) -> WeightsFingerprint:

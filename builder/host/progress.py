@@ -3,7 +3,7 @@
 A cold build prints hundreds of lines (Polygraphy dumps, ultralytics hints, an image build's pip output). The
 launcher's sink goes through :class:`ProgressSink`: every line is written to
 ``<artifacts>/<profile>/logs/<UTC time>.log``; the terminal gets the stage results (``[export] ok in 4.2s``),
-the outcome lines and every warning or error, unless ``verbose``.
+the outcome lines, every note, warning or error, unless ``verbose``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TextIO
 #: lines shown without -v: a stage's result (not its start), the outcome, warnings and errors
 SHOWN = re.compile(
     r"^(\[[a-z][a-z_-]+\] (?!started\b)\S"  # [stage] ok in 1.2s / FAILED after 3.0s (not Polygraphy's [I] / [W])
-    r"|(BUILT|UP-TO-DATE|WARNING|ERROR|TIP|published|up to date|interrupted|starting|image |building |built )"
+    r"|(BUILT|UP-TO-DATE|WARNING|NOTE|ERROR|TIP|published|up to date|interrupted|starting|image |building |built )"
     r"|.*\b(Traceback|Error:))"
 )
 

@@ -30,6 +30,8 @@ TINY_TRT = """\
 name: {name}
 extends: t4-fp16
 description: YOLO11n at 64x64 for a T4, for the farm tests (routing only, no TensorRT here)
+model: {{yaml: yolo11n.yaml, seed: 0}}
+accuracy: null
 imgsz: 64
 """
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
@@ -64,7 +66,7 @@ def workdir(tmp_path: Path) -> Path:
     """profiles/ (tiny CPU profiles farm-*, a tiny T4 profile t4-tiny), artifacts/, models/, reports/."""
     profiles = tmp_path / "profiles"
     profiles.mkdir()
-    for base in ("cpu-fp32.yaml", "_yolo11n-640.yaml", "_tensorrt-base.yaml", "t4-fp16.yaml"):
+    for base in ("cpu-fp32.yaml", "_yolo11n-640.yaml", "_shapes-256.yaml", "_tensorrt-base.yaml", "t4-fp16.yaml"):
         shutil.copy(PROFILES / base, profiles / base)
     for name in ("farm-a", "farm-b", "farm-c", "farm-d"):
         (profiles / f"{name}.yaml").write_text(TINY.format(name=name))
