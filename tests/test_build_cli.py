@@ -53,6 +53,8 @@ def test_every_stage_ran_and_the_folder_checks_out(two_builds):
         ("publish", "ok"),
     ]
     assert manifest["benchmark"]["latency_ms"]["p50"] > 0
+    weights = manifest["inputs"]["weights"]  # random weights: said in the manifest, with the checks they make moot
+    assert weights["untrained"] is True and "verify.detections" in weights["not_meaningful"]
     assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=latest).returncode == 0
     verify = subprocess.run(
         [sys.executable, "-m", "builder", "verify", str(latest)], cwd=REPO, capture_output=True, text=True
