@@ -37,7 +37,7 @@ class _Bad:
     problem: str
 
 
-class _Duplicates(dict):  # type: ignore[type-arg]
+class _Duplicates(dict[str, Any]):
     """An object that held a key more than once (the first such key recorded)."""
 
     duplicate: str = ""

@@ -91,8 +91,8 @@ def raw_edited(text: str, case: dict[str, Any]) -> str:
     """``text`` after the case's ``raw`` edits: each ``find`` (a regular expression) replaced once by the joined
     ``replace`` parts, a part ``[text, n]`` standing for ``text`` n times."""
     for edit in case.get("raw") or []:
-        parts = [part if isinstance(part, str) else part[0] * part[1] for part in edit["replace"]]
-        text, count = re.subn(edit["find"], lambda _: "".join(parts), text, count=1)
+        new = "".join(part if isinstance(part, str) else part[0] * part[1] for part in edit["replace"])
+        text, count = re.subn(edit["find"], lambda _, new=new: new, text, count=1)  # taken as is: no \1 or \\
         assert count == 1, f"{edit['find']!r} is not in the manifest"
     return text
 
