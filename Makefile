@@ -17,7 +17,8 @@ ADDRESS    ?=
 FARM       ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help image engine engines farm validate verify shell pin offline-base test test-gpu bench nightly bundle clean \
+.PHONY: help image engine engines farm validate verify shell pin offline-base test test-all lint test-gpu bench nightly \
+	bundle clean \
 	venv-host venv-dev
 
 # The set-up runs only when PYTHON is the venv's Python.
@@ -54,8 +55,16 @@ pin: venv-host ## resolve the base images' digests into images.lock
 offline-base: venv-host ## make the local Debian base image with debootstrap: make offline-base [MIRROR=URL]
 	$(PYTHON) -m builder offline-base $(if $(MIRROR),--mirror $(MIRROR))
 
-test: venv-dev ## run the tests (all but the gpu ones; Docker tests use the real engine)
-	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
+# The tiers (README, "Tests"): tests/conftest.py marks `slow` every test that uses a real build or export fixture, a
+# Docker engine or a Ray cluster, so `make test` stays the fast loop without a list to keep.
+test: venv-dev ## the fast tests (under 2 min): fakes, goldens, data corpora; no real build, Docker or Ray
+	$(PYTHON) -m pytest -m "not gpu and not slow" --durations=25 $(PYTEST_ARGS)
+
+test-all: venv-dev ## every test but the gpu ones (real builds, Docker, Ray; what CI runs)
+	$(PYTHON) -m pytest -m "not gpu" --durations=25 $(PYTEST_ARGS)
+
+lint: venv-dev ## ruff check, ruff format --check and mypy against tensorrt-stubs (seconds once mypy's cache is warm)
+	$(PYTHON) scripts/lint.py
 
 test-gpu: venv-dev ## run the gpu tests inside the trt image on this GPU host (JUnit: artifacts/test-gpu/junit.xml) [IMAGE=engine-foundry:trt10]
 	$(PYTHON) -m builder test-gpu$(if $(IMAGE), --image $(IMAGE))$(if $(PYTEST_ARGS), --pytest-args "$(PYTEST_ARGS)")

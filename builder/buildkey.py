@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import __version__
+from builder.backends.catalog import needs_gpu
 from builder.environment import builder_source_digest, environment_identity
 from builder.gpu import GpuInfo, gpu_identity, list_gpus
-from builder.profile import Backend, Profile
+from builder.profile import Profile
 from builder.weights import WeightsFingerprint, weights_fingerprint
 
 
@@ -52,7 +53,7 @@ def build_key_for(
     """
     weights = weights_fingerprint(profile.model, models_dir)
     data = data_digests(profile, models_dir)
-    gpu = gpu_identity(gpus()) if profile.backend is Backend.TENSORRT else ""
+    gpu = gpu_identity(gpus()) if needs_gpu(profile.backend) else ""
     env_id = environment_id or environment_identity(image_id)
     key = compute_build_key(profile, weights, env_id, gpu, data)
     return BuildKey(key, build_key_inputs(profile, weights, env_id, gpu, data), weights)
@@ -113,8 +114,8 @@ def build_key_inputs(
         "profile_sha256": profile.sha256(),
         "weights": {"identity": weights.identity, "sha256": weights.sha256},
         "environment_id": environment_id,
-        # A TensorRT engine is bound to the GPU model; an ONNX Runtime CPU model is not.
-        "gpu": gpu_identity if profile.backend is Backend.TENSORRT else "",
+        # A GPU backend's artifact (a TensorRT engine) is bound to the GPU model; a CPU model is not.
+        "gpu": gpu_identity if needs_gpu(profile.backend) else "",
     }
     # the mAP gate's split, the INT8 calibration images (:func:`data_digests`): absent where the profile reads no
     # such data, so the keys of the other profiles hold

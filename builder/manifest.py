@@ -19,6 +19,7 @@ from builder.errors import ArtifactError
 from builder.json_schema import schema_errors
 from builder.profile.resolved import resolved_problems
 from builder.safe_io import FileReadError, read_json
+from builder.strict_json import JsonContentError
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "manifest.schema.json"
@@ -107,6 +108,11 @@ def load_manifest(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ArtifactError(
             f"{path}: manifest missing", hint="point at a build folder that holds manifest.json"
+        ) from None
+    except JsonContentError as err:
+        raise ArtifactError(
+            f"{path}: manifest field {err}",
+            hint="the manifest was edited or written by another tool; rebuild or re-copy the artifact",
         ) from None
     except (OSError, ValueError) as err:
         raise ArtifactError(

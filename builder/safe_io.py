@@ -11,7 +11,6 @@ with a TIP); ``OSError`` (missing, no permission) passes through unchanged for t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from builder.errors import BuilderError, ExitCode
+from builder.strict_json import loads as _strict_json_loads
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
@@ -193,8 +193,10 @@ def read_text(path: Path, *, what: str, limit: int, errors: str = "strict") -> s
 
 
 def read_json(path: Path, *, what: str, limit: int = JSON_BYTES) -> Any:
-    """:func:`read_bytes` parsed as JSON (``ValueError`` passes through)."""
-    return json.loads(read_bytes(path, what=what, limit=limit))
+    """:func:`read_bytes` parsed as JSON the tool's records can hold (:func:`builder.strict_json.loads`: NaN, a
+    duplicate key, too deep a nesting … raise :class:`~builder.strict_json.JsonContentError`, naming the field;
+    ``ValueError``, its base, passes through)."""
+    return _strict_json_loads(read_bytes(path, what=what, limit=limit))
 
 
 def _size(count: int) -> str:

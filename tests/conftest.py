@@ -1,4 +1,5 @@
-"""A guard over the whole test run: tests never write into the user's folders of this checkout.
+"""The test tiers (tests/tiers.py), the session's one published tiny build, and a guard over the whole test run:
+tests never write into the user's folders of this checkout.
 
 The repository's ``artifacts/``, ``cache/``, ``bundles/``, ``reports/`` and ``models/`` hold the user's builds,
 caches, bundles, nightly reports and checkpoints: a test that builds with the repository as working directory would
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import tiers
 from tests.support import REPO
 
 USER_FOLDERS = ("artifacts", "cache", "bundles", "reports", "models")
@@ -97,3 +99,36 @@ def user_folders_untouched() -> Iterator[None]:
             "(files edited during the run count too: set ENGINE_FOUNDRY_NO_WRITE_GUARD=1 for such a run)",
             pytrace=False,
         )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: `make test` is `-m "not gpu and not slow"`
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses a real build or export fixture, Docker or Ray is ``slow`` (tests/tiers.py)."""
+    tiers.mark_slow(items)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from builder.stages import export_onnx
+
+    if not hasattr(export_onnx.run, "__wrapped__"):
+        export_onnx.run = tiers.guard_export(export_onnx.run)  # type: ignore[assignment]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    with tiers.running(item):
+        return (yield)
+
+
+@pytest.fixture(scope="session")
+def published_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding profiles/ (``tiny``: tests/data/profiles/tiny-cpu.yaml, with ``cpu-fp32`` and its base),
+    models/, cache/ and artifacts/ with one real published build of ``tiny``, made bare by the CLI: the session's one
+    published tiny build. Shared: copy it (:func:`tests.faults.harness.clone`) before changing anything."""
+    from tests.faults.harness import folder_args, quiet_env, run_cli, write_tiny_profiles
+
+    root = tmp_path_factory.mktemp("published")
+    write_tiny_profiles(root / "profiles", "tiny")
+    result = run_cli(["build", "--profile", "tiny", *folder_args(root)], cwd=root, env=quiet_env(root))
+    assert result.returncode == 0, result.describe()
+    return root

@@ -20,6 +20,35 @@ from builder.profile import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+#: the tests' one tiny CPU profile (YOLO11n at 64x64 on ONNX Runtime): copy it with :func:`write_tiny_profile`
+TINY_CPU_YAML = REPO / "tests" / "data" / "profiles" / "tiny-cpu.yaml"
+
+
+def tiny_profile_text(name: str = "tiny-cpu") -> str:
+    """The text of ``tests/data/profiles/tiny-cpu.yaml``, named ``name``."""
+    text = TINY_CPU_YAML.read_text()
+    assert "\nname: tiny-cpu\n" in text, f"{TINY_CPU_YAML} must keep its `name: tiny-cpu` line"
+    return text.replace("\nname: tiny-cpu\n", f"\nname: {name}\n")
+
+
+def copy_profiles(target: Path, names: tuple[str, ...] | None = None) -> Path:
+    """The repository's profiles (only the files ``names`` where given, e.g. ``("cpu-fp32.yaml", …)``) in
+    ``target``."""
+    import shutil
+
+    target.mkdir(parents=True, exist_ok=True)
+    for path in (REPO / "profiles").glob("*.yaml"):
+        if names is None or path.name in names:
+            shutil.copy(path, target / path.name)
+    return target
+
+
+def write_tiny_profile(folder: Path, name: str = "tiny-cpu", text: str | None = None) -> Path:
+    """``folder/<name>.yaml``: the tiny profile (or ``text``, e.g. an edited :func:`tiny_profile_text`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(tiny_profile_text(name) if text is None else text)
+    return path
 
 
 def make_profile(**overrides: Any) -> Profile:

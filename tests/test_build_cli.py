@@ -1,48 +1,35 @@
 """`python -m builder build` end to end, bare (no Docker): every stage for real at a small imgsz."""
 
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.faults.harness import folder_args
+from tests.faults.harness import clone, folder_args, write_tiny_profiles
 from tests.support import REPO
 
-TINY = """\
-name: tiny-cpu
-extends: cpu-fp32
-description: cpu-fp32 at 64x64 for the end-to-end tests
-imgsz: 64
-benchmark: {warmup: 1, iterations: 3}
-"""
 DETERMINISTIC = ("model.onnx", "model.ort.onnx", "metadata.json")
 
 
 def _build(root, *extra):
-    cmd = [sys.executable, "-m", "builder", "build", "--profile", "tiny-cpu", *folder_args(root), *extra]
+    cmd = [sys.executable, "-m", "builder", "build", "--profile", "tiny", *folder_args(root), *extra]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def two_builds(tmp_path_factory):
-    roots = []
-    for name in ("first", "second"):
-        root = tmp_path_factory.mktemp(name)
-        (root / "profiles").mkdir()
-        for path in (REPO / "profiles").glob("*.yaml"):
-            shutil.copy(path, root / "profiles")
-        (root / "profiles" / "tiny-cpu.yaml").write_text(TINY)
-        (root / "models").mkdir()
-        result = _build(root)
-        assert result.returncode == 0, result.stderr[-3000:]
-        roots.append(root)
-    return roots
+def two_builds(published_tiny, tmp_path_factory):
+    """The session's published tiny build (a private copy: a test builds on in it) and one more from scratch."""
+    first = clone(published_tiny, tmp_path_factory.mktemp("first") / "workspace")
+    second = tmp_path_factory.mktemp("second")
+    write_tiny_profiles(second / "profiles", "tiny")
+    result = _build(second)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [first, second]
 
 
 def test_every_stage_ran_and_the_folder_checks_out(two_builds):
-    latest = two_builds[0] / "artifacts" / "tiny-cpu" / "latest"
+    latest = two_builds[0] / "artifacts" / "tiny" / "latest"
     manifest = json.loads((latest / "manifest.json").read_text())
     assert [(s["name"], s["status"]) for s in manifest["stages"]] == [
         ("export", "ok"),
@@ -63,7 +50,7 @@ def test_every_stage_ran_and_the_folder_checks_out(two_builds):
 
 
 def test_two_builds_from_scratch_are_byte_identical_where_promised(two_builds):
-    first, second = (root / "artifacts" / "tiny-cpu" / "latest" for root in two_builds)
+    first, second = (root / "artifacts" / "tiny" / "latest" for root in two_builds)
     for name in DETERMINISTIC:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     m1, m2 = (json.loads((d / "manifest.json").read_text()) for d in (first, second))
@@ -74,8 +61,8 @@ def test_two_builds_from_scratch_are_byte_identical_where_promised(two_builds):
 def test_a_rebuild_is_up_to_date_and_force_builds_again(two_builds):
     root = two_builds[0]
     again = _build(root)
-    assert again.returncode == 0 and "UP-TO-DATE tiny-cpu" in again.stdout
-    assert len(list((root / "artifacts" / "tiny-cpu" / "builds").iterdir())) == 1
+    assert again.returncode == 0 and "UP-TO-DATE tiny" in again.stdout
+    assert len(list((root / "artifacts" / "tiny" / "builds").iterdir())) == 1
     forced = _build(root, "--force")
-    assert forced.returncode == 0 and "BUILT tiny-cpu" in forced.stdout
-    assert len(list((root / "artifacts" / "tiny-cpu" / "builds").iterdir())) == 2
+    assert forced.returncode == 0 and "BUILT tiny" in forced.stdout
+    assert len(list((root / "artifacts" / "tiny" / "builds").iterdir())) == 2

@@ -19,10 +19,10 @@ def _blocks(lang):
     return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
 
 
-def test_quick_start_is_two_make_commands_and_ci_runs_the_test_one():
+def test_quick_start_is_two_make_commands_and_ci_runs_every_test():
     commands = [b.strip() for b in _blocks("bash")[:2]]
     assert commands == ["make engine", "make test"]
-    assert "make test" in (REPO / ".ci" / "run").read_text()
+    assert "exec make test-all" in (REPO / ".ci" / "run").read_text()
 
 
 def test_every_make_command_in_the_readme_is_a_target():
@@ -31,8 +31,10 @@ def test_every_make_command_in_the_readme_is_a_target():
     assert mentioned and mentioned <= targets, sorted(mentioned - targets)
 
 
-def test_make_test_runs_everything_but_gpu_tests():
+def test_make_test_is_the_fast_tier_and_make_test_all_everything_but_gpu_tests():
     recipe = re.search(r"^test:.*\n\t(.*)$", MAKEFILE, re.M).group(1)
+    assert '-m "not gpu and not slow"' in recipe and "pytest" in recipe and "--durations=25" in recipe
+    recipe = re.search(r"^test-all:.*\n\t(.*)$", MAKEFILE, re.M).group(1)
     assert '-m "not gpu"' in recipe and "pytest" in recipe
 
 

@@ -42,8 +42,13 @@ class BackendEntry:
     packages: tuple[str, ...]  # Python packages its builds need beyond PIPELINE_PACKAGES (doctor, build key)
     precisions: tuple[str, ...]
     host_check: str
-    needs_gpu: bool = False  # builds and runs on an NVIDIA GPU (GPU requests, doctor, host checks)
+    needs_gpu: bool = False  # builds and runs on an NVIDIA GPU (GPU requests, doctor, host checks, build key, routing)
+    #: same inputs and environment give byte-identical artifacts (False: e.g. TensorRT's timed tactic choice)
+    reproducible: bool = True
     only_fields: tuple[str, ...] = ()
+    #: ``"module:function"`` (imported only when called) taking ``(data, report)`` of
+    #: :mod:`builder.profile.validate`: the backend's own rules across profile keys; "": none
+    profile_check: str = ""
     triton: TritonPlatform | None = None  # None: no Triton repository for this backend
     version_field: str = ""  # the profile key choosing among version_flavours; "": one image
     version_flavours: tuple[tuple[str, str], ...] = ()  # (profile value, flavour), the default first
@@ -119,6 +124,14 @@ def get_backend_entry(name: object) -> BackendEntry:
     return entry
 
 
+def needs_gpu(name: object) -> bool:
+    """Whether a build with backend ``name`` runs on (and is bound to the model of) an NVIDIA GPU: the build key
+    records the GPU, the farm routes it to a GPU node. An unknown name needs none.
+    """
+    entry = find_backend(name)
+    return entry is not None and entry.needs_gpu
+
+
 def build_packages(entry: BackendEntry) -> tuple[str, ...]:
     """Every Python package a build with ``entry`` needs: the pipeline's, then the backend's own."""
     return tuple(dict.fromkeys(PIPELINE_PACKAGES + entry.packages))
@@ -161,7 +174,9 @@ TENSORRT = register_backend(
         packages=("tensorrt",),
         precisions=("fp32", "fp16", "int8"),
         host_check="builder.ops.compat:check_tensorrt_host",
+        profile_check="builder.backends.tensorrt.profile_rules:check",
         needs_gpu=True,
+        reproducible=False,  # the builder times tactics: plan bytes and chosen layers may differ run to run
         only_fields=(
             "workspace",
             "timing_cache",

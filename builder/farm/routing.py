@@ -1,11 +1,11 @@
 """Which Ray resources route a profile to a node that can build it (pure; no Ray import).
 
 Ray labels every GPU node with a resource ``accelerator_type:<type>`` (``T4``, ``A10G``, ``A100``, ``H100``, ``L4``…).
-A TensorRT profile with ``target.gpu`` goes to a node whose accelerator type matches it by the same rule as the
-local target check (:func:`builder.backends.tensorrt.target.name_match`: exact or same family, vendor words ignored, so
-``A10`` matches neither ``A10G`` nor ``A100``), with one GPU. A TensorRT profile without ``target.gpu`` needs any GPU
-node. A CPU profile goes to any node, or to the nodes that offer the custom resource of the pool it is given
-(``--pool``).
+A profile of a GPU backend (the catalogue's ``needs_gpu``, e.g. TensorRT) with ``target.gpu`` goes to a node whose
+accelerator type matches it by the same rule as the local target check
+(:func:`builder.backends.tensorrt.target.name_match`: exact or same family, vendor words ignored, so ``A10`` matches
+neither ``A10G`` nor ``A100``), with one GPU. One without ``target.gpu`` needs any GPU node. A CPU profile goes to
+any node, or to the nodes that offer the custom resource of the pool it is given (``--pool``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from builder.backends.catalog import needs_gpu
 from builder.backends.tensorrt.target import name_match, target_gpu_names
 from builder.errors import HostEnvironmentError
-from builder.profile import Backend, Profile
+from builder.profile import Profile
 
 ACCELERATOR_PREFIX = "accelerator_type:"
 ROUTING_SHARE = 0.001  # the share of a routing resource one task takes: any number of builds fit on the node
@@ -62,7 +63,7 @@ def cluster_accelerators(nodes: Sequence[FarmNode]) -> list[str]:
 
 def route_profile(profile: Profile, nodes: Sequence[FarmNode], pool: str | None = None) -> Route | str:
     """The :class:`Route` of ``profile``, or one line saying why no node of ``nodes`` can serve it."""
-    if profile.backend is Backend.TENSORRT:
+    if needs_gpu(profile.backend):
         return _route_gpu(profile, nodes)
     if pool:
         able = [n for n in nodes if n.resources.get(pool, 0) > 0]
@@ -81,12 +82,12 @@ def _route_gpu(profile: Profile, nodes: Sequence[FarmNode]) -> Route | str:
     wanted = ", ".join(names)
     if not names:
         if not gpu_nodes:
-            return f"TensorRT profile '{profile.name}' needs a GPU, but no node offers one"
+            return f"{profile.backend.value} profile '{profile.name}' needs a GPU, but no node offers one"
         return Route(profile.name, "any GPU node", 1, {}, tuple(n.node_id for n in gpu_nodes))
     matching = sorted({t for n in gpu_nodes for t in n.accelerator_types if any(name_match(w, t) for w in names)})
     if not matching:
         return (
-            f"TensorRT profile '{profile.name}' targets GPU '{wanted}', "
+            f"{profile.backend.value} profile '{profile.name}' targets GPU '{wanted}', "
             "but no node with a GPU has a matching accelerator type"
         )
     # Ray cannot ask for "T4 or T4-16G": take the type most nodes offer (ties: by name).

@@ -21,11 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from builder.backends.catalog import needs_gpu
 from builder.errors import BuilderError, ExitCode
 from builder.farm.progress import FarmResult, ProgressBoard, ProgressPrinter, summary_table
 from builder.farm.routing import Route
 from builder.layout import ArtifactLayout
-from builder.profile import Backend, Profile
+from builder.profile import Profile
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"  # ray._common.constants.HEAD_NODE_RESOURCE_NAME (Ray 2.60)
 CANCEL_GRACE_S = 10.0
@@ -128,7 +129,7 @@ def _key_function(profile: Profile, facts: Mapping[str, Any], models: Path) -> C
     from builder.weights import weights_fingerprint
 
     weights, data = weights_fingerprint(profile.model, models), data_digests(profile, models)
-    gpu = str(facts["gpu_identity"]) if profile.backend is Backend.TENSORRT else ""
+    gpu = str(facts["gpu_identity"]) if needs_gpu(profile.backend) else ""
     return lambda environment_id: compute_build_key(profile, weights, environment_id, gpu, data)
 
 

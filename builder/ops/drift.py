@@ -25,10 +25,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from builder.backends.catalog import find_backend
+
 ENV_DRIFT_KEYS = ("python", "machine", "tensorrt", "cuda", "driver", "image.base", "image.base_id")
 ENV_INFO_KEYS = ("image.id", "image.ref", "platform", "executable", "in_container")
 PROFILE_INFO_KEYS = ("source", "extends_chain", "description")
-ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # bytes not reproducible on TensorRT
+ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # may differ on a non-`reproducible` backend
 WORSE_WHEN_HIGHER = ("err", "diff", "delta", "mismatch", "violation", "fail", "unmatched", "max_abs", "max_rel")
 WORSE_WHEN_LOWER = ("agree", "match", "recall", "precision", "map", "iou", "pass", "cosine")
 METRIC_IGNORE = ("second", "time", "duration", "elapsed", "seed", "_at")
@@ -134,8 +136,9 @@ def compare_manifests(
     changes += _environment_changes(old, new)
     explained = any(c.severity is Severity.DRIFT and c.area in ("input", "builder", "environment") for c in changes)
     if new.get("status") == "succeeded":
-        backend = _get(new, "profile.resolved.backend")
-        changes += _artifact_changes(old, new, explained=explained, tensorrt=backend == "tensorrt")
+        entry = find_backend(_get(new, "profile.resolved.backend"))
+        unreproducible = entry.name if entry is not None and not entry.reproducible else None
+        changes += _artifact_changes(old, new, explained=explained, unreproducible=unreproducible)
         changes += _metric_changes(_verify_details(old), _verify_details(new), metric_tolerance)
         changes += _accuracy_changes(_stage_details(old, "evaluate"), _stage_details(new, "evaluate"))
         changes += _latency_changes(_benchmark(old), _benchmark(new), latency_threshold)
@@ -216,8 +219,10 @@ def _gpu_models(manifest: Mapping[str, Any]) -> list[str]:
 
 
 def _artifact_changes(
-    old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, tensorrt: bool
+    old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, unreproducible: str | None
 ) -> list[Change]:
+    """``unreproducible``: the backend whose artifacts may differ byte for byte with identical inputs (its catalogue
+    entry is not ``reproducible``: TensorRT times tactics); None for a reproducible one."""
     before = {a["path"]: a for a in old.get("artifacts", [])}
     after = {a["path"]: a for a in new.get("artifacts", [])}
     changes = []
@@ -233,10 +238,11 @@ def _artifact_changes(
             continue
         if explained:
             severity, reason = Severity.INFO, "follows from the changed input or environment"
-        elif tensorrt and (b.get("kind") in ENGINE_KINDS or path.endswith((".plan", ".engine"))):
-            severity, reason = Severity.INFO, "TensorRT does not promise identical plan bytes"
-        elif tensorrt and b.get("kind") == "layers":
-            severity, reason = Severity.DRIFT, "TensorRT chose other layers/tactics with identical inputs"
+        elif unreproducible and (b.get("kind") in ENGINE_KINDS or path.endswith((".plan", ".engine"))):
+            severity, reason = Severity.INFO, f"backend {unreproducible} does not promise identical artifact bytes"
+        elif unreproducible and b.get("kind") == "layers":
+            reason = f"backend {unreproducible} chose other layers/tactics with identical inputs"
+            severity = Severity.DRIFT
         else:
             severity, reason = Severity.FAIL, "not reproducible: bytes changed with identical inputs and environment"
         changes.append(Change("artifact", key, a["sha256"], b["sha256"], severity, reason))

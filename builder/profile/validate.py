@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from builder.backends.catalog import backends, find_backend, owners_of_field
+from builder.backends.catalog import backends, find_backend, owners_of_field, resolve
 from builder.errors import FieldError
 from builder.gpu import parse_compute_capability
 from builder.profile.fields import PROFILE, VERIFY, iter_fields
@@ -66,8 +66,6 @@ def validate_profile_data(data: dict[str, Any], report: Report, table: Section =
     _check_batch(data, report)
     _check_int8(data, report)
     _check_hardware_compatibility(data, report)
-    _check_ultralytics_engine(data, report)
-    _check_tensorrt_version(data, report)
     _check_backend(data, report, table)
     _check_verify(data, report)
 
@@ -122,57 +120,14 @@ def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:
         )
 
 
-def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
-    both = (report.get(data, ("outputs", "ultralytics_engine")), report.get(data, ("version_compatible",)))
-    if both != (True, True) or report.get(data, ("backend",)) != "tensorrt":
-        return
-    report.add(
-        ("outputs", "ultralytics_engine"),
-        "cannot be combined with version_compatible: true: a version-compatible "
-        "plan embeds TensorRT's lean runtime as host code, which loads only with "
-        "`runtime.engine_host_code_allowed = True`, and ultralytics' TensorRT loader never sets it, so "
-        "YOLO('model.engine') would fail; keep one (model.plan of a version-compatible build loads with "
-        "trtexec, Polygraphy or Triton)",
-    )
-
-
-#: what TensorRT 8.6 lacks that a profile can ask for: the highest ONNX opset its parser reads (onnx-tensorrt
-#: release/8.6-GA docs/operators.md) and the newest GPUs it builds for (8.6 knows compute capability up to 9.0,
-#: Hopper; Blackwell, 10.0 and newer, needs TensorRT 10.8+: TensorRT 10.8.0 release notes)
-TRT86_MAX_OPSET = 17
-TRT86_MAX_CAPABILITY = (9, 0)
-
-
-def _check_tensorrt_version(data: dict[str, Any], report: Report) -> None:
-    """Refuse on ``tensorrt: "8.6"`` (also the default) what only the TensorRT 10 image can build."""
-    if report.get(data, ("backend",)) != "tensorrt" or not report.complete or ("tensorrt",) in report.bad:
-        return
-    version = report.get(data, ("tensorrt",))
-    if version not in (MISSING, "8.6"):
-        return
-    opset = report.get(data, ("opset",))
-    if isinstance(opset, int) and not isinstance(opset, bool) and opset > TRT86_MAX_OPSET:
-        report.add(
-            ("opset",),
-            f"opset {opset} needs TensorRT 10 (the TensorRT 8.6 parser reads opsets up to "
-            f'{TRT86_MAX_OPSET}): set `tensorrt: "10"` (the trt10 image) or `opset: {TRT86_MAX_OPSET}`',
-        )
-    capability = report.get(data, ("target", "compute_capability"))
-    parsed = parse_compute_capability(capability) if capability is not MISSING else None
-    if parsed is not None and parsed > TRT86_MAX_CAPABILITY:
-        report.add(
-            ("tensorrt",) if version is not MISSING else ("target", "compute_capability"),
-            f"target compute capability {capability} (Blackwell or newer) needs TensorRT 10.8 or newer, but "
-            f"the profile builds with TensorRT 8.6{'' if version is not MISSING else ' (the default)'}: "
-            'set `tensorrt: "10"` (the trt10 image)',
-        )
-
-
 def _check_backend(data: dict[str, Any], report: Report, table: Section) -> None:
-    """The backend catalogue's rules: the precisions a backend builds, the keys only other backends use."""
+    """The backend catalogue's rules: the backend's own cross-key rules (``profile_check``), the precisions it
+    builds, the keys only other backends use."""
     entry = find_backend(report.get(data, ("backend",)))
     if entry is None:
         return
+    if entry.profile_check:
+        resolve(entry.profile_check)(data, report)
     precision = report.get(data, ("precision",))
     if precision is not MISSING and precision not in entry.precisions:
         others = [other.name for other in backends() if precision in other.precisions]

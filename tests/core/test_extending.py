@@ -1,11 +1,13 @@
-"""A toy backend and a toy profile field, added only through the extension points of docs/architecture.md
-("Extending"): a catalogue entry (``register_backend``) and a field in a copy of the field table whose section
-builds a dataclass with the new attribute. Nothing else is edited; validation, the JSON Schema, the field
-reference, doctor, the registry, the launcher's container spec and ops pick them up.
+"""A toy backend, a toy GPU backend and a toy profile field, added only through the extension points of
+docs/architecture.md ("Extending"): a catalogue entry (``register_backend``) and a field in a copy of the field table
+whose section builds a dataclass with the new attribute. Nothing else is edited; validation, the JSON Schema, the
+field reference, doctor, the registry, the launcher's container spec, the build key, the farm's routing and ops pick
+them up. No module outside the catalogue and a backend's own package names a backend (the last tests hold that).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import sys
 import textwrap
@@ -17,14 +19,25 @@ import pytest
 import yaml
 
 from builder import doctor
-from builder.backends.catalog import BackendEntry, TritonPlatform, register_backend, unregister_backend
+from builder.backends.catalog import (
+    BackendEntry,
+    TritonPlatform,
+    backend_names,
+    register_backend,
+    unregister_backend,
+)
 from builder.backends.registry import get_backend
+from builder.buildkey import build_key_for
 from builder.environment import key_packages
 from builder.errors import FieldError, ProfileError
+from builder.farm.routing import ACCELERATOR_PREFIX, FarmNode, route_profile
+from builder.farm.run import _key_function
+from builder.gpu import GpuInfo
 from builder.host.spec import container_spec, flavour_for_backend
 from builder.ops.compat import HostFacts, check_host, requirements_from_manifest
+from builder.ops.drift import Severity, compare_manifests
 from builder.ops.triton import triton_model
-from builder.profile import Profile, load_profile
+from builder.profile import Backend, Profile, load_profile
 from builder.profile.complete import profile_from_data
 from builder.profile.fields import PROFILE
 from builder.profile.kinds import Number
@@ -34,6 +47,7 @@ from builder.profile.sections import Field
 from builder.profile.validate import Report, validate
 from tests.host.test_spec import settings
 from tests.ops.fakes import synthetic_manifest
+from tests.support import REPO, make_profile
 
 TOY_PACKAGE = "toyvino-runtime-absent"  # a package that is not installed anywhere
 
@@ -192,3 +206,115 @@ def test_a_toy_field_can_belong_to_a_toy_backend(toy_backend):
     ]
     assert _check({**trt, "backend": "toyvino", "toy_threshold": 0.5}) == []
     assert "| `toy_threshold` | number in [0, 1] | `0.25` | toyvino |" in field_reference_markdown(TOY_TABLE)
+
+
+@pytest.fixture
+def toy_gpu_backend(toy_backend: BackendEntry) -> Iterator[BackendEntry]:
+    """``toycuda``: a GPU backend (``needs_gpu``) whose artifacts are not byte-reproducible, next to ``toyvino``."""
+    entry = register_backend(
+        dataclasses.replace(
+            toy_backend, name="toycuda", title="Toy GPU plan (test)", flavour="trt", precisions=("fp32", "fp16"),
+            only_fields=(), needs_gpu=True, reproducible=False, triton=None,
+        )
+    )  # fmt: skip
+    yield entry
+    unregister_backend("toycuda")
+
+
+def _gpu(name: str) -> GpuInfo:
+    return GpuInfo(0, name, "GPU-0", "8.6", 24576, "550.54")
+
+
+def test_a_catalogued_gpu_backend_gets_a_gpu_build_key_gpu_nodes_and_gpu_containers(toy_gpu_backend, tmp_path):
+    gpu_profile = make_profile(name="toy-gpu", backend=Backend("toycuda"))
+    cpu_profile = make_profile(name="toy-cpu", backend=Backend("toyvino"))
+
+    def key(profile: Profile, gpu: str) -> tuple[str, object]:
+        built = build_key_for(profile, tmp_path, "img", gpus=lambda: [_gpu(gpu)], environment_id="env")
+        return built.key, built.inputs["gpu"]
+
+    # the build key records the GPU model for the GPU backend (another GPU: another key), never for the CPU one
+    assert key(gpu_profile, "NVIDIA A10") == (key(gpu_profile, "NVIDIA A10")[0], "NVIDIA A10 (cc 8.6)")
+    assert key(gpu_profile, "NVIDIA A10")[0] != key(gpu_profile, "NVIDIA L4")[0]
+    assert key(cpu_profile, "NVIDIA A10") == (key(cpu_profile, "NVIDIA L4")[0], "")
+    # the farm computes the same key with each node's GPU
+    node_key = _key_function(gpu_profile, {"gpu_identity": "NVIDIA A10 (cc 8.6)"}, tmp_path)
+    assert node_key("env") == key(gpu_profile, "NVIDIA A10")[0]
+    assert (
+        _key_function(cpu_profile, {"gpu_identity": "NVIDIA A10 (cc 8.6)"}, tmp_path)("env")
+        == key(cpu_profile, "NVIDIA L4")[0]
+    )
+
+    nodes = [
+        FarmNode("gpu-node", "10.0.0.1", {"CPU": 4.0, "GPU": 1.0, ACCELERATOR_PREFIX + "A10G": 1.0}),
+        FarmNode("cpu-node", "10.0.0.2", {"CPU": 4.0}),
+    ]
+    gpu_route, cpu_route = route_profile(gpu_profile, nodes), route_profile(cpu_profile, nodes)
+    assert not isinstance(gpu_route, str) and not isinstance(cpu_route, str)
+    assert (gpu_route.num_gpus, gpu_route.candidates) == (1, ("gpu-node",))
+    assert (cpu_route.num_gpus, cpu_route.candidates) == (0, ("gpu-node", "cpu-node"))
+    assert route_profile(gpu_profile, nodes[1:]) == "toycuda profile 'toy-gpu' needs a GPU, but no node offers one"
+
+    assert container_spec("toy-gpu", "toycuda", settings()).device_requests != ()
+
+
+def test_a_gpu_backend_that_is_not_reproducible_changes_how_drift_judges_its_bytes(toy_gpu_backend):
+    def pair(backend: str) -> tuple[dict, dict]:
+        old, new = synthetic_manifest("toy", n=1, backend=backend), synthetic_manifest("toy", n=2, backend=backend)
+        for manifest, digest in ((old, "1"), (new, "2")):
+            manifest["artifacts"] = [{"path": "model.plan", "kind": "model", "sha256": digest * 64}]
+        return old, new
+
+    def artifact_verdicts(backend: str) -> list[tuple[Severity, str]]:
+        report = compare_manifests(*pair(backend))
+        return [(c.severity, c.reason) for c in report.changes if c.area == "artifact"]
+
+    assert artifact_verdicts("toycuda") == [
+        (Severity.INFO, "backend toycuda does not promise identical artifact bytes")
+    ]
+    assert artifact_verdicts("toyvino") == [
+        (Severity.FAIL, "not reproducible: bytes changed with identical inputs and environment")
+    ]
+
+
+def _names_a_backend(tree: ast.AST, names: set[str], members: set[str]) -> list[str]:
+    """``Backend.<MEMBER>`` and comparisons with a backend's name, as "line: what"."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Backend":
+            if node.attr in members:
+                found.append(f"{node.lineno}: Backend.{node.attr}")
+        elif isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                elements = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+                found += [
+                    f"{node.lineno}: compares with {e.value!r}"
+                    for e in elements
+                    if isinstance(e, ast.Constant) and e.value in names
+                ]
+    return found
+
+
+def test_no_module_outside_the_catalogue_and_a_backends_package_names_a_backend():
+    """A new backend is its package and a catalogue entry: no other module branches on a backend's name (a GPU fact
+    is ``needs_gpu``, a byte-reproducibility fact ``reproducible``, a profile rule ``profile_check``)."""
+    names, members = set(backend_names()), {member.name for member in Backend}
+    package = REPO / "builder"
+    own = {package / "backends" / "catalog.py"}
+    for name in names:
+        own |= {package / "backends" / f"{name}.py", *(package / "backends" / name).rglob("*.py")}
+    offenders = {
+        str(path.relative_to(REPO)): found
+        for path in sorted(package.rglob("*.py"))
+        if path not in own and (found := _names_a_backend(ast.parse(path.read_text()), names, members))
+    }
+    assert offenders == {}
+
+
+def test_the_backend_rule_sees_what_it_forbids():
+    code = 'if profile.backend is Backend.TENSORRT or backend == "onnxruntime" or b in ("tensorrt", "x"): pass'
+    assert sorted(_names_a_backend(ast.parse(code), {"tensorrt", "onnxruntime"}, {"TENSORRT"})) == [
+        "1: Backend.TENSORRT",
+        "1: compares with 'onnxruntime'",
+        "1: compares with 'tensorrt'",
+    ]

@@ -1,6 +1,5 @@
 import multiprocessing
 import os
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -78,6 +77,5 @@ def test_lock_dies_with_a_killed_holder(tmp_path):
     assert ready.wait(10)
     proc.kill()
     proc.join(10)
-    deadline = time.monotonic() + 5
-    with profile_lock(lock, wait=True):
-        assert time.monotonic() < deadline
+    with profile_lock(lock, wait=False):  # free at once: a held lock would raise BusyError here, not wait
+        pass

@@ -8,7 +8,6 @@ session only re-checks them.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,18 +15,9 @@ import pytest
 
 from builder.errors import BuilderError
 from builder.host.docker_engine import DockerEngine, ImageInfo
-from tests.support import REPO
+from tests.support import copy_profiles, write_tiny_profile
 
 TEST_IMAGE = "engine-foundry-test:cpu"
-E2E_PROFILE = """\
-name: e2e-cpu
-extends: cpu-fp32
-description: YOLO11n at 64x64 on ONNX Runtime, for the Docker end-to-end tests
-imgsz: 64
-benchmark:
-  warmup: 1
-  iterations: 5
-"""
 
 
 def _unavailable(reason: str) -> None:
@@ -69,8 +59,5 @@ def cpu_image(docker_engine: DockerEngine) -> ImageInfo:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """profiles/ (the shipped ones plus e2e-cpu), models/, artifacts/, cache/ for one test module."""
     root = tmp_path_factory.mktemp("e2e")
-    (root / "profiles").mkdir()
-    for path in (REPO / "profiles").glob("*.yaml"):
-        shutil.copy(path, root / "profiles" / path.name)
-    (root / "profiles" / "e2e-cpu.yaml").write_text(E2E_PROFILE)
+    write_tiny_profile(copy_profiles(root / "profiles"), "e2e-cpu")
     return root

@@ -14,18 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.farm.localcluster import LocalRayCluster, namespace_support
+from tests.support import tiny_profile_text, write_tiny_profile
 
-TINY = """\
-name: {name}
-extends: cpu-fp32
-description: YOLO11n at 64x64 on ONNX Runtime, for the farm tests
-imgsz: 64
-benchmark:
-  warmup: 1
-  iterations: 3
-"""
 #: farm-k's build must still run when the test kills its node: the benchmark alone takes about 20 s
-SLOW = TINY.replace("  iterations: 3\n", "  iterations: 1000000\n  budget_s: 20\n")
+SLOW = tiny_profile_text("farm-k").replace("  iterations: 3\n", "  iterations: 1000000\n  budget_s: 20\n")
 TINY_TRT = """\
 name: {name}
 extends: t4-fp16
@@ -69,8 +61,8 @@ def workdir(tmp_path: Path) -> Path:
     for base in ("cpu-fp32.yaml", "_yolo11n-640.yaml", "_shapes-256.yaml", "_tensorrt-base.yaml", "t4-fp16.yaml"):
         shutil.copy(PROFILES / base, profiles / base)
     for name in ("farm-a", "farm-b", "farm-c", "farm-d"):
-        (profiles / f"{name}.yaml").write_text(TINY.format(name=name))
-    (profiles / "farm-k.yaml").write_text(SLOW.format(name="farm-k"))
+        write_tiny_profile(profiles, name)
+    write_tiny_profile(profiles, "farm-k", SLOW)
     (profiles / "t4-tiny.yaml").write_text(TINY_TRT.format(name="t4-tiny"))
     for folder in ("artifacts", "models", "reports", "nodes"):
         (tmp_path / folder).mkdir()

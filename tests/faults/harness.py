@@ -21,17 +21,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "profiles"
 
-#: the small CPU profile most cases build (imgsz 64: a bare build takes seconds)
-TINY_PROFILE = """\
-name: {name}
-extends: cpu-fp32
-description: YOLO11n at 64x64 on ONNX Runtime, for the fault suite
-imgsz: 64
-benchmark:
-  warmup: 1
-  iterations: 3
-"""
-
 #: root keeps these capabilities unless dropped; without them file modes bind root as they bind everyone
 DAC_CAPABILITIES = "-dac_override,-dac_read_search,-fowner"
 
@@ -90,12 +79,12 @@ def clone(source: Path, target: Path) -> Path:
 
 
 def write_tiny_profiles(folder: Path, *names: str) -> Path:
-    """``cpu-fp32`` and its base copied from the repository, plus one tiny profile per name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for base in ("cpu-fp32.yaml", "_yolo11n-640.yaml"):
-        shutil.copy(PROFILES / base, folder / base)
+    """``cpu-fp32`` and its base copied from the repository, plus the tiny profile (tests/data/profiles) per name."""
+    from tests.support import copy_profiles, write_tiny_profile
+
+    copy_profiles(folder, ("cpu-fp32.yaml", "_yolo11n-640.yaml"))
     for name in names:
-        (folder / f"{name}.yaml").write_text(TINY_PROFILE.format(name=name))
+        write_tiny_profile(folder, name)
     return folder
 
 

@@ -10,7 +10,12 @@ validate. A case file::
     set: {"artifacts[2].path": ../x, profile.resolved.imgsz: huge}   # dotted keys, [i] for list items; "" = all
     delete: [profile.resolved]    # optional
     append: {artifacts: {...}}    # optional: one more list item
+    raw: [{find: '"p50": [^,]+', replace: ['"p50": NaN']}]   # optional: edits of the JSON text (after the
+                                  # others), each a regular expression replaced once; a part [text, n] is text n times
     expect: {exit_code: 5, error_contains: [profile.resolved.imgsz]}
+
+The ``raw`` cases are the JSON that Python's parser mishandles or our records cannot hold (builder/strict_json.py):
+NaN and Infinity, numbers too large, integers past 64 bits, duplicate keys, lone surrogates, nesting too deep.
 
 Cases run in-process through ``builder.cli.main`` (the same error boundary, a fraction of a second each); the first
 case also runs through a real ``python -m builder`` for the folder and the bundle.
@@ -33,7 +38,7 @@ from tests.faults.harness import REPO, CliResult, latest_target, quiet_env, run_
 from tests.support import unpack_bundle
 
 CASES_DIR = REPO / "tests" / "data" / "bad_manifests"
-CASE_KEYS = {"description", "in", "set", "delete", "append", "expect"}
+CASE_KEYS = {"description", "in", "set", "delete", "append", "raw", "expect"}
 
 
 def _load_cases() -> list[Any]:
@@ -42,7 +47,7 @@ def _load_cases() -> list[Any]:
         case = yaml.safe_load(path.read_text())
         unknown, missing = set(case) - CASE_KEYS, {"description", "expect"} - set(case)
         assert not unknown and not missing, f"{path}: unknown keys {sorted(unknown)}, missing {sorted(missing)}"
-        assert {"set", "delete", "append"} & set(case), f"{path}: a case changes something"
+        assert {"set", "delete", "append", "raw"} & set(case), f"{path}: a case changes something"
         for where in case.get("in", ["folder"]):
             assert where in ("folder", "bundle"), f"{path}: 'in' takes folder and bundle"
             params.append(pytest.param(case, where, id=f"{path.stem}-{where}"))
@@ -82,6 +87,16 @@ def edited(manifest: Any, case: dict[str, Any]) -> Any:
     return manifest
 
 
+def raw_edited(text: str, case: dict[str, Any]) -> str:
+    """``text`` after the case's ``raw`` edits: each ``find`` (a regular expression) replaced once by the joined
+    ``replace`` parts, a part ``[text, n]`` standing for ``text`` n times."""
+    for edit in case.get("raw") or []:
+        new = "".join(part if isinstance(part, str) else part[0] * part[1] for part in edit["replace"])
+        text, count = re.subn(edit["find"], lambda _, new=new: new, text, count=1)  # taken as is: no \1 or \\
+        assert count == 1, f"{edit['find']!r} is not in the manifest"
+    return text
+
+
 def _resum(folder: Path) -> None:
     """Rewrite ``folder/SHA256SUMS`` for the files it lists (and only those) that are present."""
     sums = parse_sums((folder / SUMS_NAME).read_text())
@@ -113,7 +128,8 @@ def make_target(case: dict[str, Any], where: str, published: Path, bundle: Path,
         top = unpack_bundle(bundle, tmp / "unpacked")
         build = top / "build"
     manifest_path = build / "manifest.json"
-    manifest_path.write_text(json.dumps(edited(json.loads(manifest_path.read_text()), case), indent=2))
+    text = json.dumps(edited(json.loads(manifest_path.read_text()), case), indent=2)
+    manifest_path.write_text(raw_edited(text, case))
     _resum(build)
     if top is None:
         return build

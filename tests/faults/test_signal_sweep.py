@@ -1,29 +1,33 @@
-"""SIGINT and SIGTERM at any instant of a real build: a dense sweep of kill times, not one per stage.
+"""SIGINT and SIGTERM at any instant of a real build: a dense sweep of signal instants, not one per stage.
 
 One workspace (a copy of the shared published ``tiny`` build) takes a forced build per instant, each signalled
-at its own moment, SIGINT and SIGTERM alternating: from the moment the tool's code takes over the signals
-(``builder/__main__.py``, while it is still importing itself) through ``import torch`` and every stage to the end
-of publish. Each run must end with exit
-130 (SIGINT) or 143 (SIGTERM) and exactly one ERROR and one TIP line, no traceback and no C++ abort; the ERROR
-says truthfully what was published (checked against the tree); ``.staging`` is empty; a build id is in
-``builds/`` or ``failed/``, never both; every folder under ``builds/`` verifies. Each run starts from what the
-previous one left, and after the sweep a plain build succeeds. Two more runs signal inside the publish step at
-fixed points (before the rename; between the rename and the switch of ``latest``) through
-tests/faults/paused_build.py.
+at its own moment, SIGINT and SIGTERM alternating. The instants come from the build's own progress, never from a
+clock: a reference build (unsignalled) lists the progress lines the CLI prints as it goes, a stage starting
+(``[export] started``) or a stage's own line (``export: loading …``); each instant is "when line N appears" (the
+signal goes at once), from the moment the tool's code takes over the signals (``builder/__main__.py``, while it is
+still importing itself) through ``import torch`` and every stage to publish, plus a few "half-way to the next
+line" instants inside the long steps. Each run must end with exit 130 (SIGINT) or 143 (SIGTERM) and exactly one
+ERROR and one TIP line, no traceback and no C++ abort; the ERROR says truthfully what was published (checked
+against the tree); ``.staging`` is empty; a build id is in ``builds/`` or ``failed/``, never both; every folder
+under ``builds/`` verifies. Each run starts from what the previous one left, and after the sweep a plain build
+succeeds. Two more runs signal inside the publish step at fixed points (before the rename; between the rename and
+the switch of ``latest``) through tests/faults/paused_build.py.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from builder.stages import STAGE_NAMES
 from tests.faults.harness import (
     CliResult,
     clone,
@@ -39,31 +43,35 @@ from tests.faults.harness import (
 pytestmark = pytest.mark.slow
 
 PROFILE = "tiny"
-EARLY = (0.0, 0.1, 0.25, 0.5, 0.8)  # seconds after the handler is in place: the tool's imports, profile, key
-SPREAD = 11  # more instants spread evenly over the measured length of a build, past its end
+#: a progress line of the build: a stage starting, or a stage's own line ("export: …"), as the pipeline logs them
+PROGRESS = re.compile(rf"^(\[({'|'.join(STAGE_NAMES)})\] started|({'|'.join(STAGE_NAMES)}): )")
+HANDLER = "(the signal handler is in place)"  # the instant before any progress line
+#: progress lines after which the build has at least one stage of real work left (verify, benchmark, publish): a
+#: signal sent when one appears lands inside the build however busy the machine is, since the build slows with it
+MUST_LAND_BEFORE = "[benchmark] started"
+LONG_STEP_S = 1.0  # a step at least this long in the reference build also gets an instant half-way through it
 
 
-def _build_seconds(root: Path) -> float:
-    """How long the shared published build took, from its manifest (the sweep spreads its instants over it)."""
-    target = latest_target(root / "artifacts" / PROFILE)
-    assert target is not None
-    manifest = json.loads((target / "manifest.json").read_text())
-    start, end = (datetime.fromisoformat(manifest[key].replace("Z", "+00:00")) for key in ("created_at", "finished_at"))
-    return (end - start).total_seconds()
+@dataclass(frozen=True)
+class Instant:
+    """Signal ``sig`` when progress line ``anchor`` (0: the handler) appears, or ``fraction`` of the reference
+    build's time from it to the next line later."""
+
+    sig: signal.Signals
+    anchor: int
+    line: str
+    fraction: float = 0.0
+
+    def __str__(self) -> str:
+        where = f"{self.fraction:.0%} of the way from {self.line!r}" if self.fraction else f"at {self.line!r}"
+        return f"{self.sig.name} {where}"
 
 
-def instants(build_seconds: float) -> list[tuple[signal.Signals, float]]:
-    """The sweep: early instants, then SPREAD evenly over [1.2 s, start-up + build + 15 %]; signals alternate."""
-    end = 1.2 + build_seconds * 1.15
-    times = [*EARLY, *(1.2 + (end - 1.2) * i / (SPREAD - 1) for i in range(SPREAD))]
-    return [(signal.SIGINT if i % 2 == 0 else signal.SIGTERM, t) for i, t in enumerate(times)]
-
-
-def _tree(profile_dir: Path) -> dict[str, set[str]]:
-    return {
-        name: {p.name for p in (profile_dir / name).iterdir()} if (profile_dir / name).is_dir() else set()
-        for name in ("builds", "failed", ".staging")
-    }
+@dataclass(frozen=True)
+class Run:
+    result: CliResult
+    sent: bool
+    progress: list[tuple[str, float]]  # the progress lines seen, each with its seconds since the handler
 
 
 def _catches_sigterm(pid: int) -> bool:
@@ -76,23 +84,55 @@ def _catches_sigterm(pid: int) -> bool:
     return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
 
 
-def _signal_at(argv: list[str], root: Path, sig: signal.Signals, at: float) -> tuple[CliResult, bool]:
-    """Run ``argv``; send ``sig`` ``at`` seconds after the tool's own code took over the signals (before that the
-    interpreter itself is starting: no program can act on a signal there). Returns the result and whether it was
-    sent."""
-    proc = subprocess.Popen(
-        argv, cwd=root, env=quiet_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    while proc.poll() is None and not _catches_sigterm(proc.pid):
-        time.sleep(0.005)
-    deadline = time.monotonic() + at
-    while proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    sent = proc.poll() is None
-    if sent:
-        proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
-    return CliResult(tuple(argv), proc.returncode, out, err), sent
+def _run(argv: list[str], root: Path, instant: Instant | None = None, gaps: list[float] | None = None) -> Run:
+    """Run ``argv`` (stdout unbuffered, read line by line); signal at ``instant`` (None: never).
+
+    Before the tool's own code took over the signals the interpreter itself is starting: no program can act on a
+    signal there, so every instant counts from the handler."""
+    with tempfile.TemporaryFile("w+") as stderr:
+        env = {**quiet_env(root), "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        assert proc.stdout is not None
+        while proc.poll() is None and not _catches_sigterm(proc.pid):
+            time.sleep(0.002)
+        start = time.monotonic()
+        lines: list[str] = []
+        progress: list[tuple[str, float]] = []
+        while instant is None or len(progress) < instant.anchor:
+            line = proc.stdout.readline()
+            if not line:
+                break  # the build ended first
+            lines.append(line)
+            if PROGRESS.match(line):
+                progress.append((line.rstrip("\n"), time.monotonic() - start))
+        if instant is not None and instant.fraction and gaps:
+            time.sleep(instant.fraction * gaps[instant.anchor])  # a share of the reference build's step, no more
+        sent = instant is not None and proc.poll() is None
+        if sent and instant is not None:
+            proc.send_signal(instant.sig)
+        rest, _ = proc.communicate(timeout=300)
+        stderr.seek(0)
+        result = CliResult(tuple(argv), proc.returncode, "".join(lines) + rest, stderr.read())
+    return Run(result, sent, progress)
+
+
+def instants(progress: list[tuple[str, float]]) -> tuple[list[Instant], list[float]]:
+    """The sweep over a reference build's progress lines: one instant per line (and the handler), one more half-way
+    through every step of at least LONG_STEP_S; SIGINT and SIGTERM alternate. Also the reference's step lengths."""
+    names = [HANDLER, *(line for line, _ in progress)]
+    times = [0.0, *(seconds for _, seconds in progress)]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)] + [0.0]
+    spots = [(anchor, 0.0) for anchor in range(len(names))]
+    spots += [(anchor, 0.5) for anchor, gap in enumerate(gaps) if gap >= LONG_STEP_S]
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    return [Instant(sigs[i % 2], anchor, names[anchor], f) for i, (anchor, f) in enumerate(sorted(spots))], gaps
+
+
+def _tree(profile_dir: Path) -> dict[str, set[str]]:
+    return {
+        name: {p.name for p in (profile_dir / name).iterdir()} if (profile_dir / name).is_dir() else set()
+        for name in ("builds", "failed", ".staging")
+    }
 
 
 def judge(
@@ -126,23 +166,26 @@ def test_a_dense_sweep_of_sigint_and_sigterm_instants(tmp_path: Path, published_
     root = clone(published_tiny, tmp_path / "ws")
     profile_dir = root / "artifacts" / PROFILE
     argv = [sys.executable, "-m", "builder", "build", "--profile", PROFILE, "--force", *folder_args(root)]
-    sweep = instants(_build_seconds(root))
-    assert len(sweep) >= 15
-    failures, sent = [], 0
-    for sig, at in sweep:
+    reference = _run(argv, root)
+    assert reference.result.returncode == 0, reference.result.describe()
+    sweep, gaps = instants(reference.progress)
+    lines = [line for line, _ in reference.progress]
+    assert lines[0] == "[export] started" and MUST_LAND_BEFORE in lines and len(sweep) >= 15, lines
+    must_land = lines.index(MUST_LAND_BEFORE)  # anchors 0..must_land: the handler and the lines before it
+    failures, missed = [], []
+    for instant in sweep:
         before, latest_before = _tree(profile_dir), latest_target(profile_dir)
-        result, was_sent = _signal_at(argv, root, sig, at)
-        if not was_sent:  # the build had finished already: nothing to judge but its success
-            assert result.returncode == 0, result.describe()
+        run = _run(argv, root, instant, gaps)
+        if not run.sent:  # the build had finished already: nothing to judge but its success
+            assert run.result.returncode == 0, run.result.describe()
+            if instant.anchor <= must_land and not instant.fraction:
+                missed.append(str(instant))
             continue
-        sent += 1
-        problems = judge(result, sig, profile_dir, before, latest_before)
+        problems = judge(run.result, instant.sig, profile_dir, before, latest_before)
         if problems:
-            failures.append(f"{sig.name} at {at:.2f}s: " + "; ".join(problems) + "\n" + result.describe()[-1500:])
+            failures.append(f"{instant}: " + "; ".join(problems) + "\n" + run.result.describe()[-1500:])
     assert not failures, "\n\n".join(failures)
-    # the later instants may miss when this machine runs faster than when the build was timed; the early ones and
-    # those in the first half of the measured build must land
-    assert sent >= len(EARLY) + SPREAD // 2, f"only {sent} of {len(sweep)} instants landed inside a build"
+    assert not missed, f"the build ended before these instants, which have a stage of work after them: {missed}"
     rerun = run_cli(["build", "--profile", PROFILE, *folder_args(root)], cwd=root, env=quiet_env(root))
     assert rerun.returncode == 0, rerun.describe()
     assert _tree(profile_dir)[".staging"] == set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,23 +10,14 @@ from builder.host.image import SOURCE_LABEL, repo_root, source_digest
 from builder.host.settings import host_settings
 from builder.host.spec import HostSettings
 from tests.host.fakes import FakeEngine
-from tests.support import REPO
-
-TINY_CPU = """\
-name: tiny-cpu
-extends: cpu-fp32
-description: YOLO11n at 64x64 on ONNX Runtime, for the host tests
-imgsz: 64
-"""
+from tests.support import copy_profiles, write_tiny_profile
 
 
 @pytest.fixture
 def profiles_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "profiles"
-    target.mkdir()
-    for path in (REPO / "profiles").glob("*.yaml"):
-        shutil.copy(path, target / path.name)
-    (target / "tiny-cpu.yaml").write_text(TINY_CPU)
+    """The repository's profiles plus ``tiny-cpu.yaml`` (tests/data/profiles)."""
+    target = copy_profiles(tmp_path / "profiles")
+    write_tiny_profile(target)
     return target
 
 

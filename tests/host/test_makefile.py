@@ -24,6 +24,8 @@ TARGETS = [
     "pin",
     "offline-base",
     "test",
+    "test-all",
+    "lint",
     "test-gpu",
     "bench",
     "nightly",
@@ -54,6 +56,9 @@ def test_each_target_is_one_existing_cli_command(target: str) -> None:
     if target == "bench":  # benchmarks are a script that prints ratios, not tests
         assert argv == ["python3", "bench/run.py"] and (REPO / "bench" / "run.py").is_file()
         return
+    if target == "lint":  # ruff and mypy (with the TensorRT stubs on MYPYPATH), not tests
+        assert argv == ["python3", "scripts/lint.py"] and (REPO / "scripts" / "lint.py").is_file()
+        return
     assert argv[:2] == ["python3", "-m"] and argv[2] in ("builder", "pytest")
     if argv[2] == "builder":
         action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -67,4 +72,5 @@ def test_variables_reach_the_command() -> None:
     assert make("-n", "nightly", "PROFILES=a b").strip() == "python3 -m builder nightly --profiles a b"
     assert make("-n", "nightly").strip() == "python3 -m builder nightly"
     assert make("-n", "image", "FLAVOUR=trt").strip() == "python3 -m builder image --flavour trt"
-    assert make("-n", "test").strip() == 'python3 -m pytest -m "not gpu"'
+    assert make("-n", "test").strip() == 'python3 -m pytest -m "not gpu and not slow" --durations=25'
+    assert make("-n", "test-all").strip() == 'python3 -m pytest -m "not gpu" --durations=25'

@@ -71,6 +71,7 @@ def test_export_is_byte_identical_in_process(exported: StageContext, tmp_path: P
     assert again.details["onnx_sha256"] == exported.prior["export"].details["onnx_sha256"]
 
 
+@pytest.mark.slow  # two real exports in subprocesses, where tests/tiers.py cannot see them
 def test_export_is_byte_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
     # dynamic shapes make onnxslim's symbolic shape names depend on the hash seed: the stage must not
     code = (

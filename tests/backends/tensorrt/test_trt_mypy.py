@@ -32,6 +32,7 @@ def stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow  # a cold mypy run over the whole package (minutes on 2 cores); `make lint` runs it warm
 def test_the_whole_builder_package_type_checks(stubs: Path, tmp_path: Path) -> None:
     """The TensorRT backend against the stubs, and every other module with it (mypy.ini's `files`)."""
     done = run_mypy(stubs, tmp_path / "cache", "builder")

@@ -1,0 +1,65 @@
+"""The TensorRT backend's own cross-key rules of a profile (the catalogue's ``profile_check``).
+
+:func:`builder.profile.validate.validate_profile_data` calls :func:`check` for a profile whose backend is
+``tensorrt``, after the field table's checks; like every profile rule, it reports into the :class:`Report` and
+never raises. Nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.gpu import parse_compute_capability
+from builder.profile.validate import MISSING, Report
+
+
+def check(data: dict[str, Any], report: Report) -> None:
+    """The rules of a TensorRT profile that span several keys."""
+    _check_ultralytics_engine(data, report)
+    _check_tensorrt_version(data, report)
+
+
+def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
+    both = (report.get(data, ("outputs", "ultralytics_engine")), report.get(data, ("version_compatible",)))
+    if both != (True, True):
+        return
+    report.add(
+        ("outputs", "ultralytics_engine"),
+        "cannot be combined with version_compatible: true: a version-compatible "
+        "plan embeds TensorRT's lean runtime as host code, which loads only with "
+        "`runtime.engine_host_code_allowed = True`, and ultralytics' TensorRT loader never sets it, so "
+        "YOLO('model.engine') would fail; keep one (model.plan of a version-compatible build loads with "
+        "trtexec, Polygraphy or Triton)",
+    )
+
+
+#: what TensorRT 8.6 lacks that a profile can ask for: the highest ONNX opset its parser reads (onnx-tensorrt
+#: release/8.6-GA docs/operators.md) and the newest GPUs it builds for (8.6 knows compute capability up to 9.0,
+#: Hopper; Blackwell, 10.0 and newer, needs TensorRT 10.8+: TensorRT 10.8.0 release notes)
+TRT86_MAX_OPSET = 17
+TRT86_MAX_CAPABILITY = (9, 0)
+
+
+def _check_tensorrt_version(data: dict[str, Any], report: Report) -> None:
+    """Refuse on ``tensorrt: "8.6"`` (also the default) what only the TensorRT 10 image can build."""
+    if not report.complete or ("tensorrt",) in report.bad:
+        return
+    version = report.get(data, ("tensorrt",))
+    if version not in (MISSING, "8.6"):
+        return
+    opset = report.get(data, ("opset",))
+    if isinstance(opset, int) and not isinstance(opset, bool) and opset > TRT86_MAX_OPSET:
+        report.add(
+            ("opset",),
+            f"opset {opset} needs TensorRT 10 (the TensorRT 8.6 parser reads opsets up to "
+            f'{TRT86_MAX_OPSET}): set `tensorrt: "10"` (the trt10 image) or `opset: {TRT86_MAX_OPSET}`',
+        )
+    capability = report.get(data, ("target", "compute_capability"))
+    parsed = parse_compute_capability(capability) if capability is not MISSING else None
+    if parsed is not None and parsed > TRT86_MAX_CAPABILITY:
+        report.add(
+            ("tensorrt",) if version is not MISSING else ("target", "compute_capability"),
+            f"target compute capability {capability} (Blackwell or newer) needs TensorRT 10.8 or newer, but "
+            f"the profile builds with TensorRT 8.6{'' if version is not MISSING else ' (the default)'}: "
+            'set `tensorrt: "10"` (the trt10 image)',
+        )
