@@ -39,6 +39,11 @@ def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
         from builder.ops.bundle_verify import verify_bundle  # a bundle made by `python -m builder bundle`
 
         return verify_bundle(path, run_inference=run_inference)
+    if path.is_dir():
+        from builder.ops.bundle_verify import bundle_top, verify_unpacked_bundle
+
+        if bundle_top(path) is not None:  # `tar -xzf` of a bundle: the same checks as the archive's
+            return verify_unpacked_bundle(path, run_inference=run_inference)
     folder = resolve_build_folder(path)
     report = VerifyReport(folder)
     try:

@@ -23,7 +23,7 @@ from builder.errors import ArtifactError, HostEnvironmentError
 from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
-from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, TRITON_FOLDER
+from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, OPS_DOC, TRITON_FOLDER
 from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_text
 from builder.verify_checks import Check, VerifyReport, check_sums, run_host_checks
 
@@ -157,24 +157,58 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
             report.add("bundle", "fail", err.message)
             return report
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
-        check_sums(report, top, "bundle-checksums")
-        build = top / BUILD_FOLDER
-        try:
-            report.manifest = load_manifest(build / MANIFEST_NAME)
-        except ArtifactError as err:
-            report.add("manifest", "fail", err.message)
-            return _relabel(report, Path(tmp), archive)
-        status = report.manifest.get("status")
-        report.add(
-            "manifest",
-            "pass" if status == "succeeded" else "fail",
-            f"schema v{report.manifest['schema_version']}, status {status}",
-        )
-        _check_build_files(report, build, report.manifest)
-        _check_triton(report, top, report.manifest)
-        report.folder = build
-        run_host_checks(report, run_inference=run_inference)
+        _check_unpacked(report, top, run_inference=run_inference)
         return _relabel(report, Path(tmp), archive)
+
+
+def bundle_top(path: Path) -> Path | None:
+    """The top folder of an unpacked bundle (``tar -xzf``) when ``path`` is that folder or its ``build/``
+    folder; None for anything else (a published build folder has no ``OPS.md`` and ``triton/`` beside it)."""
+    for top in (path, path.parent) if path.name == BUILD_FOLDER else (path,):
+        if (
+            all((top / name).is_file() for name in (OPS_DOC, SUMS_NAME, f"{BUILD_FOLDER}/{MANIFEST_NAME}"))
+            and (top / TRITON_FOLDER).is_dir()
+        ):
+            return top
+    return None
+
+
+def verify_unpacked_bundle(path: Path, *, run_inference: bool = True) -> VerifyReport:
+    """The same checks as :func:`verify_bundle`, on a bundle unpacked with ``tar -xzf`` (``path``: its top folder or
+    its ``build/`` folder), so that ops get the same answer for the archive and for what they deploy."""
+    top = bundle_top(path)
+    assert top is not None, path
+    report = VerifyReport(path)
+    odd = [p for p in sorted(top.rglob("*")) if p.is_symlink() or not (p.is_file() or p.is_dir())]
+    if odd:
+        kind = "a link" if odd[0].is_symlink() else "a device or special file"
+        report.add("bundle", "fail", f"{odd[0]}: {kind}; a bundle holds plain files only")
+        return report
+    report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files in the unpacked bundle {top}")
+    _check_unpacked(report, top, run_inference=run_inference)
+    report.folder = path
+    return report
+
+
+def _check_unpacked(report: VerifyReport, top: Path, *, run_inference: bool) -> None:
+    """What follows the bundle's own check, for an archive (after extraction) and an unpacked folder alike."""
+    check_sums(report, top, "bundle-checksums")
+    build = top / BUILD_FOLDER
+    try:
+        report.manifest = load_manifest(build / MANIFEST_NAME)
+    except ArtifactError as err:
+        report.add("manifest", "fail", err.message)
+        return
+    status = report.manifest.get("status")
+    report.add(
+        "manifest",
+        "pass" if status == "succeeded" else "fail",
+        f"schema v{report.manifest['schema_version']}, status {status}",
+    )
+    _check_build_files(report, build, report.manifest)
+    _check_triton(report, top, report.manifest)
+    report.folder = build
+    run_host_checks(report, run_inference=run_inference)
 
 
 @contextlib.contextmanager
@@ -216,11 +250,12 @@ def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, An
     for message in bad:
         report.add("checksums", "fail", message)
     if not bad:
-        left_out = len(set(sums) - set(present))
+        left_out = sorted(set(listed) - set(present))  # the manifest lists every file the build published
+        names = f": {', '.join(left_out)}" if left_out else ""
         report.add(
             "checksums",
             "pass",
-            f"{len(present)} build files match the build's records ({left_out} build files not bundled)",
+            f"{len(present)} build files match the build's records ({len(left_out)} build files not bundled{names})",
         )
 
 

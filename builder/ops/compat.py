@@ -196,6 +196,8 @@ def _check_driver(req: HostRequirements, host: HostFacts) -> Verdict:
         )
     ok = have[0] >= req.driver_branch
     message = f"image with CUDA {req.cuda} needs driver R{req.driver_branch} or newer; this host has {driver}"
+    if not ok:
+        message += " (CUDA forward compatibility is not enabled in the images: upgrade the driver)"
     return Verdict("driver", "pass" if ok else "fail", message)
 
 

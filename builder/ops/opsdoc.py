@@ -193,8 +193,7 @@ def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]
     if req.driver_branch:
         driver = (
             f"- NVIDIA driver R{req.driver_branch} or newer (the image's CUDA {req.cuda}); "
-            "data-center GPUs may use older "
-            "long-term branches through CUDA forward compatibility."
+            "older drivers are refused: CUDA forward compatibility is not enabled (docs/tensorrt.md)."
         )
     else:
         driver = f"- NVIDIA driver: the minimum for CUDA {req.cuda or '?'} (see the image's release notes)."

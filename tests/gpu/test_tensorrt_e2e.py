@@ -74,7 +74,7 @@ def test_build_records_what_it_did(built: StageContext) -> None:
 def test_engine_runs(built: StageContext) -> None:
     runner = make_runner(built.workdir / "model.plan", built.profile)
     with runner:
-        name = next(iter(runner.get_input_metadata()))
+        name = next(iter(runner.get_input_metadata(use_numpy_dtypes=False)))
         outputs = runner.infer({name: np.zeros((1, 3, 640, 640), dtype=np.float32)})
     assert next(iter(outputs.values())).shape == (1, 84, 8400)
 

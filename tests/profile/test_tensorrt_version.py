@@ -30,3 +30,31 @@ def test_tensorrt_10_accepts_what_86_cannot_build(tmp_path: Path) -> None:
 def test_hopper_and_opset_17_still_build_with_86(tmp_path: Path) -> None:
     body = TRT_BODY + 'tensorrt: "8.6"\nopset: 17\ntarget:\n  gpu: H100\n  compute_capability: "9.0"\n'
     assert load_profile(write_profile(tmp_path, "hopper-86", body), tmp_path).tensorrt == "8.6"
+
+
+INT8_BODY = """
+backend: tensorrt
+model:
+  yaml: yolo11n.yaml
+precision: int8
+int8:
+  data: calibration/coco-sample
+"""
+
+
+def test_int8_with_a_dynamic_batch_is_refused_on_tensorrt_10_only(tmp_path: Path) -> None:
+    """Issue 17 §2 item 6 (docs/tensorrt.md): TensorRT 10.8 NvInfer.h asks for a calibration profile, ultralytics
+    8.4.190 skips it on 10.x; until a GPU settles it, the combination is refused at validation."""
+    import pytest
+
+    from builder.errors import ProfileError
+
+    dynamic = "batch:\n  min: 1\n  opt: 2\n  max: 4\n"
+    with pytest.raises(ProfileError) as err:
+        load_profile(write_profile(tmp_path, "int8-dyn-10", INT8_BODY + 'tensorrt: "10"\n' + dynamic), tmp_path)
+    assert 'INT8 calibration with a dynamic batch is refused on `tensorrt: "10"`' in str(err.value)
+    assert "use a static batch (`batch: N`)" in str(err.value)
+    static = load_profile(write_profile(tmp_path, "int8-static-10", INT8_BODY + 'tensorrt: "10"\nbatch: 2\n'), tmp_path)
+    assert static.tensorrt == "10" and not static.dynamic
+    on_86 = load_profile(write_profile(tmp_path, "int8-dyn-86", INT8_BODY + 'tensorrt: "8.6"\n' + dynamic), tmp_path)
+    assert on_86.dynamic

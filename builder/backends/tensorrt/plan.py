@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,18 +26,38 @@ from builder.stage_types import StageContext, StageResult
 SCRATCH_CALIBRATION = "calibration.cache"  # the calibrator reads and writes here; published only after success
 
 
-@contextlib.contextmanager
-def _timing_cache(ctx: StageContext, host: TrtHost) -> Iterator[tuple[Path | None, bytes | None]]:
-    """Yield (file, bytes before) under the cache's lock; (None, b"") for an unsaved cache; (None, None) when off."""
+def _read_timing_cache(ctx: StageContext, host: TrtHost) -> tuple[Path | None, bytes | None]:
+    """(file, bytes before), read under the cache's lock; (None, b"") for an unsaved cache; (None, None) when off.
+
+    The lock is held only to read here and to save in :func:`_save_timing_cache`, never for the build itself, so
+    builds sharing a cache (``make engines`` on identical GPUs) run side by side.
+    """
     name = ctx.profile.timing_cache
     if name is None:
-        yield None, None
-    elif ctx.cache_dir is None:
-        yield None, b""  # a fresh in-memory cache: same tactics selection, nothing kept
-    else:
-        path = timing_cache_path(ctx.cache_dir, name, host.gpu, host.version)
-        with cache_lock(path):
-            yield path, read_bytes_or_empty(path)
+        return None, None
+    if ctx.cache_dir is None:
+        return None, b""  # a fresh in-memory cache: same tactics selection, nothing kept
+    path = timing_cache_path(ctx.cache_dir, name, host.gpu, host.version)
+    with cache_lock(path):
+        return path, read_bytes_or_empty(path)
+
+
+def _save_timing_cache(path: Path, before: bytes, built: trt_calls.PlanBuild) -> str:
+    """Write this build's timing cache to ``path`` under the lock; entries another build saved there since
+    ``before`` was read are combined in (``ITimingCache.combine``, as Polygraphy's ``EngineBytesFromNetwork``
+    does), never overwritten. Returns what was done, for the manifest."""
+    assert built.timing_cache is not None
+    with cache_lock(path):
+        current = read_bytes_or_empty(path)
+        data, saved = built.timing_cache, "written"
+        if current and current != before:  # another build saved meanwhile
+            combined = built.combine_timing_cache(current)
+            if combined is None:
+                saved = "replaced: TensorRT could not combine the entries another build saved meanwhile"
+            else:
+                data, saved = combined, "combined with the entries another build saved meanwhile"
+        write_bytes_atomic(path, data)
+    return saved
 
 
 @dataclass(frozen=True)
@@ -113,32 +131,39 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         f"{profile.precision.value}, input {input_name} "
         f"{list(settings.input_shapes.min)}..{list(settings.input_shapes.max)}"
     )
-    with _timing_cache(ctx, host) as (cache_path, before):
-        feed = calib.feed if calib else None
+    cache_path, before = _read_timing_cache(ctx, host)
+    feed = calib.feed if calib else None
+    try:
+        built = trt_calls.plan_from_onnx(
+            onnx_path,
+            settings,
+            log,
+            timing_cache=before,
+            calibration_feed=feed,
+            calibration_cache=scratch_cache if calib else None,
+            timing_cache_source=str(cache_path or "(memory)"),
+        )
+    except EngineBuildError:
+        if calib is not None and calib.feed.error is not None:
+            calibration.check_fed(calib.feed, calib.status)  # raises: the feed's error is the real cause
+        raise
+    if calib is not None:
         try:
-            built = trt_calls.plan_from_onnx(
-                onnx_path,
-                settings,
-                log,
-                timing_cache=before,
-                calibration_feed=feed,
-                calibration_cache=scratch_cache if calib else None,
-                timing_cache_source=str(cache_path or "(memory)"),
-            )
-        except EngineBuildError as err:
-            if feed is not None and feed.error is not None:
-                raise feed.error from err  # an unreadable image is the real cause
+            calibration.check_fed(calib.feed, calib.status)  # calibration ran short: never keep such an engine
+        except Exception:
+            scratch_cache.unlink(missing_ok=True)
             raise
-        if feed is not None and feed.error is not None:
-            raise feed.error  # calibration ran short: never keep such an engine
-        if cache_path is not None and built.timing_cache is not None:
-            write_bytes_atomic(cache_path, built.timing_cache)
+    saved = None
+    if cache_path is not None and before is not None and built.timing_cache is not None:
+        saved = _save_timing_cache(cache_path, before, built)
     if before is None:
         details["timing_cache"] = {"status": "off"}
     else:
         details["timing_cache"] = timing_cache_details(
             cache_path or Path("(memory)"), before, built.timing_cache or b"", built.timing_cache_status
         )
+        if saved is not None:
+            details["timing_cache"]["saved"] = saved
     artifacts = [engine_files.PLAN, engine_files.LAYERS]
     ctx.path(engine_files.PLAN).write_bytes(built.plan)
     layer_count = engine_files.write_layers_json(ctx.path(engine_files.LAYERS), built.engine_information)

@@ -17,6 +17,7 @@ def check(data: dict[str, Any], report: Report) -> None:
     """The rules of a TensorRT profile that span several keys."""
     _check_ultralytics_engine(data, report)
     _check_tensorrt_version(data, report)
+    _check_int8_dynamic_on_trt10(data, report)
 
 
 def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
@@ -62,4 +63,21 @@ def _check_tensorrt_version(data: dict[str, Any], report: Report) -> None:
             f"target compute capability {capability} (Blackwell or newer) needs TensorRT 10.8 or newer, but "
             f"the profile builds with TensorRT 8.6{'' if version is not MISSING else ' (the default)'}: "
             'set `tensorrt: "10"` (the trt10 image)',
+        )
+
+
+def _check_int8_dynamic_on_trt10(data: dict[str, Any], report: Report) -> None:
+    """Refuse INT8 calibration with a dynamic batch on ``tensorrt: "10"`` (docs/tensorrt.md): TensorRT 10.8's
+    ``NvInfer.h`` says a calibration profile must be set for runtime dimensions, ultralytics 8.4.190 skips it on 10.x
+    ("causes internal errors"), and no GPU here could tell which is right."""
+    keys = (("tensorrt",), ("precision",))
+    if [report.get(data, key) for key in keys] != ["10", "int8"]:
+        return
+    batch = data.get("batch")
+    if isinstance(batch, dict) and len({batch.get("min"), batch.get("opt"), batch.get("max")}) > 1:
+        report.add(
+            ("batch",),
+            'INT8 calibration with a dynamic batch is refused on `tensorrt: "10"`: TensorRT 10.8 asks for a '
+            "calibration profile for runtime dimensions, ultralytics skips it on 10.x (internal errors), and it has "
+            'not been tried on a GPU; use a static batch (`batch: N`), or `tensorrt: "8.6"`',
         )

@@ -13,7 +13,7 @@ from typing import Any
 from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
-from builder.errors import EngineBuildError, FieldError, ProfileError
+from builder.errors import EngineBuildError, FieldError, HostEnvironmentError, ProfileError
 from builder.gpu import GpuInfo
 from builder.jsonable import jsonable
 from builder.profile import HardwareCompatibility, Precision, Profile
@@ -101,6 +101,13 @@ def hw_range_reason(profile: Profile) -> str:
     return HW_ULTRALYTICS if profile.dynamic and profile.outputs.ultralytics_engine else HW_FIXED
 
 
+#: why INT8 with a dynamic batch is refused on TensorRT 10 (docs/tensorrt.md, "TensorRT 10 and dynamic INT8")
+INT8_DYNAMIC_ON_10 = (
+    "TensorRT 10.8's NvInfer.h says a calibration profile must be set for a network with runtime dimensions, "
+    "while ultralytics 8.4.190 leaves it out on 10.x because it 'causes internal errors'; untried on a GPU here"
+)
+
+
 def build_settings_from_profile(
     profile: Profile, trt_version: TrtVersion, gpu: GpuInfo | None, *, input_name: str = "images"
 ) -> TrtBuildSettings:
@@ -126,6 +133,13 @@ def build_settings_from_profile(
     if profile.precision is Precision.INT8:
         if profile.int8 is None:
             raise ProfileError([FieldError(profile.source, "int8", "precision int8 needs an `int8:` section (data)")])
+        if profile.dynamic and not feats.calibration_profile:
+            raise HostEnvironmentError(
+                f"profile '{profile.name}' calibrates INT8 with a dynamic batch ({profile.batch.min}..."
+                f"{profile.batch.max}), which this builder refuses on TensorRT {trt_version}: " + INT8_DYNAMIC_ON_10,
+                hint="use a static batch (`batch: N`) for INT8 on TensorRT 10, or build it with TensorRT 8.6 "
+                '(`tensorrt: "8.6"`, the trt image)',
+            )
         calibration = CalibrationSettings(
             data=profile.int8.data,
             samples=profile.int8.samples,

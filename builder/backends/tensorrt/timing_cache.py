@@ -2,8 +2,9 @@
 
 A timing cache only helps on the GPU and TensorRT it was made with (TensorRT checks its header), so the key is
 in the file name: ``<cache dir>/timing-cache/<name>-<gpu slug>-sm<cc>-trt<version>.cache``. The file is read
-before the build and replaced atomically after it, under an ``fcntl`` lock held for the whole build, so two
-builds sharing a cache run one after the other instead of overwriting each other's entries.
+under an ``fcntl`` lock before the build, and replaced atomically under the same lock after it, combined with the
+entries another build saved meanwhile (``plan._save_timing_cache``): builds sharing a cache run side by side and
+neither overwrites the other's entries.
 """
 
 from __future__ import annotations

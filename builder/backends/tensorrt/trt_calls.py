@@ -8,6 +8,7 @@ through ``getattr``. ``tensorrt`` is imported inside each function: importing th
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,17 +39,35 @@ def import_tensorrt() -> ModuleType:
     return tensorrt
 
 
-def _make_logger(log: LogRecorder) -> trt.ILogger:
-    import tensorrt as trt
+@functools.cache
+def _logger_for(module: ModuleType) -> Any:
+    class RecordingLogger(module.ILogger):  # type: ignore[name-defined]
+        """Hands each message to the LogRecorder of the build running now (none between builds)."""
 
-    class RecordingLogger(trt.ILogger):
         def __init__(self) -> None:
-            trt.ILogger.__init__(self)  # required by the bindings (no super() for trampolines)
+            module.ILogger.__init__(self)  # required by the bindings (no super() for trampolines)
+            self.recorder: LogRecorder | None = None
 
-        def log(self, severity: trt.ILogger.Severity, msg: str) -> None:
-            log.add(getattr(severity, "name", str(severity)), msg)
+        def log(self, severity: Any, msg: str) -> None:
+            if self.recorder is not None:
+                self.recorder.add(getattr(severity, "name", str(severity)), msg)
 
     return RecordingLogger()
+
+
+def tensorrt_logger(log: LogRecorder | None = None) -> Any:
+    """The one TensorRT logger of this process, now recording into ``log``.
+
+    It lives as long as the process, like ultralytics' ``get_tensorrt_logger()`` (lru_cache, 8.4.190
+    ``utils/export/engine.py``): ``init_libnvinfer_plugins`` keeps a raw pointer to it in the plugin library's global
+    ``gLogger`` (NVIDIA/TensorRT ``plugin/api/inferPlugin.cpp:105`` in v8.6.1, ``:112`` in v10.8.0), so a logger freed
+    after one build would leave that pointer dangling.
+    """
+    import tensorrt as trt
+
+    logger = _logger_for(trt)
+    logger.recorder = log
+    return logger
 
 
 def _issue(error: Any) -> ParserIssue:
@@ -117,6 +136,25 @@ class PlanBuild:
     seconds: float
     network: dict[str, Any] = field(default_factory=dict)
     layer_precisions: dict[str, Any] = field(default_factory=dict)  # INT8: layers kept out of INT8 (empty otherwise)
+    # this build's timing cache combined with serialized entries saved meanwhile by another build; None: refused
+    combine_timing_cache: Callable[[bytes], bytes | None] = lambda other: None
+
+
+def _timing_cache_combiner(config: Any) -> Callable[[bytes], bytes | None]:
+    """``ITimingCache.combine(input_cache, ignore_mismatch)`` (bound in NVIDIA/TensorRT v8.6.1
+    ``python/src/infer/pyCore.cpp:1161`` and v10.8.0 ``:1599``): entries of the other cache are appended, conflicting
+    ones skipped; False for a cache of another TensorRT version or, without ignore_mismatch, another device
+    (``include/NvInfer.h`` ``ITimingCache::combine``). The file is keyed by GPU model and version, so no mismatch is
+    ignored."""
+
+    def combine(other: bytes) -> bytes | None:
+        theirs = config.create_timing_cache(other)
+        ours = config.get_timing_cache()
+        if theirs is None or not ours.combine(theirs, ignore_mismatch=False):
+            return None
+        return bytes(ours.serialize())
+
+    return combine
 
 
 def plan_from_onnx(
@@ -136,7 +174,7 @@ def plan_from_onnx(
     """
     import tensorrt as trt
 
-    logger = _make_logger(log)
+    logger = tensorrt_logger(log)
     trt.init_libnvinfer_plugins(logger, "")
     builder = trt.Builder(logger)
     flags = 0
@@ -200,7 +238,8 @@ def plan_from_onnx(
         raise build_error(log)
     plan = bytes(serialized)
     cache_out = bytes(config.get_timing_cache().serialize()) if timing_cache is not None else None
-    return PlanBuild(plan, cache_out, status, engine_information(plan, logger), seconds, described, precisions)
+    info = engine_information(plan, logger)
+    return PlanBuild(plan, cache_out, status, info, seconds, described, precisions, _timing_cache_combiner(config))
 
 
 def engine_information(plan: bytes, logger: trt.ILogger | None = None) -> str:

@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,73 @@ def test_the_test_image_installs_only_hash_locked_requirements() -> None:
     pins = re.findall(r"^([a-z0-9._-]+)==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}$", lock, flags=re.M)
     assert ("pytest", "9.0.3") in pins and {name for name, _ in pins} >= {"pluggy", "iniconfig", "packaging"}
     assert len(pins) == lock.count("==")  # every pin has its hash
+
+
+# --- issue 17 §2 item 1: the GPU suite under the image's warning filters ----------------------------------
+
+
+def _polygraphy_runner() -> object:
+    """A runner on Polygraphy 0.53.6's real ``BaseRunner`` (its ``get_input_metadata`` deprecation path and input
+    checks), standing in for ``TrtRunner`` over the plan: same input, same output shape as yolo11n at 640."""
+    import numpy as np
+    from polygraphy.backend.base import BaseRunner
+    from polygraphy.common import TensorMetadata
+
+    class PlanRunner(BaseRunner):
+        def __init__(self) -> None:
+            super().__init__(name="plan")
+
+        def activate_impl(self) -> None:
+            pass
+
+        def deactivate_impl(self) -> None:
+            pass
+
+        def get_input_metadata_impl(self) -> TensorMetadata:
+            return TensorMetadata().add("images", np.float32, (1, 3, 640, 640))
+
+        def infer_impl(self, feed_dict: dict[str, object]) -> dict[str, object]:
+            self.inference_time = 0.001
+            return {"output0": np.zeros((1, 84, 8400), dtype=np.float32)}
+
+    return PlanRunner()
+
+
+def test_engine_runs_under_the_suites_warning_filter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``pyproject.toml`` turns every warning into an error in the image too; Polygraphy 0.53.6 warns (deprecation)
+    from ``get_input_metadata()`` unless ``use_numpy_dtypes=False`` (``backend/base/runner.py``)."""
+    import warnings
+    from types import SimpleNamespace
+
+    from tests.gpu import test_tensorrt_e2e as e2e
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runner = _polygraphy_runner()
+        with runner, pytest.raises(DeprecationWarning, match="NumPy data types"):  # the stand-in has teeth
+            runner.get_input_metadata()
+        monkeypatch.setattr(e2e, "make_runner", lambda path, profile: _polygraphy_runner())
+        e2e.test_engine_runs(SimpleNamespace(workdir=tmp_path, profile=None))  # type: ignore[arg-type]
+
+
+def test_every_runner_metadata_call_asks_for_polygraphy_types() -> None:
+    """The same audit over every Polygraphy runner call in the GPU suite and the code it drives."""
+    calls = []
+    for path in [*(REPO / "tests" / "gpu").glob("*.py"), *(REPO / "builder").rglob("*.py")]:
+        text = path.read_text()
+        calls += [(path.name, m.group(0)) for m in re.finditer(r"get_(?:input|output)_metadata\([^)]*\)", text)]
+    assert calls and all("use_numpy_dtypes=False" in call for _, call in calls), calls
+
+
+def test_the_gpu_suite_collects_with_the_images_warning_filters() -> None:
+    """Collection in the image: rootdir /repo, so pyproject's ``filterwarnings = ["error", ...]`` applies."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests/gpu"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test_tensorrt_e2e.py::test_engine_runs" in out.stdout and "warning" not in out.stdout.lower()

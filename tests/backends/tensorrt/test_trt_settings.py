@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from builder.backends.tensorrt.onnx_facts import check_onnx_opset, onnx_facts, single_input
 from builder.backends.tensorrt.settings import build_settings_from_profile, check_onnx_input, shapes_from_profile
 from builder.backends.tensorrt.versions import parse_trt_version
-from builder.errors import EngineBuildError, ProfileError
+from builder.errors import EngineBuildError, HostEnvironmentError, ProfileError
 from builder.profile import Backend, BatchSpec, HardwareCompatibility, Int8Spec, Precision
 from tests.backends.tensorrt.trt_fakes import H100
 from tests.support import make_profile
@@ -39,7 +40,9 @@ def test_fp16_static_on_86_and_10() -> None:
 def test_int8_dynamic_calibrates_at_the_opt_batch_with_calibration_profile_only_on_86() -> None:
     profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=64), batch=BatchSpec(1, 4, 8))
     s86 = build_settings_from_profile(profile, V86, H100)
-    s10 = build_settings_from_profile(profile, V10, H100)
+    with pytest.raises(HostEnvironmentError, match="calibrates INT8 with a dynamic batch"):
+        build_settings_from_profile(profile, V10, H100)  # issue 17 §2 item 6: refused on 10.x (docs/tensorrt.md)
+    s10 = build_settings_from_profile(replace(profile, batch=BatchSpec(4, 4, 4)), V10, H100)
     assert s86.builder_flags == ("INT8", "FP16") == s10.builder_flags
     assert s86.calibration is not None and s10.calibration is not None
     assert (s86.calibration.batch, s86.calibration.samples, s86.calibration.data) == (4, 64, "calib")

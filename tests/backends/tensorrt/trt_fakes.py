@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,24 @@ class _Member:
 
 
 def make_fake_trt(
-    version: str, *, parse_ok: bool = True, build_ok: bool = True, cache_ok: bool = True
+    version: str,
+    *,
+    parse_ok: bool = True,
+    build_ok: bool = True,
+    cache_ok: bool = True,
+    copy_fails_at_batch: int | None = None,
 ) -> types.ModuleType:
-    """A fake ``tensorrt`` module of ``version``; its ``calls`` list records what was done."""
+    """A fake ``tensorrt`` module of ``version``; its ``calls`` list records what was done.
+
+    ``copy_fails_at_batch`` (1-based): the calibrator's copy of that batch to the GPU fails, which Polygraphy's
+    ``get_batch`` swallows, so TensorRT sees the end of the data there. ``trt.build_barrier`` (a
+    ``threading.Barrier``, None by default) is waited on inside every build: concurrent builds meet there.
+    Each build adds an entry naming its input shape to its timing cache, as a build times its layers."""
     major = int(version.split(".")[0])
     trt: Any = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.calls = calls = []
+    trt.build_barrier = None
 
     class ILogger:
         class Severity:
@@ -73,7 +85,14 @@ def make_fake_trt(
             super().__init__()
 
     trt.ILogger, trt.Logger = ILogger, Logger
-    trt.init_libnvinfer_plugins = lambda logger, ns: calls.append(("init_libnvinfer_plugins", ns)) or True
+    trt.plugin_logger = None  # a weak reference to the logger the plugin library keeps a raw pointer to
+
+    def init_libnvinfer_plugins(logger: Any, namespace: str) -> bool:
+        trt.plugin_logger = weakref.ref(logger)  # inferPlugin.cpp stores it in gLogger, without owning it
+        calls.append(("init_libnvinfer_plugins", namespace))
+        return True
+
+    trt.init_libnvinfer_plugins = init_libnvinfer_plugins
     if major == 8:
         trt.NetworkDefinitionCreationFlag = _Enum(
             "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1}
@@ -205,6 +224,16 @@ def make_fake_trt(
         def serialize(self) -> memoryview:
             return memoryview(self.data if self.data.endswith(b"+entries") else self.data + b"+entries")
 
+        def combine(self, input_cache: TimingCache, ignore_mismatch: bool) -> bool:
+            # NvInfer.h (8.6.1 / 10.8.0): entries of the input cache are appended, conflicting ones skipped
+            calls.append(("ITimingCache.combine", input_cache.data, ignore_mismatch))
+            if not cache_ok:
+                return False
+            mine = self.data.removesuffix(b"+entries").split(b";")
+            theirs = input_cache.data.removesuffix(b"+entries").split(b";")
+            self.data = b";".join(sorted({*mine, *theirs} - {b""}))
+            return True
+
     class Config:
         def __init__(self) -> None:
             object.__setattr__(self, "cache", None)
@@ -276,16 +305,40 @@ def make_fake_trt(
             calibrator = getattr(config, "int8_calibrator", None)
             if calibrator is not None:
                 if calibrator.read_calibration_cache() is None:
-                    shapes = [batch["images"].shape for batch in calibrator.data_loader]
-                    calls.append(("calibrated", shapes))
+                    calls.append(("calibrated", _calibrate(calibrator)))
                     calibrator.write_calibration_cache(memoryview(b"TRT-8601-MinMaxCalibration\nimages: 3c010a14\n"))
                 else:
                     calls.append(("calibration cache read",))
+            if trt.build_barrier is not None:
+                trt.build_barrier.wait()
+            cache = getattr(config, "cache", None)
+            if cache is not None:  # this build's timed layers, kept beside what was loaded
+                entry = "x".join(str(d) for d in network.input_shape).encode()
+                cache.data = b";".join(sorted({*cache.data.removesuffix(b"+entries").split(b";"), entry} - {b""}))
             calls.append(("build_serialized_network",))
             if not build_ok:
                 self.logger.log(ILogger.Severity.ERROR, "[optimizer.cpp::computeCosts] Error: out of memory on tactic")
                 return None
             return memoryview(PLAN)
+
+    def _calibrate(calibrator: Any) -> list[Any]:
+        """TensorRT's calibration loop over Polygraphy's ``get_batch``: it pulls until "no more batches"; the
+        bindings' ``getBatch`` trampoline turns any Python exception into that (NVIDIA/TensorRT v8.6.1 / v10.8.0
+        ``python/src/infer/pyInt8.cpp:52-77``), and Polygraphy's ``get_batch`` swallows a ``PolygraphyException``
+        from the copy to the GPU (polygraphy 0.53.6 ``backend/trt/calibrator.py``)."""
+        shapes: list[Any] = []
+        while True:
+            try:
+                batch = next(calibrator.data_loader_iter)
+            except StopIteration:
+                return shapes
+            except Exception as err:  # noqa: BLE001 - what the trampoline does
+                calls.append(("get_batch raised", type(err).__name__))
+                return shapes
+            if copy_fails_at_batch is not None and len(shapes) + 1 == copy_fails_at_batch:
+                calls.append(("get_batch copy failed", len(shapes) + 1))
+                return shapes
+            shapes.append(batch["images"].shape)
 
     class EngineInspector:
         def get_engine_information(self, format: Any) -> str:
