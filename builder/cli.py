@@ -24,7 +24,7 @@ from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
 
-PRIVATE_DIRS_COMMANDS = ("build", "verify")  # they import torch, ultralytics, onnxruntime, polygraphy
+PRIVATE_DIRS_COMMANDS = ("build", "verify", "latency-ab")  # they import torch, ultralytics, onnxruntime, polygraphy
 
 
 class _Parser(argparse.ArgumentParser):

@@ -75,6 +75,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
                 f"- **{change['severity']}** `{change['key']}`: "
                 f"{_short(change['old'])} -> {_short(change['new'])} ({change['reason']})"
             )
+        if item.get("latency_comparison"):
+            out.append(f"- latency compared: {latency_comparison_line(item['latency_comparison'])}")
         if item.get("pruned"):
             out.append(f"- retention removed: {', '.join(item['pruned'])}")
     settings = data.get("settings") or {}
@@ -140,9 +142,24 @@ def _changes_table(item: Mapping[str, Any]) -> str:
         parts = [
             f"<table><tr><th>severity</th><th>what</th><th>previous</th><th>new</th><th>why</th></tr>{rows}</table>"
         ]
+    if item.get("latency_comparison"):
+        parts.append(f"<p>Latency compared: {escape(latency_comparison_line(item['latency_comparison']))}</p>")
     if item.get("pruned"):
         parts.append(f"<p>Retention removed: {escape(', '.join(item['pruned']))}</p>")
     return "\n".join(parts)
+
+
+def latency_comparison_line(comparison: Mapping[str, Any]) -> str:
+    """What the night compared to judge latency (``latency_comparison`` of a profile's entry)."""
+    shas = comparison.get("model_sha256") or {}
+    models = f"model {_short(shas.get('previous'))} -> {_short(shas.get('new'))}"
+    if comparison.get("kind") == "interleaved":
+        return (
+            f"{models}, timed side by side in {len(comparison.get('measured', {}).get('ratios') or [])} interleaved "
+            f"rounds: ratio {comparison.get('median_ratio')}, noise {comparison.get('noise', 0):.1%}, "
+            f"limit {comparison.get('limit', 0):.0%}: {comparison.get('verdict')}"
+        )
+    return f"{models} ({comparison.get('kind')}): {comparison.get('why', '')}"
 
 
 def _headline(data: Mapping[str, Any]) -> str:
