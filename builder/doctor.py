@@ -12,6 +12,7 @@ import importlib.util
 import json
 import platform
 import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from typing import Any
 from builder.backends.catalog import BackendEntry, build_packages, flavours, get_backend_entry
 from builder.buildable import BuildHost, why_not_buildable
 from builder.environment import package_versions
+from builder.errors import HostEnvironmentError
 
+UNKNOWN = "not checked"  # a finding this Python cannot make (it lacks a package), never "missing"
 TOOLKIT_PROGRAMS = ("nvidia-container-runtime", "nvidia-ctk", "nvidia-container-toolkit")
 
 
@@ -39,7 +42,7 @@ class DoctorReport:
 
 def _docker_client() -> tuple[Any, str]:
     if importlib.util.find_spec("docker") is None:
-        return None, "docker SDK not installed on the host (pip install docker, or `pip install -e '.[host]'`)"
+        return None, f"{UNKNOWN}: this Python ({sys.executable}) lacks the docker SDK, so doctor cannot ask the engine"
     import docker
 
     try:
@@ -80,14 +83,18 @@ def _images(client: Any) -> dict[str, dict[str, str]]:
         entry: dict[str, str] = {
             "image": f"{tag} present ({image})" if image else f"{tag} missing: `make image FLAVOUR={flavour}` builds it"
         }
+        if client is None:
+            entry["image"] = f"{tag} {UNKNOWN}: no Docker engine to ask"
         pin = pins.get(flavour)
         if pin is not None:
             here = _local_image(client, pin.build_ref)
             entry["base"] = f"{pin.ref}: " + (
                 "present locally" if here else "not present locally; pulled when the image is built"
             )
+            if client is None:
+                entry["base"] = f"{pin.ref}: {UNKNOWN}"
             offline = pins.get(f"{flavour}-offline")
-            if offline is not None and not here:
+            if offline is not None and not here and client is not None:
                 entry["base"] += f"; else the local Debian base {offline.ref} (made with debootstrap)"
         found[flavour] = entry
     return found
@@ -154,6 +161,8 @@ def _buildable(
     reason = why_not_buildable(entry.name, host)
     if reason:
         return False, reason
+    if not docker_ok and docker_status.startswith(UNKNOWN):
+        return False, f"{UNKNOWN}: {docker_status.removeprefix(UNKNOWN + ': ')}"
     if not docker_ok:
         return False, f"no Docker engine: {docker_status}"
     if entry.needs_gpu and not toolkit.startswith("present"):
@@ -195,3 +204,20 @@ def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
     print(f"  {'trtexec':26} {report.trtexec or 'not found'}")
     bare = [item["name"] for item in report.profiles if item["ready"]]
     print(f"  --bare builds possible here: {', '.join(bare) or 'none'}")
+
+
+def check_complete(report: DoctorReport) -> None:
+    """Raise when this Python could not make the host findings (it lacks the docker SDK): the report above is
+    incomplete, so doctor fails as the environment (exit 3), naming the command that has the packages.
+
+    Raises:
+        HostEnvironmentError: the docker SDK is not importable here.
+    """
+    if report.docker.startswith(UNKNOWN):
+        from builder.errors import cli
+
+        raise HostEnvironmentError(
+            "doctor could not check Docker, the images or which profiles build here: "
+            + report.docker.split(": ", 1)[1],
+            hint=f"run `{cli('doctor')}` from the repository root (`scripts/setup-env host` makes .venv if missing)",
+        )

@@ -16,7 +16,7 @@ from typing import Any
 
 from builder.backends.catalog import backend_for_flavour, flavours
 from builder.cli_options import add_common_paths
-from builder.errors import BuilderError, HostEnvironmentError
+from builder.errors import BuilderError, HostEnvironmentError, cli
 from builder.profile import DEFAULT_PROFILE
 
 FLAVOURS = flavours()
@@ -286,7 +286,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     fresh = write_lock(requirements, args.flavour, args.pip_arg, check=args.check)
     name = f"requirements/{args.flavour}.txt"
     if args.check and not fresh:
-        raise BuilderError(f"{name} is stale", hint=f"run: python3 -m builder lock --flavour {args.flavour}")
+        raise BuilderError(f"{name} is stale", hint=f"run: {cli(f'lock --flavour {args.flavour}')}")
     print(f"{name} is up to date" if args.check else f"wrote {name}")
     return 0
 
