@@ -16,9 +16,10 @@ import pytest
 
 from builder.errors import BuilderError
 from builder.host.docker_engine import DockerEngine, ImageInfo
+from builder.host.image_cleanup import TEST_IMAGES
 from tests.support import REPO
 
-TEST_IMAGE = "engine-foundry-test:cpu"
+(TEST_IMAGE,) = TEST_IMAGES  # `make clean` removes it
 E2E_PROFILE = """\
 name: e2e-cpu
 extends: cpu-fp32

@@ -62,7 +62,10 @@ def test_a_stale_lock_is_an_error_on_stderr_with_exit_1(
     assert builder_cli.main(["lock", "--flavour", "cpu", "--check"]) == 1
     out, err = capsys.readouterr()
     assert checked == [True] and out == ""
-    assert err.splitlines() == ["ERROR requirements/cpu.txt is stale", "TIP run: .venv/bin/engine-foundry lock --flavour cpu"]
+    assert err.splitlines() == [
+        "ERROR requirements/cpu.txt is stale",
+        "TIP run: .venv/bin/engine-foundry lock --flavour cpu",
+    ]
 
 
 def test_a_gpu_profile_on_a_gpu_less_host_names_the_gpu_before_any_docker_or_image_work(monkeypatch, capsys) -> None:
