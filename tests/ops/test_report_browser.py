@@ -38,12 +38,13 @@ const plots = [...document.querySelectorAll("svg.latency")].map((svg) => {
   const labels = [...svg.querySelectorAll("text")].filter((t) => /^\\d\\d-\\d\\d \\d\\d:\\d\\d$/.test(t.textContent));
   return {svg: box(svg), last: labels.length ? box(labels[labels.length - 1]) : null};
 });
-const whyCells = [...document.querySelectorAll("td.why")].map(box);
+const whyCells = [...document.querySelectorAll("tr")].map((tr) => tr.lastElementChild).filter((c) => c.tagName === "TD")
+  .map(box);  // the last column of every table: the reason (`why`)
 document.body.setAttribute("data-geometry", JSON.stringify({
   scrollWidth: document.documentElement.scrollWidth,
   headline: document.querySelector("p strong").textContent,
   firstProfile: first.querySelector("td").textContent,
-  firstWhy: box(first.querySelector("td.why")), firstWhyText: first.querySelector("td.why").textContent,
+  firstWhy: box(first.lastElementChild), firstWhyText: first.lastElementChild.textContent,
   whyCells, plots}));
 </script>
 """
