@@ -233,6 +233,7 @@ def _night_of_profile(
         except ArtifactError as err:
             entry["reasons"].append(err.message)
             return _pruned(entry, layout, options), failed_point(stamp, attempt.build_dir.name, err.message)
+        previous = _same_kind_previous(layout, previous, new, attempt.build_dir, entry, log)
         drift = compare_manifests(previous, new, latency_threshold=options.latency_threshold)
         if previous is not None:
             previous_dir = layout.build_dir(str(previous["build_id"]))
@@ -245,6 +246,41 @@ def _night_of_profile(
         point = latency_point(new)
     log(f"nightly: {name}: {entry['result']}" + (f": {entry['reasons'][0]}" if entry["reasons"] else ""))
     return _pruned(entry, layout, options), point
+
+
+def environment_kind(manifest: Mapping[str, Any] | None) -> str:
+    """``bare`` (built in a Python environment: ``--bare``, the farm's bare runner) or ``image`` (built in the
+    builder image): the two never share a build key, so each has its own newest good build."""
+    env = str(((manifest or {}).get("key_inputs") or {}).get("environment_id") or "")
+    return "bare" if env.startswith("bare:") else "image"
+
+
+def _same_kind_previous(
+    layout: ArtifactLayout, previous: dict[str, Any] | None, new: Mapping[str, Any], new_dir: Path,
+    entry: dict[str, Any], log: Callable[[str], None],
+) -> dict[str, Any] | None:  # fmt: skip
+    """The previous good build the new one is compared with: ``latest``, unless ``latest`` was built in the other
+    kind of environment (a farm bare-runner build vs a container build of the same profile): then the newest good
+    build of the new one's kind, said in the entry's ``previous_note`` (none of that kind: ``latest`` as it is)."""
+    kind = environment_kind(new)
+    if previous is None or environment_kind(previous) == kind:
+        return previous
+    for folder in reversed(layout.good_builds()):
+        if folder.name == new_dir.name:
+            continue
+        try:
+            candidate = load_manifest(folder / MANIFEST_NAME)
+        except ArtifactError:
+            continue
+        if environment_kind(candidate) == kind:
+            note = (
+                f"latest ({previous['build_id']}) was built in the {environment_kind(previous)} environment; compared "
+                f"with the newest good {kind} build, {candidate['build_id']}"
+            )
+            entry.update(previous_build=candidate["build_id"], previous_note=note)
+            log(f"nightly: {layout.profile}: {note}")
+            return candidate
+    return previous
 
 
 def _judge_latency(

@@ -90,6 +90,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
                 f"- **{change['severity']}** `{change['key']}`: "
                 f"{_short(change['old'])} -> {_short(change['new'])} ({change['reason']})"
             )
+        if item.get("previous_note"):
+            out.append(f"- previous build: {item['previous_note']}")
         if item.get("latency_comparison"):
             out.append(f"- latency compared: {latency_comparison_line(item['latency_comparison'])}")
         if item.get("pruned"):
@@ -158,6 +160,8 @@ def _changes_table(item: Mapping[str, Any]) -> str:
         parts = [
             f"<table><tr><th>severity</th><th>what</th><th>previous</th><th>new</th><th>why</th></tr>{rows}</table>"
         ]
+    if item.get("previous_note"):
+        parts.append(f"<p>Previous build: {escape(item['previous_note'])}</p>")
     if item.get("latency_comparison"):
         parts.append(f"<p>Latency compared: {escape(latency_comparison_line(item['latency_comparison']))}</p>")
     if item.get("pruned"):

@@ -235,3 +235,30 @@ def test_only_drift_and_regression_count_as_drifted(night):
     runner.mutate = lambda m: m["stages"][1]["details"]["latency_ms"].update(p50=30.0)
     runner.model = b"other model bytes"
     assert run().drifted == ["tiny-cpu"]
+
+
+def test_a_farm_bare_build_in_between_is_kept_apart_from_the_container_builds(night):
+    """Issue 22 item 5: a farm build with the bare runner (build key of a Python environment, other packages) moved
+    `latest`; the next container night compared with it and reported drift. Each kind of environment has its own
+    newest good build: the night compares with the newest container build and says why."""
+    run, runner, options = night
+
+    def in_the_image(manifest):
+        manifest["key_inputs"] = {"environment_id": "deps=" + "1" * 16 + ";base=" + "2" * 16}
+
+    runner.mutate = in_the_image
+    first = run()
+    farm = synthetic_manifest("tiny-cpu", n=50)
+    farm["key_inputs"] = {"environment_id": "bare:" + "3" * 32}
+    farm["environment"]["packages"]["onnxruntime"] = "1.20.0"  # the node's own venv
+    farm_dir = write_build(options.artifacts, farm)
+    assert ArtifactLayout(options.artifacts, "tiny-cpu").latest_dir() == farm_dir.resolve()
+    result = run()
+    entry = result.data["profiles"][0]
+    assert result.ok and entry["result"] == "no drift", entry["reasons"]
+    assert entry["previous_build"] == first.data["profiles"][0]["new_build"]
+    assert entry["previous_note"] == (
+        f"latest ({farm['build_id']}) was built in the bare environment; compared with the newest good image build, "
+        f"{entry['previous_build']}"
+    )
+    assert "previous build: latest (" in result.paths["markdown"].read_text()
