@@ -102,9 +102,12 @@ def bare_remeasure() -> Remeasure:
     return remeasure
 
 
-def docker_remeasure(profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path) -> Remeasure:
-    """SEAM (host side): time two builds' models side by side in the profile's image (the container of a build,
-    artifacts mounted read-only, running ``latency-ab``); the result comes back as its log's ``LATENCY-AB`` line."""
+def docker_remeasure(
+    profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path, *, image: str | None = None
+) -> Remeasure:
+    """SEAM (host side): time two builds' models side by side in the profile's image (``image``: another one), in
+    the container of a build with the artifacts mounted read-only, running ``latency-ab``; the result comes back as
+    its log's ``LATENCY-AB`` line."""
 
     def remeasure(profile: Profile, previous: Path, new: Path) -> Mapping[str, Any]:
         from dataclasses import replace
@@ -117,11 +120,11 @@ def docker_remeasure(profiles_dir: Path, artifacts: Path, models: Path, cache_di
         from builder.latency_ab import parse_result_line
 
         engine = DockerEngine()
-        settings = host_settings(profiles_dir, models, artifacts, cache_dir)
+        settings = host_settings(profiles_dir, models, artifacts, cache_dir, image=image)
         _, profile_file = resolve_profile(str(profile.source), settings.profiles_dir)
         flavour = flavour_for_profile(profile)
-        image = ensure_image(flavour, engine, lambda line: None, ref=settings.image)
-        settings = replace(settings, profiles_dir=profile_file.parent.absolute(), image=image.ref, image_id=image.id)
+        found = ensure_image(flavour, engine, lambda line: None, ref=settings.image)
+        settings = replace(settings, profiles_dir=profile_file.parent.absolute(), image=found.ref, image_id=found.id)
         spec = container_spec(profile_file.stem, profile.backend, settings, flavour)
         root = settings.artifacts_dir
         inside = [f"{ARTIFACTS_MOUNT}/{p.absolute().relative_to(root).as_posix()}" for p in (previous, new)]
