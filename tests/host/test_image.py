@@ -200,3 +200,21 @@ def test_a_cold_image_build_shows_a_line_per_phase_with_the_elapsed_time(
     assert shown[5] == f"[image] step 1/1: {f'FROM {OFFLINE_ID}'[:57]}... (0s)"
     assert shown[6].startswith("built engine-foundry:cpu: ") and shown[6].endswith(" in 0s")
     assert "Step 1/1 : FROM" in (tmp_path / "log").read_text()
+
+
+def test_a_long_build_step_says_it_is_still_running() -> None:
+    from builder.host.progress import PhaseLog
+
+    now = [0.0]
+    said: list[str] = []
+    phases = PhaseLog(said.append, clock=lambda: now[0])
+    phases.build_lines("Step 11/35 : RUN pip install")
+    for second in (10, 20, 31, 40, 62):
+        now[0] = second
+        phases.build_lines(f"Collecting package-{second}")
+    shown = [line for line in said if line.startswith("[image]")]
+    assert shown == [
+        "[image] step 11/35: RUN pip install (0s)",
+        "[image] step 11/35 still running (31s)",
+        "[image] step 11/35 still running (62s)",
+    ]
