@@ -1,4 +1,5 @@
-"""`python -m builder` entry point."""
+"""`python -m builder` entry point (the image runs it; on the host the console script `engine-foundry` is the
+command, builder.cli:main)."""
 
 import os
 import sys
@@ -14,13 +15,9 @@ try:
 except ModuleNotFoundError as missing:  # a third-party package of the host side is not installed in this Python
     if (missing.name or "").split(".")[0] == "builder":
         raise
-    from builder.errors import HostEnvironmentError, error_lines  # dependency-free
+    from builder.errors import error_lines, missing_package_error  # dependency-free
 
-    error = HostEnvironmentError(
-        f"the Python package {missing.name!r} is not installed in {sys.executable}",
-        hint="run the make targets from the repository root (`make engine` sets up .venv with the pinned packages "
-        "first), or install them into this Python: `pip install -r requirements/host.txt`",
-    )
+    error = missing_package_error(missing.name, sys.executable, sys.argv[1:])
     print(*error_lines(error), sep="\n", file=sys.stderr)
     sys.exit(int(error.exit_code))
 

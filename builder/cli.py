@@ -16,7 +16,15 @@ from typing import NoReturn
 
 from builder import __version__
 from builder.cli_options import add_common_paths, env_path
-from builder.errors import BuilderError, ExitCode, ProfileError, UsageError, error_lines, problem_lines
+from builder.errors import (
+    BuilderError,
+    ExitCode,
+    ProfileError,
+    UsageError,
+    error_lines,
+    missing_package_error,
+    problem_lines,
+)
 from builder.farm import commands as farm_commands
 from builder.fixtures import commands as fixture_commands
 from builder.host import commands as host_commands
@@ -24,7 +32,7 @@ from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
 
-PRIVATE_DIRS_COMMANDS = ("build", "verify")  # they import torch, ultralytics, onnxruntime, polygraphy
+PRIVATE_DIRS_COMMANDS = ("build", "verify", "latency-ab")  # they import torch, ultralytics, onnxruntime, polygraphy
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m builder", description="Engine Foundry: reproducible YOLO -> TensorRT / ONNX Runtime builds."
+        prog="engine-foundry", description="Engine Foundry: reproducible YOLO -> TensorRT / ONNX Runtime builds."
     )
     parser.add_argument("--version", action="version", version=f"engine-foundry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -157,10 +165,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from builder.doctor import print_doctor, run_doctor
+    from builder.doctor import check_complete, print_doctor, run_doctor
 
     report = run_doctor(args.profiles_dir)
     print_doctor(report, as_json=args.json)
+    check_complete(report)
     return 0
 
 
@@ -180,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except BuilderError as err:
         return report_error(err)
+    except ModuleNotFoundError as missing:  # a third-party package this Python lacks: the environment, not a bug
+        if (missing.name or "builder").split(".")[0] == "builder":
+            return _bug()
+        return report_error(missing_package_error(missing.name, sys.executable, sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         hint = (
             "run the same command again when ready; a build only publishes when it completes, "
@@ -188,11 +201,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say_error(*error_lines(BuilderError("interrupted (Ctrl-C); nothing was published", hint=hint)))
         return int(ExitCode.INTERRUPTED)
     except Exception:
-        traceback.print_exc()
-        hint = "please report it with the traceback above"
-        bug = BuilderError("this is a bug in Engine Foundry, not in your input", hint=hint)
-        _say_error(*error_lines(bug))
-        return int(ExitCode.BUG)
+        return _bug()
+
+
+def _bug() -> int:
+    """The current exception is a bug: its traceback, one ERROR + TIP, exit 70."""
+    traceback.print_exc()
+    bug = BuilderError(
+        "this is a bug in Engine Foundry, not in your input", hint="please report it with the traceback above"
+    )
+    _say_error(*error_lines(bug))
+    return int(ExitCode.BUG)
 
 
 def report_error(err: BuilderError) -> int:

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import platform
 import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from typing import Any
 from builder.backends.catalog import BackendEntry, build_packages, flavours, get_backend_entry
 from builder.buildable import BuildHost, why_not_buildable
 from builder.environment import package_versions
+from builder.errors import HostEnvironmentError
 
+UNKNOWN = "not checked"  # a finding this Python cannot make (it lacks a package), never "missing"
 TOOLKIT_PROGRAMS = ("nvidia-container-runtime", "nvidia-ctk", "nvidia-container-toolkit")
 
 
@@ -39,7 +42,7 @@ class DoctorReport:
 
 def _docker_client() -> tuple[Any, str]:
     if importlib.util.find_spec("docker") is None:
-        return None, "docker SDK not installed in this Python (run `engine-foundry doctor` from the project's .venv)"
+        return None, f"{UNKNOWN}: this Python ({sys.executable}) lacks the docker SDK, so doctor cannot ask the engine"
     import docker
 
     try:
@@ -105,14 +108,18 @@ def _images(client: Any) -> dict[str, dict[str, str]]:
         entry: dict[str, str] = {
             "image": f"{tag} present ({image})" if image else f"{tag} missing: `make image FLAVOUR={flavour}` builds it"
         }
+        if client is None:
+            entry["image"] = f"{tag} {UNKNOWN}: no Docker engine to ask"
         pin = pins.get(flavour)
         if pin is not None:
             here = _local_image(client, pin.build_ref)
             entry["base"] = f"{pin.ref}: " + (
                 "present locally" if here else "not present locally; pulled when the image is built"
             )
+            if client is None:
+                entry["base"] = f"{pin.ref}: {UNKNOWN}"
             offline = pins.get(f"{flavour}-offline")
-            if offline is not None and not here:
+            if offline is not None and not here and client is not None:
                 entry["base"] += f"; else the local Debian base {offline.ref} (made with debootstrap)"
         found[flavour] = entry
     return found
@@ -161,7 +168,7 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
             continue
         entry = get_backend_entry(item.backend)
         profile = load_profile(item.path, profiles_dir)
-        blockers = _blockers(entry, host, client is not None, report.host["nvidia_container_toolkit"])
+        blockers = _blockers(entry, host, client is not None, docker_status, report.host["nvidia_container_toolkit"])
         blockers += _target_blockers(profile, probe.gpus)
         where = f"in the {entry.flavour} image" + (" on the GPU" if entry.needs_gpu else "")
         missing = _missing(entry, packages, has_gpu=bool(gpus))
@@ -180,13 +187,15 @@ def run_doctor(profiles_dir: Path) -> DoctorReport:
     return report
 
 
-def _blockers(entry: BackendEntry, host: BuildHost, docker_ok: bool, toolkit: str) -> list[str]:
+def _blockers(entry: BackendEntry, host: BuildHost, docker_ok: bool, docker_status: str, toolkit: str) -> list[str]:
     """Everything that stops ``make engine`` here; a host-wide need is explained once, in the host lines."""
     blockers = []
     reason = why_not_buildable(entry.name, host)
     if reason:
         blockers.append(reason)
-    if not docker_ok:
+    if not docker_ok and docker_status.startswith(UNKNOWN):
+        blockers.append(f"Docker {UNKNOWN} (see host: docker)")
+    elif not docker_ok:
         blockers.append("no Docker engine (see host: docker)")
     if entry.needs_gpu and host.gpu_count and not toolkit.startswith("present"):
         blockers.append(f"the {entry.name} backend runs its container on the GPU: no NVIDIA Container Toolkit")
@@ -256,3 +265,20 @@ def print_doctor(report: DoctorReport, *, as_json: bool = False) -> None:
     print(f"  {'trtexec':26} {report.trtexec or 'not found'}")
     bare = [item["name"] for item in report.profiles if item["ready"]]
     print(f"  --bare builds possible here: {', '.join(bare) or 'none'}")
+
+
+def check_complete(report: DoctorReport) -> None:
+    """Raise when this Python could not make the host findings (it lacks the docker SDK): the report above is
+    incomplete, so doctor fails as the environment (exit 3), naming the command that has the packages.
+
+    Raises:
+        HostEnvironmentError: the docker SDK is not importable here.
+    """
+    if report.docker.startswith(UNKNOWN):
+        from builder.errors import cli
+
+        raise HostEnvironmentError(
+            "doctor could not check Docker, the images or which profiles build here: "
+            + report.docker.split(": ", 1)[1],
+            hint=f"run `{cli('doctor')}` from the repository root (`scripts/setup-env host` makes .venv if missing)",
+        )

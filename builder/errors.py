@@ -12,6 +12,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: the one command docs, TIPs, cron and CI name: the console script `make` installs into .venv (it keeps the exit
+#: codes below; `make` turns every failure into its own exit 2). Typed from the repository root as it is.
+CLI = ".venv/bin/engine-foundry"
+
+
+def cli(args: str) -> str:
+    """``args`` as a command to type, e.g. ``cli("doctor")`` -> ``.venv/bin/engine-foundry doctor``."""
+    return f"{CLI} {args}".strip()
+
 
 class ExitCode(enum.IntEnum):
     """Documented exit codes (README, "Exit codes")."""
@@ -77,7 +86,7 @@ class ProfileError(BuilderError):
         more = f" (and {len(self.errors) - 1} more problem(s))" if len(self.errors) > 1 else ""
         super().__init__(
             first + more,
-            hint=hint or "fix the listed keys; `python -m builder validate` checks profiles without building",
+            hint=hint or f"fix the listed keys; `{cli('validate')}` checks profiles without building",
         )
 
 
@@ -176,6 +185,19 @@ def error_lines(err: BuilderError) -> list[str]:
     if err.hint:
         lines.append(f"TIP {printable(err.hint)}")
     return lines
+
+
+def missing_package_error(name: str | None, executable: str, argv: Sequence[str]) -> HostEnvironmentError:
+    """A third-party package this Python lacks: the environment (exit 3), never a bug; the TIP names the command
+    that has the pinned packages (``argv``: this command's arguments, repeated in it)."""
+    package = (name or "?").split(".")[0]
+    again = cli(" ".join(argv))
+    return HostEnvironmentError(
+        f"the Python package {package!r} is not installed in {executable} (this is not the Python Engine Foundry "
+        "set up)",
+        hint=f"run `{again}` from the repository root: the command `make` sets up in .venv with the pinned packages "
+        "(`scripts/setup-env host` makes it without building anything)",
+    )
 
 
 def first_line(err: BaseException) -> str:

@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from builder.errors import cli
 from builder.interrupts import Cleanup
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import utc_now, write_json_atomic
@@ -46,7 +47,7 @@ def published_message(layout: ArtifactLayout, final: Path) -> tuple[str, str]:
     if latest is not None and latest == final.resolve():
         return (
             f"the build had already been published: {final} is complete and latest points at it",
-            f"nothing to redo; check it with `python -m builder verify {final}`",
+            f"nothing to redo; check it with `{cli(f'verify {final}')}`",
         )
     return (
         f"{final} is complete, but latest still points at {latest or 'nothing'}",

@@ -82,10 +82,13 @@ def run_build(profile: Profile, settings: BuildSettings, pipeline: Sequence[Stag
             )
         existing = layout.find_build_with_key(key.key)
         if existing is not None and not settings.force:
-            if layout.latest_dir() != existing.resolve():
+            moved = ""
+            latest = layout.latest_dir()
+            if latest != existing.resolve():
                 with deferred():  # never a stray .latest-* link
                     layout.point_latest_at(existing.name)
-            settings.log(f"up to date: {existing} (build key {key.key[:12]})")
+                moved = f"; latest moved back from {latest.name if latest else 'nothing'}, another build key"
+            settings.log(f"up to date: {existing} (build key {key.key[:12]}{moved})")
             return BuildOutcome(True, existing, key.key)
         build_id = new_build_id(key.key)
         with on_abort(build_cleanup(layout, build_id)):  # SIGINT/SIGTERM: builder/interrupts.py

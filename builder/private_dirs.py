@@ -7,13 +7,19 @@ folders and each library's own variable to subfolders of one fresh folder under 
 points ``TMPDIR`` there too, and removes it all when the command ends: a build writes only to the artifacts
 folder, the cache folder and this folder.  It must run before the heavy libraries are imported (they read the
 variables once); the CLI enters it before dispatching ``build`` and ``verify``.
+
+A process killed with SIGKILL (the kill tests, ``kill -9``, the OOM killer) cannot remove its folder. The folder's
+name carries its process ID (``engine-foundry-<pid>-…``), so the next command removes the folders of this user whose
+process is gone (:func:`remove_stale_folders`) before it makes its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +44,43 @@ FOLDERS = {
 }
 
 
+PREFIX = "engine-foundry-"
+_OWNED = re.compile(rf"^{PREFIX}(\d+)-[A-Za-z0-9_]+$")
+
+
+def remove_stale_folders(parent: Path) -> list[Path]:
+    """Remove the private folders under ``parent`` that belong to this user and to a process that no longer
+    exists; return them. Folders of live processes, of other users and of other names are never touched."""
+    removed = []
+    try:
+        candidates = list(parent.glob(f"{PREFIX}*"))
+    except OSError:
+        return []
+    for path in candidates:
+        owner = _OWNED.match(path.name)
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if owner is None or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        if _alive(int(owner.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def private_library_dirs() -> Iterator[Path]:
     """Point the variables of :data:`FOLDERS` at a fresh private folder; restore them and remove it on exit.
@@ -46,8 +89,9 @@ def private_library_dirs() -> Iterator[Path]:
         HostEnvironmentError: no writable system temporary folder.
     """
     saved_tempdir = tempfile.tempdir  # before mkdtemp, which caches the system temporary folder there
+    remove_stale_folders(Path(tempfile.gettempdir()))
     try:
-        root = Path(tempfile.mkdtemp(prefix="engine-foundry-"))
+        root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     except OSError as err:
         tempfile.tempdir = saved_tempdir
         raise HostEnvironmentError(

@@ -36,7 +36,7 @@ def resolve_build_folder(path: Path) -> Path:
 
 def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
     if path.exists() and path.name.endswith((".tar.gz", ".tgz")):  # a FIFO or device is refused by safe_extract
-        from builder.ops.bundle_verify import verify_bundle  # a bundle made by `python -m builder bundle`
+        from builder.ops.bundle_verify import verify_bundle  # a bundle made by `engine-foundry bundle`
 
         return verify_bundle(path, run_inference=run_inference)
     if path.is_dir():

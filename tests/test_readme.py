@@ -61,13 +61,13 @@ def _user_folders_in(tmp_path):
     return {**os.environ, **{f"ENGINE_FOUNDRY_{key}": str(tmp_path / name) for key, name in folders.items()}}
 
 
-@pytest.mark.parametrize("command", re.findall(r"`python -m builder ([a-z]+)`", README))
+@pytest.mark.parametrize("command", sorted(set(re.findall(r"`\.venv/bin/engine-foundry ([a-z]+)`", README))))
 def test_python_commands_in_the_readme_run(command, tmp_path):
-    """As written (defaults included), but with the user's folders moved to tmp_path: `build` publishes a build."""
+    """As written (defaults included), through .venv's console script, but with the user's folders moved to
+    tmp_path: `build` publishes a build."""
     env = _user_folders_in(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "builder", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
+    script = Path(sys.executable).parent / "engine-foundry"
+    result = subprocess.run([str(script), command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from builder.backends.catalog import backend_for_flavour, flavours
 from builder.cli_options import add_common_paths
-from builder.errors import BuilderError, HostEnvironmentError
+from builder.errors import BuilderError, HostEnvironmentError, cli
 from builder.profile import DEFAULT_PROFILE
 
 FLAVOURS = flavours()
@@ -286,32 +286,56 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     fresh = write_lock(requirements, args.flavour, args.pip_arg, check=args.check)
     name = f"requirements/{args.flavour}.txt"
     if args.check and not fresh:
-        raise BuilderError(f"{name} is stale", hint=f"run: python3 -m builder lock --flavour {args.flavour}")
+        raise BuilderError(f"{name} is stale", hint=f"run: {cli(f'lock --flavour {args.flavour}')}")
     print(f"{name} is up to date" if args.check else f"wrote {name}")
     return 0
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
     from builder.host.image import repo_root
+
+    return clean(repo_root(), _docker)
+
+
+def clean(root: Path, docker: Any) -> int:
+    """``make clean``: staged build inputs (wheelhouse, CA), leftover build containers, the test image the tests
+    leave, the project's unused images; "freed" counts all of it (the files by size, the images by what the
+    engine's layers shrank)."""
+    from builder.host.image_cleanup import TEST_IMAGES, remove_unused_images, size_text, tree_size
     from builder.host.spec import MANAGED_LABEL
 
-    requirements = repo_root() / "requirements"
-    for folder in (requirements / "wheelhouse", requirements / "ca"):
+    files_freed = 0
+    for folder in (root / "requirements" / "wheelhouse", root / "requirements" / "ca"):
         if folder.exists():
+            size = tree_size(folder)
             shutil.rmtree(folder)
-            print(f"removed {folder}")
+            files_freed += size
+            print(f"removed {folder} ({size_text(size)})")
     try:
-        engine = _docker()
+        engine = docker()
     except HostEnvironmentError as err:
-        print(f"note: no Docker engine ({err.message}); no containers to remove")
+        print(f"note: no Docker engine ({err.message}); no containers or images to remove")
+        print(f"clean: freed {size_text(files_freed)} (artifacts are never removed)")
         return 0
     for container_id in engine.containers_labelled({MANAGED_LABEL: "true"}):
         engine.remove_container(container_id)
         print(f"removed container {container_id[:12]}")
-    from builder.host.image_cleanup import remove_unused_images, size_text
-
+    before = engine.layers_size()
+    tests = 0
+    for ref in TEST_IMAGES:
+        if engine.image_info(ref) is None:
+            continue
+        try:
+            engine.remove_image(ref)
+        except HostEnvironmentError as err:
+            print(f"kept test image {ref}: {err.message}")
+            continue
+        tests += 1
+        print(f"removed test image {ref} (the Docker tests build it; `make test` makes it again)")
     result = remove_unused_images(engine, keep_cache=False)
-    print(f"clean: removed {len(result.removed)} unused image(s) the project made, "
-          f"freed {size_text(result.freed_bytes)}"
+    images_freed = max(0, before - engine.layers_size())
+    print(f"clean: removed {len(result.removed)} unused image(s) the project made and {tests} test image(s), "
+          f"freed {size_text(files_freed + images_freed)} (images {size_text(images_freed)}, "
+          f"files {size_text(files_freed)})"
           f"{f'; kept {len(result.kept)} in use' if result.kept else ''} (artifacts are never removed)")  # fmt: skip
     return 0

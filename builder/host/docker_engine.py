@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from builder.errors import HostEnvironmentError
+from builder.errors import HostEnvironmentError, cli
 from builder.host.spec import ContainerSpec
 
 GPU_TIP = (
@@ -134,7 +134,7 @@ def image_hint(ref: str, flavour: str | None = None) -> str:
     """The exact command that makes image ``ref`` (of ``flavour``, else guessed from its tag)."""
     tag = ref.rsplit(":", 1)[-1] if ":" in ref.rsplit("/", 1)[-1] else ""
     flavour = flavour or (tag if tag in ("trt", "trt10") else "cpu")
-    return f"build it: `make image FLAVOUR={flavour}` (or `python3 -m builder image --flavour {flavour}`)"
+    return f"build it: `make image FLAVOUR={flavour}` (or `{cli(f'image --flavour {flavour}')}`)"
 
 
 def docker_host() -> str:

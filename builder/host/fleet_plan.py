@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.buildable import BuildHost, why_not_buildable
-from builder.errors import HostEnvironmentError
+from builder.errors import HostEnvironmentError, cli
 from builder.profile import Profile
 
 HOST_TIP = (
     "build it on a host with an NVIDIA GPU, its driver and the NVIDIA Container Toolkit; "
-    "`python3 -m builder doctor` lists the profiles this host can build"
+    f"`{cli('doctor')}` lists the profiles this host can build"
 )
 
 

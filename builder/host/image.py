@@ -22,6 +22,7 @@ from builder.host.docker_engine import ContainerEngine, ImageInfo
 from builder.host.images_lock import BasePin, read_images_lock
 from builder.host.lockfile import TARGETS, download_wheelhouse
 from builder.host.offline_base import make_offline_base
+from builder.host.progress import PhaseLog
 from builder.host.spec import DEFAULT_IMAGES
 from builder.safe_io import SOURCE_BYTES, TEXT_BYTES, read_bytes
 
@@ -112,7 +113,7 @@ def choose_base(options: ImageOptions, engine: ContainerEngine, root: Path, log:
             ) from None
         offline = pins["cpu-offline"]
         log(
-            f"base image {entry.build_ref} cannot be pulled ({err.message}); "
+            f"[image] base image {entry.build_ref} cannot be pulled ({err.message}); "
             f"using the local Debian base {offline.ref} instead"
         )
     return offline_choice(offline, options, engine, log)
@@ -142,6 +143,7 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
         raise UsageError(f"unknown flavour {options.flavour!r}", hint=f"use one of: {', '.join(sorted(TARGETS))}")
     root = repo_root()
     tag = options.tag or DEFAULT_IMAGES[options.flavour]
+    phases = PhaseLog(log)
     base = choose_base(options, engine, root, log)
     local = any(p.local and p.ref == base.ref for p in _pins_or_none(root).values())
     if not base.pinned and not local:
@@ -157,7 +159,7 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     }
     requirements = root / "requirements"
     if options.wheelhouse:
-        log(
+        phases.say(
             f"downloading the wheels of requirements/{options.flavour}.txt "
             f"into requirements/wheelhouse/{options.flavour}"
         )
@@ -178,9 +180,10 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     if "@sha256:" in base.build_ref:
         labels[BASE_DIGEST_LABEL] = base.build_ref.split("@", 1)[1]
     log(f"building {tag} (flavour {options.flavour}) on {base.build_ref}")
-    info = engine.build(root, tag, buildargs, labels, on_line=log, no_cache=options.no_cache)
+    phases.say(f"building {tag}: a cold build takes about 2 minutes, a cached one seconds")
+    info = engine.build(root, tag, buildargs, labels, on_line=phases.build_lines, no_cache=options.no_cache)
     state = "pinned" if base.pinned else "made locally" if local else "UNPINNED"
-    log(f"built {tag}: {info.id} (base {base.ref}, {state})")
+    log(f"built {tag}: {info.id} (base {base.ref}, {state}) in {phases.elapsed():.0f}s")
     from builder.host.image_cleanup import remove_unused_images
 
     remove_unused_images(engine, flavour=options.flavour, keep_cache=True, log=log)  # the images this build replaced

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ContainerEngine, ImageRecord
 
+#: images the Docker tests build (tests/e2e/conftest.py) and leave for the next session's layer cache; `make clean`
+#: removes them
+TEST_IMAGES = ("engine-foundry-test:cpu",)
 FLAVOUR_LABEL = "engine-foundry.flavour"
 STAGE_LABEL = "engine-foundry.stage"
 
@@ -66,6 +70,11 @@ def remove_unused_images(
 
 def _size(size: int) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+
+
+def tree_size(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (links not followed)."""
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def size_text(size: int) -> str:

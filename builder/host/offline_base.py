@@ -20,6 +20,7 @@ from pathlib import Path
 
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ContainerEngine, ImageInfo
+from builder.host.progress import PhaseLog
 from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
 DEFAULT_SUITE = "bookworm"
@@ -128,10 +129,12 @@ def make_offline_base(
     check_prerequisites()
     mirror = (mirror or default_mirror()).rstrip("/")
     check_mirror(mirror, suite)
-    log(f"making {ref} from {mirror} ({suite}) with debootstrap; this takes about a minute")
+    phases = PhaseLog(log)
+    phases.say(f"making {ref} from {mirror} ({suite}) with debootstrap: about a minute")
     with tempfile.TemporaryDirectory(prefix="ef-offline-base.", dir=os.environ.get("TMPDIR", "/var/tmp")) as tmp:
         rootfs = Path(tmp) / "rootfs"
         _debootstrap(rootfs, mirror, suite, Path(tmp) / "debootstrap.log")
+        phases.say("debootstrap done; importing the Debian root file system into Docker")
         _trim(rootfs)
         tarball = Path(tmp) / "rootfs.tar"
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
@@ -143,7 +146,7 @@ def make_offline_base(
             'CMD ["/bin/bash"]',
         ]
         info = engine.import_rootfs(tarball, ref, changes)
-    log(f"made {ref}: {info.id}")
+    phases.say(f"made {ref}: {info.id}")
     return info
 
 

@@ -9,6 +9,7 @@ the outcome lines, every note, warning or error, unless ``verbose``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,3 +52,38 @@ class ProgressSink:
             self._file = None
             if not self.verbose:
                 self._out(f"full log: {self.path} (-v shows it live)")
+
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")  # the classic builder's step lines (docker SDK, API build)
+
+
+class PhaseLog:
+    """``[image] …`` lines with the seconds since the image work began: shown without ``-v`` (:data:`SHOWN`), so a
+    cold ``make engine`` says what it does while the base is made (debootstrap) and the image built."""
+
+    HEARTBEAT_S = 30.0  # a step that prints for longer than this gets a "still running" line
+
+    def __init__(self, log: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self._log, self._clock = log, clock
+        self._start = self._said = clock()
+        self._step = ""
+
+    def elapsed(self) -> float:
+        return self._clock() - self._start
+
+    def say(self, what: str) -> None:
+        self._said = self._clock()
+        self._log(f"[image] {what} ({self.elapsed():.0f}s)")
+
+    def build_lines(self, line: str) -> None:
+        """A docker build output line: to the log as it is, plus a shown ``[image] step N/M`` line for each step
+        (and a ``still running`` line when a step's output goes on for more than :data:`HEARTBEAT_S`)."""
+        self._log(line)
+        step = _STEP.match(line)
+        if step:
+            number, total, what = step.groups()
+            what = what if len(what) <= 60 else what[:57] + "..."
+            self._step = f"step {number}/{total}"
+            self.say(f"{self._step}: {what}")
+        elif self._step and self._clock() - self._said >= self.HEARTBEAT_S:
+            self.say(f"{self._step} still running")

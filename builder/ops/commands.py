@@ -87,6 +87,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     nightly.set_defaults(handler=_cmd_nightly)
 
+    latency_ab = sub.add_parser(
+        "latency-ab", help="time two build folders' models side by side, interleaved (the nightly runs it)"
+    )
+    latency_ab.add_argument("previous", type=Path, help="the previous good build folder")
+    latency_ab.add_argument("new", type=Path, help="the new build folder")
+    latency_ab.add_argument("--profile", required=True, help="profile name or YAML path")
+    latency_ab.add_argument(
+        "--profiles-dir", type=Path, default=env_path("ENGINE_FOUNDRY_PROFILES", "profiles"), help="profile folder"
+    )
+    latency_ab.set_defaults(handler=_cmd_latency_ab)
+
     bundle = sub.add_parser(
         "bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)"
     )
@@ -120,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
     from builder.ops.nightly import NightlyOptions, run_nightly
-    from builder.ops.runners import bare_runner, docker_runner, image_rebuild_step
+    from builder.ops.runners import bare_remeasure, bare_runner, docker_remeasure, docker_runner, image_rebuild_step
 
     if args.latency_threshold <= 0:
         raise UsageError(f"--latency-threshold {args.latency_threshold}: must be above 0", hint="e.g. 0.2 for +20%")
@@ -130,17 +141,19 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         runner_name="farm" if args.farm else "bare" if args.bare else "docker",
     )  # fmt: skip
     image_log: Any = None  # the image builds' log sink (docker runner only)
+    remeasure: Any = None  # times the previous and new models side by side when their bytes differ
     if args.farm:
         from builder.farm.nightly_runner import farm_runner
 
         runner, image_step = farm_runner(args.profiles_dir, args.artifacts, args.models, args.farm), None
     elif args.bare:
         runner = bare_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
-        image_step = None
+        image_step, remeasure = None, bare_remeasure()
     else:
         from builder.host.progress import ProgressSink, log_path
 
         runner = docker_runner(args.profiles_dir, args.artifacts, args.models, args.cache_dir, verbose=args.verbose)
+        remeasure = docker_remeasure(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
         image_log = ProgressSink(log_path(args.reports, "images"), verbose=args.verbose)  # the image builds' output
         image_step = None if args.no_image_rebuild else image_rebuild_step(log=image_log)
     from builder.buildable import BuildHost, why_not_buildable
@@ -148,13 +161,12 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
     facts = BuildHost.probe(in_process=args.bare)
     try:
         result = run_nightly(
-            options, runner, image_step=image_step, host_check=lambda p: why_not_buildable(p.backend, facts)
-        )
+            options, runner, image_step=image_step, remeasure=remeasure,
+            host_check=lambda p: why_not_buildable(p.backend, facts),
+        )  # fmt: skip
     finally:
         if image_log is not None:
             image_log.close()
-    for name, reason in result.data["skipped"].items():
-        print(f"SKIPPED {name}: {reason}")
     for line in result.failures:
         print(f"NIGHTLY-FAIL {line}", file=sys.stderr)
     built = len(result.data["profiles"]) - len(result.data["skipped"])
@@ -177,6 +189,15 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         f"NIGHTLY-OK {built} profile(s) built, no drift, {len(result.data['skipped'])} skipped: "
         f"{result.paths['markdown']}"
     )
+    return 0
+
+
+def _cmd_latency_ab(args: argparse.Namespace) -> int:
+    from builder.latency_ab import measure_interleaved, result_line
+    from builder.profile import load_profile
+
+    profile = load_profile(args.profile, args.profiles_dir)
+    print(result_line(measure_interleaved(profile, args.previous, args.new)), flush=True)
     return 0
 
 

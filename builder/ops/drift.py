@@ -4,7 +4,10 @@ Each difference is a :class:`Change` with a severity:
 
 - ``fail``: a regression. The new build failed; p50 latency grew beyond the
   threshold, widened to :data:`NOISE_FACTOR` times the measured spread of either benchmark, on a machine
-  that was not overloaded (a slower p50 under load is ``info``); or an artifact that is deterministic
+  that was not overloaded (a slower p50 under load is ``info``), and the model's bytes changed: with the same
+  bytes (same sha256) a latency change is the machine, never the build (``info``). The nightly then re-measures
+  both models side by side (:mod:`builder.latency_ab`) and judges with :func:`interleaved_latency_changes`
+  instead of the two manifests' numbers; or an artifact that is deterministic
   (ONNX, ONNX Runtime model, metadata) changed although inputs and environment are identical.
 - ``drift``: something that determines the output changed: an input (the
   resolved profile, the weights, calibration data), the builder version, or
@@ -21,6 +24,7 @@ Both ``fail`` and ``drift`` make the nightly exit non-zero (exit 7).
 from __future__ import annotations
 
 import enum
+import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -141,7 +145,9 @@ def compare_manifests(
         changes += _artifact_changes(old, new, explained=explained, unreproducible=unreproducible)
         changes += _metric_changes(_verify_details(old), _verify_details(new), metric_tolerance)
         changes += _accuracy_changes(_stage_details(old, "evaluate"), _stage_details(new, "evaluate"))
-        changes += _latency_changes(_benchmark(old), _benchmark(new), latency_threshold)
+        latency = _latency_changes(_benchmark(old), _benchmark(new), latency_threshold)
+        same = same_model_bytes(old, new)
+        changes += [_same_bytes(c, same) for c in latency] if same else latency
     return DriftReport(name, old.get("build_id"), new.get("build_id"), tuple(changes))
 
 
@@ -344,6 +350,62 @@ def _latency_changes(old: Mapping[str, Any], new: Mapping[str, Any], threshold: 
                 )
             )
     return changes
+
+
+def model_sha256(manifest: Mapping[str, Any]) -> str | None:
+    """The sha256 of the published model (the artifact of kind ``model``), or None."""
+    for artifact in manifest.get("artifacts") or []:
+        if isinstance(artifact, Mapping) and artifact.get("kind") == "model":
+            return str(artifact.get("sha256") or "") or None
+    return None
+
+
+def same_model_bytes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """The model's sha256 when both builds published the very same model bytes, else None."""
+    a, b = model_sha256(old), model_sha256(new)
+    return a if a is not None and a == b else None
+
+
+def _same_bytes(change: Change, sha256: str) -> Change:
+    """A latency change between identical model bytes: recorded, never judged."""
+    if not change.key.startswith("latency_ms.") or change.severity is Severity.INFO and "not judged" in change.reason:
+        return change
+    reason = f"{change.reason.split(' > ')[0]}, not judged: same model bytes (sha256 {sha256[:12]}), so the machine"
+    return Change(change.area, change.key, change.old, change.new, Severity.INFO, reason + ", not the build")
+
+
+def interleaved_latency_changes(measured: Mapping[str, Any], threshold: float) -> tuple[list[Change], dict[str, Any]]:
+    """Judge the side-by-side timing of :func:`builder.latency_ab.measure_interleaved`.
+
+    The change is the median of the per-round new/previous p50 ratios; the noise is their median absolute
+    deviation (how much the same comparison moves from round to round on this machine now). A regression is a
+    change above ``threshold`` widened to :data:`NOISE_FACTOR` times that noise. Returns the changes (at most
+    one) and the judgement's numbers, for the report.
+    """
+    ratios = [float(r) for r in measured.get("ratios") or [] if isinstance(r, (int, float)) and r > 0]
+    if not ratios:
+        return [], {"verdict": "not judged: no rounds measured"}
+    median = statistics.median(ratios)
+    noise = statistics.median(abs(r - median) for r in ratios) / median
+    limit = max(threshold, NOISE_FACTOR * noise)
+    change = median - 1.0
+    a = statistics.median(measured["previous"]["round_p50_ms"])
+    b = statistics.median(measured["new"]["round_p50_ms"])
+    detail = (
+        f"{a:.3f} -> {b:.3f} ms ({change:+.1%}) timed side by side, {len(ratios)} interleaved rounds, "
+        f"round-to-round noise {noise:.1%}"
+    )
+    facts = {"median_ratio": round(median, 4), "noise": round(noise, 4), "limit": round(limit, 4),
+             "previous_p50_ms": round(a, 4), "new_p50_ms": round(b, 4)}  # fmt: skip
+    if change > limit:
+        why = f"regressed {detail} > {limit:.0%}"
+        facts["verdict"] = "regression"
+        return [Change("latency", "latency_ms.p50", a, b, Severity.FAIL, why)], facts
+    facts["verdict"] = "within noise" if change > -limit else "faster"
+    if abs(change) > threshold:
+        word = "slower" if change > 0 else "faster"
+        return [Change("latency", "latency_ms.p50", a, b, Severity.INFO, f"{word} {detail}, within noise")], facts
+    return [], facts
 
 
 def _spread(benchmark: Mapping[str, Any]) -> float:

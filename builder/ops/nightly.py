@@ -8,7 +8,7 @@ default builds in Docker through the host launcher.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,13 @@ from typing import Any
 from builder.errors import ArtifactError, BuilderError, UsageError
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest, utc_now
-from builder.ops.drift import compare_manifests
+from builder.ops.drift import (
+    DriftReport,
+    compare_manifests,
+    interleaved_latency_changes,
+    model_sha256,
+    same_model_bytes,
+)
 from builder.ops.history import collect_history, failed_point, latency_point
 from builder.ops.report import write_reports
 from builder.ops.retention import check_retention, prune_profile
@@ -42,6 +48,9 @@ BuildRunner = Callable[[str], BuildAttempt]  # profile reference -> attempt; nev
 # raising a BuilderError fails every profile
 ImageStep = Callable[[Sequence[Profile]], Mapping[str, Any]]
 HostCheck = Callable[[Profile], "str | None"]  # why this host cannot build the profile (-> SKIPPED), or None
+# (profile, previous build folder, new build folder) -> builder.latency_ab.measure_interleaved's result;
+# raises BuilderError when the two models cannot be timed
+Remeasure = Callable[[Profile, Path, Path], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -96,13 +105,17 @@ def run_nightly(
     *,
     image_step: ImageStep | None = None,
     host_check: HostCheck | None = None,
+    remeasure: Remeasure | None = None,
     log: Callable[[str], None] = print,
     now: datetime | None = None,
 ) -> NightlyResult:
     """Run one night and write ``<reports>/<stamp>/report.{json,md,html}``.
 
     Profiles ``host_check`` rejects are ``skipped`` with its reason (never built, never failed); only
-    ``drift`` / ``regression`` results count as drift (:attr:`NightlyResult.drifted`).
+    ``drift`` / ``regression`` results count as drift (:attr:`NightlyResult.drifted`). Latency: with the same
+    model bytes as the previous good build it is never judged (the machine, not the build); with other bytes
+    ``remeasure`` times both models side by side and that decides (without it, the two manifests' numbers do).
+    What was compared is each entry's ``latency_comparison``.
 
     Raises:
         UsageError: bad retention counts or no profiles to build.
@@ -116,10 +129,13 @@ def run_nightly(
             f"no profiles to build in {options.profiles_dir}", hint="pass --profiles-dir or --profiles NAME ..."
         )
     skips = {ref: (host_check(p) if host_check and p is not None else None) for ref, p, _ in selected}
+    for ref, profile, _ in selected:
+        if profile is not None and skips[ref]:
+            log(f"SKIPPED {profile.name}: {skips[ref]}")  # once, before any image work (as `make engines`)
     image = _run_image_step(image_step, [p for ref, p, _ in selected if p is not None and not skips[ref]], log)
     entries, points = [], {}
     for ref, profile, error in selected:
-        entry, point = _night_of_profile(ref, profile, error, skips[ref], options, runner, image, stamp, log)
+        entry, point = _night_of_profile(ref, profile, error, skips[ref], options, runner, image, stamp, log, remeasure)
         entries.append(entry)
         points[entry["profile"]] = point
     failures = ([f"image: {image['message']}"] if image["status"] == "failed" else []) + [
@@ -182,18 +198,19 @@ def _image_failure(image: Mapping[str, Any], profile: Profile) -> str | None:
 def _night_of_profile(
     ref: str, profile: Profile | None, error: str | None, skip: str | None, options: NightlyOptions,
     runner: BuildRunner, image: Mapping[str, Any], stamp: str, log: Callable[[str], None],
+    remeasure: Remeasure | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     name = profile.name if profile else ref
     entry: dict[str, Any] = {"profile": name, "result": "failed", "reasons": [], "previous_build": None,
-                             "new_build": None, "latency_ms": None, "changes": [], "pruned": []}  # fmt: skip
+                             "new_build": None, "latency_ms": None, "latency_comparison": None, "changes": [],
+                             "pruned": []}  # fmt: skip
     if profile is None:
         entry["reasons"] = [error or "invalid profile"]
         return entry, failed_point(stamp, None, entry["reasons"][0])
     layout = ArtifactLayout(options.artifacts, name)
     previous = _previous_manifest(layout, entry)
     if skip:
-        entry.update(result="skipped", reasons=[skip])
-        log(f"nightly: {name}: SKIPPED: {skip}")
+        entry.update(result="skipped", reasons=[skip])  # said once, up front
         return entry, {**failed_point(stamp, None, skip), "status": "skipped"}
     not_built = _image_failure(image, profile)
     if not_built:
@@ -216,13 +233,82 @@ def _night_of_profile(
         except ArtifactError as err:
             entry["reasons"].append(err.message)
             return _pruned(entry, layout, options), failed_point(stamp, attempt.build_dir.name, err.message)
+        previous = _same_kind_previous(layout, previous, new, attempt.build_dir, entry, log)
         drift = compare_manifests(previous, new, latency_threshold=options.latency_threshold)
+        if previous is not None:
+            previous_dir = layout.build_dir(str(previous["build_id"]))
+            drift, entry["latency_comparison"] = _judge_latency(
+                drift, previous, new, (profile, previous_dir, attempt.build_dir), options, remeasure, log
+            )
         entry.update(result=drift.verdict, new_build=new["build_id"], changes=[c.to_dict() for c in drift.changes])
         entry["reasons"] += [c.line() for c in drift.failing()]
         entry["latency_ms"] = (new.get("benchmark") or {}).get("latency_ms")
         point = latency_point(new)
     log(f"nightly: {name}: {entry['result']}" + (f": {entry['reasons'][0]}" if entry["reasons"] else ""))
     return _pruned(entry, layout, options), point
+
+
+def environment_kind(manifest: Mapping[str, Any] | None) -> str:
+    """``bare`` (built in a Python environment: ``--bare``, the farm's bare runner) or ``image`` (built in the
+    builder image): the two never share a build key, so each has its own newest good build."""
+    env = str(((manifest or {}).get("key_inputs") or {}).get("environment_id") or "")
+    return "bare" if env.startswith("bare:") else "image"
+
+
+def _same_kind_previous(
+    layout: ArtifactLayout, previous: dict[str, Any] | None, new: Mapping[str, Any], new_dir: Path,
+    entry: dict[str, Any], log: Callable[[str], None],
+) -> dict[str, Any] | None:  # fmt: skip
+    """The previous good build the new one is compared with: ``latest``, unless ``latest`` was built in the other
+    kind of environment (a farm bare-runner build vs a container build of the same profile): then the newest good
+    build of the new one's kind, said in the entry's ``previous_note`` (none of that kind: ``latest`` as it is)."""
+    kind = environment_kind(new)
+    if previous is None or environment_kind(previous) == kind:
+        return previous
+    for folder in reversed(layout.good_builds()):
+        if folder.name == new_dir.name:
+            continue
+        try:
+            candidate = load_manifest(folder / MANIFEST_NAME)
+        except ArtifactError:
+            continue
+        if environment_kind(candidate) == kind:
+            note = (
+                f"latest ({previous['build_id']}) was built in the {environment_kind(previous)} environment; compared "
+                f"with the newest good {kind} build, {candidate['build_id']}"
+            )
+            entry.update(previous_build=candidate["build_id"], previous_note=note)
+            log(f"nightly: {layout.profile}: {note}")
+            return candidate
+    return previous
+
+
+def _judge_latency(
+    drift: DriftReport, previous: Mapping[str, Any], new: Mapping[str, Any], builds: tuple[Profile, Path, Path],
+    options: NightlyOptions, remeasure: Remeasure | None, log: Callable[[str], None],
+) -> tuple[DriftReport, dict[str, Any]]:  # fmt: skip
+    """Which latency comparison decides, and its changes in place of the manifests' (see :func:`run_nightly`)."""
+    shas = {"previous": model_sha256(previous), "new": model_sha256(new)}
+    if new.get("status") != "succeeded":
+        return drift, {"kind": "none", "model_sha256": shas, "why": "the new build failed"}
+    same = same_model_bytes(previous, new)
+    if same:
+        why = "same model bytes: a latency change is the machine, not the build (recorded, not judged)"
+        return drift, {"kind": "same-bytes", "model_sha256": shas, "why": why}
+    if remeasure is None:
+        return drift, {"kind": "manifests", "model_sha256": shas, "why": "no side-by-side timing in this runner"}
+    profile, previous_dir, new_dir = builds
+    log(f"nightly: {profile.name}: model bytes changed; timing the previous and new models side by side")
+    try:
+        measured = dict(remeasure(profile, previous_dir, new_dir))
+    except BuilderError as err:
+        why = f"side-by-side timing failed ({err.message}); judged on the two manifests' numbers"
+        log(f"nightly: {profile.name}: {why}")
+        return drift, {"kind": "manifests", "model_sha256": shas, "why": why}
+    changes, facts = interleaved_latency_changes(measured, options.latency_threshold)
+    kept = tuple(c for c in drift.changes if c.area != "latency" or not c.key.startswith("latency_ms."))
+    comparison = {"kind": "interleaved", "model_sha256": shas, **facts, "measured": measured}
+    return replace(drift, changes=kept + tuple(changes)), comparison
 
 
 def _previous_manifest(layout: ArtifactLayout, entry: dict[str, Any]) -> dict[str, Any] | None:

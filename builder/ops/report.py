@@ -6,6 +6,7 @@ nothing from anywhere (no scripts, no stylesheets, no images, no fonts).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
@@ -33,6 +34,9 @@ th { background: #f3f3f3; }
 .sev-fail { color: #c62828; font-weight: bold; } .sev-drift { color: #ef6c00; font-weight: bold; } \
 .sev-info { color: #666; }
 code { font-size: 13px; }
+table { table-layout: auto; width: 100%; } td { overflow-wrap: anywhere; }
+td.why { min-width: 16em; }
+.skipped { color: #666; }
 """
 
 
@@ -45,11 +49,22 @@ def write_reports(folder: Path, data: Mapping[str, Any]) -> dict[str, Path]:
     return {"json": folder / REPORT_JSON, "markdown": folder / REPORT_MD, "html": folder / REPORT_HTML}
 
 
+#: the order profiles are listed in: what failed first, what was skipped last
+RESULT_ORDER = {"regression": 0, "failed": 1, "drift": 2, "baseline": 3, "no drift": 4, "skipped": 5}
+
+
+def ordered_profiles(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The profile entries, failures first (regression, failed, drift), then the good ones, skipped last; the
+    night's own order within each group."""
+    items = list(data.get("profiles", []))
+    return sorted(items, key=lambda item: RESULT_ORDER.get(str(item.get("result")), 3))
+
+
 def render_markdown(data: Mapping[str, Any]) -> str:
     """The Markdown report."""
     out = [f"# Nightly report {data.get('stamp')}", "", f"**{_headline(data)}**", "", f"Image: {_image_line(data)}", ""]
     out += ["| profile | result | new build | previous build | p50 ms | reason |", "|---|---|---|---|---|---|"]
-    for item in data.get("profiles", []):
+    for item in ordered_profiles(data):
         p50 = (item.get("latency_ms") or {}).get("p50")
         reason = "; ".join(item.get("reasons") or []) or "-"
         cells = [
@@ -61,7 +76,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
             reason,
         ]
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    for item in data.get("profiles", []):
+    for item in ordered_profiles(data):
         out += ["", f"## {item['profile']}: {item['result']}", ""]
         changes = item.get("changes") or []
         if not changes:
@@ -75,6 +90,10 @@ def render_markdown(data: Mapping[str, Any]) -> str:
                 f"- **{change['severity']}** `{change['key']}`: "
                 f"{_short(change['old'])} -> {_short(change['new'])} ({change['reason']})"
             )
+        if item.get("previous_note"):
+            out.append(f"- previous build: {item['previous_note']}")
+        if item.get("latency_comparison"):
+            out.append(f"- latency compared: {latency_comparison_line(item['latency_comparison'])}")
         if item.get("pruned"):
             out.append(f"- retention removed: {', '.join(item['pruned'])}")
     settings = data.get("settings") or {}
@@ -93,7 +112,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         f"<p>Image: {escape(_image_line(data))}</p>",
     ]
     rows = []
-    for item in data.get("profiles", []):
+    for item in ordered_profiles(data):
         p50 = (item.get("latency_ms") or {}).get("p50")
         cells = [
             f'<a href="#{escape(_anchor(item["profile"]))}">{escape(item["profile"])}</a>',
@@ -101,13 +120,13 @@ def render_html(data: Mapping[str, Any]) -> str:
             f"<code>{escape(item.get('new_build') or '-')}</code>",
             f"<code>{escape(item.get('previous_build') or '-')}</code>",
             escape(f"{p50:.3f}" if p50 else "-"),
-            escape("; ".join(item.get("reasons") or []) or "-"),
         ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        why = escape("; ".join(item.get("reasons") or []) or "-")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + f'<td class="why">{why}</td></tr>')
     header = "".join(f"<th>{h}</th>" for h in ("profile", "result", "new build", "previous build", "p50 ms", "reason"))
     body.append(f"<table><tr>{header}</tr>{''.join(rows)}</table>")
     history = data.get("history") or {}
-    for item in data.get("profiles", []):
+    for item in ordered_profiles(data):
         body.append(
             f'<h2 id="{escape(_anchor(item["profile"]))}">{escape(item["profile"])} {_badge(item["result"])}</h2>'
         )
@@ -134,23 +153,44 @@ def _changes_table(item: Mapping[str, Any]) -> str:
         rows = "".join(
             f'<tr><td class="sev-{escape(c["severity"])}">{escape(c["severity"])}</td>'
             f"<td><code>{escape(c['key'])}</code></td>"
-            f"<td>{escape(_short(c['old']))}</td><td>{escape(_short(c['new']))}</td><td>{escape(c['reason'])}</td></tr>"
+            f"<td>{_digest(c['old'])}</td><td>{_digest(c['new'])}</td>"
+            f'<td class="why">{escape(c["reason"])}</td></tr>'
             for c in changes
         )
         parts = [
             f"<table><tr><th>severity</th><th>what</th><th>previous</th><th>new</th><th>why</th></tr>{rows}</table>"
         ]
+    if item.get("previous_note"):
+        parts.append(f"<p>Previous build: {escape(item['previous_note'])}</p>")
+    if item.get("latency_comparison"):
+        parts.append(f"<p>Latency compared: {escape(latency_comparison_line(item['latency_comparison']))}</p>")
     if item.get("pruned"):
         parts.append(f"<p>Retention removed: {escape(', '.join(item['pruned']))}</p>")
     return "\n".join(parts)
 
 
+def latency_comparison_line(comparison: Mapping[str, Any]) -> str:
+    """What the night compared to judge latency (``latency_comparison`` of a profile's entry)."""
+    shas = comparison.get("model_sha256") or {}
+    models = f"model {_short(shas.get('previous'))} -> {_short(shas.get('new'))}"
+    if comparison.get("kind") == "interleaved":
+        return (
+            f"{models}, timed side by side in {len(comparison.get('measured', {}).get('ratios') or [])} interleaved "
+            f"rounds: ratio {comparison.get('median_ratio')}, noise {comparison.get('noise', 0):.1%}, "
+            f"limit {comparison.get('limit', 0):.0%}: {comparison.get('verdict')}"
+        )
+    return f"{models} ({comparison.get('kind')}): {comparison.get('why', '')}"
+
+
 def _headline(data: Mapping[str, Any]) -> str:
-    profiles = data.get("profiles", [])
+    """One line: OK or FAILED, counting the profiles this night built (the skipped ones are counted apart)."""
+    profiles = [p for p in data.get("profiles", []) if p["result"] != "skipped"]
+    skipped = len(data.get("profiles", [])) - len(profiles)
+    tail = f", {skipped} skipped" if skipped else ""
     bad = [p for p in profiles if p["result"] in ("drift", "regression", "failed")]
     if data.get("ok"):
-        return f"OK: {len(profiles)} profile(s) built, no drift, no regression"
-    return f"FAILED: {len(bad)} of {len(profiles)} profile(s) drifted, regressed or failed" + (
+        return f"OK: {len(profiles)} profile(s) built, no drift, no regression{tail}"
+    return f"FAILED: {len(bad)} of {len(profiles)} profile(s) drifted, regressed or failed{tail}" + (
         "; " + "; ".join(data.get("failures", [])[:1]) if not bad else ""
     )
 
@@ -169,7 +209,18 @@ def _anchor(name: str) -> str:
 
 
 def _short(value: Any) -> str:
+    """A value for a table cell: every sha256 in it cut to its first 12 hex digits, at most 80 characters."""
     text = "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
     if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
         return text[:12]
+    text = _SHA256.sub(lambda m: m.group(0)[:12] + "…", text)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _digest(value: Any) -> str:
+    """HTML of a change's old/new value: shortened (:func:`_short`), the whole value as its tooltip."""
+    full = "-" if value is None else str(value)
+    return f'<span title="{escape(full)}">{escape(_short(value))}</span>'
+
+
+_SHA256 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")

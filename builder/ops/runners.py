@@ -15,7 +15,7 @@ from typing import Any
 from builder.errors import BuilderError
 from builder.jsonable import jsonable
 from builder.layout import ArtifactLayout
-from builder.ops.nightly import BuildAttempt, BuildRunner
+from builder.ops.nightly import BuildAttempt, BuildRunner, Remeasure
 from builder.profile import Profile
 
 
@@ -89,6 +89,60 @@ def docker_runner(
         return BuildAttempt(profile.name, None, message or f"build container exited with code {code}", failed)
 
     return run
+
+
+def bare_remeasure() -> Remeasure:
+    """Time two builds' models side by side in this process (``--bare``: the backend is importable here)."""
+
+    def remeasure(profile: Profile, previous: Path, new: Path) -> Mapping[str, Any]:
+        from builder.latency_ab import measure_interleaved
+
+        return measure_interleaved(profile, previous, new)
+
+    return remeasure
+
+
+def docker_remeasure(
+    profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path, *, image: str | None = None
+) -> Remeasure:
+    """SEAM (host side): time two builds' models side by side in the profile's image (``image``: another one), in
+    the container of a build with the artifacts mounted read-only, running ``latency-ab``; the result comes back as
+    its log's ``LATENCY-AB`` line."""
+
+    def remeasure(profile: Profile, previous: Path, new: Path) -> Mapping[str, Any]:
+        from dataclasses import replace
+
+        from builder.host.docker_engine import DockerEngine
+        from builder.host.image import ensure_image
+        from builder.host.launch import resolve_profile, run_container, spec_name
+        from builder.host.settings import host_settings
+        from builder.host.spec import ARTIFACTS_MOUNT, PROFILES_MOUNT, container_spec, flavour_for_profile
+        from builder.latency_ab import parse_result_line
+
+        engine = DockerEngine()
+        settings = host_settings(profiles_dir, models, artifacts, cache_dir, image=image)
+        _, profile_file = resolve_profile(str(profile.source), settings.profiles_dir)
+        flavour = flavour_for_profile(profile)
+        found = ensure_image(flavour, engine, lambda line: None, ref=settings.image)
+        settings = replace(settings, profiles_dir=profile_file.parent.absolute(), image=found.ref, image_id=found.id)
+        spec = container_spec(profile_file.stem, profile.backend, settings, flavour)
+        root = settings.artifacts_dir
+        inside = [f"{ARTIFACTS_MOUNT}/{p.absolute().relative_to(root).as_posix()}" for p in (previous, new)]
+        mounts = tuple(replace(m, read_only=True) if m.target == ARTIFACTS_MOUNT else m for m in spec.mounts)
+        command = ("latency-ab", "--profile", f"{PROFILES_MOUNT}/{profile_file.name}", *inside)
+        lines: list[str] = []
+        code = run_container(engine, spec_name(profile.name), replace(spec, command=command, mounts=mounts),
+                             lines.append)  # fmt: skip
+        results = [r for r in map(parse_result_line, lines) if r is not None]
+        if code != 0 or not results:
+            tail = "; ".join(lines[-3:]) or "no output"
+            raise BuilderError(
+                f"the side-by-side timing container exited with code {code}: {tail}",
+                hint="run `engine-foundry latency-ab` in `make shell` on the two build folders to see why",
+            )
+        return results[-1]
+
+    return remeasure
 
 
 def image_rebuild_step(*, log: Callable[[str], None] = print) -> Callable[[Sequence[Profile]], Mapping[str, Any]]:

@@ -48,8 +48,12 @@ def latency_svg(points: Sequence[Mapping[str, Any]], *, title: str = "latency (m
     label_every = max(1, math.ceil(len(points) / 10))
     for index, point in enumerate(points):
         if index % label_every == 0 or index == len(points) - 1:
+            # the first and last labels grow inwards: centred on the plot's edge, half of one is cut off
+            anchor = "middle"
+            if len(points) > 1 and index in (0, len(points) - 1):
+                anchor = "start" if index == 0 else "end"
             parts.append(
-                f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="10">'
+                f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}" font-size="10">'
                 f"{escape(_day(point))}</text>"
             )
         if point.get("status") == "failed":

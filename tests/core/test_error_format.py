@@ -41,7 +41,7 @@ def test_no_module_outside_the_boundary_writes_its_own_error_or_tip_line():
             [
                 "ERROR p.yaml:3: imgsz: not a multiple of 32 (and 1 more problem(s))",
                 "ERROR p.yaml: x: no",
-                "TIP fix the listed keys; `python -m builder validate` checks profiles without building",
+                "TIP fix the listed keys; `.venv/bin/engine-foundry validate` checks profiles without building",
             ],
         ),
     ],

@@ -246,3 +246,26 @@ def test_a_published_build_is_never_also_recorded_as_failed(tmp_path, monkeypatc
     (published,) = layout.builds_dir.iterdir()
     assert verify_path(published, run_inference=False).ok
     assert not layout.failed_dir.exists() and list(layout.staging_root.iterdir()) == []
+
+
+def test_an_up_to_date_build_that_moves_latest_back_says_so(tmp_path, monkeypatch):
+    """Issue 22 item 5: a build of another key (a farm bare-runner build) holds `latest`; a later build whose key
+    has a good build moved `latest` back silently. Now its "up to date" line (shown by make engine) says so."""
+    from builder.layout import ArtifactLayout
+
+    stages = _fake_stages()
+    first = pipeline.run_build(make_profile(), _settings(tmp_path), stages)
+    other = pipeline.run_build(make_profile(), _settings(tmp_path, force=True), stages)  # stands in for the farm's
+    layout = ArtifactLayout(tmp_path / "artifacts", first.build_dir.parent.parent.name)
+    layout.point_latest_at(other.build_dir.name)
+    (other.build_dir / "manifest.json").write_text(
+        (other.build_dir / "manifest.json").read_text().replace(first.build_key, "f" * 64)
+    )
+    said: list[str] = []
+    settings = pipeline.BuildSettings(artifacts=tmp_path / "artifacts", models=tmp_path / "models", log=said.append)
+    again = pipeline.run_build(make_profile(), settings, stages)
+    assert again.up_to_date and again.build_dir == first.build_dir
+    assert said[-1] == (
+        f"up to date: {first.build_dir} (build key {first.build_key[:12]}; latest moved back from "
+        f"{other.build_dir.name}, another build key)"
+    )

@@ -15,9 +15,10 @@ import pytest
 
 from builder.errors import BuilderError
 from builder.host.docker_engine import DockerEngine, ImageInfo
+from builder.host.image_cleanup import TEST_IMAGES
 from tests.support import copy_profiles, write_tiny_profile
 
-TEST_IMAGE = "engine-foundry-test:cpu"
+(TEST_IMAGE,) = TEST_IMAGES  # `make clean` removes it
 
 
 def _unavailable(reason: str) -> None:

@@ -73,6 +73,7 @@ class FakeEngine:
     lock: threading.Lock = field(default_factory=threading.Lock)
     untagged: list[ImageRecord] = field(default_factory=list)  # dangling images (the cleanup's candidates)
     in_use: set[str] = field(default_factory=set)  # image IDs a container uses (removal refused)
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes a tagged image's own layers take (by its ref)
 
     def add_image(
         self, ref: str, image_id: str, labels: Mapping[str, str] | None = None, repo_digests: Sequence[str] = ()
@@ -133,9 +134,11 @@ class FakeEngine:
         if image_id in self.in_use:
             raise HostEnvironmentError(f"cannot remove image {image_id[:19]}: in use", hint="stop the container")
         self.untagged = [i for i in self.untagged if i.id != image_id]
+        if image_id in self.sizes:  # a tag: untagged and its layers freed
+            self.images.pop(image_id, None)
 
     def layers_size(self) -> int:
-        return sum(i.size for i in self.untagged)
+        return sum(i.size for i in self.untagged) + sum(s for ref, s in self.sizes.items() if ref in self.images)
 
     def remove_container(self, container_id: str) -> None:
         for container in self.started:

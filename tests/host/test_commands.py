@@ -27,7 +27,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_every_host_command_has_help() -> None:
     for command in HOST_COMMANDS:
         result = cli(command, "--help")
-        assert result.returncode == 0 and result.stdout.startswith(f"usage: python -m builder {command}"), result.stderr
+        assert result.returncode == 0 and result.stdout.startswith(f"usage: engine-foundry {command}"), result.stderr
 
 
 def test_engine_without_docker_is_exit_3_with_a_tip(tmp_path: Path) -> None:
@@ -62,7 +62,10 @@ def test_a_stale_lock_is_an_error_on_stderr_with_exit_1(
     assert builder_cli.main(["lock", "--flavour", "cpu", "--check"]) == 1
     out, err = capsys.readouterr()
     assert checked == [True] and out == ""
-    assert err.splitlines() == ["ERROR requirements/cpu.txt is stale", "TIP run: python3 -m builder lock --flavour cpu"]
+    assert err.splitlines() == [
+        "ERROR requirements/cpu.txt is stale",
+        "TIP run: .venv/bin/engine-foundry lock --flavour cpu",
+    ]
 
 
 def test_a_gpu_profile_on_a_gpu_less_host_names_the_gpu_before_any_docker_or_image_work(monkeypatch, capsys) -> None:

@@ -176,3 +176,45 @@ def test_a_locally_made_base_is_not_a_warning_and_its_id_goes_into_the_image_lab
     build_image(ImageOptions(flavour="cpu", wheelhouse=False), engine, said.append)
     assert not [line for line in said if line.startswith("WARNING")], said
     assert engine.builds[0]["labels"]["engine-foundry.base.id"] == "sha256:" + "7" * 64  # -> the build's manifest
+
+
+def test_a_cold_image_build_shows_a_line_per_phase_with_the_elapsed_time(
+    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 item 4: `make engine` with no image printed nothing for ~2 minutes (the fallback and the build
+    steps went to the log file only). Through the quiet sink the terminal now gets each phase with its time."""
+    from builder.host.progress import ProgressSink
+
+    engine = FakeEngine()
+    engine.add_image("engine-foundry/base:bookworm", OFFLINE_ID)
+    monkeypatch.setattr(image_module, "download_wheelhouse", lambda *args: None)  # pip's part, tested elsewhere
+    shown: list[str] = []
+    sink = ProgressSink(tmp_path / "log", out=shown.append)
+    ensure_image("cpu", engine, sink)
+    sink.close()
+    assert shown[0] == "image engine-foundry:cpu is missing: building it now (same as `make image FLAVOUR=cpu`)"
+    assert shown[1].startswith("[image] base image python:3.11-slim-bookworm cannot be pulled")
+    assert shown[2].startswith("[image] downloading the wheels of requirements/cpu.txt") and shown[2].endswith("(0s)")
+    assert shown[3].startswith("building engine-foundry:cpu")
+    assert shown[4].startswith("[image] building engine-foundry:cpu: a cold build takes about 2 minutes")
+    assert shown[5] == f"[image] step 1/1: {f'FROM {OFFLINE_ID}'[:57]}... (0s)"
+    assert shown[6].startswith("built engine-foundry:cpu: ") and shown[6].endswith(" in 0s")
+    assert "Step 1/1 : FROM" in (tmp_path / "log").read_text()
+
+
+def test_a_long_build_step_says_it_is_still_running() -> None:
+    from builder.host.progress import PhaseLog
+
+    now = [0.0]
+    said: list[str] = []
+    phases = PhaseLog(said.append, clock=lambda: now[0])
+    phases.build_lines("Step 11/35 : RUN pip install")
+    for second in (10, 20, 31, 40, 62):
+        now[0] = second
+        phases.build_lines(f"Collecting package-{second}")
+    shown = [line for line in said if line.startswith("[image]")]
+    assert shown == [
+        "[image] step 11/35: RUN pip install (0s)",
+        "[image] step 11/35 still running (31s)",
+        "[image] step 11/35 still running (62s)",
+    ]

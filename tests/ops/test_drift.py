@@ -125,12 +125,27 @@ def test_artifact_added_without_cause_is_drift():
 
 
 def test_latency_regression_beyond_threshold_fails_and_within_does_not():
-    old, new = _pair()
+    old, new = _pair("tensorrt")
+    new["artifacts"][1]["sha256"] = "7" * 64  # a new TensorRT plan: other bytes (informational by themselves)
     new["stages"][1]["details"]["latency_ms"]["p50"] = 12.5  # +25 %
     report = compare_manifests(old, new, latency_threshold=0.2)
     assert report.verdict == "regression"
     assert "regressed 10.000 -> 12.500 ms (+25.0%) > 20%" in _by_key(report)["latency_ms.p50"].reason
     assert compare_manifests(old, new, latency_threshold=0.3).verdict == "no drift"
+
+
+def test_a_slower_p50_with_the_same_model_bytes_is_the_machine_not_a_regression():
+    """Issue 22: two nights, same model.ort.onnx sha256, p50 5.151 -> 8.574 ms with spread and load under the
+    limits paged someone (exit 7)."""
+    old, new = _pair()
+    for manifest, p50 in ((old, 5.151), (new, 8.574)):
+        manifest["stages"][1]["details"].update(p50_spread=0.03, load_per_cpu=0.8, threads=2)
+        manifest["stages"][1]["details"]["latency_ms"]["p50"] = p50
+    report = compare_manifests(old, new, latency_threshold=0.2)
+    assert report.verdict == "no drift"
+    change = _by_key(report)["latency_ms.p50"]
+    assert change.severity is Severity.INFO
+    assert "same model bytes (sha256 222222222222), so the machine, not the build" in change.reason
 
 
 def test_faster_is_informational_and_method_change_skips_comparison():

@@ -23,6 +23,7 @@ class FakeRunner:
         self.artifacts, self.count, self.calls = artifacts, 0, []
         self.mutate = None
         self.fail: str | None = None
+        self.model: bytes | None = None  # the published model's bytes (None: the same bytes every night)
 
     def __call__(self, ref: str) -> BuildAttempt:
         self.count += 1
@@ -32,7 +33,10 @@ class FakeRunner:
         manifest = synthetic_manifest(ref, n=self.count)
         if self.mutate:
             self.mutate(manifest)
-        return BuildAttempt(ref, write_build(self.artifacts, manifest))
+        files = None
+        if self.model is not None:
+            files = {"model.onnx": b"onnx-bytes", "model.ort.onnx": self.model, "metadata.json": b"{}"}
+        return BuildAttempt(ref, write_build(self.artifacts, manifest, files))
 
 
 @pytest.fixture
@@ -83,15 +87,17 @@ def test_changed_input_is_drift_with_one_line_naming_profile_and_reason(night):
     assert run().ok
 
 
-def test_latency_regression_fails_the_night(night):
+def test_latency_regression_fails_the_night_when_the_model_bytes_changed(night):
+    """Without a side-by-side timing (this runner has none) other model bytes are judged on the manifests'
+    numbers; with the same bytes a slower p50 is the machine (tests/ops/test_latency_ab.py)."""
     run, runner, _ = night
     run()
     runner.mutate = lambda m: m["stages"][1]["details"]["latency_ms"].update(p50=13.0)
+    runner.model = b"other model bytes"
     result = run()
-    assert result.data["profiles"][0]["result"] == "regression"
-    assert result.failures[0].startswith(
-        "tiny-cpu: regression: latency_ms.p50: 10 -> 13 (regressed 10.000 -> 13.000 ms (+30.0%) > 20%)"
-    )
+    entry = result.data["profiles"][0]
+    assert entry["result"] == "regression" and entry["latency_comparison"]["kind"] == "manifests"
+    assert "latency_ms.p50: 10 -> 13 (regressed 10.000 -> 13.000 ms (+30.0%) > 20%)" in entry["reasons"]
 
 
 def test_failed_build_is_reported_with_its_error_and_plotted_as_failed(night):
@@ -227,4 +233,32 @@ def test_only_drift_and_regression_count_as_drifted(night):
     assert not failed.ok and failed.drifted == []
     runner.fail = None
     runner.mutate = lambda m: m["stages"][1]["details"]["latency_ms"].update(p50=30.0)
+    runner.model = b"other model bytes"
     assert run().drifted == ["tiny-cpu"]
+
+
+def test_a_farm_bare_build_in_between_is_kept_apart_from_the_container_builds(night):
+    """Issue 22 item 5: a farm build with the bare runner (build key of a Python environment, other packages) moved
+    `latest`; the next container night compared with it and reported drift. Each kind of environment has its own
+    newest good build: the night compares with the newest container build and says why."""
+    run, runner, options = night
+
+    def in_the_image(manifest):
+        manifest["key_inputs"] = {"environment_id": "deps=" + "1" * 16 + ";base=" + "2" * 16}
+
+    runner.mutate = in_the_image
+    first = run()
+    farm = synthetic_manifest("tiny-cpu", n=50)
+    farm["key_inputs"] = {"environment_id": "bare:" + "3" * 32}
+    farm["environment"]["packages"]["onnxruntime"] = "1.20.0"  # the node's own venv
+    farm_dir = write_build(options.artifacts, farm)
+    assert ArtifactLayout(options.artifacts, "tiny-cpu").latest_dir() == farm_dir.resolve()
+    result = run()
+    entry = result.data["profiles"][0]
+    assert result.ok and entry["result"] == "no drift", entry["reasons"]
+    assert entry["previous_build"] == first.data["profiles"][0]["new_build"]
+    assert entry["previous_note"] == (
+        f"latest ({farm['build_id']}) was built in the bare environment; compared with the newest good image build, "
+        f"{entry['previous_build']}"
+    )
+    assert "previous build: latest (" in result.paths["markdown"].read_text()

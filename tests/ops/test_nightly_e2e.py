@@ -1,8 +1,8 @@
 """`python -m builder nightly --bare` on a tiny CPU profile: baseline, no drift, then a changed input -> exit 7.
 
-Real builds (ultralytics export, ONNX Runtime model, Polygraphy verify, benchmark). The latency threshold
-is set very high here: on a shared 2-core machine identical CPU runs differ by tens of percent. Latency
-gating is tested with synthetic manifests in test_drift.py / test_nightly.py.
+Real builds (ultralytics export, ONNX Runtime model, Polygraphy verify, benchmark), at the default latency
+threshold: the second night runs beside a CPU hog (issue 22: a loaded machine must not page anyone). Latency
+gating of other model bytes is tested in test_latency_ab.py, test_drift.py and test_nightly.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 
 from builder.cli import main
 from builder.layout import ArtifactLayout
+from tests.ops.test_latency_ab import cpu_hog
 
 
 @pytest.mark.slow
@@ -23,11 +24,12 @@ def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(
         "nightly", "--bare", "--profiles", "tiny-cpu", "--profiles-dir", str(profiles_dir),
         "--artifacts", str(tmp_path / "artifacts"), "--reports", str(tmp_path / "reports"),
         "--models", str(tmp_path / "models"), "--cache-dir", str(tmp_path / "cache"),
-        "--latency-threshold", "50", "--keep", "2",
+        "--keep", "2",
     ]  # fmt: skip
 
     assert main(args) == 0
-    assert main(args) == 0
+    with cpu_hog():
+        assert main(args) == 0
     out = capsys.readouterr()
     assert "NIGHTLY-OK 1 profile(s) built, no drift, 0 skipped" in out.out
     reports = sorted((tmp_path / "reports").glob("*/report.json"))
@@ -35,6 +37,7 @@ def test_nightly_bare_twice_is_no_drift_and_a_changed_input_drifts_with_exit_7(
     second = json.loads(reports[1].read_text())["profiles"][0]
     assert second["result"] == "no drift"
     assert not [c for c in second["changes"] if c["area"] == "artifact" or c["severity"] != "info"]
+    assert second["latency_comparison"]["kind"] == "same-bytes"
 
     tiny = profiles_dir / "tiny-cpu.yaml"
     tiny.write_text(tiny.read_text() + "verify:\n  seed: 1\n")

@@ -7,6 +7,7 @@ import shlex
 import yaml
 
 from builder.cli import build_parser
+from builder.errors import CLI
 from builder.ops.commands import _cmd_nightly
 from tests.support import REPO
 
@@ -15,7 +16,7 @@ EXAMPLES = REPO / "examples" / "scheduling"
 
 def _nightly_args(command: str) -> list[str]:
     words = shlex.split(command)
-    start = words.index("builder") + 1
+    start = next(i for i, word in enumerate(words) if word.endswith("/.venv/bin/engine-foundry") or word == CLI) + 1
     end = next((i for i in range(start, len(words)) if words[i] in (">>", ">", "|", "&&")), len(words))
     return words[start:end]
 
@@ -45,7 +46,7 @@ def test_ci_workflow_runs_on_a_self_hosted_gpu_runner_and_keeps_the_report():
     job = workflow["jobs"]["nightly"]
     assert job["runs-on"] == ["self-hosted", "linux", "gpu"]
     assert workflow[True]["schedule"][0]["cron"] == "30 2 * * *"  # YAML 1.1 reads the key `on` as True
-    runs = [step["run"] for step in job["steps"] if "builder nightly" in step.get("run", "")]
+    runs = [step["run"] for step in job["steps"] if "engine-foundry nightly" in step.get("run", "")]
     (run,) = runs
     args = build_parser().parse_args(_nightly_args(run))
     assert args.handler is _cmd_nightly and args.latency_threshold == 0.2

@@ -161,7 +161,10 @@ def test_a_python_without_the_host_packages_gets_an_error_not_a_traceback(world_
     )
     assert result.returncode == 3 and "Traceback" not in result.stderr
     error, tip = _error_and_tip(result)
-    assert error.startswith("ERROR the Python package 'yaml' is not installed in ") and "make engine" in tip
+    assert (
+        error.startswith("ERROR the Python package 'yaml' is not installed in ")
+        and "`.venv/bin/engine-foundry engine`" in tip
+    )
 
 
 @pytest.mark.slow

@@ -118,7 +118,7 @@ def check_profile_supported(profile: Profile, version: TrtVersion) -> TrtFeature
         raise HostEnvironmentError(
             f"profile '{profile.name}' asks for TensorRT {wanted} (`tensorrt: \"{wanted}\"`), but this image has "
             f"the older TensorRT {version}",
-            hint=f"build in the {flavour} image (`make image FLAVOUR={flavour}`; `make build` picks it from the "
+            hint=f"build in the {flavour} image (`make image FLAVOUR={flavour}`; `make engine` picks it from the "
             f"profile unless --image overrides it), or change `tensorrt:` in the profile",
         )
     if profile.precision is not Precision.FP32 and not feats.precision_flags:
