@@ -116,10 +116,10 @@ def measure(profile: Profile, judged_by: Profile, models_dir: Path) -> dict[str,
             row["detections"] = _detections(ref, got, judged_by)
             image_outs.append((item.label, ref))
         rows.append(row)
-    teeth = [
+    teeth = [  # each image against the next one of the same batch size
         {"pair": f"{a[0]} vs {b[0]}", **_detections(a[1], b[1], judged_by)}
         for a, b in zip(image_outs, image_outs[1:] + image_outs[:1], strict=True)
-        if a[0] != b[0]
+        if a[0] != b[0] and a[1].shape == b[1].shape
     ]
     result: dict[str, Any] = {
         "profile": profile.name,

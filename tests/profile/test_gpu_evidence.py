@@ -1,0 +1,48 @@
+"""The FP16 margins measured on a GPU (docs/tensorrt.md) cover every shipped FP16 profile as it is today.
+
+docs/evidence/gpu-fp16-proxy-h100.json is the output of bench/gpu_fp16_proxy.py on an H100 (2026-12-06). A
+profile whose model, size, batch or thresholds change no longer matches what was measured: measure again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from builder.profile import Precision, load_profile
+from tests.profile.helpers import PROFILES
+from tests.support import REPO
+
+EVIDENCE = json.loads((REPO / "docs" / "evidence" / "gpu-fp16-proxy-h100.json").read_text())
+MEASURED = {r["profile"]: r for r in EVIDENCE["results"] if "judged_by" not in r}
+FP16 = [p.stem for p in PROFILES.glob("[!_]*.yaml") if load_profile(p.stem, PROFILES).precision is Precision.FP16]
+
+
+def test_a_gpu_measured_it() -> None:
+    assert EVIDENCE["gpu"].startswith("NVIDIA H") and "cu" in EVIDENCE["torch"]
+
+
+@pytest.mark.parametrize("name", sorted(FP16))
+def test_every_fp16_profile_was_measured_as_it_is_and_passes_with_a_margin(name: str) -> None:
+    profile, measured = load_profile(name, PROFILES), MEASURED.get(name)
+    assert measured is not None, f"{name}: not in the GPU evidence; run bench/gpu_fp16_proxy.py on a GPU host"
+    assert measured["model"] == profile.model.identity and measured["imgsz"] == list(profile.imgsz)
+    assert measured["batch"] == profile.batch.opt
+    spec, tol = profile.verify.detection, profile.verify.tolerance_for("output0")
+    assert measured["thresholds"] == {"atol": tol.atol, "rtol": tol.rtol, "iou": spec.iou,
+                                      "score_atol": spec.score_atol, "min_agreement": spec.min_agreement}  # fmt: skip
+    images = [row["detections"] for row in measured["inputs"] if "detections" in row]
+    assert len(images) >= 4 and all(row["tensor_passed"] for row in measured["inputs"])
+    assert min(d["agreement"] for d in images) >= spec.min_agreement
+    assert max(t["agreement"] for t in measured["teeth"]) < 0.5  # the check tells different images apart
+    accuracy = measured["accuracy"]
+    assert profile.accuracy is not None and accuracy["max_map_drop"] == profile.accuracy.max_map_drop
+    assert accuracy["drop_map50_95"] <= profile.accuracy.max_map_drop / 10  # a tenfold margin
+    assert accuracy["fp16"]["map50_95"] >= (profile.accuracy.min_map50_95 or 0) + 0.05
+
+
+def test_the_untrained_control_shows_why_the_gpu_profiles_changed() -> None:
+    (control,) = [r for r in EVIDENCE["results"] if "judged_by" in r]
+    assert control["model"] == "yaml:yolo11n.yaml:seed=0"
+    assert min(t["agreement"] for t in control["teeth"]) == 1.0  # agrees with a *different* image: vacuous
