@@ -19,10 +19,10 @@ FARM       ?=
 .DEFAULT_GOAL := help
 .PHONY: help image engine engines farm validate verify shell pin offline-base test test-all lint test-gpu bench nightly \
 	bundle clean \
-	venv-host venv-dev
+	venv-host venv-verify venv-dev
 
 # The set-up runs only when PYTHON is the venv's Python.
-venv-host venv-dev:
+venv-host venv-verify venv-dev:
 	$(if $(filter $(VENV)/bin/python,$(PYTHON)),@scripts/setup-env $(@:venv-%=%) $(VENV))
 
 help: ## list the targets
@@ -43,7 +43,7 @@ farm: venv-dev ## build profiles on a Ray cluster (RAY_AUTH_MODE=token): make fa
 validate: venv-host ## check every profile, all problems at once
 	$(PYTHON) -m builder validate
 
-verify: venv-host ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32
+verify: venv-verify ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32
 	$(PYTHON) -m builder verify $(ARTIFACT)
 
 shell: venv-host ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt|trt10

@@ -15,7 +15,7 @@ from builder.errors import ArtifactError, UnverifiedError
 from builder.hashing import SUMS_NAME
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
-from builder.verify_checks import VerifyReport, check_sums, run_host_checks
+from builder.verify_checks import VerifyReport, check_sums, run_host_checks, verify_setup
 
 
 def resolve_build_folder(path: Path) -> Path:
@@ -99,8 +99,11 @@ def print_report(report: VerifyReport, *, as_json: bool = False) -> None:
         raise ArtifactError(first.message, hint="do not deploy this artifact; rebuild it or re-copy it from the source")
     if report.undecided:
         skipped = "; ".join(f"{c.name}: {c.message}" for c in report.undecided)
+        resolved = ((report.manifest or {}).get("profile") or {}).get("resolved") or {}
+        image = ((report.manifest or {}).get("environment") or {}).get("image") or {}
+        setup = verify_setup(str(resolved.get("backend")), image.get("ref") or image.get("id"), str(report.folder))
         raise UnverifiedError(
             f"{report.folder}: intact, but not verified for this host ({skipped})",
-            hint="run verify on the host that will serve it (with its GPU / runtime installed); "
+            hint=f"run verify where the runtime it checks is installed: {setup} (docs/ops.md); "
             "exit 8 is neither GO nor NO-GO",
         )

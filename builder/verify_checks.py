@@ -8,7 +8,7 @@ imports neither.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from builder.errors import BuilderError, ExitCode
@@ -54,6 +54,24 @@ class VerifyReport:
 
     def exit_code(self) -> int:
         return {"GO": 0, "UNVERIFIED": int(ExitCode.UNVERIFIED)}.get(self.verdict, int(ExitCode.ARTIFACT))
+
+
+def verify_setup(backend: str, image: str | None, target: str) -> str:
+    """How a host gets ``verify`` with the runtime it checks, for an artifact of ``backend`` (docs/ops.md).
+
+    ``image``: the image the build ran in (a TensorRT build verifies in it); ``target``: what to verify.
+    """
+    if backend == "tensorrt":
+        path = PurePosixPath(target)
+        folder, inside = (str(path.parent), path.name) if path.is_absolute() else ("$PWD", target)
+        return (
+            "on the GPU host, run verify in the TensorRT image the build used (TensorRT and the builder are in it): "
+            f'`docker run --rm --gpus=all -v "{folder}:/work:ro" {image or "engine-foundry:trt"} verify /work/{inside}`'
+        )
+    return (
+        "on a CPU host, from an Engine Foundry checkout: `scripts/setup-env verify` (a .venv with ONNX Runtime, "
+        f"numpy and Polygraphy, nothing else), then `.venv/bin/engine-foundry verify {target}`"
+    )
 
 
 def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:

@@ -12,6 +12,15 @@ from typing import Any
 from builder.backends.catalog import find_backend
 from builder.ops.compat import HostRequirements, requirements_from_manifest
 from builder.ops.triton import TritonModel
+from builder.ops.triton_release import (
+    PREDICT_CONF,
+    PREDICT_NMS_IOU,
+    SOURCES,
+    VERSION_COMPATIBLE_FLAG,
+    VERSION_COMPATIBLE_SINCE,
+    triton_serving,
+)
+from builder.verify_checks import verify_setup
 
 
 def render_ops_doc(
@@ -65,13 +74,15 @@ def render_ops_doc(
     out += ["", "## Outputs", ""] + _tensor_table(metadata.get("outputs") or []) + [""] + _decoding(metadata)
     out += ["", "## What the target host needs", ""] + _host_needs(requirements_from_manifest(manifest), manifest)
     out += ["", "## Checked at build time", ""] + _build_checks(manifest)
-    out += ["", "## Triton Inference Server", ""] + _triton(triton, triton_folder, resolved)
+    out += ["", "## Triton Inference Server", ""] + _triton(triton, triton_folder, manifest)
     out += ["", "## Checking this bundle", ""]
     out += [
         "- `sha256sum -c SHA256SUMS` in the bundle folder checks every file; "
         f"`{build_folder}/SHA256SUMS` and `{build_folder}/manifest.json` are the build's own records.",
-        "- `python -m builder verify <bundle>.tar.gz` checks the checksums, says GO / NO-GO for this host "
-        "(GPU, compute capability, TensorRT, driver) and runs one inference where the runtime is installed.",
+        "- `verify` checks the checksums, says GO / NO-GO for this host "
+        "(GPU, compute capability, TensorRT, driver) and runs one inference where the runtime is installed; "
+        "it gives the same answer for `<bundle>.tar.gz` and for the folder `tar -xzf` makes of it.",
+        f"- {verify_setup(str(resolved.get('backend')), _image_ref(manifest), '<bundle>.tar.gz')}",
         "",
         "## Files",
         "",
@@ -202,8 +213,13 @@ def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]
         trt,
         driver,
         f"- {built_in}",
-        "- Check a host before deploying: `python -m builder verify <bundle>.tar.gz` prints GO or NO-GO.",
+        "- Check a host before deploying: `verify` prints GO or NO-GO (see Checking this bundle).",
     ]
+
+
+def _image_ref(manifest: Mapping[str, Any]) -> str | None:
+    image = (manifest.get("environment") or {}).get("image") or {}
+    return image.get("ref") or image.get("id")
 
 
 def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
@@ -255,26 +271,46 @@ def _accuracy_line(manifest: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _triton(triton: TritonModel, folder: str, resolved: Mapping[str, Any]) -> list[str]:
+def _triton(triton: TritonModel, folder: str, manifest: Mapping[str, Any]) -> list[str]:
+    resolved = manifest["profile"].get("resolved") or {}
+    req = requirements_from_manifest(manifest)
+    serving = triton_serving(req, resolved, folder)
+    export = next((s for s in manifest.get("stages") or [] if s.get("name") == "export"), None) or {}
+    onnx = export.get("details") or {}
+    release = (
+        f"Triton **{serving.release}** (`nvcr.io/nvidia/tritonserver:{serving.release}-py3`, {serving.runtime})"
+        if serving.release
+        else f"**no known Triton release** ({serving.runtime} needed)"
+    )
     lines = [
         f"`{folder}/` is a model repository: `{triton.model_path}` and `{triton.config_path}` "
         f"(platform `{triton.platform}`, "
         f"max_batch_size {triton.max_batch_size}).",
         "",
-        f"    tritonserver --model-repository=$PWD/{folder}",
+        f"- Release: {release}: {serving.why}.",
+        f"- Model: exported as ONNX opset {onnx.get('opset', '?')}, IR version {onnx.get('ir_version', '?')}"
+        + (
+            f"; saved by ONNX Runtime {req.onnxruntime}."
+            if req.backend != "tensorrt"
+            else f"; the plan was built from it by TensorRT {req.tensorrt}."
+        ),
+        f"- Post-processing (the model returns raw boxes, no NMS): keep detections with confidence >= {PREDICT_CONF}, "
+        f"then class-wise NMS at IoU {PREDICT_NMS_IOU} (ultralytics' predict defaults, the IoU this build was "
+        "verified with).",
         "",
-        "```",
-        triton.config.rstrip("\n"),
-        "```",
+        "Start it from the bundle folder:",
+        "",
+        f"    {serving.docker}",
+        "",
+        f"or, where Triton is installed, `{serving.command.replace('/models', '$PWD/' + folder)}`.",
     ]
-    if triton.platform == "tensorrt_plan":
+    if req.backend == "tensorrt" and req.version_compatible:
         lines += [
             "",
-            "Run Triton from a release whose TensorRT matches the version above (same GPU requirements apply).",
+            "This plan is version-compatible: it embeds TensorRT's lean runtime as host code, which Triton loads "
+            f"(TensorRT `engine_host_code_allowed`) only with `{VERSION_COMPATIBLE_FLAG}` "
+            f"(tensorrt_backend PR #74, Triton {VERSION_COMPATIBLE_SINCE}+; triton-inference-server/server#6129); "
+            "without it the model fails to load.",
         ]
-    if resolved.get("version_compatible"):
-        lines.append(
-            "A version-compatible plan embeds host code: "
-            "the runtime must allow it (TensorRT `engine_host_code_allowed`)."
-        )
+    lines += ["", "```", triton.config.rstrip("\n"), "```", "", f"<sub>{SOURCES}</sub>"]
     return lines

@@ -79,3 +79,35 @@ def test_damage_in_the_unpacked_folder_is_a_no_go_as_in_the_archive(tmp_path: Pa
 def test_a_published_build_folder_is_still_verified_as_one(tiny_cpu_build: Path) -> None:
     report = verify_path(tiny_cpu_build, run_inference=False)
     assert [c.name for c in report.checks][:3] == ["manifest", "checksums", "manifest-artifacts"]
+
+
+@pytest.mark.slow
+def test_an_ops_host_set_up_with_setup_env_verify_says_go(tiny_cpu_build: Path, tmp_path: Path) -> None:
+    """Issue 22 §3, as an ops host does it: a fresh venv from `scripts/setup-env verify` (real pip), the bundle
+    unpacked with tar, `engine-foundry verify <unpacked>/build`: GO, with the one inference run."""
+    import os
+    import sys
+
+    from tests.support import REPO
+
+    repo = tmp_path / "repo"  # a copy: the editable install writes its metadata beside the package
+    for name in ("scripts", "requirements", "builder"):
+        shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, repo / name)
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "ENGINE_FOUNDRY_PYTHON": sys.executable}
+    setup = subprocess.run(
+        ["bash", str(repo / "scripts" / "setup-env"), "verify"], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert setup.returncode == 0 and "is ready (verify)" in setup.stderr, setup.stderr[-2000:]
+    top = _tar_xzf(make_bundle(tiny_cpu_build, tmp_path / "real.tar.gz").path, tmp_path / "unpacked")
+    result = subprocess.run(
+        [str(repo / ".venv" / "bin" / "engine-foundry"), "verify", str(top / "build")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "PASS load: loaded with onnxruntime" in result.stdout and f"GO: {top / 'build'}" in result.stdout

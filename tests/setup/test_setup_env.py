@@ -43,7 +43,7 @@ def _dry_run(target: str, *args: str) -> list[str]:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target", HOST_TARGETS + DEV_TARGETS)
 def test_every_target_sets_up_the_venv_first_then_runs_in_it(target: str) -> None:
-    kind = "dev" if target in DEV_TARGETS else "host"
+    kind = "dev" if target in DEV_TARGETS else "verify" if target == "verify" else "host"  # verify runs the model
     commands = _dry_run(target)
     assert commands[0] == f"scripts/setup-env {kind} .venv"
     assert commands[1].startswith(".venv/bin/python ") and len(commands) == 2, commands
@@ -59,7 +59,7 @@ def test_another_python_is_used_as_it_is() -> None:
 def test_the_requirement_files_pin_every_package_and_name_their_index() -> None:
     requirements = REPO / "requirements"
     cpu_index = ("torch-cpu.txt", "torchvision-cpu.txt")
-    for name in ("host.txt", *cpu_index, "torchvision-fallback.txt", "dev.txt", "stubs.txt"):
+    for name in ("host.txt", *cpu_index, "torchvision-fallback.txt", "dev.txt", "stubs.txt", "verify.txt"):
         lines = [line for line in (requirements / name).read_text().splitlines() if line and not line.startswith("#")]
         pins = [line for line in lines if not line.startswith("--")]
         assert pins and all(re.fullmatch(r"[a-z0-9-]+==[\w.+]+", pin) for pin in pins), (name, pins)
@@ -146,7 +146,21 @@ def test_an_unknown_set_is_a_usage_error(world_readable_tmp: Path) -> None:
     result = _setup("gpu", world_readable_tmp / "venv", sys.executable)
     assert result.returncode == 2
     error, tip = _error_and_tip(result)
-    assert "unknown set gpu" in error and "scripts/setup-env dev" in tip
+    assert "unknown set gpu" in error and "scripts/setup-env dev" in tip and "scripts/setup-env verify" in tip
+
+
+def test_the_verify_set_is_the_cpu_images_runtime_and_what_dev_has() -> None:
+    """Issue 22 §3: `scripts/setup-env verify` gives an ops host the ONNX Runtime the builds were checked with."""
+
+    def pins(name: str) -> dict[str, str]:
+        text = (REPO / "requirements" / name).read_text()
+        return dict(re.findall(r"^([a-z0-9-]+)==([\w.+]+)", text, flags=re.M))
+
+    verify, cpu, dev = pins("verify.txt"), pins("cpu.txt"), pins("dev.txt")
+    assert {"onnxruntime", "numpy", "polygraphy", "protobuf", "flatbuffers", "packaging"} <= set(verify)
+    assert all(cpu[name] == version == dev[name] for name, version in verify.items()), (verify, cpu)
+    script = SETUP.read_text()
+    assert "verify) echo requirements/host.txt requirements/verify.txt ;;" in script
 
 
 def test_a_python_without_the_host_packages_gets_an_error_not_a_traceback(world_readable_tmp: Path) -> None:
