@@ -61,7 +61,9 @@ def verify_setup(backend: str, image: str | None, target: str) -> str:
 
     ``image``: the image the build ran in (a TensorRT build verifies in it); ``target``: what to verify.
     """
-    if backend == "tensorrt":
+    from builder.backends.catalog import needs_gpu
+
+    if needs_gpu(backend):  # a GPU backend's runtime lives in the image the build used
         path = PurePosixPath(target)
         folder, inside = (str(path.parent), path.name) if path.is_absolute() else ("$PWD", target)
         return (

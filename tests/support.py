@@ -43,6 +43,23 @@ def copy_profiles(target: Path, names: tuple[str, ...] | None = None) -> Path:
     return target
 
 
+def link_shipped_models(models: Path) -> Path:
+    """``models/fixtures``: the shipped fixture models and their data (hard links where the file system allows), so
+    a test's models folder builds the shipped profiles that need them (the GPU profiles build the trained fixture)."""
+    import os
+    import shutil
+
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    models.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "models" / "fixtures", models / "fixtures", copy_function=link, dirs_exist_ok=True)
+    return models
+
+
 def write_tiny_profile(folder: Path, name: str = "tiny-cpu", text: str | None = None) -> Path:
     """``folder/<name>.yaml``: the tiny profile (or ``text``, e.g. an edited :func:`tiny_profile_text`)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from builder.backends.catalog import find_backend
+from builder.backends.catalog import find_backend, needs_gpu
 from builder.ops.compat import HostRequirements, requirements_from_manifest
 from builder.ops.triton import TritonModel
 from builder.ops.triton_release import (
@@ -291,7 +291,7 @@ def _triton(triton: TritonModel, folder: str, manifest: Mapping[str, Any]) -> li
         f"- Model: exported as ONNX opset {onnx.get('opset', '?')}, IR version {onnx.get('ir_version', '?')}"
         + (
             f"; saved by ONNX Runtime {req.onnxruntime}."
-            if req.backend != "tensorrt"
+            if not needs_gpu(req.backend)
             else f"; the plan was built from it by TensorRT {req.tensorrt}."
         ),
         f"- Post-processing (the model returns raw boxes, no NMS): keep detections with confidence >= {PREDICT_CONF}, "
@@ -304,7 +304,7 @@ def _triton(triton: TritonModel, folder: str, manifest: Mapping[str, Any]) -> li
         "",
         f"or, where Triton is installed, `{serving.command.replace('/models', '$PWD/' + folder)}`.",
     ]
-    if req.backend == "tensorrt" and req.version_compatible:
+    if needs_gpu(req.backend) and req.version_compatible:
         lines += [
             "",
             "This plan is version-compatible: it embeds TensorRT's lean runtime as host code, which Triton loads "

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from builder.backends.catalog import needs_gpu
 from builder.ops.compat import VERSION_COMPATIBLE_MAJORS, HostRequirements
 
 #: (Triton release, the ONNX Runtime its onnxruntime backend bundles), oldest first
@@ -70,7 +71,7 @@ def _version(text: str | None) -> tuple[int, ...]:
 
 def triton_serving(req: HostRequirements, resolved: Mapping[str, Any], repository: str = "triton") -> TritonServing:
     """The Triton release and command for a build with requirements ``req`` and resolved profile ``resolved``."""
-    gpu = req.backend == "tensorrt"
+    gpu = needs_gpu(req.backend)  # the GPU backend's plan is served by Triton's TensorRT backend
     if gpu:
         release, runtime, why = _tensorrt_release(req)
     else:

@@ -130,8 +130,9 @@ def test_a_catalogued_backend_reaches_doctor_registry_launcher_and_ops(toy_backe
     _profile(profiles, "toy-fp32", "backend: toyvino\nprecision: fp32\n")
     monkeypatch.setattr(doctor, "_docker_client", lambda: (None, "not asked (test)"))
     report = doctor.run_doctor(profiles)
-    assert report.profiles == [{"name": "toy-fp32", "buildable": False, "why": "no Docker engine: not asked (test)",
-                                "ready": False, "missing": [f"python package {TOY_PACKAGE}"]}]  # fmt: skip
+    assert report.host["docker"] == "not asked (test)"  # said once, on the host line; the profile points there
+    assert report.profiles == [{"name": "toy-fp32", "buildable": False, "why": "no Docker engine (see host: docker)",
+                                "ready": False, "missing": [f"python package {TOY_PACKAGE}"], "notes": []}]  # fmt: skip
     assert TOY_PACKAGE in report.packages and TOY_PACKAGE in key_packages()
 
     assert get_backend("toyvino").NAME == "toyvino"

@@ -10,7 +10,7 @@ from builder.host.image import SOURCE_LABEL, repo_root, source_digest
 from builder.host.settings import host_settings
 from builder.host.spec import HostSettings
 from tests.host.fakes import FakeEngine
-from tests.support import copy_profiles, write_tiny_profile
+from tests.support import copy_profiles, link_shipped_models, write_tiny_profile
 
 
 @pytest.fixture
@@ -23,7 +23,8 @@ def profiles_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def host(tmp_path: Path, profiles_dir: Path) -> HostSettings:
-    return host_settings(profiles_dir, tmp_path / "models", tmp_path / "artifacts", tmp_path / "cache")
+    models = link_shipped_models(tmp_path / "models")  # the GPU profiles build the trained fixture
+    return host_settings(profiles_dir, models, tmp_path / "artifacts", tmp_path / "cache")
 
 
 @pytest.fixture
