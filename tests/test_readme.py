@@ -61,7 +61,13 @@ def _user_folders_in(tmp_path):
     return {**os.environ, **{f"ENGINE_FOUNDRY_{key}": str(tmp_path / name) for key, name in folders.items()}}
 
 
-@pytest.mark.parametrize("command", sorted(set(re.findall(r"`\.venv/bin/engine-foundry ([a-z]+)`", README))))
+@pytest.mark.parametrize(
+    "command",
+    [  # `build` is a real build: the slow tier
+        pytest.param(c, marks=pytest.mark.slow) if c == "build" else c
+        for c in sorted(set(re.findall(r"`\.venv/bin/engine-foundry ([a-z]+)`", README)))
+    ],
+)
 def test_python_commands_in_the_readme_run(command, tmp_path):
     """As written (defaults included), through .venv's console script, but with the user's folders moved to
     tmp_path: `build` publishes a build."""

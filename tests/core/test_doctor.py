@@ -25,6 +25,7 @@ def test_doctor_reports_what_each_profile_needs_here():
         assert report["gpu_discovery"]  # says why no GPU was found
 
 
+@pytest.mark.slow  # imports every build package to report it
 def test_doctor_splits_host_needs_from_image_contents_and_says_per_profile_if_buildable_here():
     result = subprocess.run(
         [sys.executable, "-m", "builder", "doctor"], cwd=REPO, capture_output=True, text=True, timeout=120

@@ -32,7 +32,7 @@ def _params() -> list[Any]:
         marks = []
         if "docker" in case.requires:
             marks.append(pytest.mark.docker)
-        if case.data.get("slow"):
+        if case.data.get("slow") or case.name.startswith("model-"):  # a model- case loads weights: import torch
             marks.append(pytest.mark.slow)
         if case.data.get("known_bug"):
             marks.append(pytest.mark.xfail(reason=case.data["known_bug"], strict=True))

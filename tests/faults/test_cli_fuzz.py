@@ -167,6 +167,7 @@ def fuzz_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @FUZZ
 @given(st.lists(st.sampled_from(PROFILE_TOKENS), max_size=25).map("".join) | st.text(max_size=200))
+@pytest.mark.slow  # hypothesis: hundreds of CLI runs
 def test_any_profile_text_gets_a_clean_answer_from_validate_and_build(fuzz_dirs: Path, text: str) -> None:
     (fuzz_dirs / "profiles" / "fuzz.yaml").write_bytes(text.encode("utf-8", "surrogatepass"))
     code, out, err = _run(["validate", "fuzz"])
@@ -184,6 +185,7 @@ PRINTABLE = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))
 
 @FUZZ
 @given(st.sampled_from(COMMANDS), st.lists(st.sampled_from(ARG_TOKENS) | PRINTABLE, max_size=6))
+@pytest.mark.slow  # hypothesis: hundreds of CLI runs
 def test_any_arguments_get_a_clean_answer(fuzz_dirs: Path, command: str, args: list[str]) -> None:
     (fuzz_dirs / "profiles" / "fuzz.yaml").write_text("name: fuzz\nbackend: nonsense\n")
     argv = [command, *args]

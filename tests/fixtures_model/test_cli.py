@@ -48,6 +48,7 @@ def test_mismatches(record: dict[str, Any], change: str) -> None:
     assert pin.report_lines(check, record, digest, new)[-1] == "RESULT    MISMATCH"
 
 
+@pytest.mark.slow  # the fixture-model CLI in a fresh process (torch)
 def test_data_command_writes_a_dataset_ultralytics_layout(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "builder", "fixture-data", "--out", str(tmp_path), "--split", "val"],
@@ -62,6 +63,7 @@ def test_data_command_writes_a_dataset_ultralytics_layout(tmp_path: Path) -> Non
     assert "content digest" in result.stdout
 
 
+@pytest.mark.slow  # the fixture-model CLI in a fresh process (torch)
 def test_retraining_without_a_working_torchvision_is_refused_with_the_fix(tmp_path: Path) -> None:
     if _torchvision_import_error() is None:
         pytest.skip("torchvision imports here, so training would start (minutes)")

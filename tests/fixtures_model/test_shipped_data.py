@@ -26,6 +26,7 @@ def _files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".cache")
 
 
+@pytest.mark.slow  # regenerates the whole shipped data set
 def test_the_shipped_shapes_data_is_what_the_generator_makes(tmp_path: Path) -> None:
     made = generate(tmp_path / "shapes", ShapesSpec(train=CALIBRATION_IMAGES), ("train", "val"))
     assert _files(SHIPPED) == _files(made.root)

@@ -39,6 +39,7 @@ def test_engine_without_docker_is_exit_3_with_a_tip(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # runs pip's resolver
 def test_lock_reports_a_resolution_failure(tmp_path: Path) -> None:
     result = cli(
         "lock", "--flavour", "cpu", "--check", "--pip-arg=--no-index", "--pip-arg=--find-links", f"--pip-arg={tmp_path}"

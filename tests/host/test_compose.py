@@ -94,6 +94,7 @@ def test_at_least_one_compose_spelling_is_installed_under_ci() -> None:
     assert any(_compose_installed(c) for c in COMPOSE_SPELLINGS), "neither `docker compose` nor `docker-compose` runs"
 
 
+@pytest.mark.slow  # starts docker-compose (Compose v1 is a Python program)
 @pytest.mark.parametrize("command", COMPOSE_SPELLINGS, ids=" ".join)
 def test_docker_compose_accepts_the_file(command: tuple[str, ...], tmp_path: Path) -> None:
     if not _compose_installed(command):

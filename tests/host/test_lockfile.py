@@ -82,6 +82,7 @@ def test_lock_pins_what_its_in_file_pins(flavour: str) -> None:
     assert not excluded_names(in_text) & set(locked)
 
 
+@pytest.mark.slow  # runs pip
 def test_complete_wheelhouse_is_not_downloaded_again(tmp_path: Path) -> None:
     from builder.host.lockfile import download_wheelhouse
 
@@ -95,6 +96,7 @@ def test_complete_wheelhouse_is_not_downloaded_again(tmp_path: Path) -> None:
         download_wheelhouse(tmp_path, "cpu", wheelhouse, ["--no-index"])
 
 
+@pytest.mark.slow  # runs pip's resolver
 def test_write_lock_resolves_with_pip_and_hashes_the_file(tmp_path: Path) -> None:
     """A real pip resolution (offline, from a find-links folder) into a lock file, then --check."""
     import zipfile

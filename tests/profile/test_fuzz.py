@@ -144,12 +144,14 @@ def test_yaml_ish_tokens(folder: Path, tokens: list[str]) -> None:
 
 @FUZZ
 @given(VALUES)
+@pytest.mark.slow  # hypothesis; test_random_text and test_yaml_ish_tokens stay in the fast tier
 def test_random_documents(folder: Path, document: Any) -> None:
     _load(folder, yaml.safe_dump(document))
 
 
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(FIELD_PATHS), VALUES), max_size=4))
+@pytest.mark.slow  # hypothesis; test_random_text and test_yaml_ish_tokens stay in the fast tier
 def test_valid_profile_with_random_changes(folder: Path, changes: list[tuple[tuple[str, ...], Any]]) -> None:
     document: dict[str, Any] = json.loads(json.dumps(VALID))
     for path, value in changes:

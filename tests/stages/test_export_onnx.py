@@ -105,6 +105,7 @@ def test_export_check_fails_when_pytorch_and_onnx_disagree(exported: StageContex
     assert info.value.hint
 
 
+@pytest.mark.slow  # a real export attempt (torch) that fails at opset 5
 def test_unsupported_opset_is_an_export_error(tmp_path: Path) -> None:
     ctx = make_ctx(make_profile(opset=5), tmp_path)
     with pytest.raises(ExportError, match=r"could not export .*\(opset 5\).*opset>=9") as info:

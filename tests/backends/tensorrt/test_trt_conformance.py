@@ -144,6 +144,7 @@ def test_the_fake_of_each_version_has_exactly_the_versioned_members(family: str)
         assert _present(trt, owner, member) is (family in families), f"{owner}.{member} on TensorRT {family}"
 
 
+@pytest.mark.slow  # walks the whole TensorRT 10.13 stub
 def test_the_table_agrees_with_the_stubs_a_10x() -> None:
     classes = stub_classes()
     for (owner, member), families in VERSIONED.items():

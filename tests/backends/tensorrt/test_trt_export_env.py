@@ -32,7 +32,7 @@ def test_restores_set_and_unset_variables_also_on_error() -> None:
     assert env == {"CUDA_VISIBLE_DEVICES": "1"}
 
 
-@pytest.mark.slow  # a real ONNX export
+@pytest.mark.slow  # a real export each (wrapped: it is what the test watches)
 @pytest.mark.parametrize("before", ["0", None])
 def test_the_cpu_export_leaves_cuda_visible_devices_as_it_was(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, before: str | None

@@ -19,6 +19,7 @@ from tests.stages.helpers import make_ctx  # noqa: F401  (the no-install / offli
 from tests.support import make_profile
 
 
+@pytest.mark.slow  # a real export and build (the pipeline itself is what the test watches)
 def test_the_gpu_is_discovered_once_per_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     install(monkeypatch, make_fake_trt("10.3.0"))
     probes = []

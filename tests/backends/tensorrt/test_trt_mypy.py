@@ -40,6 +40,7 @@ def test_the_whole_builder_package_type_checks(stubs: Path, tmp_path: Path) -> N
     assert "Success: no issues found" in done.stdout
 
 
+@pytest.mark.slow  # a cold mypy run with the stubs
 def test_mypy_does_catch_a_wrong_tensorrt_call(stubs: Path, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong_trt.py"
     wrong.write_text(
