@@ -180,7 +180,7 @@ def build_image(options: ImageOptions, engine: ContainerEngine, log: Callable[[s
     if "@sha256:" in base.build_ref:
         labels[BASE_DIGEST_LABEL] = base.build_ref.split("@", 1)[1]
     log(f"building {tag} (flavour {options.flavour}) on {base.build_ref}")
-    phases.say(f"building {tag}: a cold build takes about 2 minutes, a cached one seconds")
+    phases.say(f"building {tag}: minutes from scratch (its pip step the longest), seconds from the layer cache")
     info = engine.build(root, tag, buildargs, labels, on_line=phases.build_lines, no_cache=options.no_cache)
     state = "pinned" if base.pinned else "made locally" if local else "UNPINNED"
     log(f"built {tag}: {info.id} (base {base.ref}, {state}) in {phases.elapsed():.0f}s")

@@ -21,6 +21,8 @@ def test_the_image_times_both_models_side_by_side(workspace: Path, cpu_image: Im
     previous = write_build(artifacts, synthetic_manifest("e2e-cpu", n=1), {"model.ort.onnx": conv_model(1)})
     new = write_build(artifacts, synthetic_manifest("e2e-cpu", n=2), {"model.ort.onnx": conv_model(4)})
     artifacts.chmod(0o755)
+    for folder in ("models", "cache"):  # a build made them before (the launcher's prepare_host_dirs)
+        (tmp_path / folder).mkdir()
     profiles = workspace / "profiles"
     remeasure = docker_remeasure(profiles, artifacts, tmp_path / "models", tmp_path / "cache", image=cpu_image.ref)
     measured = remeasure(load_profile("e2e-cpu", profiles), previous, new)
