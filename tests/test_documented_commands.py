@@ -24,10 +24,9 @@ DOCS = [
     *sorted((REPO / "docs").glob("*.md")),
     *sorted(p for p in (REPO / "examples").rglob("*") if p.is_file()),
 ]
-# Owned elsewhere (issue 22 item 3: bundle/OPS.md), and generated headers that are part of lock files' bytes
-# (changing them changes every build key): not user-typed commands of this check.
+# Generated headers that are part of lock files' bytes (changing them changes every build key): not user-typed
+# commands of this check.
 NOT_CHECKED = {
-    "builder/ops/bundle.py", "builder/ops/bundle_verify.py", "builder/ops/opsdoc.py",
     "builder/host/lockfile.py",  # the header of requirements/<flavour>.txt, whose sha256 is in every build key
 }  # fmt: skip
 PYTHONS = (".venv/bin/python", "/opt/venv/bin/python")  # the project's venv, the image's

@@ -47,7 +47,7 @@ def render_ops_doc(
     out: list[str] = [f"# Deploying {manifest['profile']['name']} (build {manifest['build_id']})", ""]
     out += [
         "Generated from the build's manifest by Engine Foundry; "
-        "regenerate with `python -m builder bundle`, do not edit.",
+        "regenerate with `.venv/bin/engine-foundry bundle`, do not edit.",
         "",
     ]
     out += _table(
