@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from builder.backends.tensorrt.explicit import QDQ, explicit_int8_flags
 from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
@@ -71,6 +72,7 @@ class TrtBuildSettings:
     build_gpu: dict[str, Any] | None  # the GPU TensorRT builds (and times tactics) on
     input_hw_range: str = HW_FIXED  # why H/W are fixed or ranged (see shapes_from_profile)
     layer_precisions: str = ""  # INT8: the rule that keeps head layers out of INT8 (see precision_constraints)
+    int8_quantization: str = ""  # INT8: "qdq" (explicit, builder.backends.tensorrt.explicit) or "calibrator"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest's build details."""
@@ -123,9 +125,15 @@ def build_settings_from_profile(
         flags.append("VERSION_COMPATIBLE")
     compat = profile.hardware_compatibility is not HardwareCompatibility.NONE or profile.version_compatible
     calibration = None
+    network_flags, quantization = feats.network_flags, ""
     if profile.precision is Precision.INT8:
         if profile.int8 is None:
             raise ProfileError([FieldError(profile.source, "int8", "precision int8 needs an `int8:` section (data)")])
+        quantization = profile.int8.quantization
+    if quantization == QDQ:  # explicit: the scales are in the Q/DQ model; no calibrator (explicit.py)
+        network_flags, precision_flags = explicit_int8_flags(feats)
+        flags = [*precision_flags, *(f for f in flags if f not in ("INT8", "FP16"))]
+    elif profile.int8 is not None and profile.precision is Precision.INT8:
         calibration = CalibrationSettings(
             data=profile.int8.data,
             samples=profile.int8.samples,
@@ -136,7 +144,7 @@ def build_settings_from_profile(
         )
     return TrtBuildSettings(
         trt_version=str(trt_version),
-        network_flags=feats.network_flags,
+        network_flags=network_flags,
         builder_flags=tuple(flags),
         cleared_flags=() if profile.tf32 else ("TF32",),
         parser_flags=("NATIVE_INSTANCENORM",) if compat else (),  # Polygraphy's advice for compatible engines
@@ -149,7 +157,8 @@ def build_settings_from_profile(
         calibration=calibration,
         build_gpu=gpu.to_dict() if gpu is not None else None,
         input_hw_range=hw_range_reason(profile),
-        layer_precisions=INT8_HEAD_RULE if profile.precision is Precision.INT8 and feats.precision_flags else "",
+        layer_precisions=INT8_HEAD_RULE if calibration is not None and feats.precision_flags else "",
+        int8_quantization=quantization,
     )
 
 

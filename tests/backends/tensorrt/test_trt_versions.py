@@ -76,14 +76,17 @@ def test_fp16_on_trt11_is_refused_explaining_strong_typing_and_the_image() -> No
     message, hint = err.value.message, err.value.hint or ""
     assert "'yolo-trt'" in message and "precision fp16" in message and "TensorRT 11.0.0.114 removed" in message
     assert "FP16/INT8 builder flags" in message and "strongly typed" in message and "ModelOpt" in message
-    assert "INT8 calibrator" not in message
+    assert "calibrator" not in message
     assert "nvcr.io/nvidia/tensorrt:23.08-py3" in hint and "precision: fp32" in hint
 
 
-def test_int8_on_trt11_names_the_removed_calibrator() -> None:
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib"))
-    with pytest.raises(HostEnvironmentError, match="the INT8 calibrator"):
-        check_profile_supported(profile, parse_trt_version("11.1.0.106"))
+def test_int8_on_trt11_builds_the_qdq_model_and_refuses_the_removed_calibrator() -> None:
+    implicit = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", quantization="calibrator"))
+    with pytest.raises(HostEnvironmentError) as err:
+        check_profile_supported(implicit, parse_trt_version("11.1.0.106"))
+    assert "INT8 calibrator" in err.value.message and "int8.quantization: qdq" in (err.value.hint or "")
+    explicit = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib"))  # quantization: qdq (default)
+    assert check_profile_supported(explicit, parse_trt_version("11.1.0.106")).family == "11"
 
 
 def test_what_each_version_accepts() -> None:
