@@ -84,6 +84,14 @@ TENSORRT = QdqTarget(
 )
 
 
+def quantized_op_types(target: QdqTarget) -> set[str]:
+    """The op types ``quantize_static`` quantizes for ``target``: its own list, else ONNX Runtime's default (the
+    QLinear and QDQ registries together, onnxruntime 1.32 ``quantize.py``)."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return set(target.op_types) or set(QLinearOpsRegistry) | set(QDQRegistry)
+
+
 def head_prefix(names: Iterable[str]) -> str:
     """``/model.<N>/`` for the highest module index N in the node names (the detection head); "" if none."""
     indices = [int(m.group(1)) for name in names if (m := re.search(r"/model\.(\d+)/", name))]
