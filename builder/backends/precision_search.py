@@ -12,8 +12,9 @@ quantizer would quantize are grouped (keeping any other node "in float" changes 
 2. **Candidates**, each quantized, timed (ONNX Runtime, this CPU) and scored on the ``accuracy`` split by
    :func:`builder.yolo.evaluation.evaluate` (ultralytics' letterbox, NMS and metrics, as the ``evaluate`` stage):
    the fixed rule (``int8.head``), every group quantized, then greedily: while the plan breaks the budget, keep the
-   most sensitive quantized group in float; once it passes, try quantizing the least sensitive float group, and
-   keep that step when it still passes. At most ``max_candidates`` models are made.
+   most sensitive quantized group in float; once it passes, try quantizing the least sensitive half of the float
+   groups at once (halving the step after a failure), and keep a step that still passes. At most
+   ``max_candidates`` models are made.
 3. **Choice**: the candidates within ``max_map_drop`` are timed again, interleaved (round-robin, so load on the
    machine hits them alike), and the fastest is published. A candidate over the budget is never published, however
    fast; if none passes, the build fails with the Pareto table in the message's details.
@@ -158,18 +159,28 @@ def group_scores(errors: Mapping[str, Mapping[str, float]], consumers: Mapping[s
 
 
 def greedy_next(
-    current: tuple[str, ...], passed: bool, order: Sequence[str], tried: set[tuple[str, ...]]
+    current: tuple[str, ...], passed: bool, order: Sequence[str], tried: set[tuple[str, ...]], chunk: int = 1
 ) -> tuple[str, ...] | None:
     """The next plan to try (groups in float), or None. ``order``: groups most sensitive first.
 
-    Breaking the budget: keep the most sensitive quantized group in float too. Passing: quantize the least
-    sensitive float group. A plan already tried is skipped.
+    Breaking the budget: keep the most sensitive quantized group in float too. Passing: quantize the ``chunk``
+    least sensitive float groups at once (then smaller chunks, then the next ones), so a long tail of harmless
+    groups costs a few candidates, not one each. A plan already tried is skipped.
     """
     if not passed:
-        steps = [tuple(sorted({*current, g})) for g in order if g not in current]
-    else:
-        steps = [tuple(g2 for g2 in current if g2 != g) for g in reversed(order) if g in current]
-    return next((step for step in steps if step not in tried), None)
+        adds = [tuple(sorted({*current, g})) for g in order if g not in current]
+        return next((step for step in adds if step not in tried), None)
+    removable = [g for g in reversed(order) if g in current]
+    size = max(1, chunk)
+    while True:
+        for start in range(0, len(removable), size):
+            dropped = set(removable[start : start + size])
+            step = tuple(g for g in current if g not in dropped)
+            if step not in tried:
+                return step
+        if size == 1:
+            return None
+        size = max(1, size // 2)
 
 
 def plan_paths(cache_dir: Path, profile_name: str, key: PlanKey) -> tuple[Path, Path]:
@@ -363,8 +374,9 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
         passed_now = judge(Candidate(RULE, rule_groups), files[RULE]).passed
         tried.add(rule_groups)
     step = 0
+    chunk = max(1, len(current) // 2)  # once passing: quantize half the float groups at once, halving on failure
     while len(candidates) < spec.search.max_candidates:
-        nxt = greedy_next(current, passed_now, order, tried)
+        nxt = greedy_next(current, passed_now, order, tried, chunk)
         if nxt is None:
             break
         step += 1
@@ -374,7 +386,11 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
         tried.add(nxt)
         cand = judge(Candidate(name, nxt), files[name])
         if cand.passed or not passed_now:  # a passing step is kept; while failing, keep adding float groups
+            if cand.passed and not passed_now:
+                chunk = max(1, len(nxt) // 2)
             current, passed_now = nxt, cand.passed
+        else:
+            chunk = max(1, chunk // 2)
 
     passing = [c for c in candidates if c.passed]
     if not passing:

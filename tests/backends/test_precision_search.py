@@ -54,6 +54,14 @@ def test_greedy_adds_the_most_sensitive_group_while_failing_and_drops_the_least_
     assert greedy_next(("decode",), True, order, {()}) is None  # nothing left to try
 
 
+def test_once_passing_the_greedy_quantizes_chunks_of_the_least_sensitive_groups_then_smaller_ones() -> None:
+    order = ["g1", "g2", "g3", "g4"]  # most sensitive first
+    plan = ("g1", "g2", "g3", "g4")
+    assert greedy_next(plan, True, order, set(), 2) == ("g1", "g2")  # g4 and g3 quantized together
+    tried = {("g1", "g2"), ("g3", "g4")}  # both halves tried: single groups next, least sensitive first
+    assert greedy_next(plan, True, order, tried, 2) == ("g1", "g2", "g3")
+
+
 def test_the_plan_key_changes_with_every_input() -> None:
     base = dict(search_version=1, onnxruntime="1.32.0", onnx_sha256="a" * 64, calibration={"data_sha256": "c"},
                 accuracy_data="d.yaml", accuracy_split="val", accuracy_samples=None, accuracy_sha256="e",
