@@ -129,7 +129,7 @@ def _build_int8(ctx: StageContext, onnx_path: Path, out: Path) -> StageResult:
 
         output_name = export.outputs[0].name if export is not None and export.outputs else "output0"
         found = SearchInputs(onnx_path, out, input_name, output_name, ctx.models_dir, ctx.scratch, ctx.cache_dir,
-                             key_inputs)  # fmt: skip
+                             key_inputs, onnxrt_runner)  # fmt: skip
         int8 = search_plan(ctx.profile, found, ctx.log)
     else:
         int8 = quantize(

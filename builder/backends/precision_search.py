@@ -260,6 +260,7 @@ class SearchInputs:
     scratch: Path
     cache_dir: Path | None
     key_inputs: Mapping[str, object] | None
+    runner: Callable[[Path], Any]  # a Polygraphy runner for a model (the onnxruntime backend's, as evaluate uses)
 
 
 def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], None]) -> dict[str, Any]:
@@ -273,7 +274,6 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     import onnx
     import onnxruntime as ort
 
-    from builder.backends.onnxruntime import onnxrt_runner
     from builder.backends.ort_calibration import calibration_key
     from builder.backends.ort_quantize import METHOD, ONNXRUNTIME_CPU, float_nodes, quantize, quantized_op_types
     from builder.hashing import sha256_file
@@ -320,7 +320,7 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     log(f"build: precision search over {len(groups)} node group(s), budget {budget:g} mAP50-95, "
         f"at most {spec.search.max_candidates} candidates")  # fmt: skip
     t0 = time.perf_counter()
-    reference = evaluate(onnxrt_runner(inputs.onnx_path), inputs.input_name, inputs.output_name, split,
+    reference = evaluate(inputs.runner(inputs.onnx_path), inputs.input_name, inputs.output_name, split,
                          profile.imgsz, batch)  # fmt: skip
     cost.models_evaluated += 1
     cost.add("evaluate", t0)
@@ -352,7 +352,7 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
         cand.latency_ms = _latencies([model], shape, inputs.input_name, TIMING_RUNS, 1)[0]
         cost.add("timing", t1)
         t1 = time.perf_counter()
-        result = evaluate(onnxrt_runner(model), inputs.input_name, inputs.output_name, split, profile.imgsz, batch)
+        result = evaluate(inputs.runner(model), inputs.input_name, inputs.output_name, split, profile.imgsz, batch)
         cost.models_evaluated += 1
         cost.add("evaluate", t1)
         cand.map50_95, cand.drop = result.map50_95, reference.map50_95 - result.map50_95
@@ -365,7 +365,7 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
         return cand
 
     judge(Candidate(ALL_INT8, ()), all_int8)
-    tried = {()}
+    tried: set[tuple[str, ...]] = {()}
     current: tuple[str, ...] = rule_groups
     passed_now = False
     if rule_groups not in tried:
@@ -408,7 +408,7 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     best = min(passing, key=lambda c: c.final_latency_ms or c.latency_ms)
     record = make(best.float_groups, inputs.out)
     cost.models_quantized -= 1  # the published copy is not a search step
-    search = {
+    search: dict[str, Any] = {
         "status": "searched",
         "version": SEARCH_VERSION,
         "max_map_drop": budget,
@@ -434,7 +434,7 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     }
     search["plan_cache"] = _store_plan(inputs.cache_dir, profile.name, key, inputs.scratch, search)
     log(f"build: precision plan {best.name}: {len(best.float_groups)} group(s) in float, "
-        f"drop {best.drop:.4f}, {search['cost']['seconds']:.0f} s of search")  # fmt: skip
+        f"drop {best.drop:.4f}, {time.perf_counter() - started_all:.0f} s of search")  # fmt: skip
     return {**record, "search": search}
 
 
