@@ -22,9 +22,10 @@ from typing import Any
 from bench.measure import REPO, Workspace, latest_manifest, run_builder
 from bench.workloads import Results, Verdict
 
-# the whole val split; the gate itself is loose (1.0) so every build publishes and the verdicts below judge the drop
-# (the searched plan keeps its own budget, int8.search.max_map_drop: 0.01, which the search enforces)
-GATE = "accuracy: {data: fixtures/shapes/data.yaml, split: val, max_map_drop: 1.0}\n"
+# the whole val split; the gate itself is loose (drop 1.0, no floor: the fixture, trained at 256, scores about 0.53
+# at 640) so every build publishes and the verdicts below judge the drop (the searched plan keeps its own budget,
+# int8.search.max_map_drop: 0.01, which the search enforces)
+GATE = "accuracy: {data: fixtures/shapes/data.yaml, split: val, max_map_drop: 1.0, min_map50_95: null}\n"
 TIMING = "benchmark: {warmup: 20, iterations: 100000, budget_s: 10}\n"
 AT_640 = "imgsz: 640\n"
 KINDS = {"fp32": "cpu-fp32-shapes", "int8": "cpu-int8", "search": "cpu-int8-search"}

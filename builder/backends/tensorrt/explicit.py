@@ -16,6 +16,12 @@ inference-library/quantized-types-explicit-quantization.html; migration table in
   ``samples/python/strongly_type_autocast`` on release/10.16 sets the flag the same way). Layers outside Q/DQ
   run in the ONNX's type: FP32.
 * 11.x: no flag at all: networks are always strongly typed and ``STRONGLY_TYPED`` is deprecated (renumbered to 0).
+
+FP16 on 11.x follows the same rule: no ``BuilderFlag.FP16`` exists, so the ONNX itself is FP16
+(:func:`make_fp16_model`: ONNX Runtime's ``transformers.float16.convert_float_to_float16``, the converter
+onnxconverter-common ships too, already in every image), inputs and outputs kept FP32 and the head's decode
+(``int8.head: decode``'s nodes: DFL softmax, Sigmoid, box arithmetic) kept FP32 behind Casts. ONNX Runtime runs that
+file on CPU, so its accuracy is checked here (tests/backends/tensorrt/test_trt_explicit_int8.py).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from builder.backends.tensorrt.versions import TrtFeatures
 from builder.stage_types import StageContext
 
 QDQ_MODEL = "model.qdq.onnx"  # the explicit INT8 model TensorRT builds, published beside the plan
+FP16_MODEL = "model.fp16.onnx"  # TensorRT 11's FP16: the precision is in the ONNX
 QDQ = "qdq"
 CALIBRATOR = "calibrator"
 
@@ -56,3 +63,36 @@ def make_qdq_model(ctx: StageContext, onnx_path: Path, input_name: str) -> tuple
         scratch=ctx.scratch, cache_dir=ctx.cache_dir, key_inputs=key_inputs, log=ctx.log, target=TENSORRT,
     )  # fmt: skip
     return out, {"quantization": QDQ, "model": QDQ_MODEL, **record}
+
+
+def fp16_on_the_onnx(feats: TrtFeatures) -> bool:
+    """True where FP16 must already be in the ONNX: TensorRT 11 (no ``BuilderFlag.FP16``)."""
+    return not feats.precision_flags
+
+
+def make_fp16_model(ctx: StageContext, onnx_path: Path) -> tuple[Path, dict[str, Any]]:
+    """Write ``model.fp16.onnx`` (FP16 but IO and the head's decode); return it and what the manifest records.
+
+    Raises:
+        EngineBuildError: the conversion fails.
+    """
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from builder.backends.ort_quantize import float_nodes
+    from builder.errors import EngineBuildError, first_line
+
+    out = ctx.workdir / FP16_MODEL
+    model = onnx.load(str(onnx_path))
+    head, kept = float_nodes([node.name for node in model.graph.node], "decode")
+    try:
+        converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=kept)
+    except Exception as err:  # the converter raises plain exceptions
+        raise EngineBuildError(
+            f"could not convert {onnx_path.name} to FP16: {first_line(err)}",
+            hint='build FP16 in a TensorRT 10.x image (`tensorrt: "10"`), where the builder flag does it',
+        ) from err
+    onnx.save(converted, str(out))
+    ctx.log(f"build: FP16 ONNX for TensorRT 11: {len(kept)} node(s) of the head {head}* kept in FP32, IO FP32")
+    return out, {"model": FP16_MODEL, "converter": "onnxruntime.transformers.float16", "keep_io_types": True,
+                 "fp32_nodes": len(kept), "head": head}  # fmt: skip

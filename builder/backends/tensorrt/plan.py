@@ -108,6 +108,9 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         onnx_path, details["int8"] = explicit.make_qdq_model(ctx, onnx_path, input_name)
         check_onnx_opset(onnx_facts(onnx_path), host.version)
         artifacts.append(ArtifactOut(explicit.QDQ_MODEL, "qdq-onnx"))
+    if settings.fp16_onnx:  # TensorRT 11: FP16 must be in the ONNX (explicit.py)
+        onnx_path, details["fp16"] = explicit.make_fp16_model(ctx, onnx_path)
+        artifacts.append(ArtifactOut(explicit.FP16_MODEL, "fp16-onnx"))
     if settings.calibration is not None:
         calib = _calibration(ctx, settings.calibration, input_name, facts, host)
         details["calibration"] = {"status": calib.status, "cache": str(calib.cache or ""), "key": calib.key.to_dict()}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from builder.backends.tensorrt.explicit import QDQ, explicit_int8_flags
+from builder.backends.tensorrt.explicit import QDQ, explicit_int8_flags, fp16_on_the_onnx
 from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
@@ -73,6 +73,7 @@ class TrtBuildSettings:
     input_hw_range: str = HW_FIXED  # why H/W are fixed or ranged (see shapes_from_profile)
     layer_precisions: str = ""  # INT8: the rule that keeps head layers out of INT8 (see precision_constraints)
     int8_quantization: str = ""  # INT8: "qdq" (explicit, builder.backends.tensorrt.explicit) or "calibrator"
+    fp16_onnx: bool = False  # FP16 on TensorRT 11: an FP16 ONNX is built, no flag (explicit.make_fp16_model)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest's build details."""
@@ -115,7 +116,8 @@ def build_settings_from_profile(
     feats = features_for(trt_version)
     check_hardware_compatibility(profile, gpu)
     flags: list[str] = []
-    if profile.precision is Precision.FP16:
+    fp16_onnx = profile.precision is Precision.FP16 and fp16_on_the_onnx(feats)
+    if profile.precision is Precision.FP16 and not fp16_onnx:
         flags.append("FP16")
     elif profile.precision is Precision.INT8:
         flags += ["INT8", "FP16"]  # layers left out of INT8 fall back to FP16, not FP32
@@ -159,6 +161,7 @@ def build_settings_from_profile(
         input_hw_range=hw_range_reason(profile),
         layer_precisions=INT8_HEAD_RULE if calibration is not None and feats.precision_flags else "",
         int8_quantization=quantization,
+        fp16_onnx=fp16_onnx,
     )
 
 

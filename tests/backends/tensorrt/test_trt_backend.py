@@ -108,8 +108,10 @@ def test_facts_and_version_gates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert facts["gpu"] == H100.to_dict() and facts["gpus"] == [H100.to_dict()] and facts["target_match"] == "no target"
     assert facts["polygraphy"] and "trtexec" in facts
     install(monkeypatch, make_fake_trt("11.0.0.114"))
-    with pytest.raises(HostEnvironmentError, match="removed the FP16/INT8 builder flags"):
-        backend.check_available(trt_profile(precision=Precision.FP16))
+    with pytest.raises(HostEnvironmentError, match="removed it: networks are always strongly typed"):
+        backend.check_available(
+            trt_profile(precision=Precision.INT8, int8=Int8Spec(data="c", quantization="calibrator"))
+        )
     assert backend.check_available(trt_profile(precision=Precision.FP32)).facts()["tensorrt_family"] == "11"
     with pytest.raises(HostEnvironmentError, match="targets GPU 'A10'"):
         backend.check_available(trt_profile(target=TargetSpec(gpu="A10")))

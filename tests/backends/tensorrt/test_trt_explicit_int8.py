@@ -104,3 +104,52 @@ def test_the_qdq_model_calibrates_once_and_reuses_its_ranges(
     second = backend.build(ctx, ctx.workdir / "model.onnx").details["int8"]["calibration_cache"]
     assert (first["status"], second["status"]) == ("calibrated", "reused cache")
     assert "Conv" in first["key"]["method"]  # the TensorRT placement ranges other tensors than the CPU one
+
+
+def test_fp16_on_11_builds_an_fp16_onnx_without_a_flag_and_keeps_io_and_the_decode_fp32(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
+    import onnx
+
+    trt = make_fake_trt("11.0.0.114")  # no BuilderFlag.FP16 at all: setting it would raise AttributeError
+    install(monkeypatch, trt)
+    ctx = build_ctx(tmp_path, static_onnx, trt_profile(precision=Precision.FP16))
+    result = backend.build(ctx, ctx.workdir / "model.onnx")
+    fp16 = ctx.workdir / "model.fp16.onnx"
+    assert [c for c in trt.calls if c[0] == "parse_from_file"] == [("parse_from_file", str(fp16))]
+    assert not [c for c in trt.calls if c[0] == "config.set_flag"]
+    assert ("model.fp16.onnx", "fp16-onnx") in [(a.path, a.kind) for a in result.artifacts]
+    model = onnx.load(str(fp16))
+    f16, f32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    assert all(v.type.tensor_type.elem_type == f32 for v in (*model.graph.input, *model.graph.output))
+    assert any(i.data_type == f16 for i in model.graph.initializer)  # the convolutions' weights are FP16
+    assert result.details["fp16"]["fp32_nodes"] > 0 and result.details["fp16"]["head"] == "/model.23/"
+    # on 8.6 / 10 the flag does it: the ONNX is unchanged
+    s10 = build_settings_from_profile(trt_profile(precision=Precision.FP16), parse_trt_version("10.8.0.43"), H100)
+    assert s10.builder_flags == ("FP16",) and not s10.fp16_onnx
+
+
+@pytest.mark.slow
+def test_the_fp16_onnx_keeps_the_fixtures_map_on_onnx_runtime(tmp_path: Path) -> None:
+    """The FP16 model TensorRT 11 builds, scored on CPU by the evaluate stage's code (ONNX Runtime runs FP16)."""
+    from dataclasses import replace as dc_replace
+
+    from builder.backends.onnxruntime import onnxrt_runner
+    from builder.backends.tensorrt.explicit import make_fp16_model
+    from builder.stage_types import StageContext
+    from builder.stages import export_onnx
+    from builder.yolo.dataset import load_split
+    from builder.yolo.evaluation import evaluate
+    from tests.fixtures_model.conftest import MODELS
+    from tests.stages.helpers import make_ctx
+
+    profile = trt_profile(precision=Precision.FP16, imgsz=(256, 256))
+    profile = dc_replace(profile, model=dc_replace(profile.model, yaml=None, checkpoint="fixtures/shapes-yolo11n.pt"))
+    ctx: StageContext = make_ctx(profile, tmp_path, models_dir=MODELS)
+
+    onnx_path = ctx.path(export_onnx.run(ctx).artifact("onnx"))
+    fp16, _ = make_fp16_model(ctx, onnx_path)
+    split = load_split(MODELS, "fixtures/shapes/data.yaml", "val", 30)
+    ref = evaluate(onnxrt_runner(onnx_path), "images", "output0", split, (256, 256))
+    half = evaluate(onnxrt_runner(fp16), "images", "output0", split, (256, 256))
+    assert ref.map50_95 > 0.85 and ref.map50_95 - half.map50_95 <= 0.01
