@@ -442,6 +442,10 @@ def _why(group: str, best: Candidate, candidates: Sequence[Candidate]) -> str:
     """Why ``group`` stayed in float: the candidate that quantized it too broke the budget (or none tried it)."""
     for cand in candidates:
         if set(cand.float_groups) == set(best.float_groups) - {group}:
+            if cand.passed:  # within the budget, but not the fastest when all passing plans were timed together
+                slower, fastest = cand.final_latency_ms or 0.0, best.final_latency_ms or 0.0
+                return (f"quantizing it too ({cand.name}) passed (drop {cand.drop:.4f}) but timed slower in the "
+                        f"interleaved re-timing ({slower:.2f} vs {fastest:.2f} ms)")  # fmt: skip
             return f"quantizing it too: {cand.name}, {cand.why}"
     return "kept from the plan it started from (quantizing it was not tried within max_candidates)"
 
