@@ -84,9 +84,10 @@ def markdown(results: Results, machine: Machine, command: str) -> str:
         "  --flavour cpu --tag engine-foundry-bench:cpu` runs there unchanged, after appending a comment to",
         "  `builder/__init__.py` (code-only), and with `--no-cache` (full; the base image itself is not rebuilt).",
         "- **stage times**: the manifests of the bare builds at imgsz 640 (`cpu-fp32`) and 320 (`bench-320`).",
-        "- **cpu-int8 vs FP32**: bare builds of the trained fixture in FP32 and INT8 (`bench/int8.py`): the ratio",
-        "  of the benchmark stages' p50 latencies (batch 1, 10 s budget each) at 256 (the fixture's size) and at 640,",
-        "  and at 256 the INT8 build's mAP50-95 drop below the FP32 reference on the val split (docs/accuracy.md).",
+        "- **cpu-int8 / cpu-int8-search vs FP32**: bare builds of the trained fixture in FP32, INT8 with the fixed",
+        "  head rule and INT8 with the searched plan (`bench/int8.py`) at 256 (the fixture's size) and 640: the ratio",
+        "  of p50 latencies of the three published models timed interleaved in one process (batch 1), and each",
+        "  build's mAP50-95 drop below the FP32 reference on the val split at its size (docs/accuracy.md).",
     ]
     out += ["", *[f"Note: {note}" for note in results.notes]] if results.notes else []
     return "\n".join(out) + "\n"

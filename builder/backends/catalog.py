@@ -187,6 +187,8 @@ TENSORRT = register_backend(
             "target",
             "outputs.ultralytics_engine",
             "tensorrt",
+            "int8.head",
+            "int8.quantization",
         ),
         triton=TritonPlatform("tensorrt_plan", "model.plan", "KIND_GPU"),
         # `tensorrt: "8.6"` builds in the trt image (NGC 23.08), `tensorrt: "10"` in trt10 (NGC 25.01, TensorRT 10.8)
@@ -204,7 +206,7 @@ ONNXRUNTIME = register_backend(
         packages=("onnxruntime",),
         precisions=("fp32", "int8"),
         host_check="builder.ops.compat:check_onnxruntime_host",
-        only_fields=("int8.head",),
+        only_fields=("int8.head", "int8.search"),
         triton=TritonPlatform("onnxruntime_onnx", "model.onnx", "KIND_CPU"),
     )
 )

@@ -124,10 +124,18 @@ def _build_int8(ctx: StageContext, onnx_path: Path, out: Path) -> StageResult:
     input_name = export.input.name if export is not None else _first_input(onnx_path)
     started = time.perf_counter()
     key_inputs = ctx.manifest.key_inputs if ctx.manifest is not None else None
-    int8 = quantize(
-        onnx_path, out, ctx.profile, ctx.models_dir, input_name,
-        scratch=ctx.scratch, cache_dir=ctx.cache_dir, key_inputs=key_inputs, log=ctx.log,
-    )  # fmt: skip
+    if ctx.profile.int8 is not None and ctx.profile.int8.search is not None:  # the searched plan (precision_search)
+        from builder.backends.precision_search import SearchInputs, search_plan
+
+        output_name = export.outputs[0].name if export is not None and export.outputs else "output0"
+        found = SearchInputs(onnx_path, out, input_name, output_name, ctx.models_dir, ctx.scratch, ctx.cache_dir,
+                             key_inputs, onnxrt_runner)  # fmt: skip
+        int8 = search_plan(ctx.profile, found, ctx.log)
+    else:
+        int8 = quantize(
+            onnx_path, out, ctx.profile, ctx.models_dir, input_name,
+            scratch=ctx.scratch, cache_dir=ctx.cache_dir, key_inputs=key_inputs, log=ctx.log,
+        )  # fmt: skip
     details = {
         "backend": NAME,
         "onnxruntime": ort.__version__,

@@ -15,6 +15,11 @@ quantized (``head: int8``), unchanged with the decode or the whole head (``float
 tensor ranges are kept in a keyed cache (:mod:`builder.backends.ort_calibration`, ``int8.cache``), so an unchanged
 model and data set calibrate once.
 ONNX Runtime's temporary files (the augmented model it calibrates with) go to the build's scratch folder.
+
+The same function makes TensorRT's explicit INT8 model (:data:`TENSORRT`): one Q/DQ ONNX from the same calibration
+pipeline, placed as TensorRT's explicit-quantization rules want it (symmetric signed 8-bit activations and weights,
+zero points 0; Q/DQ on the inputs of weighted ops and pooling/resize only; dedicated Q/DQ pairs; weights kept in
+float behind their own Q/DQ pair; biases left in float, since TensorRT quantizes only INT8 inputs).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import inspect
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,51 @@ ACTIVATIONS = "QUInt8"  # onnxruntime.quantization.QuantType member names
 WEIGHTS = "QInt8"
 FORMAT = "QDQ"
 METHOD = "MinMax"
+
+
+@dataclass(frozen=True)
+class QdqTarget:
+    """How the Q/DQ model is placed for one runtime: the ``quantize_static`` arguments that differ."""
+
+    runtime: str
+    activations: str  # QuantType member name
+    extra_options: Mapping[str, Any] = field(default_factory=dict)
+    op_types: tuple[str, ...] = ()  # op types quantized; () = ONNX Runtime's whole QDQ registry
+
+    def record(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "activations": self.activations, "extra_options": dict(self.extra_options),
+                "op_types": list(self.op_types) or "onnxruntime QDQ registry"}  # fmt: skip
+
+
+#: ONNX Runtime on x86: U8S8, asymmetric activations (VNNI runs it fast); the whole QDQ registry.
+ONNXRUNTIME_CPU = QdqTarget("onnxruntime", ACTIVATIONS)
+#: TensorRT (8.6/10/11): symmetric INT8 (onnx-tensorrt refuses a non-zero zero point), a dedicated Q/DQ pair per
+#: consumer and on every weight (``DedicatedQDQPair``, ``AddQDQPairToWeight``: TensorRT fuses each pair into the
+#: layer that consumes it), per-channel weights (``QDQOpTypePerChannelSupportToAxis``: MatMul's output axis),
+#: float biases (``QuantizeBias: False``), Q/DQ only before weighted ops and pooling/resize (NVIDIA's explicit
+#: quantization guide: quantize the inputs of weighted layers, let TensorRT fuse the activations that follow).
+#: Option meanings: onnxruntime 1.32 ``quantization/quantize.py`` ``StaticQuantConfig`` docstring.
+TENSORRT = QdqTarget(
+    "tensorrt",
+    "QInt8",
+    {
+        "ActivationSymmetric": True,
+        "WeightSymmetric": True,
+        "DedicatedQDQPair": True,
+        "AddQDQPairToWeight": True,
+        "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},
+        "QuantizeBias": False,
+    },
+    ("Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "Resize"),
+)
+
+
+def quantized_op_types(target: QdqTarget) -> set[str]:
+    """The op types ``quantize_static`` quantizes for ``target``: its own list, else ONNX Runtime's default (the
+    QLinear and QDQ registries together, onnxruntime 1.32 ``quantize.py``)."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return set(target.op_types) or set(QLinearOpsRegistry) | set(QDQRegistry)
 
 
 def head_prefix(names: Iterable[str]) -> str:
@@ -74,11 +125,15 @@ def quantize(
     cache_dir: Path | None = None,
     key_inputs: Mapping[str, object] | None = None,
     log: Any = print,
+    target: QdqTarget = ONNXRUNTIME_CPU,
+    float_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write the INT8 model of ``onnx_path`` to ``out``; return what the manifest records.
 
     ``scratch``: a private folder for ONNX Runtime's temporary files; ``cache_dir``: where the keyed calibration
-    cache lives (None: none kept); ``key_inputs``: the build key's inputs (the calibration digest computed there).
+    cache lives (None: none kept); ``key_inputs``: the build key's inputs (the calibration digest computed there);
+    ``target``: the runtime the Q/DQ placement is for; ``float_names``: the nodes kept in float (a searched plan)
+    instead of ``int8.head``'s rule. The calibrated ranges do not depend on the target: one cache serves both.
 
     Raises:
         ImageError: the calibration folder is missing or holds too few images.
@@ -95,6 +150,9 @@ def quantize(
     batch = profile.batch.opt
     nodes = [node.name for node in onnx.load(str(onnx_path), load_external_data=False).graph.node]
     head, excluded = float_nodes(nodes, spec.head)
+    rule = spec.head
+    if float_names is not None:
+        excluded, rule = [n for n in nodes if n in set(float_names)], "plan"
     key = ort_calibration.calibration_key(
         data,
         spec.data,
@@ -103,7 +161,7 @@ def quantize(
         batch,
         sha256_file(onnx_path),
         version=ort.__version__,
-        method=METHOD,
+        method=METHOD if not target.op_types else f"{METHOD} on {','.join(target.op_types)}",  # the tensors ranged
     )
     keeps_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters  # 1.32 has it
     if not keeps_ranges and spec.cache == "auto":
@@ -112,8 +170,8 @@ def quantize(
     calib = ort_calibration.prepare(key, mode, cache_dir, profile.name, scratch)
     source = f"ranges from {calib.cache}" if calib.hit else f"{len(data.images)} calibration image(s)"
     log(
-        f"build: INT8 quantization ({FORMAT}, per-channel, {METHOD}) on {source}; "
-        + f"head {head}* ({spec.head}): {len(excluded)} node(s) kept in float"
+        f"build: INT8 quantization ({FORMAT} for {target.runtime}, per-channel, {METHOD}) on {source}; "
+        + f"head {head}* ({rule}): {len(excluded)} node(s) kept in float"
     )
     started = time.perf_counter()
     cache_args = {"calibration_cache_path": str(calib.scratch)} if keeps_ranges else {}
@@ -125,10 +183,12 @@ def quantize(
                 None if calib.hit else _Reader(list(data.images), profile.imgsz, batch, input_name),
                 quant_format=getattr(QuantFormat, FORMAT),
                 per_channel=True,
-                activation_type=getattr(QuantType, ACTIVATIONS),
+                activation_type=getattr(QuantType, target.activations),
                 weight_type=getattr(QuantType, WEIGHTS),
                 calibrate_method=getattr(CalibrationMethod, METHOD),
                 nodes_to_exclude=excluded,
+                op_types_to_quantize=list(target.op_types) or None,
+                extra_options=dict(target.extra_options),
                 **cache_args,
             )
     except Exception as err:  # ORT raises its own types; an unreadable image surfaces as ImageError from the reader
@@ -146,7 +206,8 @@ def quantize(
     return {
         "format": FORMAT,
         "per_channel": True,
-        "activations": ACTIVATIONS,
+        "target": target.record(),
+        "activations": target.activations,
         "weights": WEIGHTS,
         "calibration": METHOD,
         "calibration_data": {
@@ -156,7 +217,7 @@ def quantize(
             "sha256": data.sha256,
         },
         "calibration_cache": calib.details(),
-        "head": {"prefix": head, "mode": spec.head, "nodes_in_float": len(excluded)},
+        "head": {"prefix": head, "mode": rule, "nodes_in_float": len(excluded)},
         "quantize_seconds": round(time.perf_counter() - started, 3),
     }
 

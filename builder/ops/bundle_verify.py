@@ -31,7 +31,9 @@ MAX_MEMBERS = 10_000
 MAX_BYTES = 64 << 30
 _HOST_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
 SPACE_RESERVE = 64 << 20  # left free in the temporary folder after unpacking
-_HINT = "do not deploy it; copy the bundle again from its source, or make a new one with `.venv/bin/engine-foundry bundle`"
+_HINT = (
+    "do not deploy it; copy the bundle again from its source, or make a new one with `.venv/bin/engine-foundry bundle`"
+)
 
 
 def safe_extract(archive: Path, dest: Path) -> Path:

@@ -21,6 +21,7 @@ from builder.profile.model import (
     BenchmarkSpec,
     DetectionCheck,
     HardwareCompatibility,
+    Int8Search,
     Int8Spec,
     ModelSpec,
     OutputsSpec,
@@ -143,6 +144,26 @@ BATCH_RANGE = Section(
     cls=BatchSpec,
 )
 
+INT8_SEARCH = Section(
+    (
+        Field(
+            "max_map_drop",
+            Number(0.0, 1.0),
+            "Largest mAP50-95 drop below the FP32 reference a candidate plan may have (0.01 = one point); the "
+            "search publishes the fastest candidate within it. Needs the profile's `accuracy` block (the data the "
+            "candidates are scored on).",
+            required=True,
+        ),
+        Field(
+            "max_candidates",
+            Integer(2, 64),
+            "Most candidate plans quantized, timed and scored (the search's cost bound).",
+            default=8,
+        ),
+    ),
+    cls=Int8Search,
+)
+
 INT8 = Section(
     (
         Field("data", relative_path(), "Folder of calibration images, relative to the models folder.", required=True),
@@ -161,8 +182,27 @@ INT8 = Section(
             "ONNX Runtime: how much of the detection head (the highest `/model.N/` nodes) is quantized. `decode`: "
             "its convolutions in INT8, its decode (DFL, Sigmoid, concatenations, box arithmetic) in float, as "
             "ultralytics' INT8 exports keep it; `float`: the whole head in float (slower, the safest); `int8`: all "
-            "of it, which ruins the scores (boxes and scores share one output tensor; docs/accuracy.md).",
+            "of it, which ruins the scores (boxes and scores share one output tensor; docs/accuracy.md). TensorRT's "
+            "Q/DQ model follows the same rule.",
             default="decode",
+        ),
+        Field(
+            "quantization",
+            Choice(("qdq", "calibrator")),
+            "TensorRT: `qdq` builds the explicit Q/DQ model made here by ONNX Runtime's quantizer on the calibration "
+            "images (TensorRT 8.6, 10 and 11; no calibrator, no calibration cache on the GPU host); `calibrator`: "
+            "TensorRT's implicit INT8 calibrator with ultralytics' layer-precision pins, as `yolo export int8=True` "
+            "builds it (8.6 and 10 only; TensorRT 11 removed it). docs/tensorrt.md.",
+            default="qdq",
+        ),
+        Field(
+            "search",
+            INT8_SEARCH,
+            "Search the precision plan instead of the fixed `head` rule: per-group quantization error on the "
+            "calibration images orders the groups kept in float, candidates are timed and scored on the "
+            "`accuracy` split, the fastest within `max_map_drop` is published (docs/accuracy.md). `null`: no search.",
+            default=None,
+            nullable=True,
         ),
     ),
     cls=Int8Spec,

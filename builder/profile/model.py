@@ -91,7 +91,17 @@ class Int8Spec:
     data: str
     samples: int = 500
     cache: str = "auto"  # "auto" (keyed file in the cache volume) or "off"
-    head: str = "decode"  # ONNX Runtime: which of the detection head stays in float (decode | float | int8)
+    head: str = "decode"  # which of the detection head stays in float (decode | float | int8)
+    quantization: str = "qdq"  # TensorRT: "qdq" (explicit, the Q/DQ model) or "calibrator" (implicit, 8.6/10 only)
+    search: Int8Search | None = None  # ONNX Runtime: search the precision plan under an mAP budget
+
+
+@dataclass(frozen=True)
+class Int8Search:
+    """The precision search: the fastest plan whose mAP50-95 drop stays within ``max_map_drop``."""
+
+    max_map_drop: float = 0.01
+    max_candidates: int = 8  # models quantized and evaluated at most (the search's cost bound)
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,13 @@ def _check_int8(data: dict[str, Any], report: Report) -> None:
             f"int8 block given but precision is {precision}; remove it "
             "(or set `int8: null` in a profile that extends an int8 one)",
         )
+    search = report.get(data, ("int8", "search"))
+    if isinstance(search, dict) and report.complete and data.get("accuracy") is None:
+        report.add(
+            ("int8", "search"),
+            "the precision search scores its candidates on the `accuracy` split: add an `accuracy` block "
+            "(data: a data.yaml under the models folder; docs/accuracy.md)",
+        )
 
 
 def _check_hardware_compatibility(data: dict[str, Any], report: Report) -> None:

@@ -40,7 +40,7 @@ def test_shipped_set_is_exactly_the_documented_one(tmp_path: Path) -> None:
         shutil.copy(path, tmp_path)
     listed = {item.name for item in list_profiles(tmp_path) if not item.abstract}
     # the trained fixture model (tests/fixtures_model) and its mAP-gated INT8 build (tests/accuracy)
-    assert listed == set(BUILDABLE) | {"cpu-fp32-shapes", "cpu-int8"}
+    assert listed == set(BUILDABLE) | {"cpu-fp32-shapes", "cpu-int8", "cpu-int8-search"}
 
 
 @pytest.mark.parametrize("name", BUILDABLE)

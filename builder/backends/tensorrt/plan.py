@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.atomic import write_bytes_atomic
-from builder.backends.tensorrt import calibration, engine_files, trt_calls
+from builder.backends.tensorrt import calibration, engine_files, explicit, trt_calls
 from builder.backends.tensorrt.errors import LogRecorder
 from builder.backends.tensorrt.host import TrtHost, tensorrt_host
 from builder.backends.tensorrt.onnx_facts import OnnxFacts, check_onnx_opset, onnx_facts, single_input
@@ -21,7 +21,7 @@ from builder.backends.tensorrt.timing_cache import (
     timing_cache_path,
 )
 from builder.errors import EngineBuildError
-from builder.stage_types import StageContext, StageResult
+from builder.stage_types import ArtifactOut, StageContext, StageResult
 
 SCRATCH_CALIBRATION = "calibration.cache"  # the calibrator reads and writes here; published only after success
 
@@ -121,6 +121,14 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         "settings": settings.to_dict(),
     }
     calib = None
+    artifacts = [engine_files.PLAN, engine_files.LAYERS]
+    if settings.int8_quantization == explicit.QDQ:  # TensorRT builds the Q/DQ model made here (explicit.py)
+        onnx_path, details["int8"] = explicit.make_qdq_model(ctx, onnx_path, input_name)
+        check_onnx_opset(onnx_facts(onnx_path), host.version)
+        artifacts.append(ArtifactOut(explicit.QDQ_MODEL, "qdq-onnx"))
+    if settings.fp16_onnx:  # TensorRT 11: FP16 must be in the ONNX (explicit.py)
+        onnx_path, details["fp16"] = explicit.make_fp16_model(ctx, onnx_path)
+        artifacts.append(ArtifactOut(explicit.FP16_MODEL, "fp16-onnx"))
     if settings.calibration is not None:
         calib = _calibration(ctx, settings.calibration, input_name, facts, host)
         details["calibration"] = {"status": calib.status, "cache": str(calib.cache or ""), "key": calib.key.to_dict()}
@@ -164,7 +172,6 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         )
         if saved is not None:
             details["timing_cache"]["saved"] = saved
-    artifacts = [engine_files.PLAN, engine_files.LAYERS]
     ctx.path(engine_files.PLAN).write_bytes(built.plan)
     layer_count = engine_files.write_layers_json(ctx.path(engine_files.LAYERS), built.engine_information)
     if profile.outputs.ultralytics_engine:
@@ -195,4 +202,6 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         f"{layer_count} layers, {built.seconds:.1f} s"
     )
     inputs = {"calibration": details["calibration"]} if calib is not None else {}
+    if "int8" in details:
+        inputs = {"calibration": details["int8"]["calibration_data"]}
     return StageResult(details=details, artifacts=tuple(artifacts), inputs=inputs)

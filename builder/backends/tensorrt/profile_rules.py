@@ -73,11 +73,14 @@ def _check_int8_dynamic_on_trt10(data: dict[str, Any], report: Report) -> None:
     keys = (("tensorrt",), ("precision",))
     if [report.get(data, key) for key in keys] != ["10", "int8"]:
         return
+    if report.get(data, ("int8", "quantization")) != "calibrator":  # explicit Q/DQ (the default) calibrates on CPU
+        return
     batch = data.get("batch")
     if isinstance(batch, dict) and len({batch.get("min"), batch.get("opt"), batch.get("max")}) > 1:
         report.add(
             ("batch",),
             'INT8 calibration with a dynamic batch is refused on `tensorrt: "10"`: TensorRT 10.8 asks for a '
             "calibration profile for runtime dimensions, ultralytics skips it on 10.x (internal errors), and it has "
-            'not been tried on a GPU; use a static batch (`batch: N`), or `tensorrt: "8.6"`',
+            "not been tried on a GPU; use explicit quantization (`int8: {quantization: qdq}`, the default: the "
+            'scales are in the ONNX), a static batch (`batch: N`), or `tensorrt: "8.6"`',
         )

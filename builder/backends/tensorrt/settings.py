@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from builder.backends.tensorrt.explicit import QDQ, explicit_int8_flags, fp16_on_the_onnx
 from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
@@ -71,6 +72,8 @@ class TrtBuildSettings:
     build_gpu: dict[str, Any] | None  # the GPU TensorRT builds (and times tactics) on
     input_hw_range: str = HW_FIXED  # why H/W are fixed or ranged (see shapes_from_profile)
     layer_precisions: str = ""  # INT8: the rule that keeps head layers out of INT8 (see precision_constraints)
+    int8_quantization: str = ""  # INT8: "qdq" (explicit, builder.backends.tensorrt.explicit) or "calibrator"
+    fp16_onnx: bool = False  # FP16 on TensorRT 11: an FP16 ONNX is built, no flag (explicit.make_fp16_model)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the manifest's build details."""
@@ -120,7 +123,8 @@ def build_settings_from_profile(
     feats = features_for(trt_version)
     check_hardware_compatibility(profile, gpu)
     flags: list[str] = []
-    if profile.precision is Precision.FP16:
+    fp16_onnx = profile.precision is Precision.FP16 and fp16_on_the_onnx(feats)
+    if profile.precision is Precision.FP16 and not fp16_onnx:
         flags.append("FP16")
     elif profile.precision is Precision.INT8:
         flags += ["INT8", "FP16"]  # layers left out of INT8 fall back to FP16, not FP32
@@ -130,16 +134,22 @@ def build_settings_from_profile(
         flags.append("VERSION_COMPATIBLE")
     compat = profile.hardware_compatibility is not HardwareCompatibility.NONE or profile.version_compatible
     calibration = None
+    network_flags, quantization = feats.network_flags, ""
     if profile.precision is Precision.INT8:
         if profile.int8 is None:
             raise ProfileError([FieldError(profile.source, "int8", "precision int8 needs an `int8:` section (data)")])
-        if profile.dynamic and not feats.calibration_profile:
+        quantization = profile.int8.quantization
+        if quantization != QDQ and profile.dynamic and not feats.calibration_profile:
             raise HostEnvironmentError(
                 f"profile '{profile.name}' calibrates INT8 with a dynamic batch ({profile.batch.min}..."
                 f"{profile.batch.max}), which this builder refuses on TensorRT {trt_version}: " + INT8_DYNAMIC_ON_10,
-                hint="use a static batch (`batch: N`) for INT8 on TensorRT 10, or build it with TensorRT 8.6 "
-                '(`tensorrt: "8.6"`, the trt image)',
+                hint="use explicit quantization (`int8: {quantization: qdq}`, the default), a static batch "
+                '(`batch: N`), or TensorRT 8.6 (`tensorrt: "8.6"`, the trt image)',
             )
+    if quantization == QDQ:  # explicit: the scales are in the Q/DQ model; no calibrator (explicit.py)
+        network_flags, precision_flags = explicit_int8_flags(feats)
+        flags = [*precision_flags, *(f for f in flags if f not in ("INT8", "FP16"))]
+    elif profile.int8 is not None and profile.precision is Precision.INT8:
         calibration = CalibrationSettings(
             data=profile.int8.data,
             samples=profile.int8.samples,
@@ -150,7 +160,7 @@ def build_settings_from_profile(
         )
     return TrtBuildSettings(
         trt_version=str(trt_version),
-        network_flags=feats.network_flags,
+        network_flags=network_flags,
         builder_flags=tuple(flags),
         cleared_flags=() if profile.tf32 else ("TF32",),
         parser_flags=("NATIVE_INSTANCENORM",) if compat else (),  # Polygraphy's advice for compatible engines
@@ -163,7 +173,9 @@ def build_settings_from_profile(
         calibration=calibration,
         build_gpu=gpu.to_dict() if gpu is not None else None,
         input_hw_range=hw_range_reason(profile),
-        layer_precisions=INT8_HEAD_RULE if profile.precision is Precision.INT8 and feats.precision_flags else "",
+        layer_precisions=INT8_HEAD_RULE if calibration is not None and feats.precision_flags else "",
+        int8_quantization=quantization,
+        fp16_onnx=fp16_onnx,
     )
 
 

@@ -1,7 +1,8 @@
 """TensorRT version gates: which API each supported version has, decided from the version string alone.
 
-Supported: 8.6.x and 10.x fully; 11.x for what it kept (FP32 builds). TensorRT 11 removed the FP16/INT8
-builder flags and ``IInt8Calibrator`` (networks are always strongly typed), so a profile that needs them is
+Supported: 8.6.x, 10.x and 11.x. TensorRT 11 removed the FP16/INT8 builder flags and ``IInt8Calibrator`` (networks
+are always strongly typed): FP16 and INT8 build there from an ONNX that carries the precision (the FP16 ONNX and the
+Q/DQ model made by ``explicit``), and a profile that needs the calibrator (``int8.quantization: calibrator``) is
 refused with an explanation instead of failing deep inside the build. Enum members are always named, never
 numbered: 11.0 renumbered ``NetworkDefinitionCreationFlag``.
 """
@@ -100,7 +101,7 @@ def features_for(version: TrtVersion) -> TrtFeatures:
     if version.major == 11:
         return TrtFeatures("11", (), precision_flags=False, calibration_profile=False, max_onnx_opset=opset)
     raise HostEnvironmentError(
-        f"TensorRT {version} is not supported: this builder knows TensorRT 8.6, 10.x and (FP32 only) 11.x",
+        f"TensorRT {version} is not supported: this builder knows TensorRT 8.6, 10.x and 11.x",
         hint=TRT_IMAGE_HINT,
     )
 
@@ -121,15 +122,16 @@ def check_profile_supported(profile: Profile, version: TrtVersion) -> TrtFeature
             hint=f"build in the {flavour} image (`make image FLAVOUR={flavour}`; `make engine` picks it from the "
             f"profile unless --image overrides it), or change `tensorrt:` in the profile",
         )
-    if profile.precision is not Precision.FP32 and not feats.precision_flags:
-        removed = "the FP16/INT8 builder flags"
-        if profile.precision is Precision.INT8:
-            removed += " and the INT8 calibrator"
+    implicit_int8 = (
+        profile.precision is Precision.INT8 and profile.int8 is not None and profile.int8.quantization != "qdq"
+    )
+    if implicit_int8 and not feats.precision_flags:  # FP16 and Q/DQ INT8 build on 11 from the ONNX (explicit.py)
         raise HostEnvironmentError(
-            f"profile '{profile.name}' asks for precision {profile.precision.value}, but TensorRT {version} removed "
-            f"{removed}: networks are always strongly typed, so reduced precision must already be in the ONNX "
-            "(NVIDIA ModelOpt AutoCast for FP16, explicit Q/DQ for INT8), which this builder does not produce",
-            hint=f"{TRT_IMAGE_HINT}, or any TensorRT 10.x image; or set `precision: fp32` for TensorRT 11",
+            f"profile '{profile.name}' asks for TensorRT's INT8 calibrator (`int8.quantization: calibrator`), "
+            f"but TensorRT {version} removed it: networks are always strongly typed, so INT8 must be explicit "
+            "Q/DQ in the ONNX",
+            hint="set `int8.quantization: qdq` (the default): the build makes that Q/DQ model from the same "
+            f"calibration images; or {TRT_IMAGE_HINT}",
         )
     if profile.opset > feats.max_onnx_opset:
         raise HostEnvironmentError(

@@ -108,8 +108,10 @@ def test_facts_and_version_gates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert facts["gpu"] == H100.to_dict() and facts["gpus"] == [H100.to_dict()] and facts["target_match"] == "no target"
     assert facts["polygraphy"] and "trtexec" in facts
     install(monkeypatch, make_fake_trt("11.0.0.114"))
-    with pytest.raises(HostEnvironmentError, match="removed the FP16/INT8 builder flags"):
-        backend.check_available(trt_profile(precision=Precision.FP16))
+    with pytest.raises(HostEnvironmentError, match="removed it: networks are always strongly typed"):
+        backend.check_available(
+            trt_profile(precision=Precision.INT8, int8=Int8Spec(data="c", quantization="calibrator"))
+        )
     assert backend.check_available(trt_profile(precision=Precision.FP32)).facts()["tensorrt_family"] == "11"
     with pytest.raises(HostEnvironmentError, match="targets GPU 'A10'"):
         backend.check_available(trt_profile(target=TargetSpec(gpu="A10")))
@@ -235,7 +237,11 @@ def _calibration_images(ctx: StageContext) -> Path:
 def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dynamic_onnx: Path, version: str, calibration_profile: bool
 ) -> None:
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2), batch=BatchSpec(1, 2, 4))
+    profile = trt_profile(
+        precision=Precision.INT8,
+        int8=Int8Spec(data="calib", samples=2, quantization="calibrator"),
+        batch=BatchSpec(1, 2, 4),
+    )
     trt = make_fake_trt(version)
     install(monkeypatch, trt)
     ctx = build_ctx(tmp_path, dynamic_onnx, profile)
@@ -274,7 +280,9 @@ def test_int8_calibrates_once_then_reuses_then_refuses_a_stale_cache(
         backend.build(ctx, ctx.workdir / "model.onnx")
     assert "made for other inputs" in err.value.message and "data_sha256" in err.value.message
 
-    off = replace(ctx, profile=replace(profile, int8=Int8Spec(data="calib", samples=2, cache="off")))
+    off = replace(
+        ctx, profile=replace(profile, int8=Int8Spec(data="calib", samples=2, cache="off", quantization="calibrator"))
+    )
     assert backend.build(off, off.workdir / "model.onnx").details["calibration"]["status"] == "cache off"
 
 
@@ -284,7 +292,11 @@ def test_an_unreadable_calibration_image_is_the_reported_error(
     from builder.yolo.preprocess import ImageError
 
     install(monkeypatch, make_fake_trt("8.6.1.6"))
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2), batch=BatchSpec(1, 1, 1))
+    profile = trt_profile(
+        precision=Precision.INT8,
+        int8=Int8Spec(data="calib", samples=2, quantization="calibrator"),
+        batch=BatchSpec(1, 1, 1),
+    )
     ctx = build_ctx(tmp_path, dynamic_onnx, profile)
     folder = _calibration_images(ctx)
     (folder / "zidane.jpg").write_bytes(b"\xff\xd8 truncated jpeg")

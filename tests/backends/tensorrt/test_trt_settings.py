@@ -38,7 +38,11 @@ def test_fp16_static_on_86_and_10() -> None:
 
 
 def test_int8_dynamic_calibrates_at_the_opt_batch_with_calibration_profile_only_on_86() -> None:
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=64), batch=BatchSpec(1, 4, 8))
+    profile = trt_profile(
+        precision=Precision.INT8,
+        int8=Int8Spec(data="calib", samples=64, quantization="calibrator"),
+        batch=BatchSpec(1, 4, 8),
+    )
     s86 = build_settings_from_profile(profile, V86, H100)
     with pytest.raises(HostEnvironmentError, match="calibrates INT8 with a dynamic batch"):
         build_settings_from_profile(profile, V10, H100)  # issue 17 §2 item 6: refused on 10.x (docs/tensorrt.md)
@@ -75,7 +79,9 @@ def test_tf32_compatibility_and_level() -> None:
 
 
 def test_settings_are_recorded_as_plain_json() -> None:
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib"), batch=BatchSpec(1, 2, 4))
+    profile = trt_profile(
+        precision=Precision.INT8, int8=Int8Spec(data="calib", quantization="calibrator"), batch=BatchSpec(1, 2, 4)
+    )
     data = build_settings_from_profile(profile, V86, None).to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["input_shapes"] == {"min": [1, 3, 64, 64], "opt": [2, 3, 64, 64], "max": [4, 3, 64, 64]}

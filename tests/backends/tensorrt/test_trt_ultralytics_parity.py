@@ -120,7 +120,9 @@ def test_int8_build_applies_and_records_the_constraints(
     trt = make_fake_trt(version)
     install(monkeypatch, trt)
     ctx = build_ctx(
-        tmp_path, static_onnx, trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2))
+        tmp_path,
+        static_onnx,
+        trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2, quantization="calibrator")),
     )
     _calibration_images(ctx)
     details = backend.build(ctx, ctx.workdir / "model.onnx").details

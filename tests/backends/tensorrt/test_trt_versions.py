@@ -70,20 +70,20 @@ def test_unsupported_versions_are_refused_with_the_image_hint(text: str) -> None
     assert "make image FLAVOUR=trt" in (err.value.hint or "") and err.value.exit_code == ExitCode.ENVIRONMENT
 
 
-def test_fp16_on_trt11_is_refused_explaining_strong_typing_and_the_image() -> None:
+def test_fp16_on_trt11_is_accepted_the_precision_comes_from_the_onnx() -> None:
+    # TensorRT 11 has no BuilderFlag.FP16: the build converts the ONNX (explicit.make_fp16_model) instead
+    assert (
+        check_profile_supported(trt_profile(precision=Precision.FP16), parse_trt_version("11.0.0.114")).family == "11"
+    )
+
+
+def test_int8_on_trt11_builds_the_qdq_model_and_refuses_the_removed_calibrator() -> None:
+    implicit = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", quantization="calibrator"))
     with pytest.raises(HostEnvironmentError) as err:
-        check_profile_supported(trt_profile(precision=Precision.FP16), parse_trt_version("11.0.0.114"))
-    message, hint = err.value.message, err.value.hint or ""
-    assert "'yolo-trt'" in message and "precision fp16" in message and "TensorRT 11.0.0.114 removed" in message
-    assert "FP16/INT8 builder flags" in message and "strongly typed" in message and "ModelOpt" in message
-    assert "INT8 calibrator" not in message
-    assert "nvcr.io/nvidia/tensorrt:23.08-py3" in hint and "precision: fp32" in hint
-
-
-def test_int8_on_trt11_names_the_removed_calibrator() -> None:
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib"))
-    with pytest.raises(HostEnvironmentError, match="the INT8 calibrator"):
-        check_profile_supported(profile, parse_trt_version("11.1.0.106"))
+        check_profile_supported(implicit, parse_trt_version("11.1.0.106"))
+    assert "INT8 calibrator" in err.value.message and "int8.quantization: qdq" in (err.value.hint or "")
+    explicit = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib"))  # quantization: qdq (default)
+    assert check_profile_supported(explicit, parse_trt_version("11.1.0.106")).family == "11"
 
 
 def test_what_each_version_accepts() -> None:
@@ -92,7 +92,8 @@ def test_what_each_version_accepts() -> None:
     for text in ("8.6.1.6", "10.0.1.6", "10.13.0.35"):
         for profile in (fp32, fp16, int8):
             assert check_profile_supported(profile, parse_trt_version(text)).family in ("8.6", "10")
-    assert check_profile_supported(fp32, parse_trt_version("11.0.0.114")).family == "11"
+    for profile in (fp32, fp16, int8):  # FP16 from an FP16 ONNX, INT8 from the Q/DQ model
+        assert check_profile_supported(profile, parse_trt_version("11.0.0.114")).family == "11"
 
 
 def test_profile_opset_above_the_parser_is_refused_before_export() -> None:
