@@ -25,7 +25,8 @@ class JsonContentError(ValueError):
     """Valid JSON syntax that the tool's records cannot hold; ``field`` names where (``""``: the whole document)."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field or '(the document)'}: {problem}")
+        shown = field if len(field) <= 80 else field[:60] + "…"  # a path 64 levels deep is mostly "[0]"
+        super().__init__(f"{shown or '(the document)'}: {problem}")
         self.field = field
         self.problem = problem
 
