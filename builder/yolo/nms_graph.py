@@ -58,9 +58,9 @@ def embed_nms(model: Any, anchors: int | None = None, max_det: int = MAX_DET, io
     old = graph.output[0].name
     nc, anchors = dims[1] - 4, dims[2]
     k = min(max_det, anchors)
-    for node in graph.node:
-        node.output[:] = [HEAD_OUTPUT if name == old else name for name in node.output]
-        node.input[:] = [HEAD_OUTPUT if name == old else name for name in node.input]
+    for existing in graph.node:
+        existing.output[:] = [HEAD_OUTPUT if name == old else name for name in existing.output]
+        existing.input[:] = [HEAD_OUTPUT if name == old else name for name in existing.input]
     del graph.output[:]
 
     made: set[str] = set()
