@@ -230,3 +230,22 @@ def test_sidecar_triton_and_ops_doc_declare_final_detections(embedded: StageCont
     text = "\n".join(_decoding(metadata))
     assert "Final detections (NMS inside the model)" in text and "no NMS to run" in text
     assert "x1, y1, x2, y2" in text and "Classes: 0:" in text
+
+
+def test_embedded_nms_with_a_dynamic_batch(tmp_path: Path) -> None:
+    """One NonMaxSuppression serves every batch size (no per-image loop unrolled at export, unlike nms=True)."""
+    from builder.ops.triton import triton_model
+    from builder.profile import BatchSpec
+    from tests.ops.fakes import synthetic_manifest
+
+    ctx = _built(tmp_path, outputs=OutputsSpec(nms="embedded"), batch=BatchSpec(1, 2, 3))
+    export = ctx.handed(ExportResult)
+    assert export is not None and export.outputs[0].shape == (-1, 84, 6)  # 84 anchors at 64x64: max_det 84
+    details = verify_model.run(ctx).details
+    assert {r["batch"] for r in details["detections"]["images"]} == {1, 2, 3}
+    assert all(r["agreement"] == 1.0 for r in details["detections"]["images"])
+    import json
+
+    metadata = json.loads((ctx.workdir / "metadata.json").read_text())
+    config = triton_model(synthetic_manifest("test-nms"), metadata).config
+    assert "max_batch_size: 3" in config and "dims: [ 84, 6 ]" in config
