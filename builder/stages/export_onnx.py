@@ -100,7 +100,7 @@ def onnx_from_checkpoint(
             model_proto = _embedded(model_proto, shapes, profile)
             head = nms_graph.HEAD_OUTPUT
         onnx.save(model_proto, str(out_path))
-        log(f"export: wrote {out_path.name}" + ("" if head is None else f" ({profile.outputs.nms} NMS)"))
+        log(f"export: wrote {out_path.name}" + ("" if head is None else f" (outputs.nms: {profile.outputs.nms})"))
     if head is not None:
         shapes = _final_shapes(model_proto, shapes, profile)
     described = _describe_onnx(model_proto)
