@@ -58,6 +58,8 @@ class ExportResult:
     names: tuple[str, ...]  # class names; index = class id
     stride: int
     task: str  # "detect", "segment", ...
+    nms: str = "external"  # outputs.nms: external (raw head out) | embedded | end2end (final detections out)
+    head: str | None = None  # embedded / end2end: the raw head tensor inside the graph (the verify reference's)
 
 
 class BackendHost(Protocol):

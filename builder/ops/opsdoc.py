@@ -138,7 +138,9 @@ def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
 def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     dec = metadata.get("output_decoding") or {}
     names = _class_names(metadata.get("names"))
-    if dec.get("format") != "xywh+class_scores":
+    if dec.get("format") == "final_detections":
+        lines = _final_detections(dec)
+    elif dec.get("format") != "xywh+class_scores":
         lines = [
             f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: "
             "decode them as that task's ultralytics head does."
@@ -156,6 +158,19 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     if names:
         lines += ["", "Classes: " + ", ".join(f"{index}: {name}" for index, name in names) + "."]
     return lines
+
+
+def _final_detections(dec: Mapping[str, Any]) -> list[str]:
+    """outputs.nms embedded / end2end: the model returns final detections (docs/outputs.md)."""
+    how = "NMS inside the model" if dec.get("nms") == "embedded" else "the model's NMS-free end-to-end head"
+    return [
+        f"Final detections ({how}): layout {dec.get('layout', '?')}, {dec.get('num_classes', '?')} classes; "
+        "no NMS to run.",
+        f"- Each row: {dec.get('boxes', '?')}; {dec.get('scores', '?')}.",
+        f"- Padding: {dec.get('padding', '?')}.",
+        "- To read: keep rows with score above your confidence threshold (rows are sorted, stop at the first "
+        "below it); undo the letterbox: x = (x - pad_x) / r, y = (y - pad_y) / r.",
+    ]
 
 
 def _backend_title(backend: Any) -> str:

@@ -44,6 +44,7 @@ NAME_HELP = (
 DEFAULT_PROFILE = "cpu-fp32-shapes"
 STRIDE = 32  # YOLO's largest stride: image sides must be multiples of it
 SEED_MAX = 2**32 - 1
+NMS_MODES = ("external", "embedded", "end2end")  # outputs.nms: who selects the final detections
 
 PRECISION_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "fp32": {
@@ -361,6 +362,15 @@ OUTPUTS = Section(
             Boolean(),
             'Also publish a copy of the engine with the metadata header that ultralytics\' `YOLO("x.engine")` reads.',
             default=False,
+        ),
+        Field(
+            "nms",
+            Choice(NMS_MODES),
+            "What the model returns (detect). `external`: the raw head `output0` (batch, 4 + classes, anchors), "
+            "decoded and NMS-ed by the caller; `embedded`: ONNX `NonMaxSuppression` appended to the graph, "
+            "`output0` (batch, 300, 6) final detections `x1, y1, x2, y2, score, class`; `end2end`: the NMS-free "
+            "one-to-one head of models that have one (YOLO26), same output (docs/outputs.md).",
+            default="external",
         ),
     ),
     cls=OutputsSpec,

@@ -165,6 +165,7 @@ class BenchmarkSpec:
 @dataclass(frozen=True)
 class OutputsSpec:
     ultralytics_engine: bool = False  # also write an engine with ultralytics' metadata header
+    nms: str = "external"  # external | embedded | end2end: raw head, NMS in the graph, or the NMS-free head
 
 
 @dataclass(frozen=True)

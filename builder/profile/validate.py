@@ -6,6 +6,7 @@ only maker of :class:`ValidProfileData`, the only input the complete step accept
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,7 @@ def validate_profile_data(data: dict[str, Any], report: Report, table: Section =
     _check_hardware_compatibility(data, report)
     _check_backend(data, report, table)
     _check_verify(data, report)
+    _check_nms(data, report)
 
 
 def _check_model(data: dict[str, Any], report: Report) -> None:
@@ -162,3 +164,32 @@ def _check_verify(data: dict[str, Any], report: Report) -> None:
     images = verify.get("images", VERIFY.field("images").default)
     if random_inputs == 0 and images == []:
         report.add(("verify",), "compares nothing: set verify.random_inputs to 1 or more, or list verify.images")
+
+
+#: ultralytics' model YAMLs whose detect head has the NMS-free one-to-one branch (``end2end: True`` in the YAML;
+#: ultralytics 8.4.190 cfg/models/26/yolo26*.yaml, cfg/models/v10/yolov10*.yaml); a checkpoint is checked at export
+END2END_YAML = r"^(yolo26|yolov10|yoloe-26)"
+
+
+def _check_nms(data: dict[str, Any], report: Report) -> None:
+    mode = report.get(data, ("outputs", "nms"))
+    if mode is MISSING or mode == "external":
+        return
+    task = report.get(data, ("task",))
+    if task is not MISSING and task != "detect":
+        report.add(
+            ("outputs", "nms"), f"{mode!r} is for task detect only (this profile's task is {task}); use external"
+        )
+    if report.get(data, ("backend",)) == "onnxruntime" and report.get(data, ("precision",)) == "int8":
+        report.add(
+            ("outputs", "nms"),
+            f"{mode!r} is not built at precision int8 on onnxruntime (the quantizer would reach into the "
+            "selection); use external, or precision fp32",
+        )
+    yaml = report.get(data, ("model", "yaml"))
+    if mode == "end2end" and isinstance(yaml, str) and not re.match(END2END_YAML, yaml):
+        report.add(
+            ("outputs", "nms"),
+            f"'end2end' needs a model with an NMS-free (one-to-one) head, and {yaml} has none "
+            "(YOLO26 and YOLOv10 have one, e.g. yolo26n.yaml); use embedded for NMS inside the graph",
+        )

@@ -27,6 +27,7 @@ from builder.nonfinite import refuse_nonfinite_outputs, refuse_nonfinite_weights
 from builder.profile import Profile
 from builder.stage_types import ArtifactOut, ExportResult, StageContext, StageResult, TensorSpec
 from builder.weights import WeightsFingerprint, weights_fingerprint
+from builder.yolo import nms_graph
 from builder.yolo.shapes import input_shape
 
 NAME = "export"
@@ -48,13 +49,16 @@ class ExportInfo:
     names: tuple[str, ...]
     stride: int
     task: str
+    head: str | None = None  # embedded / end2end: the raw head tensor inside the graph
 
 
 def run(ctx: StageContext) -> StageResult:
     """Export the profile's model to ``model.onnx`` in the build folder."""
     info = onnx_from_checkpoint(ctx.profile, ctx.models_dir, ctx.workdir / ONNX_NAME, ctx.log, scratch=ctx.scratch)
     onnx = ArtifactOut(ONNX_NAME, "onnx")
-    handed = ExportResult(onnx, info.input, info.outputs, info.names, info.stride, info.task)
+    handed = ExportResult(
+        onnx, info.input, info.outputs, info.names, info.stride, info.task, ctx.profile.outputs.nms, info.head
+    )
     inputs = {"onnx": {"path": ONNX_NAME, "sha256": info.details["onnx_sha256"]}}
     return StageResult(details=info.details, artifacts=(onnx,), inputs=inputs, output=handed)
 
@@ -83,13 +87,22 @@ def onnx_from_checkpoint(
         raw = _ultralytics_export(yolo, profile, Path(tmp), log)
         exported_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
         model_proto = _reproducible_onnx(raw, profile)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    import onnx
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        import onnx
 
-    onnx.save(model_proto, str(out_path))
-    log(f"export: wrote {out_path.name}; comparing PyTorch and ONNX Runtime outputs")
-    check = _check_against_pytorch(yolo.model, out_path, profile)
-    shapes = check.pop("shapes_at_imgsz")
+        head = _head_output(model_proto, profile)
+        checked = Path(tmp) / "checked.onnx"  # the raw head exposed: what PyTorch is compared with
+        onnx.save(model_proto if head is None else nms_graph.exposing(model_proto, [head]), str(checked))
+        log(f"export: comparing PyTorch and ONNX Runtime outputs{'' if head is None else f' (raw head {head})'}")
+        check = _check_against_pytorch(yolo.model, checked, profile, head)
+        shapes = check.pop("shapes_at_imgsz")
+        if profile.outputs.nms == "embedded":
+            model_proto = _embedded(model_proto, shapes, profile)
+            head = nms_graph.HEAD_OUTPUT
+        onnx.save(model_proto, str(out_path))
+        log(f"export: wrote {out_path.name}" + ("" if head is None else f" (outputs.nms: {profile.outputs.nms})"))
+    if head is not None:
+        shapes = _final_shapes(model_proto, shapes, profile)
     described = _describe_onnx(model_proto)
     names, stride = _class_names(yolo.model), int(max(yolo.model.stride))
     details = {
@@ -108,10 +121,11 @@ def onnx_from_checkpoint(
         "exported_at": exported_at,
         "stripped": STRIPPED,
         "onnx_sha256": sha256_file(out_path),
+        "nms": _nms_details(profile, head),
     }
     outputs = tuple(_at_imgsz(v, shapes) for v in described["outputs"])
     return ExportInfo(
-        out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task
+        out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task, head
     )
 
 
@@ -156,6 +170,11 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
                 hint="point model.checkpoint at a .pt saved by ultralytics (model.save() or training)",
             ) from err
     refuse_nonfinite_weights(yolo.model, str(fingerprint.path or spec.yaml))  # not "try another opset" later
+    if profile.outputs.nms == "end2end" and getattr(_detect_head(yolo.model), "one2one_cv2", None) is None:
+        raise ModelError(
+            f"{fingerprint.identity} has no NMS-free (end-to-end) head, which outputs.nms: end2end needs",
+            hint="use outputs.nms: embedded (NMS inside the graph) for this model, or a YOLO26 model for end2end",
+        )
     if yolo.task != profile.task:
         raise ModelError(
             f"{fingerprint.identity} is a {yolo.task!r} model, but the profile's task is {profile.task!r}",
@@ -183,6 +202,7 @@ def _ultralytics_export(yolo: Any, profile: Profile, folder: Path, log: Callable
             dynamic=profile.dynamic,
             batch=batch,
             simplify=profile.simplify,
+            nms=False if profile.outputs.nms == "end2end" else None,  # embedded: appended by us (nms_graph)
             device="cpu",
             verbose=False,
         )
@@ -196,6 +216,60 @@ def _ultralytics_export(yolo: Any, profile: Profile, folder: Path, log: Callable
     if not path.is_file():
         raise ExportError(f"ultralytics reported no ONNX file in {folder}", hint="rerun with a fresh scratch folder")
     return path
+
+
+def _detect_head(model: Any) -> Any:
+    """The model's last module (the Detect head of a detect model)."""
+    return model.model[-1]
+
+
+def _head_output(model: Any, profile: Profile) -> str | None:
+    """end2end: the raw one-to-one head inside ultralytics' end-to-end graph (what PyTorch and verify compare)."""
+    if profile.outputs.nms != "end2end":
+        return None
+    try:
+        return nms_graph.end2end_head(model)
+    except ValueError as err:
+        raise ExportError(
+            f"the end-to-end export of {profile.model.identity} has no raw head to verify against: {err}",
+            hint="report the model; outputs.nms: embedded verifies the same way and needs no end-to-end head",
+        ) from err
+
+
+def _embedded(model: Any, shapes: dict[str, list[int]], profile: Profile) -> Any:
+    """The raw export with ONNX NonMaxSuppression appended (:func:`builder.yolo.nms_graph.embed_nms`)."""
+    anchors = shapes[model.graph.output[0].name][2]
+    try:
+        return nms_graph.embed_nms(model, anchors)
+    except Exception as err:  # a head of another shape, or onnx.checker's verdict on the result
+        raise ExportError(
+            f"could not append NMS to the export of {profile.model.identity}: {first_line(err)}",
+            hint="outputs.nms: embedded needs a detect model's raw output (batch, 4 + classes, anchors)",
+        ) from err
+
+
+def _final_shapes(model: Any, shapes: dict[str, list[int]], profile: Profile) -> dict[str, list[int]]:
+    """Shapes at imgsz with the final-detections output (batch, max_det, 6) in place of the raw head's."""
+    batch = -1 if profile.dynamic else profile.batch.opt
+    final = {}
+    for output in model.graph.output:
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in output.type.tensor_type.shape.dim]
+        final[output.name] = [batch, *dims[1:]]
+    input_name = model.graph.input[0].name
+    return {input_name: shapes[input_name], **final}
+
+
+def _nms_details(profile: Profile, head: str | None) -> dict[str, Any]:
+    mode = profile.outputs.nms
+    if mode == "external":
+        return {"mode": mode}
+    how = (
+        "ultralytics nms=False export: the one-to-one head's top max_det (Detect.postprocess), no NMS"
+        if mode == "end2end"
+        else "ONNX NonMaxSuppression appended to the raw export: best class per anchor, class-aware NMS at IoU "
+        f"{nms_graph.NMS_IOU}, top {nms_graph.MAX_DET} (builder/yolo/nms_graph.py)"
+    )
+    return {"mode": mode, "head": head, "max_det": nms_graph.MAX_DET, "how": how}
 
 
 def _reproducible_onnx(path: Path, profile: Profile) -> Any:
@@ -251,15 +325,18 @@ def _versions() -> dict[str, str]:
     return {"ultralytics": ultralytics.__version__, "torch": torch.__version__, "onnx": onnx.__version__}
 
 
-def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dict[str, Any]:
-    """Run PyTorch and ONNX Runtime on the same seeded inputs (batch min and max, or the static batch)."""
+def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile, head: str | None = None) -> dict[str, Any]:
+    """Run PyTorch and ONNX Runtime on the same seeded inputs (batch min and max, or the static batch).
+
+    ``head``: compare only this ONNX tensor, the raw one-to-one head of an end-to-end export, with PyTorch's.
+    """
     import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    names = [o.name for o in session.get_outputs()]
-    reference = _pytorch_reference(model)
+    names = [head] if head is not None else [o.name for o in session.get_outputs()]
+    reference = _pytorch_reference(model, end2end_head=head is not None)
     rng = np.random.default_rng(profile.verify.seed)
     batches = sorted({profile.batch.min, profile.batch.max}) if profile.dynamic else [profile.batch.opt]
     outputs: dict[str, dict[str, Any]] = {}
@@ -271,7 +348,7 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
         expected = reference(feed)
         refuse_nonfinite_outputs(expected, profile.model.identity, batch)
         try:
-            got = session.run(None, {input_name: feed})
+            got = session.run(names, {input_name: feed})
         except Exception as err:  # onnxruntime's own exception types
             raise ExportError(
                 f"ONNX Runtime cannot run the exported model at batch {batch}: {first_line(err)}",
@@ -310,8 +387,11 @@ def _check_against_pytorch(model: Any, onnx_path: Path, profile: Profile) -> dic
     }
 
 
-def _pytorch_reference(model: Any) -> Callable[[Any], list[Any]]:
-    """An FP32 eval copy whose heads return exactly the exported outputs (export mode, no end-to-end head)."""
+def _pytorch_reference(model: Any, *, end2end_head: bool = False) -> Callable[[Any], list[Any]]:
+    """An FP32 eval copy whose heads return exactly the exported outputs (export mode, no end-to-end head).
+
+    ``end2end_head``: the end-to-end head's raw one-to-one output (B, 4 + nc, A) instead, before its top-k.
+    """
     import copy
 
     import torch
@@ -319,12 +399,14 @@ def _pytorch_reference(model: Any) -> Callable[[Any], list[Any]]:
 
     net = copy.deepcopy(model).float().eval()
     if hasattr(net, "end2end"):
-        net.end2end = False  # what ultralytics' ONNX export does without nms
+        net.end2end = end2end_head  # without nms, ultralytics' ONNX export turns the end-to-end branch off
     for module in net.modules():
         if isinstance(module, Detect):
             module.export = True
             module.format = "onnx"  # type: ignore[assignment]
             module.shape = None
+            if end2end_head:  # Detect.forward calls postprocess(y.permute(0, 2, 1)): hand y back unpicked
+                module.postprocess = lambda preds: preds.permute(0, 2, 1)  # type: ignore[method-assign]
 
     def infer(feed: Any) -> list[Any]:
         with torch.no_grad():

@@ -117,3 +117,46 @@ def _describe_miss(i: int, ref: Detections, got: Detections, candidates: np.ndar
         return f"{what}: no unmatched detection of that class"
     best = candidates[np.argmax(ious)]
     return f"{what}: best candidate IoU {ious.max():.3f}, score {got.scores[best]:.4g}"
+
+
+def select_end2end(output: np.ndarray, top_k: int, max_det: int = 300) -> list[Detections]:
+    """What ultralytics' end-to-end head (``Detect.postprocess``) picks from its raw one-to-one output, no NMS.
+
+    ``output``: ``(batch, 4 + nc, anchors)``, xyxy boxes and per-class scores. Per image, as
+    ``Detect.get_topk_index`` (one group): the ``k = min(max_det, anchors)`` anchors of highest best-class score,
+    then the ``k`` highest (anchor, class) scores among them (an anchor may appear with several classes); the
+    first ``top_k`` of those, highest score first.
+
+    Raises:
+        ValueError: ``output`` is not (batch, 4 + nc, anchors) with nc >= 1.
+    """
+    if output.ndim != 3 or output.shape[1] < 5:
+        raise ValueError(f"expected YOLO detect output (batch, 4 + classes, anchors), got shape {output.shape}")
+    results = []
+    for image in output:
+        boxes, class_scores = image[:4].T.astype(np.float32), image[4:].T.astype(np.float32)  # (A, 4), (A, nc)
+        nc = class_scores.shape[1]
+        k = min(max_det, len(class_scores))
+        anchors = np.argsort(-class_scores.max(axis=1), kind="stable")[:k]
+        flat = class_scores[anchors].reshape(-1)
+        best = np.argsort(-flat, kind="stable")[: min(k, top_k)]
+        chosen = anchors[best // nc]
+        results.append(Detections(boxes[chosen], flat[best], (best % nc).astype(np.int64)))
+    return results
+
+
+def final_detections(output: np.ndarray, top_k: int) -> list[Detections]:
+    """Parse final detections ``(batch, n, 6)``: ``x1, y1, x2, y2, score, class`` rows (ultralytics' end-to-end
+    format, also the embedded-NMS graph's); rows of score <= 0 are padding. The ``top_k`` highest, score first.
+
+    Raises:
+        ValueError: ``output`` is not (batch, n, 6).
+    """
+    if output.ndim != 3 or output.shape[2] != 6:
+        raise ValueError(f"expected final detections (batch, detections, 6), got shape {output.shape}")
+    results = []
+    for image in output.astype(np.float32):
+        rows = image[image[:, 4] > 0]
+        rows = rows[np.argsort(-rows[:, 4], kind="stable")[:top_k]]
+        results.append(Detections(rows[:, :4], rows[:, 4], np.rint(rows[:, 5]).astype(np.int64)))
+    return results

@@ -54,17 +54,28 @@ class MapResult:
 
 
 def evaluate(
-    runner: Any, input_name: str, output_name: str, split: LabelledSplit, imgsz: tuple[int, int], batch: int = 1
+    runner: Any,
+    input_name: str,
+    output_name: str,
+    split: LabelledSplit,
+    imgsz: tuple[int, int],
+    batch: int = 1,
+    *,
+    end2end: bool = False,
 ) -> MapResult:
     """mAP of the model behind ``runner`` (a Polygraphy runner, not yet activated) on ``split``.
 
     ``batch``: the batch the model is fed at (a static-batch model's size); a last partial batch is filled by
-    repeating its last image, whose extra results are dropped.
+    repeating its last image, whose extra results are dropped. ``end2end``: the output holds final detections
+    (``outputs.nms`` embedded or end2end: (batch, max_det, 6)), which ultralytics' NMS only filters by confidence.
     """
     import numpy as np
 
+    def infer(x: Any) -> Any:
+        return np.asarray(runner.infer({input_name: x})[output_name])
+
     with runner:
-        return score_split(lambda x: np.asarray(runner.infer({input_name: x})[output_name]), split, imgsz, batch)
+        return score_split(infer, split, imgsz, batch, end2end=end2end)
 
 
 def score_split(

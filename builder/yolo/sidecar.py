@@ -45,7 +45,23 @@ def sidecar_metadata(profile: Profile, export: ExportResult, model_file: str) ->
         "outputs": [v.to_dict() for v in export.outputs],
         "names": list(export.names),  # index = class id
         "preprocessing": PREPROCESSING,
-        "output_decoding": _detect_decoding(len(export.names)) if export.task == "detect" else {"format": "raw"},
+        "output_decoding": _decoding(export),
+    }
+
+
+def _decoding(export: ExportResult) -> dict[str, Any]:
+    if export.task != "detect":
+        return {"format": "raw"}
+    if export.nms == "external":
+        return _detect_decoding(len(export.names))
+    return {  # outputs.nms embedded / end2end (docs/outputs.md)
+        "format": "final_detections",
+        "nms": export.nms,
+        "layout": ["batch", "max_det", "6"],
+        "num_classes": len(export.names),
+        "boxes": "x1, y1, x2, y2 in input pixels (letterboxed image), columns 0-3",
+        "scores": "column 4, highest first, no confidence threshold applied; column 5: class id (as float)",
+        "padding": "rows of score 0 after the last detection" if export.nms == "embedded" else "none",
     }
 
 

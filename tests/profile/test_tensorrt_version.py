@@ -44,16 +44,20 @@ int8:
 
 def test_int8_with_a_dynamic_batch_is_refused_on_tensorrt_10_only(tmp_path: Path) -> None:
     """Issue 17 §2 item 6 (docs/tensorrt.md): TensorRT 10.8 NvInfer.h asks for a calibration profile, ultralytics
-    8.4.190 skips it on 10.x; until a GPU settles it, the combination is refused at validation."""
+    8.4.190 skips it on 10.x; until a GPU settles it, the implicit calibrator with a dynamic batch is refused at
+    validation. Explicit Q/DQ (the default, issue 19) calibrates on the CPU: no TensorRT calibration profile."""
     import pytest
 
     from builder.errors import ProfileError
 
     dynamic = "batch:\n  min: 1\n  opt: 2\n  max: 4\n"
+    calibrator = INT8_BODY + "  quantization: calibrator\n"
     with pytest.raises(ProfileError) as err:
-        load_profile(write_profile(tmp_path, "int8-dyn-10", INT8_BODY + 'tensorrt: "10"\n' + dynamic), tmp_path)
+        load_profile(write_profile(tmp_path, "int8-dyn-10", calibrator + 'tensorrt: "10"\n' + dynamic), tmp_path)
     assert 'INT8 calibration with a dynamic batch is refused on `tensorrt: "10"`' in str(err.value)
-    assert "use a static batch (`batch: N`)" in str(err.value)
+    assert "a static batch (`batch: N`)" in str(err.value) and "quantization: qdq" in str(err.value)
+    explicit = load_profile(write_profile(tmp_path, "int8-qdq-10", INT8_BODY + 'tensorrt: "10"\n' + dynamic), tmp_path)
+    assert explicit.dynamic and explicit.int8 is not None and explicit.int8.quantization == "qdq"
     static = load_profile(write_profile(tmp_path, "int8-static-10", INT8_BODY + 'tensorrt: "10"\nbatch: 2\n'), tmp_path)
     assert static.tensorrt == "10" and not static.dynamic
     on_86 = load_profile(write_profile(tmp_path, "int8-dyn-86", INT8_BODY + 'tensorrt: "8.6"\n' + dynamic), tmp_path)
