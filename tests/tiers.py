@@ -41,6 +41,8 @@ HEAVY_FIXTURES = frozenset(
         "build_dir",  # tests/fixtures_model/test_profile_build.py: the shipped cpu-fp32-shapes profile, built
         "models_dir",  # tests/accuracy/conftest.py: the calibration and val images of the shipped INT8 profile
         "val_split",  # tests/fixtures_model/conftest.py: the fixture model's val split, regenerated (for mAP runs)
+        "embedded",  # tests/stages/test_nms_outputs.py: exports with embedded NMS / YOLO26's end-to-end head
+        "end2end",
         "farm_cluster",  # tests/farm/conftest.py: a local Ray cluster
         "docker_engine",  # tests/e2e/conftest.py: the real Docker engine, its images
         "cpu_image",

@@ -207,6 +207,7 @@ ONNXRUNTIME = register_backend(
         precisions=("fp32", "int8"),
         host_check="builder.ops.compat:check_onnxruntime_host",
         only_fields=("int8.head", "int8.search"),
+        profile_check="builder.backends.ort_profile_rules:check",
         triton=TritonPlatform("onnxruntime_onnx", "model.onnx", "KIND_CPU"),
     )
 )

@@ -180,12 +180,6 @@ def _check_nms(data: dict[str, Any], report: Report) -> None:
         report.add(
             ("outputs", "nms"), f"{mode!r} is for task detect only (this profile's task is {task}); use external"
         )
-    if report.get(data, ("backend",)) == "onnxruntime" and report.get(data, ("precision",)) == "int8":
-        report.add(
-            ("outputs", "nms"),
-            f"{mode!r} is not built at precision int8 on onnxruntime (the quantizer would reach into the "
-            "selection); use external, or precision fp32",
-        )
     yaml = report.get(data, ("model", "yaml"))
     if mode == "end2end" and isinstance(yaml, str) and not re.match(END2END_YAML, yaml):
         report.add(

@@ -7,7 +7,7 @@ DequantizeLinear nodes and takes the scales from them: no calibrator runs and no
 written on the GPU host.
 
 Flags per version (NVIDIA "Explicit Quantization" guide, docs.nvidia.com/deeplearning/tensorrt/latest/
-inference-library/quantized-types-explicit-quantization.html; migration table in shared/reference/TENSORRT.md §2.5):
+inference-library/quantized-types-explicit-quantization.html; precision flags deprecated from 10.12):
 
 * 8.6: weakly typed; ``BuilderFlag.INT8`` is required for any Q/DQ layer (8.x developer guide), ``FP16`` lets the
   layers left in float (the head's decode) run in FP16, as the implicit build does. No strong typing exists.

@@ -1,7 +1,7 @@
 """Explicit (Q/DQ) INT8 on TensorRT: the Q/DQ model made by the shared calibration pipeline is what TensorRT parses,
 with each version's flags and no calibrator, driven through the recording fake (trt_fakes.py).
 
-API facts (NVIDIA/TensorRT ``python/src/infer/pyCore.cpp``; shared/reference/TENSORRT.md §2.2, §2.5):
+API facts (NVIDIA/TensorRT ``python/src/infer/pyCore.cpp`` at release/10.0 .. 10.16 and release/11.0):
 8.6 has no strong typing and needs ``BuilderFlag.INT8`` for Q/DQ layers (8.x developer guide, "Explicit
 Quantization"); 10.x has ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` = 1 (release/10.0 .. 10.16; tensorrt-stubs
 10.13 agree), with which the guide says precision flags are not set; 11.x is always strongly typed, has no

@@ -34,6 +34,7 @@ def _exported(tmp_path_factory: pytest.TempPathFactory, mode: str, outputs: Outp
 
 @pytest.mark.parametrize("version", ["8.6.1.6", "10.3.0"])
 @pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.slow  # a real export per mode (module cache, not a fixture the tier rule sees)
 def test_engine_header_tells_autobackend_the_output_is_final(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, mode: str, version: str
 ) -> None:
