@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from builder.fixtures.shapes import ShapesSpec, generate
-from builder.fixtures.train import TASK_TRAIN, train, val_numbers
+from builder.fixtures.train import TASK_TRAIN, drop_torchvision_transforms, train, val_numbers
 
 
 def main(task: str, out: Path, hours: float) -> None:
@@ -32,7 +32,7 @@ def main(task: str, out: Path, hours: float) -> None:
     with open(Path("/tmp/runs") / task / "train" / "results.csv") as handle:
         rows = sum(1 for _ in handle) - 1
     metrics = YOLO(str(best)).val(
-        data=str(info.data_yaml), imgsz=spec.imgsz, batch=32, device="0", plots=False, verbose=False
+        data=str(info.train_data), imgsz=spec.imgsz, batch=32, device="0", plots=False, verbose=False
     )
     record = {
         "task": task,
@@ -52,7 +52,10 @@ def main(task: str, out: Path, hours: float) -> None:
         "device_name": torch.cuda.get_device_name(0),
         "results_rows": rows,
     }
-    shutil.copyfile(best, out / f"{task}.pt")
+    if task == "classify":  # loadable without torchvision (see drop_torchvision_transforms)
+        record["dropped_transforms"] = drop_torchvision_transforms(best, out / f"{task}.pt")
+    else:
+        shutil.copyfile(best, out / f"{task}.pt")
     (out / f"{task}.json").write_text(json.dumps(record, indent=2) + "\n")
     print("DONE", json.dumps(record))
 

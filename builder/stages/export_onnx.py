@@ -315,7 +315,7 @@ def _pytorch_reference(model: Any) -> Callable[[Any], list[Any]]:
     import copy
 
     import torch
-    from ultralytics.nn.modules.head import Detect
+    from ultralytics.nn.modules.head import Classify, Detect
 
     net = copy.deepcopy(model).float().eval()
     if hasattr(net, "end2end"):
@@ -325,6 +325,8 @@ def _pytorch_reference(model: Any) -> Callable[[Any], list[Any]]:
             module.export = True
             module.format = "onnx"  # type: ignore[assignment]
             module.shape = None
+        elif isinstance(module, Classify):
+            module.export = True  # probabilities only, as exported (in eval it also returns the logits)
 
     def infer(feed: Any) -> list[Any]:
         with torch.no_grad():

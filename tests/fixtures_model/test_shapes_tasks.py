@@ -157,7 +157,10 @@ def test_classify_crops_are_square_and_filed_by_class(tmp_path: Path) -> None:
     info = generate(tmp_path, SMALL, task="classify")
     from builder.yolo.preprocess import load_image
 
-    assert info.data_yaml == info.root  # ultralytics' data= for classify is the folder
+    assert info.train_data == info.root  # ultralytics' data= for classify is the folder
+    import yaml
+
+    assert yaml.safe_load(info.data_yaml.read_text())["names"] == dict(enumerate(sorted(CLASSES)))
     crops = sorted(info.root.glob("*/*/*.png"))
     assert len(crops) == info.objects["train"] + info.objects["val"]
     assert {p.parent.parent.name for p in crops} == {"train", "val"}
