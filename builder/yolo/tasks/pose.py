@@ -125,7 +125,7 @@ def compare(
             ref_kpts = torch.cat([ref_kpts, torch.ones_like(ref_kpts[..., :1])], -1)
         sigma: Any = np.ones(nkpt) / nkpt  # ultralytics' default for other than 17 keypoints (PoseValidator)
         got_kpts = torch.from_numpy(b["keypoints"][j : j + 1])
-        return float(kpt_iou(ref_kpts, got_kpts, sigma, area)[0, 0])  # type: ignore[arg-type]
+        return float(kpt_iou(ref_kpts, got_kpts, area=area, sigma=sigma)[0, 0])
 
     return compare_instances(
         predict(ref, nc, nkpt, ndim),

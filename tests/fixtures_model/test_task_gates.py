@@ -1,0 +1,103 @@
+"""The task fixtures' profiles (cpu-fp32-segment, -pose, -obb, -classify), stage by stage on the real checkpoints:
+the FP32 artifact passes task-level verification and the accuracy gate at the recorded metric, and a genuinely
+degraded artifact (its convolution weights perturbed, as a broken build or a bad quantization would leave them)
+fails both: the gate on the drop of the task's own metric, verification on the decoded instances or classes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.profile import Tolerance, load_profile
+from builder.stage_types import StageContext
+from builder.stages import build_model, evaluate_model, export_onnx, verify_model
+from builder.stages.evaluate_model import AccuracyGateError
+from tests.stages.helpers import make_ctx, with_prior
+from tests.support import REPO
+
+TASKS = {  # task -> the fixture's record
+    "segment": "shapes-yolo11n-seg.json",
+    "pose": "shapes-yolo11n-pose.json",
+    "obb": "shapes-yolo11n-obb.json",
+    "classify": "shapes-yolo26n-cls.json",
+}
+GATED_KEY = {"segment": "map50_95", "pose": "map50_95", "obb": "map50_95", "classify": "top1"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=sorted(TASKS))
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+    """Export and ONNX Runtime build of the task's shipped profile (the real checkpoint, shipped split)."""
+    profile = load_profile(f"cpu-fp32-{request.param}", REPO / "profiles")
+    ctx = make_ctx(profile, tmp_path_factory.mktemp(request.param), models_dir=REPO / "models")
+    exported = with_prior(ctx, export=export_onnx.run(ctx))
+    return with_prior(exported, build=build_model.run(exported))
+
+
+def _record(task: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((REPO / "models" / "fixtures" / TASKS[task]).read_text())
+    return record
+
+
+def _perturbed(ctx: StageContext, scale: float, seed: int = 0) -> None:
+    """The artifact (model.ort.onnx) with Gaussian noise, ``scale`` times each convolution weight's own spread."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    path = ctx.workdir / "model.ort.onnx"
+    model = onnx.load(str(path))
+    rng = np.random.default_rng(seed)
+    for index, tensor in enumerate(model.graph.initializer):
+        weights = numpy_helper.to_array(tensor)
+        if weights.ndim == 4 and weights.dtype == np.float32:
+            noisy = weights + rng.normal(0.0, scale * float(weights.std()), weights.shape).astype(np.float32)
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(noisy, tensor.name))
+    onnx.save(model, str(path))
+
+
+def _task(ctx: StageContext) -> str:
+    return str(ctx.profile.task)
+
+
+def test_the_fp32_artifact_passes_verification_and_scores_the_recorded_metric(built: StageContext) -> None:
+    task = _task(built)
+    verify = verify_model.run(built).details["detections"]
+    assert verify["task"] == task and verify["images"] and all(row["passed"] for row in verify["images"])
+    assert all(row["agreement"] == 1.0 for row in verify["images"])
+    details = evaluate_model.run(built).details
+    recorded = _record(task)["metrics"]["evaluate_cpu"][GATED_KEY[task]]
+    assert details["task"] == task and details["passed"] == {"drop": True, "floor": True}
+    assert details["artifact"][GATED_KEY[task]] == pytest.approx(recorded, abs=0.005)
+    assert details["map50_95_drop"] == pytest.approx(0.0, abs=0.002)
+
+
+def test_a_degraded_artifact_fails_the_accuracy_gate(built: StageContext, tmp_path: Path) -> None:
+    task = _task(built)
+    ctx = make_ctx(built.profile, tmp_path, models_dir=built.models_dir, **built.prior)
+    for name in ("model.onnx", "model.ort.onnx"):
+        (ctx.workdir / name).write_bytes((built.workdir / name).read_bytes())
+    _perturbed(ctx, 0.3)
+    with pytest.raises(AccuracyGateError) as caught:
+        evaluate_model.run(ctx)
+    details = caught.value.details
+    assert details["task"] == task and details["passed"]["drop"] is False
+    assert details["map50_95_drop"] > 0.01
+    assert f"model.ort.onnx: {details['metric']} " in str(caught.value)
+
+
+def test_a_degraded_artifact_fails_task_level_verification(built: StageContext, tmp_path: Path) -> None:
+    """Tensor tolerances opened wide, so the task-level check alone has to catch it."""
+    verify = replace(built.profile.verify, tolerances={"default": Tolerance(atol=1e9, rtol=1e9)})
+    ctx = make_ctx(replace(built.profile, verify=verify), tmp_path, models_dir=built.models_dir, **built.prior)
+    for name in ("model.onnx", "model.ort.onnx"):
+        (ctx.workdir / name).write_bytes((built.workdir / name).read_bytes())
+    _perturbed(ctx, 0.3)
+    with pytest.raises(verify_model.VerificationError) as caught:
+        verify_model.run(ctx)
+    assert "agree" in str(caught.value)
