@@ -179,12 +179,14 @@ def test_an_unknown_task_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("task", ["segment", "pose", "obb", "classify"])
 def test_the_shipped_val_split_of_each_task_is_what_the_generator_makes(tmp_path: Path, task: str) -> None:
-    """models/fixtures/shapes-<task>: `python3 -m builder fixture-data --task TASK --split val --val 64 --out ...`."""
+    """models/fixtures/shapes-<task>: `python3 -m builder fixture-data --task TASK --split val --val 64 --out ...`;
+    classify also ships the crops of the first 16 train scenes (its INT8 calibration images): `--train 16 --val 64`."""
     from builder.yolo.preprocess import load_image
     from tests.support import REPO
 
     shipped = REPO / "models" / "fixtures" / f"shapes-{task}"
-    made = generate(tmp_path / task, replace(ShapesSpec(), val=64), splits=("val",), task=task).root
+    splits = ("train", "val") if task == "classify" else ("val",)
+    made = generate(tmp_path / task, replace(ShapesSpec(), train=16, val=64), splits=splits, task=task).root
 
     def files(root: Path) -> list[str]:
         return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".cache")

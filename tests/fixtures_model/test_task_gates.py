@@ -101,3 +101,47 @@ def test_a_degraded_artifact_fails_task_level_verification(built: StageContext, 
     with pytest.raises(verify_model.VerificationError) as caught:
         verify_model.run(ctx)
     assert "agree" in str(caught.value)
+
+
+def test_each_task_is_described_for_its_users(built: StageContext) -> None:
+    """metadata.json's decoding recipe, the Triton configuration (two outputs for segment) and the TensorRT engine
+    header (ultralytics' ONNX metadata), which ultralytics 8.4.190's ``BaseBackend.apply_metadata`` (what its
+    TensorRT backend calls on the header) turns into the task, names, imgsz and, for pose, kpt_shape."""
+    import onnx
+    from ultralytics.nn.backends.base import BaseBackend
+
+    from builder.backends.tensorrt.engine_files import read_engine_bytes, ultralytics_engine_bytes, ultralytics_metadata
+    from builder.ops.triton import triton_model
+    from builder.yolo.sidecar import sidecar_metadata
+
+    task = _task(built)
+    export = built.prior["export"].output
+    metadata = sidecar_metadata(built.profile, export, "model.ort.onnx")
+    decoding = metadata["output_decoding"]
+    expected = {"segment": 2, "pose": 1, "obb": 1, "classify": 1}[task]
+    assert len(metadata["outputs"]) == expected and decoding["num_classes"] == 5 and decoding["how"]
+    if task == "pose":
+        assert decoding["keypoints"]["count"] == 5
+    if task == "segment":
+        assert decoding["mask_coefficients"] == 32 and metadata["outputs"][1]["shape"] == [1, 32, 64, 64]
+    config = triton_model({"profile": {"name": built.profile.name, "resolved": {"backend": "onnxruntime"}}}, metadata)
+    assert config.config.count('name: "output') == expected
+    if task == "segment":
+        assert "dims: [ 1, 32, 64, 64 ]" in config.config or "dims: [1, 32, 64, 64]" in config.config
+
+    onnx_meta = {p.key: p.value for p in onnx.load(str(built.workdir / "model.onnx")).metadata_props}
+    engine = read_engine_bytes(ultralytics_engine_bytes(b"plan", ultralytics_metadata(onnx_meta, built.profile.name)))
+
+    class HeaderOnly(BaseBackend):  # apply_metadata alone: no model to load or run
+        def load_model(self, weight: Any) -> None: ...
+
+        def forward(self, im: Any) -> Any: ...
+
+    backend = HeaderOnly.__new__(HeaderOnly)
+    backend.dynamic = False
+    backend.apply_metadata(engine.metadata)
+    assert engine.plan == b"plan" and backend.task == task  # type: ignore[attr-defined]
+    assert backend.names == dict(enumerate(json.loads(json.dumps(list(export.names)))))  # type: ignore[attr-defined]
+    assert backend.imgsz == list(built.profile.imgsz) and backend.end2end is False  # type: ignore[attr-defined]
+    if task == "pose":
+        assert backend.kpt_shape == [5, 3]  # type: ignore[attr-defined]
