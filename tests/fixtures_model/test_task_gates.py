@@ -145,3 +145,31 @@ def test_each_task_is_described_for_its_users(built: StageContext) -> None:
     assert backend.imgsz == list(built.profile.imgsz) and backend.end2end is False  # type: ignore[attr-defined]
     if task == "pose":
         assert backend.kpt_shape == [5, 3]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("version", ["8.6.1.6", "10.3.0"])
+def test_the_tensorrt_backend_builds_each_task_with_its_engine_header(
+    built: StageContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """The real TensorRT backend code on each task's exported ONNX, TensorRT itself replaced by the recording fake
+    shaped like 8.6 and 10 (no GPU here): the plan is built and the ultralytics engine's header, read back by
+    ultralytics 8.4.190's own ``engine_header``, names the task (and pose's kpt_shape)."""
+    from ultralytics.nn.backends.base import BaseBackend
+
+    import builder.backends.tensorrt as backend
+    from builder.profile import OutputsSpec
+    from tests.backends.tensorrt.test_trt_backend import build_ctx, trt_profile
+    from tests.backends.tensorrt.trt_fakes import PLAN, install, make_fake_trt
+
+    task = _task(built)
+    install(monkeypatch, make_fake_trt(version))
+    profile = trt_profile(task=task, imgsz=built.profile.imgsz, outputs=OutputsSpec(ultralytics_engine=True))
+    ctx = build_ctx(tmp_path, built.workdir / "model.onnx", profile)
+    result = backend.build(ctx, ctx.workdir / "model.onnx")
+    assert result.artifact("model").path == "model.plan"
+    offset, meta = BaseBackend.engine_header(ctx.workdir / "model.engine")
+    assert (ctx.workdir / "model.engine").read_bytes()[offset:] == PLAN
+    assert meta["task"] == task and meta["imgsz"] == str(list(built.profile.imgsz))
+    assert ("kpt_shape" in meta) == (task == "pose")
+    if task == "pose":
+        assert meta["kpt_shape"] == "[5, 3]"
