@@ -83,5 +83,5 @@ clean: venv-host ## remove staged build inputs, leftover build containers and un
 
 # The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
 .PHONY: fixture-model
-fixture-model: venv-dev ## retrain the shapes fixture model, say whether it matches the pin: [DEVICE=cpu|0] [DATA_ONLY=1]
-	$(PYTHON) -m builder fixture-model --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)
+fixture-model: venv-dev ## retrain a shapes fixture model, say whether it matches the pin: [TASK=detect|segment|pose|obb|classify] [DEVICE=cpu|0] [DATA_ONLY=1]
+	$(PYTHON) -m builder fixture-model --task $(or $(TASK),detect) --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)

@@ -81,10 +81,10 @@ def accuracy_data_sha256(profile: Profile, models_dir: Path) -> str:
     """
     if profile.accuracy is None:
         return ""
-    from builder.yolo.dataset import load_split
+    from builder.yolo.tasks import load_accuracy_split
 
     spec = profile.accuracy
-    return load_split(models_dir, spec.data, spec.split, spec.samples).content_sha256()
+    return load_accuracy_split(profile.task, models_dir, spec.data, spec.split, spec.samples).content_sha256()
 
 
 def calibration_data_sha256(profile: Profile, models_dir: Path) -> str:

@@ -145,6 +145,8 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
             f"Outputs are raw (`{dec.get('format', '?')}`) for task {metadata.get('task', '?')}: "
             "decode them as that task's ultralytics head does."
         ]
+        if dec.get("how"):  # the task's recipe (builder/yolo/sidecar.py)
+            lines.append(f"Layout {dec.get('layout', '?')}: {dec['how']}.")
     else:
         lines = [
             f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",

@@ -34,6 +34,7 @@ from builder.profile.model import (
 from builder.profile.sections import Either, Field, ListOf, MapOf, Section
 from builder.profile.source import KeyPath
 from builder.profile.units import UNITS
+from builder.yolo.tasks import TASK_NAMES
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 PROFILE_FILE_PATTERN = r"^_?[a-z0-9][a-z0-9._-]{0,63}$"  # a leading "_" marks an abstract base
@@ -322,7 +323,8 @@ ACCURACY = Section(
         Field(
             "data",
             relative_path((r"\.ya?ml$", "must be a data.yaml file")),
-            "An ultralytics `data.yaml`, relative to the models folder; its split folder must be inside it too.",
+            "An ultralytics `data.yaml`, relative to the models folder; its split folder must be inside it too (for "
+            "classify: `names` and a split folder of class folders, ultralytics' ImageFolder layout).",
             required=True,
         ),
         Field(
@@ -341,13 +343,15 @@ ACCURACY = Section(
         Field(
             "max_map_drop",
             Number(0.0, 1.0),
-            "Largest mAP50-95 drop of the artifact below the FP32 ONNX reference (0.01 = one point).",
+            "Largest drop of the artifact's metric below the FP32 ONNX reference's (0.01 = one point): mAP50-95 for "
+            "detect, mask mAP50-95 for segment, pose (OKS) mAP50-95 for pose, OBB mAP50-95 for obb, top-1 accuracy for "
+            "classify.",
             default=0.01,
         ),
         Field(
             "min_map50_95",
             Number(0.0, 1.0),
-            "Smallest mAP50-95 the artifact must reach; `null`: no floor.",
+            "Smallest value of that metric the artifact must reach; `null`: no floor.",
             default=None,
             nullable=True,
         ),
@@ -410,8 +414,10 @@ PROFILE = Section(
         ),
         Field(
             "task",
-            Choice(("detect",), unsupported=("segment", "pose", "obb", "classify")),
-            "Model task; only `detect` is supported.",
+            Choice(TASK_NAMES),
+            "Model task, as ultralytics names it: `detect`, `segment` (boxes and masks: two outputs), `pose` "
+            "(boxes and keypoints), `obb` (oriented boxes) or `classify` (class scores); the checkpoint must be a "
+            "model of this task. Each task is verified and gated on its own metric (docs/tasks.md).",
             default="detect",
         ),
         Field(

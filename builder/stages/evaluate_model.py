@@ -17,8 +17,9 @@ from builder.backends.registry import get_backend
 from builder.errors import StageError
 from builder.profile import AccuracySpec
 from builder.stage_types import BuildResult, ExportResult, StageContext, StageResult, StageStatus
-from builder.yolo.dataset import load_split
-from builder.yolo.evaluation import METHOD, MapResult, evaluate
+from builder.yolo.evaluation import METHOD, MapResult, evaluate, evaluate_task, task_method
+from builder.yolo.tasks import load_accuracy_split
+from builder.yolo.tasks.common import TaskResult
 
 NAME = "evaluate"
 REFERENCE_BACKEND = "onnxruntime"  # the FP32 ONNX model on ONNX Runtime is the reference, as in verify
@@ -45,36 +46,52 @@ def run(ctx: StageContext) -> StageResult:
     export, build = ctx.handed(ExportResult), ctx.handed(BuildResult)
     if export is None or build is None:
         raise StageError(NAME, "no export and build results to evaluate", hint="run the export and build stages first")
-    split = load_split(ctx.models_dir, spec.data, spec.split, spec.samples)
-    ctx.log(f"evaluate: mAP on {len(split.images)} image(s) of {spec.data} [{spec.split}]")
+    task = export.task
+    split = load_accuracy_split(task, ctx.models_dir, spec.data, spec.split, spec.samples)
+    ctx.log(f"evaluate: {task} metric on {len(split.images)} image(s) of {spec.data} [{spec.split}]")
     started = time.perf_counter()
-    output, batch = export.outputs[0].name, ctx.profile.batch.opt
+    batch = ctx.profile.batch.opt
     reference_runner = get_backend(REFERENCE_BACKEND).make_runner(ctx.path(export.onnx), ctx.profile)
+    artifact_runner = get_backend(ctx.profile.backend.value).make_runner(ctx.path(build.model), ctx.profile)
     final = export.nms != "external"  # the outputs are final detections: NMS only filters them
     imgsz = ctx.profile.imgsz
-    reference = evaluate(reference_runner, export.input.name, output, split, imgsz, batch, end2end=final)
-    artifact_runner = get_backend(ctx.profile.backend.value).make_runner(ctx.path(build.model), ctx.profile)
-    artifact = evaluate(artifact_runner, build.input_name, output, split, imgsz, batch, end2end=final)
+    if task == "detect":
+        output = export.outputs[0].name
+        reference: Any = evaluate(reference_runner, export.input.name, output, split, imgsz, batch, end2end=final)
+        artifact: Any = evaluate(artifact_runner, build.input_name, output, split, imgsz, batch, end2end=final)
+        method = (
+            METHOD
+            if not final
+            else f"{METHOD}; outputs.nms {export.nms}: the model's own selection, filtered at conf 0.001"
+        )
+    else:
+        outputs = tuple(o.name for o in export.outputs)
+        reference = evaluate_task(task, reference_runner, export.input.name, outputs, split, imgsz, batch)
+        artifact = evaluate_task(task, artifact_runner, build.input_name, outputs, split, imgsz, batch)
+        method = task_method(task)
     details = gate_report(spec, reference, artifact)
     details.update(
+        task=task,
+        metric=getattr(artifact, "metric", "mAP50-95"),
         data=spec.data,
         split=spec.split,
         data_sha256=split.content_sha256(),
-        method=METHOD
-        if not final
-        else f"{METHOD}; outputs.nms {export.nms}: the model's own selection, filtered at conf 0.001",
+        method=method,
         seconds=round(time.perf_counter() - started, 2),
     )
     _raise_on_failure(details, build.model.path)
     ctx.log(
-        f"evaluate: passed (mAP50-95 {artifact.map50_95:.4f}, reference {reference.map50_95:.4f}, "
+        f"evaluate: passed ({details['metric']} {artifact.map50_95:.4f}, reference {reference.map50_95:.4f}, "
         f"drop {details['map50_95_drop']:+.4f})"
     )
     return StageResult(details=details)
 
 
-def gate_report(spec: AccuracySpec, reference: MapResult, artifact: MapResult) -> dict[str, Any]:
-    """Both results, the mAP50-95 drop (reference minus artifact), per-class deltas and the verdicts."""
+def gate_report(
+    spec: AccuracySpec, reference: MapResult | TaskResult, artifact: MapResult | TaskResult
+) -> dict[str, Any]:
+    """Both results, the gated metric's drop (reference minus artifact; mAP50-95, or the task's: mask, pose, OBB
+    mAP50-95, classify top-1), per-class deltas and the verdicts."""
     drop = round(reference.map50_95 - artifact.map50_95, 4)
     deltas = {
         name: round(artifact.per_class_ap50_95.get(name, 0.0) - ap, 4)
@@ -100,18 +117,20 @@ def _raise_on_failure(details: dict[str, Any], model_name: str) -> None:
         "keep more of the model in higher precision (for ONNX Runtime INT8: `int8.head: float`), calibrate on "
         "more representative images, or, if this loss is acceptable, raise `accuracy.max_map_drop`"
     )
+    metric = details.get("metric", "mAP50-95")
+    key = "top1" if details.get("task") == "classify" else "map50_95"
     if not details["passed"]["drop"]:
         raise AccuracyGateError(
-            f"{model_name}: mAP50-95 {got['map50_95']:.4f} is {details['map50_95_drop']:.4f} below the FP32 "
-            f"reference's {ref['map50_95']:.4f} (allowed drop {details['thresholds']['max_map_drop']}) on "
+            f"{model_name}: {metric} {got[key]:.4f} is {details['map50_95_drop']:.4f} below the FP32 "
+            f"reference's {ref[key]:.4f} (allowed drop {details['thresholds']['max_map_drop']}) on "
             f"{got['images']} image(s) of {details['data']} [{details['split']}]; worst classes: {classes}",
             hint=hint,
             details=details,
         )
     if not details["passed"]["floor"]:
         raise AccuracyGateError(
-            f"{model_name}: mAP50-95 {got['map50_95']:.4f} is below `accuracy.min_map50_95` "
-            f"{details['thresholds']['min_map50_95']} (FP32 reference: {ref['map50_95']:.4f})",
+            f"{model_name}: {metric} {got[key]:.4f} is below `accuracy.min_map50_95` "
+            f"{details['thresholds']['min_map50_95']} (FP32 reference: {ref[key]:.4f})",
             hint="if the reference is low too, the model or the data set is the problem, not the build; " + hint,
             details=details,
         )

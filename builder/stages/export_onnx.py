@@ -395,7 +395,7 @@ def _pytorch_reference(model: Any, *, end2end_head: bool = False) -> Callable[[A
     import copy
 
     import torch
-    from ultralytics.nn.modules.head import Detect
+    from ultralytics.nn.modules.head import Classify, Detect
 
     net = copy.deepcopy(model).float().eval()
     if hasattr(net, "end2end"):
@@ -407,6 +407,8 @@ def _pytorch_reference(model: Any, *, end2end_head: bool = False) -> Callable[[A
             module.shape = None
             if end2end_head:  # Detect.forward calls postprocess(y.permute(0, 2, 1)): hand y back unpicked
                 module.postprocess = lambda preds: preds.permute(0, 2, 1)  # type: ignore[method-assign]
+        elif isinstance(module, Classify):
+            module.export = True  # probabilities only, as exported (in eval it also returns the logits)
 
     def infer(feed: Any) -> list[Any]:
         with torch.no_grad():

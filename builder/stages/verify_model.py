@@ -168,8 +168,7 @@ def _detection_report(
     thresholds["min_agreement"] = spec.min_agreement
     name = export.outputs[0].name
     if export.task != "detect":
-        skipped = f"task {export.task!r} has no detection decoder"
-        return {"skipped": skipped, "thresholds": thresholds, "images": []}
+        return _task_report(ref_outputs, got_outputs, inputs, profile, export, thresholds)
     rows = []
     for item, ref_out, got_out in zip(inputs, ref_outputs, got_outputs, strict=False):
         if not item.image:
@@ -223,6 +222,91 @@ def _reference_head(onnx_path: Path, export: ExportResult, inputs: list[VerifyIn
             f"the FP32 reference's raw head {export.head!r} could not be computed: {err}",
             hint="rebuild from a fresh export; report the model if it persists",
         ) from err
+
+
+def _task_report(
+    ref_outputs: list[dict[str, np.ndarray]],
+    got_outputs: list[dict[str, np.ndarray]],
+    inputs: list[VerifyInput],
+    profile: Profile,
+    export: ExportResult,
+    thresholds: dict[str, Any],
+) -> dict[str, Any]:
+    """The detection-level check's counterpart for segment, pose, obb and classify (builder/yolo/tasks): each image's
+    results decoded as ultralytics' predictor does, the artifact's against the FP32 reference's; the rows have the
+    detection rows' fields, so the same gate applies."""
+    from builder.yolo.tasks import classify, obb, pose, segment
+
+    spec, precision, nc = profile.verify.detection, profile.precision.value, len(export.names)
+    names = [o.name for o in export.outputs]
+    task_thresholds: dict[str, Any] = {
+        "segment": {"mask_iou": segment.MASK_IOU[precision]},
+        "pose": {"keypoint_oks": pose.MIN_OKS[precision]},
+        "obb": {"rotated_iou": spec.iou},
+        "classify": {
+            "min_agreement": classify.MIN_TOP1_AGREEMENT[precision],
+            "prob_atol": classify.PROB_ATOL[precision],
+        },
+    }[export.task]
+    rows = []
+    for item, ref_out, got_out in zip(inputs, ref_outputs, got_outputs, strict=False):
+        if not item.image and export.task != "classify":  # random inputs: few instances to compare
+            continue
+        ref, got = [ref_out[n] for n in names], [got_out[n] for n in names]
+        if export.task == "classify":
+            compared = classify.compare(ref[0], got[0], precision)
+            worst = next((i for i, r in enumerate(compared) if r["problem"]), 0)
+            same = sum(r["problem"] is None for r in compared)
+            agreement = same / len(compared)
+            rows.append(
+                {
+                    "input": item.label,
+                    "batch": item.batch,
+                    "agreement": agreement,
+                    "matched": same,
+                    "total": len(compared),
+                    "batch_index": worst,
+                    "first_mismatch": compared[worst]["problem"],
+                    "passed": agreement >= task_thresholds["min_agreement"],
+                }
+            )
+            continue
+        if export.task == "segment":
+            reports = segment.compare(ref, got, nc, precision, spec.iou, spec.score_atol)
+        elif export.task == "pose":
+            nkpt = (ref[0].shape[1] - 4 - nc) // 3  # ultralytics exports keypoints as (x, y, visibility)
+            reports = pose.compare(ref, got, nc, nkpt, 3, precision, spec.iou, spec.score_atol)
+        else:
+            reports = obb.compare(ref, got, nc, spec.iou, spec.score_atol)
+        worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
+        worst = reports[worst_index]
+        rows.append(
+            {
+                "input": item.label,
+                "batch": item.batch,
+                "agreement": worst.agreement,
+                "matched": worst.matched,
+                "total": worst.total,
+                "batch_index": worst_index,
+                "first_mismatch": worst.first_mismatch,
+                "passed": worst.agreement >= spec.min_agreement,
+            }
+        )
+    decoded = "ultralytics' predictor decode (non_max_suppression conf 0.25, iou 0.7, one label per box"
+    method = {
+        "segment": f"{decoded}; masks by process_mask(upsample=True)), instances matched by class, box IoU, score, "
+        "mask IoU",
+        "pose": f"{decoded}), instances matched by class, box IoU, score, keypoint OKS (kpt_iou, sigma 1/nkpt)",
+        "obb": f"{decoded}, rotated), instances matched by class, probiou, score",
+        "classify": "top-1 class, top-5 set and probabilities of every input, random ones included",
+    }[export.task]
+    return {
+        "outputs": names,
+        "task": export.task,
+        "method": method,
+        "thresholds": {**thresholds, **task_thresholds},
+        "images": rows,
+    }
 
 
 def _raise_on_failure(details: dict[str, Any], model_path: Path) -> None:

@@ -78,6 +78,37 @@ def evaluate(
         return score_split(infer, split, imgsz, batch, end2end=end2end)
 
 
+def evaluate_task(
+    task: str,
+    runner: Any,
+    input_name: str,
+    output_names: tuple[str, ...],
+    split: LabelledSplit,
+    imgsz: tuple[int, int],
+    batch: int = 1,
+) -> Any:
+    """The ``task``'s validator metric (builder/yolo/tasks) of the model behind ``runner``: a ``TaskResult``."""
+    import numpy as np
+
+    from builder.yolo.tasks import head
+
+    with runner:
+        return head(task).score_split(
+            lambda x: [np.asarray(out[name]) for out in [runner.infer({input_name: x})] for name in output_names],
+            split,
+            imgsz,
+            batch,
+        )
+
+
+def task_method(task: str) -> str:
+    """How ``task`` is scored, for the manifest: the first paragraph of its module's docstring."""
+    from builder.yolo.tasks import head
+
+    doc = head(task).__doc__ or task
+    return " ".join(doc.split("\n\n")[1].split()) if "\n\n" in doc else " ".join(doc.split())
+
+
 def score_split(
     infer: Callable[[Any], Any], split: LabelledSplit, imgsz: tuple[int, int], batch: int = 1, *, end2end: bool = False
 ) -> MapResult:

@@ -51,7 +51,7 @@ def sidecar_metadata(profile: Profile, export: ExportResult, model_file: str) ->
 
 def _decoding(export: ExportResult) -> dict[str, Any]:
     if export.task != "detect":
-        return {"format": "raw"}
+        return _task_decoding(export)
     if export.nms == "external":
         return _detect_decoding(len(export.names))
     return {  # outputs.nms embedded / end2end (docs/outputs.md)
@@ -72,6 +72,46 @@ def _detect_decoding(num_classes: int) -> dict[str, Any]:
         "num_classes": num_classes,
         "boxes": "centre x, centre y, width, height in input pixels (letterboxed image)",
         "scores": "per-class scores after sigmoid; no NMS applied",
+    }
+
+
+def _task_decoding(export: ExportResult) -> dict[str, Any]:
+    """How to read a segment, pose, obb or classify model's raw outputs (ultralytics' heads, docs/tasks.md)."""
+    nc = len(export.names)
+    extra = export.outputs[0].shape[1] - 4 - nc if len(export.outputs[0].shape) == 3 else 0
+    nms = "ultralytics' non_max_suppression(prediction, conf, iou, nc=num_classes"
+    if export.task == "segment":
+        return {
+            "format": "xywh+class_scores+mask_coefficients",
+            "layout": ["batch", f"4+nc+{extra}", "anchors"],
+            "num_classes": nc,
+            "mask_coefficients": extra,
+            "prototypes": f"{export.outputs[1].name}: [batch, {extra}, H/4, W/4]" if len(export.outputs) > 1 else None,
+            "how": f"{nms}) on the first output; the kept rows' last {extra} values times the prototypes, sigmoid, "
+            "cropped to the box: the masks (ultralytics.utils.ops.process_mask)",
+        }
+    if export.task == "pose":
+        return {
+            "format": "xywh+class_scores+keypoints",
+            "layout": ["batch", f"4+nc+{extra}", "anchors"],
+            "num_classes": nc,
+            "keypoints": {"count": extra // 3, "values": ["x", "y", "visibility"]},
+            "how": f"{nms}); each kept row's keypoints follow its class scores: x, y in input pixels, visibility "
+            "after sigmoid",
+        }
+    if export.task == "obb":
+        return {
+            "format": "xywh+class_scores+angle",
+            "layout": ["batch", f"4+nc+{extra}", "anchors"],
+            "num_classes": nc,
+            "how": f"{nms}, rotated=True): rotated NMS by probiou; the last value is the angle in radians",
+        }
+    return {
+        "format": "class_probabilities",
+        "layout": ["batch", "nc"],
+        "num_classes": nc,
+        "how": "softmax already applied; top-1 class = argmax. Preprocess as ultralytics' classify_transforms: "
+        "shortest side resized to the input size (bilinear), centre crop, RGB / 255 (no letterbox)",
     }
 
 

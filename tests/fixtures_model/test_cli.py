@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,51 @@ def test_make_fixture_model_data_only_regenerates_the_recorded_dataset(tmp_path:
         capture_output=True,
         text=True,
         timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dataset   MATCH" in result.stdout and result.stdout.rstrip().endswith("RESULT    MATCH")
+
+
+@pytest.mark.parametrize("task", ["segment", "pose", "obb", "classify"])
+def test_each_task_record_is_compared_on_its_own_metric(task: str) -> None:
+    """The pin of a task fixture: its record's metric key (classify: top-1), the same tolerance and floor."""
+    record = pin.load_record(REPO / "models" / pin.record_path(task))
+    key = pin.TASK_FIXTURES[task][1]
+    recorded = record["metrics"]["evaluate_cpu"][key]
+    assert recorded >= pin.MIN_MAP50_95 and (REPO / "models" / pin.checkpoint_path(task)).is_file()
+    near, far = json.loads(json.dumps(record)), json.loads(json.dumps(record))
+    near["metrics"]["evaluate_cpu"][key] = recorded - pin.MAP_TOLERANCE + 0.001
+    far["metrics"]["evaluate_cpu"][key] = recorded - pin.MAP_TOLERANCE - 0.001
+    assert pin.compare(record, record["dataset"]["digest"], near, key).matches
+    assert not pin.compare(record, record["dataset"]["digest"], far, key).matches
+
+
+def test_a_task_retrain_without_a_working_torchvision_is_refused_with_the_fix(tmp_path: Path) -> None:
+    if _torchvision_import_error() is None:
+        pytest.skip("torchvision imports here, so training would start (minutes)")
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "fixture-model", "--task", "pose", "--work", str(tmp_path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("ERROR training needs torchvision")
+    assert not (tmp_path / "shapes-pose").exists()
+
+
+@pytest.mark.slow
+def test_make_fixture_model_task_data_only_regenerates_the_device_made_dataset(tmp_path: Path) -> None:
+    """The obb record's digest was made on the device machine (another numpy); this machine makes the same."""
+    result = subprocess.run(
+        [sys.executable, "-m", "builder", "fixture-model", "--task", "obb", "--data-only", "--work", str(tmp_path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr
     assert "dataset   MATCH" in result.stdout and result.stdout.rstrip().endswith("RESULT    MATCH")

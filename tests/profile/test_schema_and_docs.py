@@ -46,7 +46,7 @@ SCHEMA_CATCHES = [
     "compute-capability-malformed",
     "top-level-list",
     "top-level-scalar",
-    "task-segment",
+    "task-unknown",
     "choice-typos",
     "verify-out-of-range",
     "timing-cache-bad-name",

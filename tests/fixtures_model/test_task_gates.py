@@ -1,0 +1,175 @@
+"""The task fixtures' profiles (cpu-fp32-segment, -pose, -obb, -classify), stage by stage on the real checkpoints:
+the FP32 artifact passes task-level verification and the accuracy gate at the recorded metric, and a genuinely
+degraded artifact (its convolution weights perturbed, as a broken build or a bad quantization would leave them)
+fails both: the gate on the drop of the task's own metric, verification on the decoded instances or classes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.profile import Tolerance, load_profile
+from builder.stage_types import StageContext
+from builder.stages import build_model, evaluate_model, export_onnx, verify_model
+from builder.stages.evaluate_model import AccuracyGateError
+from tests.stages.helpers import make_ctx, with_prior
+from tests.support import REPO
+
+TASKS = {  # task -> the fixture's record
+    "segment": "shapes-yolo11n-seg.json",
+    "pose": "shapes-yolo11n-pose.json",
+    "obb": "shapes-yolo11n-obb.json",
+    "classify": "shapes-yolo26n-cls.json",
+}
+GATED_KEY = {"segment": "map50_95", "pose": "map50_95", "obb": "map50_95", "classify": "top1"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=sorted(TASKS))
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+    """Export and ONNX Runtime build of the task's shipped profile (the real checkpoint, shipped split)."""
+    profile = load_profile(f"cpu-fp32-{request.param}", REPO / "profiles")
+    ctx = make_ctx(profile, tmp_path_factory.mktemp(request.param), models_dir=REPO / "models")
+    exported = with_prior(ctx, export=export_onnx.run(ctx))
+    return with_prior(exported, build=build_model.run(exported))
+
+
+def _record(task: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((REPO / "models" / "fixtures" / TASKS[task]).read_text())
+    return record
+
+
+def _perturbed(ctx: StageContext, scale: float, seed: int = 0) -> None:
+    """The artifact (model.ort.onnx) with Gaussian noise, ``scale`` times each convolution weight's own spread."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    path = ctx.workdir / "model.ort.onnx"
+    model = onnx.load(str(path))
+    rng = np.random.default_rng(seed)
+    for index, tensor in enumerate(model.graph.initializer):
+        weights = numpy_helper.to_array(tensor)
+        if weights.ndim == 4 and weights.dtype == np.float32:
+            noisy = weights + rng.normal(0.0, scale * float(weights.std()), weights.shape).astype(np.float32)
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(noisy, tensor.name))
+    onnx.save(model, str(path))
+
+
+def _task(ctx: StageContext) -> str:
+    return str(ctx.profile.task)
+
+
+def test_the_fp32_artifact_passes_verification_and_scores_the_recorded_metric(built: StageContext) -> None:
+    task = _task(built)
+    verify = verify_model.run(built).details["detections"]
+    assert verify["task"] == task and verify["images"] and all(row["passed"] for row in verify["images"])
+    assert all(row["agreement"] == 1.0 for row in verify["images"])
+    details = evaluate_model.run(built).details
+    recorded = _record(task)["metrics"]["evaluate_cpu"][GATED_KEY[task]]
+    assert details["task"] == task and details["passed"] == {"drop": True, "floor": True}
+    assert details["artifact"][GATED_KEY[task]] == pytest.approx(recorded, abs=0.005)
+    assert details["map50_95_drop"] == pytest.approx(0.0, abs=0.002)
+
+
+def test_a_degraded_artifact_fails_the_accuracy_gate(built: StageContext, tmp_path: Path) -> None:
+    task = _task(built)
+    ctx = make_ctx(built.profile, tmp_path, models_dir=built.models_dir, **built.prior)
+    for name in ("model.onnx", "model.ort.onnx"):
+        (ctx.workdir / name).write_bytes((built.workdir / name).read_bytes())
+    _perturbed(ctx, 0.3)
+    with pytest.raises(AccuracyGateError) as caught:
+        evaluate_model.run(ctx)
+    details = caught.value.details
+    assert details["task"] == task and details["passed"]["drop"] is False
+    assert details["map50_95_drop"] > 0.01
+    assert f"model.ort.onnx: {details['metric']} " in str(caught.value)
+
+
+def test_a_degraded_artifact_fails_task_level_verification(built: StageContext, tmp_path: Path) -> None:
+    """Tensor tolerances opened wide, so the task-level check alone has to catch it."""
+    verify = replace(built.profile.verify, tolerances={"default": Tolerance(atol=1e9, rtol=1e9)})
+    ctx = make_ctx(replace(built.profile, verify=verify), tmp_path, models_dir=built.models_dir, **built.prior)
+    for name in ("model.onnx", "model.ort.onnx"):
+        (ctx.workdir / name).write_bytes((built.workdir / name).read_bytes())
+    _perturbed(ctx, 0.3)
+    with pytest.raises(verify_model.VerificationError) as caught:
+        verify_model.run(ctx)
+    assert "agree" in str(caught.value)
+
+
+def test_each_task_is_described_for_its_users(built: StageContext) -> None:
+    """metadata.json's decoding recipe, the Triton configuration (two outputs for segment) and the TensorRT engine
+    header (ultralytics' ONNX metadata), which ultralytics 8.4.190's ``BaseBackend.apply_metadata`` (what its
+    TensorRT backend calls on the header) turns into the task, names, imgsz and, for pose, kpt_shape."""
+    import onnx
+    from ultralytics.nn.backends.base import BaseBackend
+
+    from builder.backends.tensorrt.engine_files import read_engine_bytes, ultralytics_engine_bytes, ultralytics_metadata
+    from builder.ops.triton import triton_model
+    from builder.yolo.sidecar import sidecar_metadata
+
+    task = _task(built)
+    export = built.prior["export"].output
+    metadata = sidecar_metadata(built.profile, export, "model.ort.onnx")
+    decoding = metadata["output_decoding"]
+    expected = {"segment": 2, "pose": 1, "obb": 1, "classify": 1}[task]
+    assert len(metadata["outputs"]) == expected and decoding["num_classes"] == 5 and decoding["how"]
+    if task == "pose":
+        assert decoding["keypoints"]["count"] == 5
+    if task == "segment":
+        assert decoding["mask_coefficients"] == 32 and metadata["outputs"][1]["shape"] == [1, 32, 64, 64]
+    config = triton_model({"profile": {"name": built.profile.name, "resolved": {"backend": "onnxruntime"}}}, metadata)
+    assert config.config.count('name: "output') == expected
+    if task == "segment":
+        assert "dims: [ 1, 32, 64, 64 ]" in config.config or "dims: [1, 32, 64, 64]" in config.config
+
+    onnx_meta = {p.key: p.value for p in onnx.load(str(built.workdir / "model.onnx")).metadata_props}
+    engine = read_engine_bytes(ultralytics_engine_bytes(b"plan", ultralytics_metadata(onnx_meta, built.profile.name)))
+
+    class HeaderOnly(BaseBackend):  # apply_metadata alone: no model to load or run
+        def load_model(self, weight: Any) -> None: ...
+
+        def forward(self, im: Any) -> Any: ...
+
+    backend = HeaderOnly.__new__(HeaderOnly)
+    backend.dynamic = False
+    backend.apply_metadata(engine.metadata)
+    assert engine.plan == b"plan" and backend.task == task  # type: ignore[attr-defined]
+    assert backend.names == dict(enumerate(json.loads(json.dumps(list(export.names)))))  # type: ignore[attr-defined]
+    assert backend.imgsz == list(built.profile.imgsz) and backend.end2end is False  # type: ignore[attr-defined]
+    if task == "pose":
+        assert backend.kpt_shape == [5, 3]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("version", ["8.6.1.6", "10.3.0"])
+def test_the_tensorrt_backend_builds_each_task_with_its_engine_header(
+    built: StageContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """The real TensorRT backend code on each task's exported ONNX, TensorRT itself replaced by the recording fake
+    shaped like 8.6 and 10 (no GPU here): the plan is built and the ultralytics engine's header, read back by
+    ultralytics 8.4.190's own ``engine_header``, names the task (and pose's kpt_shape)."""
+    from ultralytics.nn.backends.base import BaseBackend
+
+    import builder.backends.tensorrt as backend
+    from builder.profile import OutputsSpec
+    from tests.backends.tensorrt.test_trt_backend import build_ctx, trt_profile
+    from tests.backends.tensorrt.trt_fakes import PLAN, install, make_fake_trt
+
+    task = _task(built)
+    install(monkeypatch, make_fake_trt(version))
+    profile = trt_profile(task=task, imgsz=built.profile.imgsz, outputs=OutputsSpec(ultralytics_engine=True))
+    ctx = build_ctx(tmp_path, built.workdir / "model.onnx", profile)
+    result = backend.build(ctx, ctx.workdir / "model.onnx")
+    assert result.artifact("model").path == "model.plan"
+    offset, meta = BaseBackend.engine_header(ctx.workdir / "model.engine")
+    assert (ctx.workdir / "model.engine").read_bytes()[offset:] == PLAN
+    assert meta["task"] == task and meta["imgsz"] == str(list(built.profile.imgsz))
+    assert ("kpt_shape" in meta) == (task == "pose")
+    if task == "pose":
+        assert meta["kpt_shape"] == "[5, 3]"
