@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.yolo.dataset import LabelledSplit, read_labels
+from builder.yolo.val_settings import VAL_CONF, VAL_IOU, VAL_MAX_DET
 
-VAL_CONF = 0.001  # ultralytics' validation thresholds (cfg/default.yaml: conf None -> 0.001 in val, iou 0.7)
-VAL_IOU = 0.7
-VAL_MAX_DET = 300
 METHOD = (
     "ultralytics letterbox, non_max_suppression(conf 0.001, iou 0.7, multi_label, max_det 300), "
     "BaseValidator.match_predictions, metrics.ap_per_class"

@@ -232,6 +232,7 @@ def test_sidecar_triton_and_ops_doc_declare_final_detections(embedded: StageCont
     assert "x1, y1, x2, y2" in text and "Classes: 0:" in text
 
 
+@pytest.mark.slow  # its own dynamic-batch export and build
 def test_embedded_nms_with_a_dynamic_batch(tmp_path: Path) -> None:
     """One NonMaxSuppression serves every batch size (no per-image loop unrolled at export, unlike nms=True)."""
     from builder.ops.triton import triton_model

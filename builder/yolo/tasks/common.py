@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.yolo.evaluation import VAL_CONF, VAL_IOU, VAL_MAX_DET
+from builder.yolo.val_settings import VAL_CONF, VAL_IOU, VAL_MAX_DET
 
 PREDICT_CONF = 0.25  # ultralytics' predictor default (cfg/default.yaml conf None -> 0.25 in predict)
 
