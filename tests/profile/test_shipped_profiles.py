@@ -43,7 +43,19 @@ def test_shipped_set_is_exactly_the_documented_one(tmp_path: Path) -> None:
     # the trained fixture model (tests/fixtures_model) and its mAP-gated INT8 builds (tests/accuracy), and the task
     # fixtures' FP32 and INT8 builds (tests/fixtures_model/test_task_gates.py, docs/tasks.md)
     tasks = {f"cpu-{p}-{t}" for p in ("fp32", "int8") for t in ("segment", "pose", "obb", "classify")}
-    assert listed == set(BUILDABLE) | {"cpu-fp32-shapes", "cpu-int8", "cpu-int8-search"} | FINAL_DETECTIONS | tasks
+    gpu_tasks = {"a10-fp16-segment"}  # issue 18: a GPU profile of a non-detect task
+    assert (
+        listed
+        == set(BUILDABLE) | {"cpu-fp32-shapes", "cpu-int8", "cpu-int8-search"} | FINAL_DETECTIONS | tasks | gpu_tasks
+    )
+
+
+def test_the_gpu_segment_profile_builds_the_trained_segment_fixture_gated_on_mask_map() -> None:
+    gpu, cpu = load_profile("a10-fp16-segment", PROFILES), load_profile("cpu-fp32-segment", PROFILES)
+    assert gpu.backend is Backend.TENSORRT and gpu.precision is Precision.FP16 and gpu.task == "segment"
+    assert gpu.model == cpu.model and gpu.imgsz == cpu.imgsz and gpu.accuracy == cpu.accuracy
+    assert gpu.target == TargetSpec(gpu=("A10", "A10G"), compute_capability="8.6")
+    assert all((PROFILES.parent / "models" / image).is_file() for image in gpu.verify.images)
 
 
 @pytest.mark.parametrize("name", BUILDABLE)
