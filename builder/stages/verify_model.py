@@ -181,20 +181,7 @@ def _detection_report(
             ref_dets = select(ref_out[RAW_KEY], spec.top_k)
             got_dets = final_detections(got_out[name], spec.top_k * CANDIDATE_POOL)
         reports = [match_detections(r, g, spec.iou, spec.score_atol) for r, g in zip(ref_dets, got_dets, strict=False)]
-        worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
-        worst = reports[worst_index]
-        rows.append(
-            {
-                "input": item.label,
-                "batch": item.batch,
-                "agreement": worst.agreement,
-                "matched": worst.matched,
-                "total": worst.total,
-                "batch_index": worst_index,
-                "first_mismatch": worst.first_mismatch,
-                "passed": worst.agreement >= spec.min_agreement,
-            }
-        )
+        rows.append(_worst_row(item, reports, spec.min_agreement))
     report = {"output": name, "thresholds": thresholds, "candidate_pool": CANDIDATE_POOL, "images": rows}
     if export.nms != "external":
         how = "select_end2end (Detect.postprocess's top-k)" if export.nms == "end2end" else "decode_detections"
@@ -278,20 +265,7 @@ def _task_report(
             reports = pose.compare(ref, got, nc, nkpt, 3, precision, spec.iou, spec.score_atol)
         else:
             reports = obb.compare(ref, got, nc, spec.iou, spec.score_atol)
-        worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
-        worst = reports[worst_index]
-        rows.append(
-            {
-                "input": item.label,
-                "batch": item.batch,
-                "agreement": worst.agreement,
-                "matched": worst.matched,
-                "total": worst.total,
-                "batch_index": worst_index,
-                "first_mismatch": worst.first_mismatch,
-                "passed": worst.agreement >= spec.min_agreement,
-            }
-        )
+        rows.append(_worst_row(item, reports, spec.min_agreement))
     decoded = "ultralytics' predictor decode (non_max_suppression conf 0.25, iou 0.7, one label per box"
     method = {
         "segment": f"{decoded}; masks by process_mask(upsample=True)), instances matched by class, box IoU, score, "
@@ -306,6 +280,22 @@ def _task_report(
         "method": method,
         "thresholds": {**thresholds, **task_thresholds},
         "images": rows,
+    }
+
+
+def _worst_row(item: VerifyInput, reports: list[Any], min_agreement: float) -> dict[str, Any]:
+    """The report row of one input: its batch's worst image (agreement, counts, first disagreement)."""
+    worst_index = min(range(len(reports)), key=lambda i: reports[i].agreement)
+    worst = reports[worst_index]
+    return {
+        "input": item.label,
+        "batch": item.batch,
+        "agreement": worst.agreement,
+        "matched": worst.matched,
+        "total": worst.total,
+        "batch_index": worst_index,
+        "first_mismatch": worst.first_mismatch,
+        "passed": worst.agreement >= min_agreement,
     }
 
 

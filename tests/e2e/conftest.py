@@ -16,7 +16,7 @@ import pytest
 from builder.errors import BuilderError
 from builder.host.docker_engine import DockerEngine, ImageInfo
 from builder.host.image_cleanup import TEST_IMAGES
-from tests.support import copy_profiles, write_tiny_profile
+from tests.support import copy_profiles, link_shipped_models, write_tiny_profile
 
 (TEST_IMAGE,) = TEST_IMAGES  # `make clean` removes it
 
@@ -58,7 +58,9 @@ def cpu_image(docker_engine: DockerEngine) -> ImageInfo:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """profiles/ (the shipped ones plus e2e-cpu), models/, artifacts/, cache/ for one test module."""
+    """profiles/ (the shipped ones plus e2e-cpu), models/ (the shipped fixtures: the GPU profiles build the trained
+    one), artifacts/, cache/ for one test module."""
     root = tmp_path_factory.mktemp("e2e")
     write_tiny_profile(copy_profiles(root / "profiles"), "e2e-cpu")
+    link_shipped_models(root / "models")
     return root

@@ -58,7 +58,8 @@ def test_nightly_in_docker_then_bundle_round_trip(workspace: Path, cpu_image: Im
     profile = workspace / "profiles" / "e2e-cpu.yaml"
     original = profile.read_text()
     try:
-        profile.write_text(original.replace("  iterations: 5\n", "  iterations: 5\nverify:\n  seed: 3\n"))
+        assert "verify:" not in original
+        profile.write_text(original + "verify:\n  seed: 3\n")
         third = _cli(*nightly)
     finally:
         profile.write_text(original)

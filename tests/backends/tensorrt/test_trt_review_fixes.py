@@ -20,7 +20,11 @@ from tests.backends.tensorrt.trt_fakes import install, make_fake_trt
 
 
 def _int8_ctx(tmp_path: Path, onnx: Path) -> Any:
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2), batch=BatchSpec(1, 1, 1))
+    profile = trt_profile(
+        precision=Precision.INT8,
+        int8=Int8Spec(data="calib", samples=2, quantization="calibrator"),
+        batch=BatchSpec(1, 1, 1),
+    )
     ctx = build_ctx(tmp_path, onnx, profile)
     _calibration_images(ctx)  # bus.jpg, zidane.jpg: two batches of one
     return ctx
@@ -177,7 +181,11 @@ def test_int8_with_a_dynamic_batch_is_refused_on_a_tensorrt_10_image(
 
     trt = make_fake_trt("10.8.0.43")
     install(monkeypatch, trt)
-    profile = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2), batch=BatchSpec(1, 2, 4))
+    profile = trt_profile(
+        precision=Precision.INT8,
+        int8=Int8Spec(data="calib", samples=2, quantization="calibrator"),
+        batch=BatchSpec(1, 2, 4),
+    )
     ctx = build_ctx(tmp_path, dynamic_onnx, profile)
     _calibration_images(ctx)
     with pytest.raises(HostEnvironmentError) as err:
