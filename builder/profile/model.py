@@ -35,7 +35,11 @@ class Backend(str, enum.Enum):
             return None
         member = str.__new__(cls, value)
         member._name_, member._value_ = value.upper(), value
-        return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
+        member = cls._value2member_map_.setdefault(value, member)  # type: ignore[assignment]
+        # by name too: Python 3.11.2's Enum pickles and deep-copies a member as getattr(Backend, name) (Debian 12's
+        # python3); later versions go by value
+        cls._member_map_.setdefault(member._name_, member)
+        return member
 
 
 class Precision(str, enum.Enum):
