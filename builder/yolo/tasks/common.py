@@ -144,6 +144,21 @@ def average_precision(
     return float(ap[:, 0].mean()), float(ap.mean()), per_class
 
 
+def box_and_instance_result(
+    task: str, metric: str, kind: str, split: Any, box_rows: list[tuple[Any, ...]], instance_rows: list[Any]
+) -> TaskResult:
+    """The validator's two mAPs of a task with boxes and instances (segment: masks, pose: keypoints): box mAP and the
+    gated ``kind`` mAP, from per-image ``(tp, conf, pred_cls, target_cls)`` box rows and the instance ``tp`` rows."""
+    import numpy as np
+
+    tp, conf, pred_cls, target_cls = (np.concatenate(column) for column in zip(*box_rows, strict=True))
+    names = dict(split.names)
+    box50, box50_95, _ = average_precision(tp, conf, pred_cls, target_cls, names)
+    inst50, inst50_95, per_class = average_precision(np.concatenate(instance_rows), conf, pred_cls, target_cls, names)
+    numbers = {"box_map50": box50, "box_map50_95": box50_95, f"{kind}_map50": inst50, f"{kind}_map50_95": inst50_95}
+    return TaskResult(task, metric, inst50, inst50_95, per_class, len(split.images), len(target_cls), numbers)
+
+
 def batches(split: Any, imgsz: tuple[int, int], batch: int, infer: Infer) -> Iterator[tuple[Path, Any, list[Any]]]:
     """Each image of ``split`` with its outputs (index ``i`` of every output), fed ``batch`` images at a time
     through the predictor's letterbox; a last partial batch repeats its last image, whose results are dropped."""

@@ -14,8 +14,8 @@ from builder.yolo.tasks.common import (
     PREDICT_CONF,
     Infer,
     TaskResult,
-    average_precision,
     batches,
+    box_and_instance_result,
     match,
     nms,
     read_label,
@@ -81,14 +81,7 @@ def score_split(infer: Infer, split: Any, imgsz: tuple[int, int], batch: int = 1
             tp = tp_p = np.zeros((len(det), 10), dtype=bool)
         box_rows.append((tp, det[:, 4].numpy(), pred_cls.numpy(), cls))
         pose_rows.append(tp_p)
-    tp, conf, pred_cls, target_cls = (np.concatenate(column) for column in zip(*box_rows, strict=True))
-    names = dict(split.names)
-    box50, box50_95, _ = average_precision(tp, conf, pred_cls, target_cls, names)
-    pose50, pose50_95, per_class = average_precision(np.concatenate(pose_rows), conf, pred_cls, target_cls, names)
-    numbers = {"box_map50": box50, "box_map50_95": box50_95, "pose_map50": pose50, "pose_map50_95": pose50_95}
-    return TaskResult(
-        "pose", "pose (OKS) mAP50-95", pose50, pose50_95, per_class, len(split.images), len(target_cls), numbers
-    )
+    return box_and_instance_result("pose", "pose (OKS) mAP50-95", "pose", split, box_rows, pose_rows)
 
 
 def predict(outputs: list[Any], nc: int, nkpt: int, ndim: int, conf: float = PREDICT_CONF) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from builder.yolo.tasks.common import (
     PREDICT_CONF,
     Infer,
     TaskResult,
-    average_precision,
     batches,
+    box_and_instance_result,
     match,
     nms,
     read_label,
@@ -61,14 +61,7 @@ def score_split(infer: Infer, split: Any, imgsz: tuple[int, int], batch: int = 1
             tp = tp_m = np.zeros((len(det), 10), dtype=bool)
         box_rows.append((tp, det[:, 4].numpy(), pred_cls.numpy(), cls))
         mask_rows.append(tp_m)
-    tp, conf, pred_cls, target_cls = (np.concatenate(column) for column in zip(*box_rows, strict=True))
-    names = dict(split.names)
-    box50, box50_95, _ = average_precision(tp, conf, pred_cls, target_cls, names)
-    mask50, mask50_95, per_class = average_precision(np.concatenate(mask_rows), conf, pred_cls, target_cls, names)
-    numbers = {"box_map50": box50, "box_map50_95": box50_95, "mask_map50": mask50, "mask_map50_95": mask50_95}
-    return TaskResult(
-        "segment", "mask mAP50-95", mask50, mask50_95, per_class, len(split.images), len(target_cls), numbers
-    )
+    return box_and_instance_result("segment", "mask mAP50-95", "mask", split, box_rows, mask_rows)
 
 
 def predict(outputs: list[Any], nc: int, conf: float = PREDICT_CONF) -> list[dict[str, Any]]:
