@@ -2,7 +2,8 @@
 TASK.json into OUT. How models/fixtures/shapes-*-{seg,pose,obb,cls}.pt were made: the four tasks at once, each in its
 own process, on one GPU, with PYTHONPATH holding the ultralytics 8.4.190 wheel and this checkout.
 
-Usage: python3 scripts/train_task_fixtures.py TASK OUT HOURS
+Usage: python3 scripts/train_task_fixtures.py TASK OUT HOURS [MODEL_YAML]
+(MODEL_YAML replaces the task's default model, e.g. yolo26n.yaml for the end-to-end detect fixture.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from builder.fixtures.shapes import ShapesSpec, generate
 from builder.fixtures.train import TASK_TRAIN, drop_torchvision_transforms, train, val_numbers
 
 
-def main(task: str, out: Path, hours: float) -> None:
+def main(task: str, out: Path, hours: float, model: str | None = None) -> None:
     import torch
     import ultralytics
     from ultralytics import YOLO
@@ -27,6 +28,8 @@ def main(task: str, out: Path, hours: float) -> None:
     info = generate(Path("/tmp/data") / task, ShapesSpec(), task=task)
     gen_seconds = time.monotonic() - started
     spec = replace(TASK_TRAIN[task], device="0", workers=3, epochs=300, time=hours)
+    if model:
+        spec = replace(spec, model=model)
     best, seconds = train(info, Path("/tmp/runs") / task, spec)
     ckpt = torch.load(best, map_location="cpu", weights_only=False)
     with open(Path("/tmp/runs") / task / "train" / "results.csv") as handle:
@@ -61,4 +64,4 @@ def main(task: str, out: Path, hours: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]))
+    main(sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
