@@ -81,7 +81,7 @@ bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFI
 clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean
 
-# The trained fixture model (docs/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
+# The trained fixture model (docs/dev/fixture-model.md): regenerate the shapes set, retrain, compare with the pin.
 .PHONY: fixture-model
 fixture-model: venv-dev ## retrain a shapes fixture model, say whether it matches the pin: [TASK=detect|segment|pose|obb|classify] [DEVICE=cpu|0] [DATA_ONLY=1]
 	$(PYTHON) -m builder fixture-model --task $(or $(TASK),detect) --device $(or $(DEVICE),cpu) $(if $(DATA_ONLY),--data-only)

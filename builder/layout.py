@@ -1,6 +1,6 @@
 """ArtifactLayout: the only code that knows paths under the artifacts folder.
 
-See docs/architecture.md ("Artifacts layout").
+See docs/dev/architecture.md ("Artifacts layout").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The stages are data: ``run_build`` runs ``builder.stages.PIPELINE`` unless given another sequence of stages
 (see :class:`builder.stage_types.Stage`); the last one publishes. Container side: never imports ``docker``.
-See docs/architecture.md.
+See docs/dev/architecture.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ artifact on every random input and image at that batch; the benchmark repeats th
                                   + INFER_S_PER_PIXEL * verify) + bench
 
 Calibrated with bare ``cpu-fp32`` builds of YOLO11n on this project's 2-core, shared test machine (peak RSS from
-``/usr/bin/time -f %M``, each stage's wall time; docs/faults.md has the table): imgsz 64, 128, 256, 384 and 1024
+``/usr/bin/time -f %M``, each stage's wall time; docs/dev/faults.md has the table): imgsz 64, 128, 256, 384 and 1024
 at batch 1, dynamic batch max 8 at 128 and max 4 at 256. The export costs a fixed ~14 s plus 1.6e-5 s per pixel;
 an inference pass 1.3e-6 (benchmark) to 3e-6 (verify) s per pixel; the peak grows by 265 bytes per pixel of the
 largest forward up to 1024x1024, and issue 11's imgsz-4096 build peaked at 9.4 GB (530 bytes per pixel): the

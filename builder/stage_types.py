@@ -146,7 +146,7 @@ class StageContext:
 
 
 class Stage(Protocol):
-    """A pipeline stage: a module or object with ``NAME`` and ``run`` (see builder/stages/, docs/architecture.md).
+    """A pipeline stage: a module or object with ``NAME`` and ``run`` (see builder/stages/, docs/dev/architecture.md).
 
     A stage may also define ``preflight(profile, gpus) -> BackendHost | None``: run before the first stage, it
     refuses at once what the stage would refuse later (a failure is recorded under the stage's name).

@@ -3,7 +3,7 @@
 the command is `.venv/bin/engine-foundry` (or `engine-foundry` in the image / on PATH); a `make` target that
 exists; a `python -m <module>` only through .venv's (or the image's) Python, of a module that exists.
 
-Data-driven: each command found in README.md, docs/*.md, examples/ and the user-facing strings of builder/ (TIPs,
+Data-driven: each command found in README.md, docs/**/*.md, examples/ and the user-facing strings of builder/ (TIPs,
 errors; not docstrings or comments) is one test case.
 """
 
@@ -21,7 +21,7 @@ from tests.support import REPO
 
 DOCS = [
     REPO / "README.md",
-    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "docs").rglob("*.md")),
     *sorted(p for p in (REPO / "examples").rglob("*") if p.is_file()),
 ]
 # Generated headers that are part of lock files' bytes (changing them changes every build key): not user-typed

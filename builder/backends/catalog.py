@@ -2,7 +2,7 @@
 
 Dependency-free (no backend module, no profile code is imported), so the host side, the profile
 loader, ``doctor``, the build key and ops all read it. Adding a backend is its module, one
-:class:`BackendEntry` here, its requirements and a profile; see docs/architecture.md, "Extending".
+:class:`BackendEntry` here, its requirements and a profile; see docs/dev/architecture.md, "Extending".
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def container_user(
 
     The invoking user's; under ``sudo`` the user who ran sudo (``SUDO_UID``/``SUDO_GID``); as plain root the
     (non-root) owner of an existing artifacts folder, else the image's ``builder`` user (:data:`IMAGE_UID`):
-    the container never runs as root (docs/faults.md, container hardening), and root can delete any artifact anyway.
+    the container never runs as root (docs/dev/faults.md, container hardening), and root can delete any artifact anyway.
     """
     uid = os.getuid() if uid is None else uid
     gid = os.getgid() if gid is None else gid

@@ -4,7 +4,7 @@ The loader validates with it, the complete step fills defaults from it and build
 :class:`~builder.profile.model.Profile` through it (so does the reader of a manifest's resolved
 profile), the JSON Schema (``profiles/profile.schema.json``) and the field reference in
 ``docs/profiles.md`` are generated from it. Which backends a key applies to is the backend
-catalogue's (``builder/backends/catalog.py``). Adding a field: docs/architecture.md, "Extending".
+catalogue's (``builder/backends/catalog.py``). Adding a field: docs/dev/architecture.md, "Extending".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A toy backend, a toy GPU backend and a toy profile field, added only through the extension points of
-docs/architecture.md ("Extending"): a catalogue entry (``register_backend``) and a field in a copy of the field table
-whose section builds a dataclass with the new attribute. Nothing else is edited; validation, the JSON Schema, the
+docs/dev/architecture.md ("Extending"): a catalogue entry (``register_backend``) and a field in a copy of the field
+table whose section builds a dataclass with the new attribute. Nothing else is edited; validation, the JSON Schema, the
 field reference, doctor, the registry, the launcher's container spec, the build key, the farm's routing and ops pick
 them up. No module outside the catalogue and a backend's own package names a backend (the last tests hold that).
 """

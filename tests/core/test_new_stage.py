@@ -1,4 +1,4 @@
-"""Adding a stage through the documented extension point alone (docs/architecture.md, "Extending → a new stage"):
+"""Adding a stage through the documented extension point alone (docs/dev/architecture.md, "Extending → a new stage"):
 a stage object defined here, passed to ``run_build`` in a pipeline, recorded in the manifest and published.
 No other module is touched; the stand-in export/build/verify/evaluate/benchmark keep the test fast."""
 

@@ -1,6 +1,6 @@
 """The bad-input corpus: one YAML file per case in tests/data/bad_inputs/, turned into a real CLI run.
 
-A case file (see docs/faults.md for the full format)::
+A case file (see docs/dev/faults.md for the full format)::
 
     description: what is wrong, in one sentence
     requires: [root, docker]            # optional: skipped where not available
@@ -29,7 +29,7 @@ A case file (see docs/faults.md for the full format)::
 ``{pickle_call: [module, function, argument]}``, ``{dir: true}``, ``{socket: true}``, ``{symlink: target}``,
 ``{copy_profile: NAME}``, ``{fifo: true}``, ``{sparse: BYTES}``, ``{tar_gz: [MEMBER, ...]}``,
 ``{repeat: TEXT, times: N, head: TEXT}``
-(docs/faults.md describes each).
+(docs/dev/faults.md describes each).
 """
 
 from __future__ import annotations

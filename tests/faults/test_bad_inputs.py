@@ -1,5 +1,5 @@
 """Every case of tests/data/bad_inputs/ through the real CLI: the documented exit code, one ERROR + one TIP, no
-traceback, nothing partial in the artifacts folder.  Adding a case is adding a file (docs/faults.md)."""
+traceback, nothing partial in the artifacts folder.  Adding a case is adding a file (docs/dev/faults.md)."""
 
 from __future__ import annotations
 

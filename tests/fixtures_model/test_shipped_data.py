@@ -1,7 +1,8 @@
 """The shapes data shipped in models/fixtures/shapes is exactly the generator's output.
 
 It is the default profile's accuracy set (the val split) and cpu-int8's calibration images (the first 64 train
-images): `python3 -m builder fixture-data --out models/fixtures/shapes --train 64` writes it (docs/fixture-model.md).
+images): `python3 -m builder fixture-data --out models/fixtures/shapes --train 64` writes it
+(docs/dev/fixture-model.md).
 Pixels are compared decoded, so a zlib that compresses differently still matches.
 """
 

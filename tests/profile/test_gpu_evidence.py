@@ -1,6 +1,6 @@
 """The FP16 margins measured on a GPU (docs/tensorrt.md) cover every shipped FP16 profile as it is today.
 
-docs/evidence/gpu-fp16-proxy-h100.json is the output of bench/gpu_fp16_proxy.py on an H100 (2026-12-06). A
+docs/dev/evidence/gpu-fp16-proxy-h100.json is the output of bench/gpu_fp16_proxy.py on an H100 (2026-12-06). A
 profile whose model, size, batch or thresholds change no longer matches what was measured: measure again.
 """
 
@@ -14,7 +14,7 @@ from builder.profile import Precision, load_profile
 from tests.profile.helpers import PROFILES
 from tests.support import REPO
 
-EVIDENCE = json.loads((REPO / "docs" / "evidence" / "gpu-fp16-proxy-h100.json").read_text())
+EVIDENCE = json.loads((REPO / "docs" / "dev" / "evidence" / "gpu-fp16-proxy-h100.json").read_text())
 MEASURED = {r["profile"]: r for r in EVIDENCE["results"] if "judged_by" not in r}
 # every shipped FP16 detect profile of a trained model (an untrained one's margins are the control's: meaningless;
 # the segment profile's were not measured yet: docs/tensorrt.md)

@@ -36,7 +36,7 @@ def test_the_readme_names_the_same_drivers() -> None:
 def test_no_doc_promises_forward_compatibility_and_verify_refuses_older_drivers() -> None:
     from builder.ops.opsdoc import _host_needs
 
-    for path in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+    for path in [REPO / "README.md", *(REPO / "docs").rglob("*.md")]:
         text = path.read_text()
         assert not re.search(r"(?:through|use|using) (?:CUDA )?forward compatibility", text), path.name
     req = HostRequirements("tensorrt", "NVIDIA A10", "8.6", tensorrt="8.6.1", cuda="12.2", driver_branch=535)

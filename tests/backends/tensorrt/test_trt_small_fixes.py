@@ -44,7 +44,7 @@ def test_docs_and_code_cite_no_markdown_file_missing_from_the_repository() -> No
     cited: dict[str, set[str]] = {}
     files = [
         REPO / "README.md",
-        *(REPO / "docs").glob("*.md"),
+        *(REPO / "docs").rglob("*.md"),
         *(REPO / "builder").rglob("*.py"),
         *(REPO / "tests" / "backends" / "tensorrt").glob("*.py"),
     ]
