@@ -55,7 +55,7 @@ pin: venv-host ## resolve the base images' digests into images.lock
 offline-base: venv-host ## make the local Debian base image with debootstrap: make offline-base [MIRROR=URL]
 	$(PYTHON) -m builder offline-base $(if $(MIRROR),--mirror $(MIRROR))
 
-# The tiers (README, "Tests"): tests/conftest.py marks `slow` every test that uses a real build or export fixture, a
+# The tiers (docs/dev/testing.md): tests/conftest.py marks `slow` every test that uses a real build or export fixture, a
 # Docker engine or a Ray cluster, so `make test` stays the fast loop without a list to keep.
 test: venv-dev ## the fast tests (under 2 min): fakes, goldens, data corpora; no real build, Docker or Ray
 	$(PYTHON) -m pytest -m "not gpu and not slow" --durations=25 $(PYTEST_ARGS)

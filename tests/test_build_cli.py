@@ -55,7 +55,7 @@ def test_two_builds_from_scratch_are_byte_identical_where_promised(two_builds):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     m1, m2 = (json.loads((d / "manifest.json").read_text()) for d in (first, second))
     assert m1["build_key"] == m2["build_key"]
-    assert m1["build_id"] != m2["build_id"]  # what differs: id, timestamps, timings (README, "Reproducibility")
+    assert m1["build_id"] != m2["build_id"]  # what differs: id, timestamps, timings (docs/builds.md, "Reproducibility")
 
 
 def test_a_rebuild_is_up_to_date_and_force_builds_again(two_builds):
