@@ -159,8 +159,13 @@ def _differences(got: Any, want: Any, where: str = "") -> list[tuple[str, str, s
                 out += _differences(got[key], want[key], here)
         return out
     if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        return [d for i, (g, w) in enumerate(zip(got, want)) for d in _differences(g, w, f"{where}[{i}]")]
+        return [d for g, w, label in zip(got, want, _labels(want)) for d in _differences(g, w, f"{where}[{label}]")]
     return [] if got == want else [(where or "(the statement)", _short(got), _short(want))]
+
+
+def _labels(items: list[Any]) -> list[str]:
+    """How a list's items are named in a message: by their ``name`` (a subject's path, a dependency), else index."""
+    return [str(item["name"]) if isinstance(item, dict) and "name" in item else str(i) for i, item in enumerate(items)]
 
 
 def _short(value: Any) -> str:

@@ -14,14 +14,16 @@ check runs with the library's own command: ``model_signing verify key <folder> -
 
 from __future__ import annotations
 
+import base64
+import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from builder.errors import UsageError
+from builder.hashing import sha256_file
 from builder.verify_checks import VerifyReport
 
 SIGNATURE_NAME = "model.sig"
@@ -104,6 +106,8 @@ def signature_problem(folder: Path, public_key: Path) -> str | None:
     try:
         config.verify(folder, signature)
     except Exception as err:  # model-signing raises ValueError, InvalidSignature, protobuf/JSON errors
+        if str(err).startswith("Signature mismatch"):  # the signature holds; the files are not what it signed
+            return f"{signature}: the files differ from what was signed ({_diff(folder)})"
         return f"{signature}: {_reason(err)}"
     return None
 
@@ -131,20 +135,28 @@ def _reason(err: Exception) -> str:
         return "the signature does not verify with the trusted key (signed by another key, or the signature altered)"
     if text.startswith("Key mismatch"):
         return "signed by another key than the trusted one (the signature's key hint differs)"
-    if text.startswith("Signature mismatch"):
-        return f"the files differ from what was signed ({_diff(text)})"
     return f"unreadable or malformed signature ({name}: {text})"
 
 
-def _diff(text: str) -> str:
-    """model-signing's mismatch message (``verifying.Config._get_manifest_diff``) as changed / added / removed names."""
-    changed = re.findall(r"Hash mismatch for '([^']+)'", text)
-    added = re.search(r"Extra files found in model '[^']*': ([^'\"\]]+)", text)
-    removed = re.search(r"Missing files in model '[^']*': ([^'\"\]]+)", text)
+def _diff(folder: Path) -> str:
+    """Which files differ from the statement model-signing verified: changed, added, removed names.
+
+    Read from the signature's in-toto statement (``predicate.resources``: name, sha256 digest) once the library has
+    checked the signature over it; its own mismatch message is a Python list's repr of byte strings.
+    """
+    envelope = json.loads((folder / SIGNATURE_NAME).read_text())["dsseEnvelope"]
+    resources = json.loads(base64.b64decode(envelope["payload"]))["predicate"]["resources"]
+    signed = {r["name"]: r["digest"] for r in resources}
+    present = {
+        p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file() and p.name != SIGNATURE_NAME
+    }
+    changed = sorted(rel for rel in set(signed) & set(present) if sha256_file(present[rel]) != signed[rel])
     parts = [f"changed after signing: {', '.join(changed)}"] if changed else []
-    parts += [f"added after signing: {added.group(1)}"] if added else []
-    parts += [f"removed after signing: {removed.group(1)}"] if removed else []
-    return "; ".join(parts) or text
+    if added := sorted(set(present) - set(signed)):
+        parts.append(f"added after signing: {', '.join(added)}")
+    if removed := sorted(set(signed) - set(present)):
+        parts.append(f"removed after signing: {', '.join(removed)}")
+    return "; ".join(parts) or "the folder listing differs"
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

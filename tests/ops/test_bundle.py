@@ -99,7 +99,7 @@ def test_round_trip_verify_passes_without_inference(cpu_build, tmp_path, monkeyp
         "triton",
         "compat-onnxruntime",
     ]
-    assert "match the build's records" in report.checks[3].message  # model.onnx stays in the build folder
+    assert "match the build's records" in report.checks[4].message  # model.onnx stays in the build folder
 
 
 def test_default_output_and_build_selection(cpu_build, tmp_path, monkeypatch):
