@@ -85,9 +85,7 @@ def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
         _check_inference(report)
 
 
-def check_sums(
-    report: VerifyReport, folder: Path, name: str = "checksums", *, unlisted: tuple[str, ...] = ()
-) -> None:
+def check_sums(report: VerifyReport, folder: Path, name: str = "checksums", *, unlisted: tuple[str, ...] = ()) -> None:
     """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it. ``unlisted``: files
     that may be present without a line (a bundle's signature, which covers ``SHA256SUMS`` itself)."""
     sums_path = folder / SUMS_NAME

@@ -130,7 +130,10 @@ def provenance_problems(path: Path, manifest: dict[str, Any]) -> list[str]:
     except (OSError, ValueError, FileReadError) as err:
         return [f"{path}: unreadable ({err})"]
     expected = provenance_statement(manifest)
-    return [f"{path}: {where} is {got} but the manifest says {want}" for where, got, want in _differences(recorded, expected)]
+    return [
+        f"{path}: {where} is {got} but the manifest says {want}"
+        for where, got, want in _differences(recorded, expected)
+    ]
 
 
 def check_provenance(report: VerifyReport, path: Path, manifest: dict[str, Any], *, required: bool) -> None:

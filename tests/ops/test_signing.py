@@ -176,9 +176,17 @@ def test_every_tamper_is_a_named_no_go(build, keys, tmp_path, form, case, tamper
 _DEFINITION = ("predicate", "buildDefinition")
 LIES = [
     # (the field named in the NO-GO, where the signed statement lies, the false value)
-    ("resolvedDependencies[weights].digest.sha256", (*_DEFINITION, "resolvedDependencies", 0, "digest", "sha256"), "0" * 64),
+    (
+        "resolvedDependencies[weights].digest.sha256",
+        (*_DEFINITION, "resolvedDependencies", 0, "digest", "sha256"),
+        "0" * 64,
+    ),
     ("profile", (*_DEFINITION, "externalParameters", "profile", "name"), "h100-fp16"),
-    ("resolvedDependencies[base-image].uri", (*_DEFINITION, "resolvedDependencies", 3, "uri"), "other@sha256:" + "e" * 64),
+    (
+        "resolvedDependencies[base-image].uri",
+        (*_DEFINITION, "resolvedDependencies", 3, "uri"),
+        "other@sha256:" + "e" * 64,
+    ),
     ("host", (*_DEFINITION, "internalParameters", "host", "machine"), "aarch64"),
     ("builder", ("predicate", "runDetails", "builder", "version", "engine-foundry"), "9.9.9"),
     ("subject[metadata.json].digest", ("subject", 0, "digest", "sha256"), "1" * 64),

@@ -59,7 +59,15 @@ def test_another_python_is_used_as_it_is() -> None:
 def test_the_requirement_files_pin_every_package_and_name_their_index() -> None:
     requirements = REPO / "requirements"
     cpu_index = ("torch-cpu.txt", "torchvision-cpu.txt")
-    for name in ("host.txt", *cpu_index, "torchvision-fallback.txt", "dev.txt", "stubs.txt", "verify.txt", "signing.txt"):
+    for name in (
+        "host.txt",
+        *cpu_index,
+        "torchvision-fallback.txt",
+        "dev.txt",
+        "stubs.txt",
+        "verify.txt",
+        "signing.txt",
+    ):
         lines = [line for line in (requirements / name).read_text().splitlines() if line and not line.startswith("#")]
         pins = [line for line in lines if not line.startswith("--")]
         # an exact pin, at most an older-Python marker (signing.txt: sigstore's importlib-resources below 3.11)
