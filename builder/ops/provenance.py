@@ -162,7 +162,8 @@ def _differences(got: Any, want: Any, where: str = "") -> list[tuple[str, str, s
                 out += _differences(got[key], want[key], here)
         return out
     if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        return [d for g, w, label in zip(got, want, _labels(want)) for d in _differences(g, w, f"{where}[{label}]")]
+        pairs = zip(got, want, _labels(want), strict=True)
+        return [d for g, w, label in pairs for d in _differences(g, w, f"{where}[{label}]")]
     return [] if got == want else [(where or "(the statement)", _short(got), _short(want))]
 
 
