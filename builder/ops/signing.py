@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from builder.errors import UsageError
+from builder.errors import HostEnvironmentError, UsageError
 from builder.hashing import sha256_file
 from builder.verify_checks import VerifyReport
 
@@ -41,6 +41,7 @@ def sign_folder(folder: Path, private_key: Path) -> Path:
         UsageError: the key is missing, unreadable, encrypted without :data:`PASSWORD_ENV`, or not an EC key of a
             curve model-signing accepts.
     """
+    _library()
     from model_signing import hashing, signing
 
     config = signing.Config()
@@ -88,11 +89,12 @@ def signature_problem(folder: Path, public_key: Path) -> str | None:
     Raises:
         UsageError: ``public_key`` is missing or not a PEM EC public key (a wrong ``--trusted-key``, not a bad bundle).
     """
-    from model_signing import verifying
-
     signature = folder / SIGNATURE_NAME
     if not signature.is_file():
         return f"{signature}: missing: the bundle is not signed (make it with `bundle --sign-key KEY`)"
+    _library()
+    from model_signing import verifying
+
     config = verifying.Config()
     try:
         config.use_elliptic_key_verifier(public_key=public_key)
@@ -126,6 +128,23 @@ def check_signature(report: VerifyReport, folder: Path, trusted_key: Path | None
         return
     count = sum(1 for p in folder.rglob("*") if p.is_file()) - 1
     report.add("signature", "pass", f"{count} files signed by the trusted key {trusted_key}, none added or changed")
+
+
+def _library() -> None:
+    """model-signing is importable here, else one host error: the build images do not carry it.
+
+    Raises:
+        HostEnvironmentError: it is not installed (e.g. ``verify`` run inside the TensorRT image).
+    """
+    try:
+        import model_signing  # noqa: F401
+    except ImportError as err:
+        raise HostEnvironmentError(
+            f"signatures need the model-signing library, which this Python cannot import ({err})",
+            hint="sign and check signatures with the checkout's .venv (`scripts/setup-env verify` installs "
+            "requirements/signing.txt): `.venv/bin/engine-foundry verify --trusted-key PUB --no-run BUNDLE`; the "
+            "build images do not carry it",
+        ) from None
 
 
 def _reason(err: Exception) -> str:

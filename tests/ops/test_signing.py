@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from builder.cli import main
-from builder.errors import UsageError
+from builder.errors import HostEnvironmentError, UsageError
 from builder.hashing import format_sums, sha256_file
 from builder.ops import compat
 from builder.ops.bundle import bundle_entries, make_bundle, write_tar_gz
@@ -350,3 +351,15 @@ def test_the_documented_openssl_key_pair_signs_and_verifies(build, tmp_path):
     subprocess.run(["openssl", "ec", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
     bundle = _signed_bundle(build, tmp_path, key)
     assert verify_path(bundle, run_inference=False, trusted_key=pub).verdict == "GO"
+
+
+def test_without_the_library_signing_and_checking_are_one_host_error(build, keys, tmp_path, monkeypatch, capsys):
+    """The build images (where a TensorRT bundle's `verify` runs) do not carry model-signing: exit 3, not a trace."""
+    bundle = _signed_bundle(build, tmp_path, keys["ops"][0])
+    monkeypatch.setitem(sys.modules, "model_signing", None)  # `import model_signing` raises ImportError
+    assert main(["verify", str(bundle), "--no-run", "--trusted-key", str(keys["ops"][1])]) == 3
+    err = capsys.readouterr().err
+    assert err.count("ERROR ") == 1 and "model-signing" in err and "scripts/setup-env verify" in err
+    with pytest.raises(HostEnvironmentError, match="model-signing"):
+        make_bundle(build, tmp_path / "y.tar.gz", sign_key=keys["ops"][0])
+    assert verify_path(bundle, run_inference=False).verdict == "GO"  # without --trusted-key nothing needs it
