@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 from builder.errors import HostEnvironmentError, UsageError
 from builder.hashing import sha256_file
@@ -45,8 +46,12 @@ def sign_folder(folder: Path, private_key: Path) -> Path:
     from model_signing import hashing, signing
 
     config = signing.Config()
+    password = os.environ.get(PASSWORD_ENV) or None
+    # model-signing 1.1.1 annotates the password as str but hands it to cryptography's load_pem_private_key, which
+    # takes bytes only (a str raises TypeError there, also through the library's own `--password`): pass bytes.
+    secret = cast(str, password.encode()) if password else None
     try:
-        config.use_elliptic_key_signer(private_key=private_key, password=os.environ.get(PASSWORD_ENV) or None)
+        config.use_elliptic_key_signer(private_key=private_key, password=secret)
     except FileNotFoundError:
         raise UsageError(f"--sign-key {private_key}: no such file", hint=KEY_TIP) from None
     except (ValueError, TypeError) as err:  # not PEM, wrong/absent passphrase, an unsupported curve or key type

@@ -366,3 +366,28 @@ def test_without_the_library_signing_and_checking_are_one_host_error(build, keys
     with pytest.raises(HostEnvironmentError, match="model-signing"):
         make_bundle(build, tmp_path / "y.tar.gz", sign_key=keys["ops"][0])
     assert verify_path(bundle, run_inference=False).verdict == "GO"  # without --trusted-key nothing needs it
+
+
+@pytest.mark.parametrize(("passphrase", "signs"), [("s3cret", True), ("wrong", False), (None, False)])
+def test_an_encrypted_key_signs_with_its_passphrase_from_the_environment(
+    build, keys, tmp_path, monkeypatch, passphrase, signs
+):
+    key = serialization.load_pem_private_key(keys["ops"][0].read_bytes(), None)
+    encrypted = tmp_path / "enc.pem"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"s3cret"),
+        )
+    )
+    if passphrase is None:
+        monkeypatch.delenv("ENGINE_FOUNDRY_SIGN_KEY_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("ENGINE_FOUNDRY_SIGN_KEY_PASSWORD", passphrase)
+    if not signs:
+        with pytest.raises(UsageError, match="not a usable EC private key"):
+            make_bundle(build, tmp_path / "e.tar.gz", sign_key=encrypted)
+        return
+    bundle = make_bundle(build, tmp_path / "e.tar.gz", sign_key=encrypted).path
+    assert verify_path(bundle, run_inference=False, trusted_key=keys["ops"][1]).verdict == "GO"
