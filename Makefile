@@ -15,6 +15,8 @@ MIRROR     ?=
 PYTEST_ARGS ?=
 ADDRESS    ?=
 FARM       ?=
+SIGN_KEY   ?=
+TRUSTED_KEY ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help image engine engines farm validate verify shell pin offline-base test test-all lint test-gpu bench nightly \
@@ -43,8 +45,8 @@ farm: venv-dev ## build profiles on a Ray cluster (RAY_AUTH_MODE=token): make fa
 validate: venv-host ## check every profile, all problems at once
 	$(PYTHON) -m builder validate
 
-verify: venv-verify ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32
-	$(PYTHON) -m builder verify $(ARTIFACT)
+verify: venv-verify ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32 [TRUSTED_KEY=pub.pem]
+	$(PYTHON) -m builder verify $(ARTIFACT)$(if $(TRUSTED_KEY), --trusted-key $(TRUSTED_KEY))
 
 shell: venv-host ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt|trt10
 	$(PYTHON) -m builder shell --flavour $(FLAVOUR)
@@ -75,8 +77,8 @@ bench: venv-dev ## run the benchmarks under bench/
 nightly: venv-$(if $(FARM),dev,host) ## rebuild image(s) and the profiles this host can build, compare, report: make nightly [PROFILES="a b"] [FARM=1]
 	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES)) $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
-bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
-	$(PYTHON) -m builder bundle --profile $(PROFILE)
+bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32 [SIGN_KEY=key.pem]
+	$(PYTHON) -m builder bundle --profile $(PROFILE)$(if $(SIGN_KEY), --sign-key $(SIGN_KEY))
 
 clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean

@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("path", type=Path, help="a build folder, a bundle, or <artifacts>/<profile>")
     verify.add_argument("--no-run", action="store_true", help="skip loading the artifact and running one inference")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--trusted-key",
+        type=Path,
+        default=None,
+        metavar="PUB",
+        help="require a bundle signed with this PEM EC public key and a provenance matching its manifest (docs/ops.md)",
+    )
     verify.set_defaults(handler=_cmd_verify)
 
     doctor = sub.add_parser("doctor", help="report this environment and what is missing for which profiles")
@@ -159,7 +166,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from builder.verify_artifact import print_report, verify_path
 
-    report = verify_path(args.path, run_inference=not args.no_run)
+    report = verify_path(args.path, run_inference=not args.no_run, trusted_key=args.trusted_key)
     print_report(report, as_json=args.json)
     return report.exit_code()
 

@@ -34,18 +34,21 @@ def resolve_build_folder(path: Path) -> Path:
     )
 
 
-def verify_path(path: Path, *, run_inference: bool = True) -> VerifyReport:
+def verify_path(path: Path, *, run_inference: bool = True, trusted_key: Path | None = None) -> VerifyReport:
+    """``trusted_key``: a bundle must be signed with it (``verify --trusted-key``); a build folder never is."""
     if path.exists() and path.name.endswith((".tar.gz", ".tgz")):  # a FIFO or device is refused by safe_extract
         from builder.ops.bundle_verify import verify_bundle  # a bundle made by `engine-foundry bundle`
 
-        return verify_bundle(path, run_inference=run_inference)
+        return verify_bundle(path, run_inference=run_inference, trusted_key=trusted_key)
     if path.is_dir():
         from builder.ops.bundle_verify import bundle_top, verify_unpacked_bundle
 
         if bundle_top(path) is not None:  # `tar -xzf` of a bundle: the same checks as the archive's
-            return verify_unpacked_bundle(path, run_inference=run_inference)
+            return verify_unpacked_bundle(path, run_inference=run_inference, trusted_key=trusted_key)
     folder = resolve_build_folder(path)
     report = VerifyReport(folder)
+    if trusted_key is not None:
+        report.add("signature", "fail", f"{folder}: a build folder is not signed; bundles are (bundle --sign-key KEY)")
     try:
         report.manifest = load_manifest(folder / MANIFEST_NAME)
     except ArtifactError as err:

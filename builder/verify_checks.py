@@ -85,8 +85,9 @@ def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
         _check_inference(report)
 
 
-def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> None:
-    """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it."""
+def check_sums(report: VerifyReport, folder: Path, name: str = "checksums", *, unlisted: tuple[str, ...] = ()) -> None:
+    """Compare ``folder`` with its ``SHA256SUMS``; one failed check per bad file, naming it. ``unlisted``: files
+    that may be present without a line (a bundle's signature, which covers ``SHA256SUMS`` itself)."""
     sums_path = folder / SUMS_NAME
     try:
         sums = parse_sums(read_text(sums_path, what="checksum list", limit=TEXT_BYTES))
@@ -99,7 +100,7 @@ def check_sums(report: VerifyReport, folder: Path, name: str = "checksums") -> N
     except (ValueError, OSError) as err:
         report.add(name, "fail", f"{sums_path}: {err}")
         return
-    problems = check_folder(folder, sums)
+    problems = check_folder(folder, sums, ignore=(SUMS_NAME, *unlisted))
     for problem in problems:
         report.add(name, "fail", f"{folder / problem.path}: {problem.problem}")
     if not problems:

@@ -3,7 +3,10 @@
 Layout (every path under one top folder ``<profile>-<build id>/``)::
 
     OPS.md                      how to deploy: I/O, preprocessing, decoding, host needs, Triton
-    SHA256SUMS                  every other file of the bundle (``sha256sum -c`` format)
+    SHA256SUMS                  every other file of the bundle (``sha256sum -c`` format) but model.sig
+    model.sig                   with --sign-key only: the signature over every other file (builder/ops/signing.py)
+    provenance.intoto.json      in-toto / SLSA build provenance, from the manifest (builder/ops/provenance.py)
+    sbom.cdx.json               CycloneDX SBOM of the build image's locked packages (builder/ops/sbom.py)
     build/manifest.json         the build's manifest, SHA256SUMS, model artifact and metadata.json
     build/SHA256SUMS            the build's own checksum lines of the files bundled here (``sha256sum -c`` works)
     build/<model artifact>
@@ -35,6 +38,9 @@ from builder.hashing import SUMS_NAME, check_folder, format_sums, parse_sums, sh
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest
 from builder.ops.opsdoc import render_ops_doc
+from builder.ops.provenance import PROVENANCE_NAME, provenance_bytes
+from builder.ops.sbom import SBOM_NAME, sbom_bytes
+from builder.ops.signing import SIGNATURE_NAME, signature_for
 from builder.ops.triton import triton_model
 from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_json, read_text
 
@@ -107,6 +113,8 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
     entries[f"{BUILD_FOLDER}/{SUMS_NAME}"] = _bundled_build_sums(build_dir, entries)
     entries[f"{TRITON_FOLDER}/{triton.config_path}"] = triton.config.encode()
     entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"]["path"]
+    entries[PROVENANCE_NAME] = provenance_bytes(manifest)  # every bundle: what built it, from what (SLSA)
+    entries[SBOM_NAME] = sbom_bytes(manifest)  # the build image's locked packages (CycloneDX)
     listed = [(rel, *_size_and_hash(value)) for rel, value in sorted(entries.items())]
     entries[OPS_DOC] = render_ops_doc(
         manifest, metadata, triton, listed, build_folder=BUILD_FOLDER, triton_folder=TRITON_FOLDER
@@ -116,13 +124,17 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
     return top, entries, _epoch(manifest.get("finished_at") or manifest.get("created_at"))
 
 
-def make_bundle(build_dir: Path, output: Path | None = None) -> BundleResult:
-    """Write the bundle of ``build_dir`` to ``output`` (default ``bundles/<top>.tar.gz``), atomically.
+def make_bundle(build_dir: Path, output: Path | None = None, sign_key: Path | None = None) -> BundleResult:
+    """Write the bundle of ``build_dir`` to ``output`` (default ``bundles/<top>.tar.gz``), atomically; with
+    ``sign_key`` (a PEM EC private key), signed: ``model.sig`` covers every other file (:mod:`builder.ops.signing`).
 
     Raises:
         ArtifactError: the build folder is damaged (see :func:`bundle_entries`).
+        UsageError: ``sign_key`` is not a usable signing key.
     """
     top, entries, mtime = bundle_entries(build_dir)
+    if sign_key is not None:  # last: the signature covers the finished folder, SHA256SUMS included
+        entries[SIGNATURE_NAME] = signature_for(top, entries, sign_key)
     output = output or Path("bundles") / f"{top}.tar.gz"
     if not output.name.endswith(BUNDLE_SUFFIXES):
         raise ArtifactError(

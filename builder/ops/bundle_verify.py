@@ -24,6 +24,8 @@ from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, OPS_DOC, TRITON_FOLDER
+from builder.ops.provenance import PROVENANCE_NAME, check_provenance
+from builder.ops.signing import SIGNATURE_NAME, check_signature
 from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_text
 from builder.verify_checks import Check, VerifyReport, check_sums, run_host_checks
 
@@ -149,8 +151,9 @@ def _check_member(archive: Path, member: tarfile.TarInfo, seen: set[str], top: s
     return parts[0]
 
 
-def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
-    """Every ``verify`` check for a bundle; messages name paths as ``<archive>:<path inside>``."""
+def verify_bundle(archive: Path, *, run_inference: bool = True, trusted_key: Path | None = None) -> VerifyReport:
+    """Every ``verify`` check for a bundle; messages name paths as ``<archive>:<path inside>``. ``trusted_key``:
+    the public key the bundle must be signed with (None: the signature is not checked, only reported)."""
     report = VerifyReport(archive)
     with _temporary_folder() as tmp:
         try:
@@ -159,7 +162,7 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
             report.add("bundle", "fail", err.message)
             return report
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
-        _check_unpacked(report, top, run_inference=run_inference)
+        _check_unpacked(report, top, run_inference=run_inference, trusted_key=trusted_key)
         return _relabel(report, Path(tmp), archive)
 
 
@@ -175,7 +178,7 @@ def bundle_top(path: Path) -> Path | None:
     return None
 
 
-def verify_unpacked_bundle(path: Path, *, run_inference: bool = True) -> VerifyReport:
+def verify_unpacked_bundle(path: Path, *, run_inference: bool = True, trusted_key: Path | None = None) -> VerifyReport:
     """The same checks as :func:`verify_bundle`, on a bundle unpacked with ``tar -xzf`` (``path``: its top folder or
     its ``build/`` folder), so that ops get the same answer for the archive and for what they deploy."""
     top = bundle_top(path)
@@ -187,14 +190,15 @@ def verify_unpacked_bundle(path: Path, *, run_inference: bool = True) -> VerifyR
         report.add("bundle", "fail", f"{odd[0]}: {kind}; a bundle holds plain files only")
         return report
     report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files in the unpacked bundle {top}")
-    _check_unpacked(report, top, run_inference=run_inference)
+    _check_unpacked(report, top, run_inference=run_inference, trusted_key=trusted_key)
     report.folder = path
     return report
 
 
-def _check_unpacked(report: VerifyReport, top: Path, *, run_inference: bool) -> None:
+def _check_unpacked(report: VerifyReport, top: Path, *, run_inference: bool, trusted_key: Path | None) -> None:
     """What follows the bundle's own check, for an archive (after extraction) and an unpacked folder alike."""
-    check_sums(report, top, "bundle-checksums")
+    check_signature(report, top, trusted_key)
+    check_sums(report, top, "bundle-checksums", unlisted=(SIGNATURE_NAME,))
     build = top / BUILD_FOLDER
     try:
         report.manifest = load_manifest(build / MANIFEST_NAME)
@@ -208,6 +212,7 @@ def _check_unpacked(report: VerifyReport, top: Path, *, run_inference: bool) -> 
         f"schema v{report.manifest['schema_version']}, status {status}",
     )
     _check_build_files(report, build, report.manifest)
+    check_provenance(report, top / PROVENANCE_NAME, report.manifest, required=trusted_key is not None)
     _check_triton(report, top, report.manifest)
     report.folder = build
     run_host_checks(report, run_inference=run_inference)

@@ -113,6 +113,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="bundle path (default: bundles/<profile>-<build id>.tar.gz)",
     )
+    bundle.add_argument(
+        "--sign-key",
+        type=Path,
+        default=None,
+        metavar="KEY",
+        help="sign the bundle offline with this PEM EC private key (model.sig; passphrase in "
+        "ENGINE_FOUNDRY_SIGN_KEY_PASSWORD); verify with `verify --trusted-key PUB` (docs/ops.md)",
+    )
     bundle.set_defaults(handler=_cmd_bundle)
 
     prune = sub.add_parser("prune", help="remove old builds: keep the newest good and failed builds per profile")
@@ -205,8 +213,9 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     from builder.ops.bundle import find_build, make_bundle
 
     build_dir = find_build(args.artifacts, args.profile, args.build)
-    result = make_bundle(build_dir, args.output)
-    print(f"BUNDLED {args.profile} build {build_dir.name}: {result.path} (sha256 {result.sha256})")
+    result = make_bundle(build_dir, args.output, sign_key=args.sign_key)
+    signed = f", signed with {args.sign_key}" if args.sign_key else ""
+    print(f"BUNDLED {args.profile} build {build_dir.name}: {result.path} (sha256 {result.sha256}{signed})")
     return 0
 
 

@@ -72,5 +72,12 @@ def test_variables_reach_the_command() -> None:
     assert make("-n", "nightly", "PROFILES=a b").strip() == "python3 -m builder nightly --profiles a b"
     assert make("-n", "nightly").strip() == "python3 -m builder nightly"
     assert make("-n", "image", "FLAVOUR=trt").strip() == "python3 -m builder image --flavour trt"
+    assert make("-n", "bundle", "PROFILE=a").strip() == "python3 -m builder bundle --profile a"
+    assert make("-n", "bundle", "PROFILE=a", "SIGN_KEY=k.pem").strip() == (
+        "python3 -m builder bundle --profile a --sign-key k.pem"
+    )
+    assert make("-n", "verify", "ARTIFACT=b.tar.gz", "TRUSTED_KEY=pub.pem").strip() == (
+        "python3 -m builder verify b.tar.gz --trusted-key pub.pem"
+    )
     assert make("-n", "test").strip() == 'python3 -m pytest -m "not gpu and not slow" --durations=25'
     assert make("-n", "test-all").strip() == 'python3 -m pytest -m "not gpu" --durations=25'

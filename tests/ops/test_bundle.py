@@ -70,6 +70,7 @@ def test_bundle_holds_model_metadata_manifest_sums_ops_doc_and_triton(cpu_build,
     assert set(result.files) == {
         "OPS.md", "SHA256SUMS", "build/SHA256SUMS", "build/manifest.json", "build/metadata.json",
         "build/model.ort.onnx", "triton/tiny/config.pbtxt", "triton/tiny/1/model.onnx",
+        "provenance.intoto.json", "sbom.cdx.json",
     }  # fmt: skip
     top = _unpack(result.path, tmp_path / "out")
     sums = (top / "SHA256SUMS").read_text()
@@ -90,13 +91,15 @@ def test_round_trip_verify_passes_without_inference(cpu_build, tmp_path, monkeyp
     assert report.folder == bundle
     assert [c.name for c in report.checks] == [
         "bundle",
+        "signature",
         "bundle-checksums",
         "manifest",
         "checksums",
+        "provenance",
         "triton",
         "compat-onnxruntime",
     ]
-    assert "match the build's records" in report.checks[3].message  # model.onnx stays in the build folder
+    assert "match the build's records" in report.checks[4].message  # model.onnx stays in the build folder
 
 
 def test_default_output_and_build_selection(cpu_build, tmp_path, monkeypatch):

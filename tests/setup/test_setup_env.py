@@ -59,10 +59,20 @@ def test_another_python_is_used_as_it_is() -> None:
 def test_the_requirement_files_pin_every_package_and_name_their_index() -> None:
     requirements = REPO / "requirements"
     cpu_index = ("torch-cpu.txt", "torchvision-cpu.txt")
-    for name in ("host.txt", *cpu_index, "torchvision-fallback.txt", "dev.txt", "stubs.txt", "verify.txt"):
+    for name in (
+        "host.txt",
+        *cpu_index,
+        "torchvision-fallback.txt",
+        "dev.txt",
+        "stubs.txt",
+        "verify.txt",
+        "signing.txt",
+    ):
         lines = [line for line in (requirements / name).read_text().splitlines() if line and not line.startswith("#")]
         pins = [line for line in lines if not line.startswith("--")]
-        assert pins and all(re.fullmatch(r"[a-z0-9-]+==[\w.+]+", pin) for pin in pins), (name, pins)
+        # an exact pin, at most an older-Python marker (signing.txt: sigstore's importlib-resources below 3.11)
+        pin_re = r"[a-z0-9-]+==[\w.+]+( ; python_version < \"3\.\d+\")?"
+        assert pins and all(re.fullmatch(pin_re, pin) for pin in pins), (name, pins)
         options = [line for line in lines if line.startswith("--")]
         assert options == (["--extra-index-url https://download.pytorch.org/whl/cpu"] if name in cpu_index else []), (
             name
@@ -160,7 +170,7 @@ def test_the_verify_set_is_the_cpu_images_runtime_and_what_dev_has() -> None:
     assert {"onnxruntime", "numpy", "polygraphy", "protobuf", "flatbuffers", "packaging"} <= set(verify)
     assert all(cpu[name] == version == dev[name] for name, version in verify.items()), (verify, cpu)
     script = SETUP.read_text()
-    assert "verify) echo requirements/host.txt requirements/verify.txt ;;" in script
+    assert "verify) echo requirements/host.txt requirements/signing.txt requirements/verify.txt ;;" in script
 
 
 def test_a_python_without_the_host_packages_gets_an_error_not_a_traceback(world_readable_tmp: Path) -> None:
