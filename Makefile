@@ -75,8 +75,8 @@ bench: venv-dev ## run the benchmarks under bench/
 nightly: venv-$(if $(FARM),dev,host) ## rebuild image(s) and the profiles this host can build, compare, report: make nightly [PROFILES="a b"] [FARM=1]
 	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES)) $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
-bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32
-	$(PYTHON) -m builder bundle --profile $(PROFILE)
+bundle: venv-host ## pack the latest build of PROFILE for ops (PROFILES="a b": one fleet bundle): make bundle PROFILE=cpu-fp32
+	$(PYTHON) -m builder bundle $(if $(PROFILES),--profiles $(PROFILES),--profile $(PROFILE))
 
 clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean

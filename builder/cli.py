@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("path", type=Path, help="a build folder, a bundle, or <artifacts>/<profile>")
     verify.add_argument("--no-run", action="store_true", help="skip loading the artifact and running one inference")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--select",
+        action="store_true",
+        help="PATH is a fleet bundle (make bundle PROFILES=...): pick the build that fits this host, then check it",
+    )
+    verify.add_argument(
+        "--extract", type=Path, default=None, metavar="DIR", help="with --select: write the chosen build to DIR"
+    )
     verify.set_defaults(handler=_cmd_verify)
 
     doctor = sub.add_parser("doctor", help="report this environment and what is missing for which profiles")
@@ -159,6 +167,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from builder.verify_artifact import print_report, verify_path
 
+    if args.select or args.extract is not None:
+        from builder.ops.fleet_verify import run_select
+
+        return run_select(args.path, select=args.select, extract=args.extract, run_inference=not args.no_run,
+                          as_json=args.json)  # fmt: skip
     report = verify_path(args.path, run_inference=not args.no_run)
     print_report(report, as_json=args.json)
     return report.exit_code()
