@@ -79,9 +79,7 @@ def find_build(artifacts: Path, profile: str, build: str | None = None) -> Path:
     return matches[0]
 
 
-def bundle_entries(
-    build_dir: Path, kinds: tuple[str, ...] = BUNDLED_KINDS
-) -> tuple[str, dict[str, Path | bytes], int]:
+def bundle_entries(build_dir: Path, kinds: tuple[str, ...] = BUNDLED_KINDS) -> tuple[str, dict[str, Path | bytes], int]:
     """The bundle's top folder name, ``{relative path: file or bytes}`` and mtime, from a checked build folder.
 
     ``kinds``: the manifest's artifact kinds put under ``build/`` (at least :data:`BUNDLED_KINDS`; a fleet bundle

@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     latency_ab.set_defaults(handler=_cmd_latency_ab)
 
     bundle = sub.add_parser(
-        "bundle", help="pack one build (or, with --profiles, a fleet) into a .tar.gz for ops (OPS.md, Triton, checksums)"
+        "bundle",
+        help="pack one build (or, with --profiles, a fleet) into a .tar.gz for ops (OPS.md, Triton, checksums)",
     )
     which = bundle.add_mutually_exclusive_group(required=True)
     which.add_argument("--profile", help="profile name (its folder under the artifacts folder)")
