@@ -12,7 +12,8 @@ the bundled ``profile:build id`` pairs)::
         build/model.onnx (the FP32 reference ONNX), triton/<model>/config.pbtxt, triton/<model>/1/<model file>
 
 ``verify --select --extract DIR`` writes one ``builds/<profile>/`` folder: a bundle that ``verify DIR`` checks
-like any other. Plain files only, deterministic and atomic like a single bundle (:func:`builder.ops.bundle.write_tar_gz`).
+like any other. Plain files only; deterministic and atomic like a single bundle
+(:func:`builder.ops.bundle.write_tar_gz`). Signing can sign the top folder's files like any bundle's.
 """
 
 from __future__ import annotations
