@@ -213,7 +213,7 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     from builder.ops.bundle import find_build, make_bundle
 
     if args.profiles:
-        from builder.ops.fleet import find_fleet_builds, make_fleet_bundle
+        from builder.ops.fleet_bundle import find_fleet_builds, make_fleet_bundle
 
         if args.build is not None:
             raise UsageError("--build picks one build of --profile", hint="a fleet bundles each profile's latest")

@@ -20,7 +20,7 @@ from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLE_SUFFIXES, OPS_DOC
 from builder.ops.bundle_verify import _relabel, _temporary_folder, bundle_top, safe_extract, verify_unpacked_bundle
-from builder.ops.fleet import FLEET_INDEX, read_fleet_index
+from builder.ops.fleet_bundle import FLEET_INDEX, read_fleet_index
 from builder.ops.select import Candidate, HostRecord, Selection, candidate_from_manifest, select_build
 from builder.safe_io import FileReadError
 from builder.verify_checks import Check, VerifyReport, check_sums

@@ -21,7 +21,7 @@ from builder.errors import ArtifactError, UsageError
 from builder.gpu import parse_nvidia_smi_csv
 from builder.hashing import format_sums, sha256_file
 from builder.ops import compat
-from builder.ops.fleet import find_fleet_builds, make_fleet_bundle, read_fleet_index
+from builder.ops.fleet_bundle import find_fleet_builds, make_fleet_bundle, read_fleet_index
 from builder.ops.fleet_verify import check_extract_target, verify_select
 from builder.ops.select import CPU, EXACT, FAMILY, PORTABLE, SAME_CC, HostRecord, candidate_from_manifest, select_build
 from builder.verify_artifact import verify_path

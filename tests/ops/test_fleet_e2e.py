@@ -13,7 +13,7 @@ import pytest
 from builder import pipeline as pipeline_module
 from builder.gpu import GpuInfo
 from builder.ops import compat
-from builder.ops.fleet import make_fleet_bundle
+from builder.ops.fleet_bundle import make_fleet_bundle
 from builder.ops.fleet_verify import verify_select
 from builder.ops.select import CPU, EXACT, FAMILY, HostRecord
 from builder.profile import Backend, Precision, TargetSpec
