@@ -217,7 +217,7 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
         if args.build is not None:
             raise UsageError("--build picks one build of --profile", hint="a fleet bundles each profile's latest")
-        builds = find_fleet_builds(args.artifacts, list(args.profiles))
+        builds = find_fleet_builds(args.artifacts, list(args.profiles), env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
         fleet = make_fleet_bundle(builds, args.output)
         names = ", ".join(f"{b.parent.parent.name} {b.name}" for b in builds)
         print(f"BUNDLED fleet of {len(builds)} build(s) ({names}): {fleet.path} (sha256 {fleet.sha256})")

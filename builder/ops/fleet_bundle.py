@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.errors import ArtifactError, UsageError, cli
+from builder.errors import ArtifactError, BuilderError, UsageError, cli
 from builder.hashing import SUMS_NAME, format_sums, sha256_file
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest
@@ -55,8 +55,8 @@ class FleetEntry:
         }  # fmt: skip
 
 
-def find_fleet_builds(artifacts: Path, profiles: Sequence[str]) -> list[Path]:
-    """The ``latest`` build folder of each profile, in order.
+def find_fleet_builds(artifacts: Path, profiles: Sequence[str], profiles_dir: Path | None = None) -> list[Path]:
+    """The ``latest`` build folder of each profile, in order; ``profiles_dir`` tells how to build a missing one.
 
     Raises:
         UsageError: no profile, or one named twice.
@@ -78,13 +78,29 @@ def find_fleet_builds(artifacts: Path, profiles: Sequence[str]) -> list[Path]:
             found.append(latest)
     if missing:
         names = ", ".join(repr(p) for p in missing)
-        builds = "; ".join(f"`{cli(f'engine --profile {p}')}`" for p in missing)
         raise ArtifactError(
             f"{artifacts}: no latest build of profile(s) {names}; nothing was bundled",
-            hint=f"build each on a host it targets ({builds}; GPU profiles on their GPU or with "
-            f'`make farm PROFILES="{" ".join(missing)}"`), or leave them out of PROFILES',
+            hint=f"build {'; '.join(how_to_build(p, profiles_dir) for p in missing)}; or leave them out of PROFILES",
         )
     return found
+
+
+def how_to_build(name: str, profiles_dir: Path | None) -> str:
+    """The command that builds profile ``name``, and where: a GPU profile on its target GPU or on the farm."""
+    command = f"`make engine PROFILE={name}`"
+    try:
+        from builder.profile import load_profile
+
+        profile = load_profile(name, profiles_dir) if profiles_dir is not None else None
+    except BuilderError as err:
+        return f"{command} (it does not load from {profiles_dir}: {err.message})"
+    if profile is None:
+        return command
+    target = profile.to_dict().get("target")
+    where = describe_target(profile.backend.value, target)
+    if where == "CPU":
+        return command
+    return f"{command} on a host with {where} (or `make farm PROFILES={name}`)"
 
 
 def fleet_entries(build_dirs: Sequence[Path]) -> tuple[str, dict[str, Path | bytes], int, list[FleetEntry]]:

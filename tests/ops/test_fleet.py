@@ -202,14 +202,21 @@ def test_fleet_bundle_layout_is_deterministic_and_complete(artifacts, tmp_path):
     assert report.ok, report.checks
 
 
-def test_missing_builds_are_all_named_with_their_command_and_nothing_is_written(artifacts, tmp_path, capsys):
+def test_missing_builds_are_all_named_with_their_command_and_nothing_is_written(
+    artifacts, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("ENGINE_FOUNDRY_PROFILES", str(REPO / "profiles"))
     out = tmp_path / "f.tar.gz"
     code = main(["bundle", "--profiles", "cpu-fp32", "l4-fp16", "b200-fp16", "--artifacts", str(artifacts),
                  "--output", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 5 and not out.exists() and not list(tmp_path.glob(".f.tar.gz*"))
     assert "no latest build of profile(s) 'l4-fp16', 'b200-fp16'; nothing was bundled" in err
-    assert "engine --profile l4-fp16" in err and "engine --profile b200-fp16" in err and err.count("\nTIP ") == 1
+    assert "`make engine PROFILE=l4-fp16` (it does not load from " in err and err.count("\nTIP ") == 1
+    assert (
+        "`make engine PROFILE=b200-fp16` on a host with NVIDIA B200, compute capability 10.0 "
+        "(or `make farm PROFILES=b200-fp16`); or leave them out of PROFILES" in err
+    )
     with pytest.raises(UsageError, match="cpu-fp32 named twice"):
         find_fleet_builds(artifacts, ["cpu-fp32", "cpu-fp32"])
 
