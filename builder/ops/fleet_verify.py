@@ -88,7 +88,14 @@ def _select_in(top: Path, host: HostRecord, *, run_inference: bool) -> tuple[Ver
         if rating is selection.chosen:
             checks.append(Check("select", "pass", f"chose {who}: {rating.reason}"))
         elif rating.fits:
-            checks.append(Check("select", "skip", f"passed over {who}, ranked below the chosen build: {rating.reason}"))
+            tie = (
+                selection.chosen is not None
+                and rating.rank is not None
+                and selection.chosen.rank is not None
+                and (rating.rank[:2] == selection.chosen.rank[:2])
+            )
+            why = "fits as well, listed after the chosen build" if tie else "fits, ranked below the chosen build"
+            checks.append(Check("select", "skip", f"passed over {who}: {why}: {rating.reason}"))
         else:
             checks.append(Check("select", "skip", f"passed over {who}: {rating.reason}"))
     if selection.chosen is None:
