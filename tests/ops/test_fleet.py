@@ -324,3 +324,16 @@ def test_extract_target_checked_first(tmp_path, kind):
     with pytest.raises(UsageError, match="nothing was written"):
         check_extract_target(target)
     assert sha256_file(target if kind == "file" else target / "a")
+
+
+def test_equal_builds_name_the_tie_and_json_carries_the_choice(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "artifacts"
+    for n, name in enumerate(("cpu-int8", "cpu-fp32"), start=1):
+        write_build(root, synthetic_manifest(name, n))
+    fleet = make_fleet_bundle(find_fleet_builds(root, ["cpu-int8", "cpu-fp32"]), tmp_path / "cpu.tar.gz").path
+    _use_host(monkeypatch, host())
+    assert main(["verify", "--select", str(fleet), "--no-run", "--json"]) == 0
+    checks = [c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "select"]
+    assert [c["status"] for c in checks] == ["pass", "skip"]
+    assert checks[0]["message"].startswith("chose cpu-int8 (build ")
+    assert "fits as well, listed after the chosen build: CPU" in checks[1]["message"]
