@@ -15,6 +15,7 @@ MIRROR     ?=
 PYTEST_ARGS ?=
 ADDRESS    ?=
 FARM       ?=
+FARM_RUN   ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help image engine engines farm validate verify shell pin offline-base test test-all lint test-gpu bench nightly \
@@ -76,7 +77,7 @@ nightly: venv-$(if $(FARM),dev,host) ## rebuild image(s) and the profiles this h
 	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES)) $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
 bundle: venv-host ## pack the latest build of PROFILE for ops (PROFILES="a b": one fleet bundle): make bundle PROFILE=cpu-fp32
-	$(PYTHON) -m builder bundle $(if $(PROFILES),--profiles $(PROFILES),--profile $(PROFILE))
+	$(PYTHON) -m builder bundle $(if $(FARM_RUN),--farm-run $(FARM_RUN),$(if $(PROFILES),--profiles $(PROFILES),--profile $(PROFILE)))
 
 clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean

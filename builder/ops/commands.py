@@ -110,6 +110,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PROFILE",
         help="a fleet bundle: the latest build of each profile, for `verify --select` (docs/ops.md)",
     )
+    which.add_argument(
+        "--farm-run",
+        type=Path,
+        metavar="RECORD",
+        help="a fleet bundle of the builds a farm run published (its record: reports/farm/<stamp>.json)",
+    )
     _paths(bundle, profiles=False)
     bundle.add_argument(
         "--build", default=None, metavar="ID", help="build ID or unique prefix (default: the one `latest` points to)"
@@ -212,12 +218,16 @@ def _cmd_latency_ab(args: argparse.Namespace) -> int:
 def _cmd_bundle(args: argparse.Namespace) -> int:
     from builder.ops.bundle import find_build, make_bundle
 
-    if args.profiles:
-        from builder.ops.fleet_bundle import find_fleet_builds, make_fleet_bundle
+    if args.profiles or args.farm_run:
+        from builder.ops.fleet_bundle import farm_run_builds, find_fleet_builds, make_fleet_bundle
 
         if args.build is not None:
             raise UsageError("--build picks one build of --profile", hint="a fleet bundles each profile's latest")
-        builds = find_fleet_builds(args.artifacts, list(args.profiles), env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
+        builds = (
+            farm_run_builds(args.farm_run)
+            if args.farm_run
+            else find_fleet_builds(args.artifacts, list(args.profiles), env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
+        )
         fleet = make_fleet_bundle(builds, args.output)
         names = ", ".join(f"{b.parent.parent.name} {b.name}" for b in builds)
         print(f"BUNDLED fleet of {len(builds)} build(s) ({names}): {fleet.path} (sha256 {fleet.sha256})")

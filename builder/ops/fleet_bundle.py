@@ -30,6 +30,7 @@ from builder.hashing import SUMS_NAME, format_sums, sha256_file
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest
 from builder.ops.bundle import BUNDLE_SUFFIXES, BUNDLED_KINDS, OPS_DOC, BundleResult, bundle_entries, write_tar_gz
+from builder.safe_io import FileReadError, read_json
 
 FLEET_INDEX = "FLEET.json"
 BUILDS_FOLDER = "builds"
@@ -83,6 +84,40 @@ def find_fleet_builds(artifacts: Path, profiles: Sequence[str], profiles_dir: Pa
             hint=f"build {'; '.join(how_to_build(p, profiles_dir) for p in missing)}; or leave them out of PROFILES",
         )
     return found
+
+
+def farm_run_builds(record: Path) -> list[Path]:
+    """The build folders a farm run published, in its order, from its record (``reports/farm/<stamp>.json``,
+    written by ``make farm``): every profile it built, found up to date or already published.
+
+    Raises:
+        ArtifactError: the record is unreadable, a profile failed in that run, or a build folder it names is gone.
+    """
+    try:
+        data = read_json(record, what="farm run record")
+        results = [(str(r["profile"]), str(r["status"]), str(r.get("build_dir") or ""), str(r.get("message") or ""))
+                   for r in data["results"]]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, FileReadError) as err:
+        raise ArtifactError(
+            f"{record}: not a farm run record ({err})", hint="pass reports/farm/<stamp>.json, written by `make farm`"
+        ) from None
+    ok = ("built", "up to date", "already published")  # builder.farm.progress.FarmResult.ok
+    failed = [f"{name} ({status}: {message})" for name, status, _, message in results if status not in ok]
+    gone = [f"{name} ({folder or 'no build folder'})" for name, status, folder, _ in results
+            if status in ok and not (folder and Path(folder).is_dir())]  # fmt: skip
+    if failed or gone or not results:
+        built = " ".join(
+            name for name, status, folder, _ in results if status in ok and folder and Path(folder).is_dir()
+        )
+        what = (
+            "; ".join([*(f"failed in that run: {f}" for f in failed), *(f"build folder gone: {g}" for g in gone)])
+            or "it built nothing"
+        )
+        raise ArtifactError(
+            f"{record}: {what}; nothing was bundled",
+            hint=f'bundle what it built (`make bundle PROFILES="{built}"`) or run the farm again for the others',
+        )
+    return [Path(folder) for _, _, folder, _ in results]
 
 
 def how_to_build(name: str, profiles_dir: Path | None) -> str:

@@ -337,3 +337,32 @@ def test_equal_builds_name_the_tie_and_json_carries_the_choice(tmp_path, monkeyp
     assert [c["status"] for c in checks] == ["pass", "skip"]
     assert checks[0]["message"].startswith("chose cpu-int8 (build ")
     assert "fits as well, listed after the chosen build: CPU" in checks[1]["message"]
+
+
+def _farm_record(path: Path, results: list[dict[str, Any]]) -> Path:
+    """A farm run record as builder/farm/run.py writes it (``results``: FarmResult fields)."""
+    path.write_text(json.dumps({"created_at": "20261207T000000Z", "address": "auto", "results": results, "nodes": {}}))
+    return path
+
+
+def test_fleet_of_a_farm_run(artifacts, tmp_path, capsys):
+    built = [
+        {"profile": p, "status": s, "node": "n1", "label": "A10", "seconds": 1.0, "message": "",
+         "build_dir": str((artifacts / p / "latest").resolve())}
+        for p, s in (("a10-fp16", "built"), ("t4-fp16", "already published"), ("cpu-fp32", "up to date"))
+    ]  # fmt: skip
+    record = _farm_record(tmp_path / "run.json", built)
+    out = tmp_path / "farm.tar.gz"
+    assert main(["bundle", "--farm-run", str(record), "--output", str(out)]) == 0
+    assert "BUNDLED fleet of 3 build(s)" in capsys.readouterr().out
+    top = unpack_bundle(out, tmp_path / "unpacked")
+    assert [e.profile for e in read_fleet_index(top)] == ["a10-fp16", "t4-fp16", "cpu-fp32"]
+    failed = {"profile": "h100-fp16", "status": "failed", "message": "build: out of memory", "build_dir": ""}
+    bad = _farm_record(tmp_path / "bad.json", [*built, failed])
+    assert main(["bundle", "--farm-run", str(bad), "--output", str(tmp_path / "no.tar.gz")]) == 5
+    err = capsys.readouterr().err
+    assert "failed in that run: h100-fp16 (failed: build: out of memory); nothing was bundled" in err
+    assert 'make bundle PROFILES="a10-fp16 t4-fp16 cpu-fp32"' in err and not (tmp_path / "no.tar.gz").exists()
+    (tmp_path / "junk.json").write_text("[]")
+    assert main(["bundle", "--farm-run", str(tmp_path / "junk.json")]) == 5
+    assert "not a farm run record" in capsys.readouterr().err
