@@ -158,9 +158,24 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
         except (ArtifactError, FileReadError) as err:
             report.add("bundle", "fail", err.message)
             return report
+        if fleet_message(top, archive):  # several builds: `verify --select` picks one
+            report.add("bundle", "fail", fleet_message(top, archive))
+            return report
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
         _check_unpacked(report, top, run_inference=run_inference)
         return _relabel(report, Path(tmp), archive)
+
+
+def fleet_message(top: Path, given: Path) -> str:
+    """Why plain ``verify`` does not check a fleet bundle (``bundle --profiles``) ``given``; "" for another bundle."""
+    from builder.ops.fleet_bundle import FLEET_INDEX
+
+    if not (top / FLEET_INDEX).is_file():
+        return ""
+    return (
+        f"{given}: a fleet bundle of several builds; `verify --select {given}` picks the one for this host "
+        "and checks it"
+    )
 
 
 def bundle_top(path: Path) -> Path | None:

@@ -366,3 +366,11 @@ def test_fleet_of_a_farm_run(artifacts, tmp_path, capsys):
     (tmp_path / "junk.json").write_text("[]")
     assert main(["bundle", "--farm-run", str(tmp_path / "junk.json")]) == 5
     assert "not a farm run record" in capsys.readouterr().err
+
+
+def test_plain_verify_of_a_fleet_points_to_select(fleet, tmp_path, capsys):
+    assert main(["verify", str(fleet), "--no-run"]) == 5
+    assert f"{fleet}: a fleet bundle of several builds; `verify --select {fleet}` picks" in capsys.readouterr().err
+    top = unpack_bundle(fleet, tmp_path / "unpacked")
+    assert main(["verify", str(top), "--no-run"]) == 5
+    assert f"TIP run `.venv/bin/engine-foundry verify --select {top}`" in capsys.readouterr().err
