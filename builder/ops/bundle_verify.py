@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from builder.errors import ArtifactError, HostEnvironmentError
+from builder.errors import ArtifactError, HostEnvironmentError, cli
 from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
@@ -159,8 +159,7 @@ def verify_bundle(archive: Path, *, run_inference: bool = True) -> VerifyReport:
             report.add("bundle", "fail", err.message)
             return report
         if fleet_message(top, archive):  # several builds: `verify --select` picks one
-            report.add("bundle", "fail", fleet_message(top, archive))
-            return report
+            raise ArtifactError(fleet_message(top, archive), hint=f"run `{cli(f'verify --select {archive}')}`")
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
         _check_unpacked(report, top, run_inference=run_inference)
         return _relabel(report, Path(tmp), archive)

@@ -370,7 +370,9 @@ def test_fleet_of_a_farm_run(artifacts, tmp_path, capsys):
 
 def test_plain_verify_of_a_fleet_points_to_select(fleet, tmp_path, capsys):
     assert main(["verify", str(fleet), "--no-run"]) == 5
-    assert f"{fleet}: a fleet bundle of several builds; `verify --select {fleet}` picks" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{fleet}: a fleet bundle of several builds; `verify --select {fleet}` picks" in err
+    assert f"TIP run `.venv/bin/engine-foundry verify --select {fleet}`" in err
     top = unpack_bundle(fleet, tmp_path / "unpacked")
     assert main(["verify", str(top), "--no-run"]) == 5
     assert f"TIP run `.venv/bin/engine-foundry verify --select {top}`" in capsys.readouterr().err
