@@ -17,6 +17,7 @@ ADDRESS    ?=
 FARM       ?=
 SIGN_KEY   ?=
 TRUSTED_KEY ?=
+FARM_RUN   ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help image engine engines farm validate verify shell pin offline-base test test-all lint test-gpu bench nightly \
@@ -77,8 +78,8 @@ bench: venv-dev ## run the benchmarks under bench/
 nightly: venv-$(if $(FARM),dev,host) ## rebuild image(s) and the profiles this host can build, compare, report: make nightly [PROFILES="a b"] [FARM=1]
 	$(PYTHON) -m builder nightly $(if $(PROFILES),--profiles $(PROFILES)) $(if $(FARM),--farm $(if $(filter-out 1,$(FARM)),$(FARM)))
 
-bundle: venv-host ## pack the latest build of PROFILE for ops: make bundle PROFILE=cpu-fp32 [SIGN_KEY=key.pem]
-	$(PYTHON) -m builder bundle --profile $(PROFILE)$(if $(SIGN_KEY), --sign-key $(SIGN_KEY))
+bundle: venv-host ## pack the latest build of PROFILE for ops (PROFILES="a b": one fleet bundle): make bundle PROFILE=cpu-fp32 [SIGN_KEY=key.pem]
+	$(PYTHON) -m builder bundle $(if $(FARM_RUN),--farm-run $(FARM_RUN),$(if $(PROFILES),--profiles $(PROFILES),--profile $(PROFILE)))$(if $(SIGN_KEY), --sign-key $(SIGN_KEY))
 
 clean: venv-host ## remove staged build inputs, leftover build containers and unused project images; says what it freed (never artifacts)
 	$(PYTHON) -m builder clean

@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PUB",
         help="require a bundle signed with this PEM EC public key and a provenance matching its manifest (docs/ops.md)",
     )
+    verify.add_argument(
+        "--select",
+        action="store_true",
+        help="PATH is a fleet bundle (make bundle PROFILES=...): pick the build that fits this host, then check it",
+    )
+    verify.add_argument(
+        "--extract", type=Path, default=None, metavar="DIR", help="with --select: write the chosen build to DIR"
+    )
     verify.set_defaults(handler=_cmd_verify)
 
     doctor = sub.add_parser("doctor", help="report this environment and what is missing for which profiles")
@@ -166,6 +174,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from builder.verify_artifact import print_report, verify_path
 
+    if args.select or args.extract is not None:
+        from builder.ops.fleet_verify import run_select
+
+        return run_select(args.path, select=args.select, extract=args.extract, run_inference=not args.no_run,
+                          as_json=args.json, trusted_key=args.trusted_key)  # fmt: skip
     report = verify_path(args.path, run_inference=not args.no_run, trusted_key=args.trusted_key)
     print_report(report, as_json=args.json)
     return report.exit_code()

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from builder.errors import ArtifactError, UnverifiedError
+from builder.errors import ArtifactError, UnverifiedError, cli
 from builder.hashing import SUMS_NAME
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
@@ -41,7 +41,10 @@ def verify_path(path: Path, *, run_inference: bool = True, trusted_key: Path | N
 
         return verify_bundle(path, run_inference=run_inference, trusted_key=trusted_key)
     if path.is_dir():
-        from builder.ops.bundle_verify import bundle_top, verify_unpacked_bundle
+        from builder.ops.bundle_verify import bundle_top, fleet_message, verify_unpacked_bundle
+
+        if fleet_message(path, path):
+            raise ArtifactError(fleet_message(path, path), hint=f"run `{cli(f'verify --select {path}')}`")
 
         if bundle_top(path) is not None:  # `tar -xzf` of a bundle: the same checks as the archive's
             return verify_unpacked_bundle(path, run_inference=run_inference, trusted_key=trusted_key)

@@ -85,8 +85,11 @@ def find_build(artifacts: Path, profile: str, build: str | None = None) -> Path:
     return matches[0]
 
 
-def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
+def bundle_entries(build_dir: Path, kinds: tuple[str, ...] = BUNDLED_KINDS) -> tuple[str, dict[str, Path | bytes], int]:
     """The bundle's top folder name, ``{relative path: file or bytes}`` and mtime, from a checked build folder.
+
+    ``kinds``: the manifest's artifact kinds put under ``build/`` (at least :data:`BUNDLED_KINDS`; a fleet bundle
+    adds the FP32 reference ONNX, ``onnx``).
 
     Raises:
         ArtifactError: the build folder is damaged, failed, or lacks its model or metadata.
@@ -98,8 +101,8 @@ def bundle_entries(build_dir: Path) -> tuple[str, dict[str, Path | bytes], int]:
             hint="bundle a good build",
         )
     _check_build(build_dir)
-    by_kind = {a["kind"]: a for a in manifest["artifacts"] if a["kind"] in BUNDLED_KINDS}
-    for kind in BUNDLED_KINDS:
+    by_kind = {a["kind"]: a for a in manifest["artifacts"] if a["kind"] in kinds}
+    for kind in dict.fromkeys((*BUNDLED_KINDS, *kinds)):
         if kind not in by_kind:
             raise ArtifactError(
                 f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}",

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from builder.errors import ArtifactError, HostEnvironmentError
+from builder.errors import ArtifactError, HostEnvironmentError, cli
 from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
 from builder.manifest import load_manifest
@@ -161,9 +161,23 @@ def verify_bundle(archive: Path, *, run_inference: bool = True, trusted_key: Pat
         except (ArtifactError, FileReadError) as err:
             report.add("bundle", "fail", err.message)
             return report
+        if fleet_message(top, archive):  # several builds: `verify --select` picks one
+            raise ArtifactError(fleet_message(top, archive), hint=f"run `{cli(f'verify --select {archive}')}`")
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
         _check_unpacked(report, top, run_inference=run_inference, trusted_key=trusted_key)
         return _relabel(report, Path(tmp), archive)
+
+
+def fleet_message(top: Path, given: Path) -> str:
+    """Why plain ``verify`` does not check a fleet bundle (``bundle --profiles``) ``given``; "" for another bundle."""
+    from builder.ops.fleet_bundle import FLEET_INDEX
+
+    if not (top / FLEET_INDEX).is_file():
+        return ""
+    return (
+        f"{given}: a fleet bundle of several builds; `verify --select {given}` picks the one for this host "
+        "and checks it"
+    )
 
 
 def bundle_top(path: Path) -> Path | None:

@@ -99,9 +99,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     latency_ab.set_defaults(handler=_cmd_latency_ab)
 
     bundle = sub.add_parser(
-        "bundle", help="pack one build into a .tar.gz for ops (OPS.md, Triton repository, checksums)"
+        "bundle",
+        help="pack one build (or, with --profiles, a fleet) into a .tar.gz for ops (OPS.md, Triton, checksums)",
     )
-    bundle.add_argument("--profile", required=True, help="profile name (its folder under the artifacts folder)")
+    which = bundle.add_mutually_exclusive_group(required=True)
+    which.add_argument("--profile", help="profile name (its folder under the artifacts folder)")
+    which.add_argument(
+        "--profiles",
+        nargs="+",
+        metavar="PROFILE",
+        help="a fleet bundle: the latest build of each profile, for `verify --select` (docs/ops.md)",
+    )
+    which.add_argument(
+        "--farm-run",
+        type=Path,
+        metavar="RECORD",
+        help="a fleet bundle of the builds a farm run published (its record: reports/farm/<stamp>.json)",
+    )
     _paths(bundle, profiles=False)
     bundle.add_argument(
         "--build", default=None, metavar="ID", help="build ID or unique prefix (default: the one `latest` points to)"
@@ -111,7 +125,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="bundle path (default: bundles/<profile>-<build id>.tar.gz)",
+        help="bundle path (default: bundles/<profile>-<build id>.tar.gz, a fleet bundles/fleet-<digest>.tar.gz)",
     )
     bundle.add_argument(
         "--sign-key",
@@ -212,6 +226,20 @@ def _cmd_latency_ab(args: argparse.Namespace) -> int:
 def _cmd_bundle(args: argparse.Namespace) -> int:
     from builder.ops.bundle import find_build, make_bundle
 
+    if args.profiles or args.farm_run:
+        from builder.ops.fleet_bundle import farm_run_builds, find_fleet_builds, make_fleet_bundle
+
+        if args.build is not None:
+            raise UsageError("--build picks one build of --profile", hint="a fleet bundles each profile's latest")
+        builds = (
+            farm_run_builds(args.farm_run)
+            if args.farm_run
+            else find_fleet_builds(args.artifacts, list(args.profiles), env_path("ENGINE_FOUNDRY_PROFILES", "profiles"))
+        )
+        fleet = make_fleet_bundle(builds, args.output, sign_key=args.sign_key)
+        names = ", ".join(f"{b.parent.parent.name} {b.name}" for b in builds)
+        print(f"BUNDLED fleet of {len(builds)} build(s) ({names}): {fleet.path} (sha256 {fleet.sha256})")
+        return 0
     build_dir = find_build(args.artifacts, args.profile, args.build)
     result = make_bundle(build_dir, args.output, sign_key=args.sign_key)
     signed = f", signed with {args.sign_key}" if args.sign_key else ""
