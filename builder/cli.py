@@ -32,7 +32,8 @@ from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
 
-PRIVATE_DIRS_COMMANDS = ("build", "verify", "latency-ab", "reproduce")  # they import torch, ultralytics, onnxruntime, polygraphy
+# they import torch, ultralytics, onnxruntime, polygraphy
+PRIVATE_DIRS_COMMANDS = ("build", "verify", "latency-ab", "reproduce")
 
 
 class _Parser(argparse.ArgumentParser):

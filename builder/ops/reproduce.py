@@ -42,6 +42,7 @@ ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # plan files: not byte
 ENGINE_SUFFIXES = (".plan", ".engine")
 LAYERS_KIND = "layers"
 WEIGHT_SUFFIXES = (".pt", ".pth")
+BUILDER_KEYS = {"builder_source", "builder_version"}  # key inputs that are the builder itself, not the build's inputs
 
 
 class ReproduceInputError(HostEnvironmentError):
@@ -89,7 +90,8 @@ def compare_artifacts(
         kind = str((b or a or {}).get("kind", ""))
         if a is None or b is None:
             status = Status.ADDED if a is None else Status.MISSING
-            diffs.append(ArtifactDiff(path, kind, a and a["sha256"], b and b["sha256"], status))
+            old_sha, new_sha = (str(x["sha256"]) if x else None for x in (a, b))
+            diffs.append(ArtifactDiff(path, kind, old_sha, new_sha, status))
             continue
         if a["sha256"] == b["sha256"]:
             continue
@@ -467,7 +469,7 @@ def reproduce(
             build_dir = (rebuild or rebuild_here)(inputs, scratch / "rebuild")
             new = load_manifest(build_dir / MANIFEST_NAME)
             result = judge(shipped, rec, build_dir, new)
-            result.notes = list(inputs.notes)
+            result.notes = [*inputs.notes, *result.notes]
             return result
 
 
@@ -494,19 +496,27 @@ def judge(shipped: Shipped, rec: Recorded, build_dir: Path, new: Mapping[str, An
             lines.append(
                 f"{where}: sha256 {str(diff.old)[:12]}…, rebuilt {str(diff.new)[:12]}… ({diff.kind}, byte-stable)"
             )
+    key_differs, notes = False, []
     if again.build_key != rec.build_key:
         keys = [k for k in sorted(set(rec.key_inputs) | set(again.key_inputs))
                 if rec.key_inputs.get(k) != again.key_inputs.get(k)]  # fmt: skip
-        lines.append(f"build key {rec.build_key[:12]}… rebuilt as {again.build_key[:12]}… (differs in: {', '.join(keys)})")
-    if not diffs and not tampered:
-        return ReproduceResult(Verdict.REPRODUCED, shipped.label, again.build_key, _same_lines(records))
-    if plan_only and not tampered and again.verify_status == "ok":
+        why = f"differs in: {', '.join(keys)}" if keys else "the shipped build key does not match its own key inputs"
+        line = f"build key {rec.build_key[:12]}… rebuilt as {again.build_key[:12]}… ({why})"
+        if keys and set(keys) <= BUILDER_KEYS:  # the builder's own code: said, and judged by the artifacts
+            notes.append(line)
+        else:
+            key_differs = True
+            lines.append(line)
+    if not diffs and not tampered and not key_differs:
+        return ReproduceResult(Verdict.REPRODUCED, shipped.label, again.build_key, _same_lines(records), notes)
+    plan_only = plan_only and not tampered and not key_differs
+    if plan_only and again.verify_status == "ok":
         lines.append("the rebuilt plan passed the verify stage against the byte-identical reference ONNX, "
                      "and its per-layer report is identical")  # fmt: skip
-        return ReproduceResult(Verdict.EQUIVALENT, shipped.label, again.build_key, lines)
-    if plan_only and not tampered:
+        return ReproduceResult(Verdict.EQUIVALENT, shipped.label, again.build_key, lines, notes)
+    if plan_only:
         lines.append(f"the rebuilt plan's verify stage: {again.verify_status or 'not run'}")
-    return ReproduceResult(Verdict.DIFFERS, shipped.label, again.build_key, lines)
+    return ReproduceResult(Verdict.DIFFERS, shipped.label, again.build_key, lines, notes)
 
 
 def _same_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -550,8 +560,8 @@ def rebuild_here(inputs: HostInputs, scratch: Path) -> Path:
     profiles = scratch / "profiles"
     profiles.mkdir(parents=True)
     (profiles / f"{inputs.profile.name}.yaml").write_text(_profile_document(inputs.profile))
-    settings = host_settings(profiles, inputs.models, artifacts, cache, image=inputs.image_ref, force=True)
-    code = host_launch.launch(inputs.profile.name, settings, DockerEngine(), sink=lambda line: None)
+    host = host_settings(profiles, inputs.models, artifacts, cache, image=inputs.image_ref, force=True)
+    code = host_launch.launch(inputs.profile.name, host, DockerEngine(), sink=lambda line: None)
     latest = ArtifactLayout(artifacts, inputs.profile.name).latest_dir()
     if code != 0 or latest is None:
         raise BuilderError(f"reproduce: the rebuild in {inputs.image_ref} exited with code {code}",

@@ -62,7 +62,7 @@ def _frozen_cache(ctx: StageContext) -> bytes:
         raise EngineBuildError(
             f"frozen: the committed timing cache {path} is {'empty' if path.exists() else 'missing'}",
             hint="build once with `timing_cache: <name>` and without `frozen` on this GPU model and TensorRT, copy "
-            "<cache>/timing-cache/<name>-….cache to that path and commit it (docs/tensorrt.md, \"Frozen builds\")",
+            '<cache>/timing-cache/<name>-….cache to that path and commit it (docs/tensorrt.md, "Frozen builds")',
         )
     return data
 

@@ -233,7 +233,7 @@ def plan_from_onnx(
                     f"frozen: TensorRT rejected the committed timing cache {timing_cache_source}: it was made on "
                     "another GPU model or TensorRT version",
                     hint="a frozen build reproduces only on the GPU model and TensorRT its cache was made with; "
-                    "make and commit a cache for this one (docs/tensorrt.md, \"Frozen builds\")",
+                    'make and commit a cache for this one (docs/tensorrt.md, "Frozen builds")',
                 )
             status = "rejected"  # header from another device or version: start empty
             config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)

@@ -1,4 +1,4 @@
-"""``frozen``: a TensorRT 10 build from a committed timing cache, with ERROR_ON_TIMING_CACHE_MISS, never writing a cache.
+"""``frozen``: a TensorRT 10 build from a committed timing cache with ERROR_ON_TIMING_CACHE_MISS, writing no cache.
 
 The TensorRT facts come from TensorRT 10's ``NvInfer.h`` (``BuilderFlag::kERROR_ON_TIMING_CACHE_MISS = 16``: "Emit
 error when a tactic being timed is not present in the timing cache. This flag has an effect only when
@@ -44,7 +44,7 @@ def test_settings_set_the_flag_on_10_and_refuse_older_tensorrt() -> None:
     "extra, problem",
     [
         ('tensorrt: "10"\ntiming_cache: off\n', None),
-        ('timing_cache: off\n', "frozen: needs TensorRT 10 or newer"),
+        ("timing_cache: off\n", "frozen: needs TensorRT 10 or newer"),
         ('tensorrt: "8.6"\ntiming_cache: off\n', "frozen: needs TensorRT 10 or newer"),
         ('tensorrt: "10"\n', "timing_cache: cannot be combined with frozen"),  # _tensorrt-base says `on`
         ('tensorrt: "10"\ntiming_cache: off\nfrozen: ../x.cache\n', "must not contain '..'"),
