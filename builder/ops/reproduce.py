@@ -189,6 +189,7 @@ def open_shipped(path: Path, scratch: Path) -> Iterator[Shipped]:
     from builder.ops.bundle_verify import bundle_top, safe_extract
 
     if path.name.endswith(BUNDLE_SUFFIXES) and path.is_file():
+        scratch.mkdir(parents=True, exist_ok=True)
         folder = safe_extract(path, scratch) / BUILD_FOLDER
     elif (top := bundle_top(path)) is not None:
         folder = top / BUILD_FOLDER
@@ -298,16 +299,14 @@ def host_inputs(
                 f"{str(rec.key_inputs[name])[:12]}…",
                 hint=f"restore the data set the build read into {models_dir}",
             )
-    notes = []
-    source = rec.key_inputs.get("builder_source")
-    if source and source != builder_source_digest():
-        notes.append(
-            f"builder source {builder_source_digest()[:12]}… differs from the build's {str(source)[:12]}…: "
-            "a difference may come from the builder's own code"
-        )
     env_here = (environment_id or this_environment)()
-    if env_here == rec.environment_id:
-        return HostInputs(profile, models, "in-process", notes=tuple(notes))
+    if env_here == rec.environment_id:  # rebuilt by this process's builder: say when its source is not the build's
+        source, here = str(rec.key_inputs.get("builder_source") or ""), builder_source_digest()
+        notes = (
+            (f"builder source {here[:12]}… differs from the build's {source[:12]}…: a difference may come from the "
+             "builder's own code",) if source and source != here else ()
+        )  # fmt: skip
+        return HostInputs(profile, models, "in-process", notes=notes)
     if rec.environment_id.startswith("bare:"):
         raise ReproduceInputError(
             f"{label} was built bare in environment {rec.environment_id}; this one is {env_here}"
@@ -330,7 +329,7 @@ def host_inputs(
             f"image {ref} has {identity}, the build used {rec.environment_id}",
             hint=f"check out the sources and lock the build used, then `make image FLAVOUR={flavour}`",
         )
-    return HostInputs(profile, models, "docker", image_ref=ref, notes=tuple(notes))
+    return HostInputs(profile, models, "docker", image_ref=ref)  # the image's builder rebuilds: its key says
 
 
 def _package_differences(rec: Recorded) -> str:
@@ -561,7 +560,7 @@ def rebuild_here(inputs: HostInputs, scratch: Path) -> Path:
     profiles.mkdir(parents=True)
     (profiles / f"{inputs.profile.name}.yaml").write_text(_profile_document(inputs.profile))
     host = host_settings(profiles, inputs.models, artifacts, cache, image=inputs.image_ref, force=True)
-    code = host_launch.launch(inputs.profile.name, host, DockerEngine(), sink=lambda line: None)
+    code = host_launch.launch(inputs.profile.name, host, DockerEngine(), sink=print)
     latest = ArtifactLayout(artifacts, inputs.profile.name).latest_dir()
     if code != 0 or latest is None:
         raise BuilderError(f"reproduce: the rebuild in {inputs.image_ref} exited with code {code}",
@@ -573,7 +572,10 @@ def _profile_document(profile: Profile) -> str:
     """The resolved profile as a profile file (JSON is YAML)."""
     from builder.profile.complete import document_from_resolved
 
-    return json.dumps(document_from_resolved(profile.to_dict()), indent=1, sort_keys=True) + "\n"
+    doc = document_from_resolved(profile.to_dict())
+    if doc.get("frozen") is None:  # as in Profile.identity_dict: an image of an older builder does not know it
+        doc.pop("frozen", None)
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 @contextlib.contextmanager

@@ -257,8 +257,9 @@ def _edit_profile(manifest: dict[str, Any], **changes: Any) -> None:
     [
         ("none", ["REPRODUCED", "model.onnx: byte-identical", "model.ort.onnx: byte-identical"]),
         ("tampered", ["model.ort.onnx: sha256", "changed after the build", "DIFFERS"]),
-        ("profile", ["model.onnx: sha256", "byte-stable", "differs in: profile_sha256", "DIFFERS"]),
-        ("weights", ["model.onnx: sha256", "differs in: profile_sha256, weights", "DIFFERS"]),
+        ("profile", ["model.onnx: sha256", "model.ort.onnx: sha256", "byte-stable", "DIFFERS"]),
+        ("weights", ["model.onnx: sha256", "model.ort.onnx: sha256", "byte-stable", "DIFFERS"]),
+        ("key", ["build key", "does not match its own key inputs", "DIFFERS"]),
     ],
 )
 def test_reproduce_the_real_tiny_build(published_tiny: Path, tmp_path: Path, change: str, expected: list[str]) -> None:
@@ -278,6 +279,11 @@ def test_reproduce_the_real_tiny_build(published_tiny: Path, tmp_path: Path, cha
         identity = "yaml:yolo11n.yaml:seed=1"
         for where in (manifest["inputs"]["weights"], manifest["key_inputs"]["weights"]):
             where.update(identity=identity, sha256=sha256_text(identity))
+    if change != "key":  # a consistent record: its build key is the hash of its key inputs (builder/buildkey.py)
+        text = json.dumps(manifest["key_inputs"], sort_keys=True, separators=(",", ":"))
+        manifest["build_key"] = hashlib.sha256(text.encode()).hexdigest()
+    else:
+        manifest["build_key"] = "0" * 64
     (build / "manifest.json").write_text(json.dumps(manifest))
     before = {p.name: sha256_file(p) for p in build.iterdir()}
     result = run_cli(["reproduce", str(build), "--models", str(published_tiny / "models")], cwd=tmp_path,
@@ -321,3 +327,24 @@ def test_a_build_key_difference(tmp_path: Path, key_edit: dict[str, str], verdic
     result = judge(Shipped(tmp_path / "shipped", "s", old), recorded(old), tmp_path / "rebuilt", new)
     assert result.verdict is verdict
     assert any(line.startswith("build key kkkkkkkkkkkk… rebuilt as nnnnnnnnnnnn…") for line in getattr(result, where))
+
+
+@pytest.mark.parametrize(
+    "resolved, severity",
+    [
+        ({"backend": Backend.TENSORRT}, "info"),  # TensorRT does not promise identical plan bytes
+        ({"backend": Backend.TENSORRT, "tensorrt": "10", "frozen": "c/x.cache"}, "fail"),  # frozen: it does
+        ({}, "fail"),  # ONNX Runtime: byte-stable
+    ],
+)
+def test_the_nightly_judges_artifacts_with_the_same_comparison(
+    tmp_path: Path, resolved: dict[str, Any], severity: str
+) -> None:
+    from builder.ops.drift import compare_manifests
+
+    files = {"model.plan": ("model", b"plan-1")}
+    old = manifest_for(tmp_path / "old", files, **resolved)
+    new = manifest_for(tmp_path / "new", {"model.plan": ("model", b"plan-2")}, **resolved)
+    new["build_id"] = "b2"
+    changes = [c for c in compare_manifests(old, new).changes if c.area == "artifact"]
+    assert [(c.key, c.severity.value) for c in changes] == [("artifact model.plan", severity)]
