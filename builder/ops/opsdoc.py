@@ -85,7 +85,7 @@ def render_ops_doc(
         f"- {verify_setup(str(resolved.get('backend')), _image_ref(manifest), '<bundle>.tar.gz')}",
         "- On a build node with the models folder, `.venv/bin/engine-foundry reproduce <bundle>.tar.gz` rebuilds it "
         "from its recorded inputs (profile, weights digest, image identity) and says REPRODUCED, EQUIVALENT (a "
-        "TensorRT plan) or DIFFERS (exit 5), naming each difference (docs/ops.md, \"Reproduce a build\").",
+        'TensorRT plan) or DIFFERS (exit 5), naming each difference (docs/ops.md, "Reproduce a build").',
         "",
         "## Files",
         "",
