@@ -42,6 +42,8 @@ ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # plan files: not byte
 ENGINE_SUFFIXES = (".plan", ".engine")
 LAYERS_KIND = "layers"
 WEIGHT_SUFFIXES = (".pt", ".pth")
+#: the key inputs of the data sets a build reads (builder/buildkey.py ``data_digests``)
+DATA_INPUTS = {"accuracy_data_sha256", "calibration_data_sha256", "frozen_timing_cache_sha256"}
 BUILDER_KEYS = {"builder_source", "builder_version"}  # key inputs that are the builder itself, not the build's inputs
 
 
@@ -292,6 +294,11 @@ def host_inputs(
             )
     models = _weights_folder(rec, profile, models_dir, shipped, scratch)
     data = data_digests(profile, models)
+    for name in sorted(set(rec.key_inputs) & DATA_INPUTS - set(data)):
+        raise ReproduceInputError(
+            f"{label}: {name} {str(rec.key_inputs[name])[:12]}…: the data set the build read is not under {models_dir}",
+            hint=f"restore it into {models_dir}, or pass --models DIR holding it",
+        )
     for name, digest in data.items():
         if rec.key_inputs.get(name) not in (None, digest):
             raise ReproduceInputError(

@@ -348,3 +348,21 @@ def test_the_nightly_judges_artifacts_with_the_same_comparison(
     new["build_id"] = "b2"
     changes = [c for c in compare_manifests(old, new).changes if c.area == "artifact"]
     assert [(c.key, c.severity.value) for c in changes] == [("artifact model.plan", severity)]
+
+
+@pytest.mark.parametrize("committed, message", [(None, "is not under"), (b"other", "the build used 1111")])
+def test_a_frozen_cache_the_build_read_must_be_here(tmp_path: Path, committed: bytes | None, message: str) -> None:
+    from builder.gpu import gpu_identity
+
+    models = tmp_path / "models"
+    models.mkdir()
+    if committed is not None:
+        (models / "c").mkdir()
+        (models / "c" / "x.cache").write_bytes(committed)
+    manifest = manifest_for(tmp_path / "shipped", {}, backend=Backend.TENSORRT, tensorrt="10", frozen="c/x.cache")
+    manifest["inputs"]["weights"]["sha256"] = sha256_text(make_profile().model.identity)
+    manifest["key_inputs"].update(environment_id="bare:here", gpu=gpu_identity([H100]))
+    manifest["key_inputs"]["frozen_timing_cache_sha256"] = "1" * 64
+    with pytest.raises(ReproduceInputError, match=f"frozen_timing_cache_sha256 .*{message}"):
+        host_inputs(recorded(manifest), models, Shipped(tmp_path, "s", manifest), tmp_path / "x",
+                    environment_id=lambda: "bare:here", gpus=lambda: [H100])  # fmt: skip
