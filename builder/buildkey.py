@@ -143,6 +143,10 @@ def compute_build_key(
     data: Mapping[str, str] | None = None,
 ) -> str:
     """Hex sha256 of :func:`build_key_inputs` in canonical JSON."""
-    inputs = build_key_inputs(profile, weights, environment_id, gpu_identity, data)
+    return key_of_inputs(build_key_inputs(profile, weights, environment_id, gpu_identity, data))
+
+
+def key_of_inputs(inputs: Mapping[str, object]) -> str:
+    """The build key of recorded key inputs (a manifest's ``key_inputs``): hex sha256 of their canonical JSON."""
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

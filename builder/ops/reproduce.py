@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.backends.catalog import find_backend, needs_gpu
+from builder.buildkey import key_of_inputs
 from builder.errors import ArtifactError, BuilderError, ExitCode, HostEnvironmentError
 from builder.hashing import sha256_file
 from builder.layout import MANIFEST_NAME
@@ -503,10 +504,13 @@ def judge(shipped: Shipped, rec: Recorded, build_dir: Path, new: Mapping[str, An
                 f"{where}: sha256 {str(diff.old)[:12]}…, rebuilt {str(diff.new)[:12]}… ({diff.kind}, byte-stable)"
             )
     key_differs, notes = False, []
-    if again.build_key != rec.build_key:
+    if key_of_inputs(rec.key_inputs) != rec.build_key:  # the record itself: its key is the hash of its key inputs
+        key_differs = True
+        lines.append(f"build key {rec.build_key[:12]}…: the shipped build key does not match its own key inputs")
+    elif again.build_key != rec.build_key:
         keys = [k for k in sorted(set(rec.key_inputs) | set(again.key_inputs))
                 if rec.key_inputs.get(k) != again.key_inputs.get(k)]  # fmt: skip
-        why = f"differs in: {', '.join(keys)}" if keys else "the shipped build key does not match its own key inputs"
+        why = f"differs in: {', '.join(keys)}" if keys else "the same key inputs"
         line = f"build key {rec.build_key[:12]}… rebuilt as {again.build_key[:12]}… ({why})"
         if keys and set(keys) <= BUILDER_KEYS:  # the builder's own code: said, and judged by the artifacts
             notes.append(line)
