@@ -20,6 +20,7 @@ from builder import __version__
 from builder.backends.catalog import needs_gpu
 from builder.environment import builder_source_digest, environment_identity
 from builder.gpu import GpuInfo, gpu_identity, list_gpus
+from builder.hashing import sha256_file
 from builder.profile import Profile
 from builder.weights import WeightsFingerprint, weights_fingerprint
 
@@ -70,6 +71,7 @@ def data_digests(profile: Profile, models_dir: Path) -> dict[str, str]:
 
     digests = {"accuracy_data_sha256": accuracy_data_sha256(profile, models_dir)}
     digests[KEY_INPUT] = calibration_data_sha256(profile, models_dir)
+    digests[FROZEN_INPUT] = frozen_cache_sha256(profile, models_dir)
     return {name: digest for name, digest in digests.items() if digest}
 
 
@@ -85,6 +87,16 @@ def accuracy_data_sha256(profile: Profile, models_dir: Path) -> str:
 
     spec = profile.accuracy
     return load_accuracy_split(profile.task, models_dir, spec.data, spec.split, spec.samples).content_sha256()
+
+
+FROZEN_INPUT = "frozen_timing_cache_sha256"
+
+
+def frozen_cache_sha256(profile: Profile, models_dir: Path) -> str:
+    """Digest of a ``frozen`` profile's committed timing cache (it decides the tactics); "" when not frozen or
+    missing (the build stage then refuses, naming the file)."""
+    path = models_dir / profile.frozen if profile.frozen is not None else None
+    return sha256_file(path, what="timing cache") if path is not None and path.is_file() else ""
 
 
 def calibration_data_sha256(profile: Profile, models_dir: Path) -> str:
@@ -131,6 +143,10 @@ def compute_build_key(
     data: Mapping[str, str] | None = None,
 ) -> str:
     """Hex sha256 of :func:`build_key_inputs` in canonical JSON."""
-    inputs = build_key_inputs(profile, weights, environment_id, gpu_identity, data)
+    return key_of_inputs(build_key_inputs(profile, weights, environment_id, gpu_identity, data))
+
+
+def key_of_inputs(inputs: Mapping[str, object]) -> str:
+    """The build key of recorded key inputs (a manifest's ``key_inputs``): hex sha256 of their canonical JSON."""
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -32,7 +32,8 @@ from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
 from builder.profile import DEFAULT_PROFILE
 
-PRIVATE_DIRS_COMMANDS = ("build", "verify", "latency-ab")  # they import torch, ultralytics, onnxruntime, polygraphy
+# they import torch, ultralytics, onnxruntime, polygraphy
+PRIVATE_DIRS_COMMANDS = ("build", "verify", "latency-ab", "reproduce")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(handler=_cmd_doctor)
 
     host_commands.register(sub)  # engine, engines, image, shell, pin, offline-base, lock, clean
-    ops_commands.register(sub)  # nightly, bundle, prune
+    ops_commands.register(sub)  # nightly, bundle, reproduce, prune
     gpu_tests.register(sub)  # test-gpu
     fixture_commands.register(sub)  # fixture-model, fixture-data
     farm_commands.register(sub)  # farm

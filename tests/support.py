@@ -82,6 +82,7 @@ def make_profile(**overrides: Any) -> Profile:
         int8=None,
         workspace=None,
         timing_cache=None,
+        frozen=None,
         builder_optimization_level=3,
         hardware_compatibility=HardwareCompatibility.NONE,
         version_compatible=False,

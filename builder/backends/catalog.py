@@ -180,6 +180,7 @@ TENSORRT = register_backend(
         only_fields=(
             "workspace",
             "timing_cache",
+            "frozen",
             "builder_optimization_level",
             "hardware_compatibility",
             "version_compatible",

@@ -38,7 +38,7 @@ def _retention(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``nightly``, ``bundle`` and ``prune`` to the CLI's subparsers."""
+    """Add ``nightly``, ``bundle``, ``reproduce`` and ``prune`` to the CLI's subparsers."""
     nightly = sub.add_parser(
         "nightly", help="rebuild image(s) and every profile from scratch, compare with the last good builds, report"
     )
@@ -136,6 +136,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ENGINE_FOUNDRY_SIGN_KEY_PASSWORD); verify with `verify --trusted-key PUB` (docs/ops.md)",
     )
     bundle.set_defaults(handler=_cmd_bundle)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="rebuild a bundle or build folder from its recorded inputs and compare with what was shipped"
+    )
+    reproduce.add_argument("path", type=Path, help="a bundle (.tar.gz or unpacked) or a build folder")
+    reproduce.add_argument(
+        "--models",
+        type=Path,
+        default=env_path("ENGINE_FOUNDRY_MODELS", "models"),
+        help="where the recorded weights and data sets are looked up (default: ./models)",
+    )
+    reproduce.set_defaults(handler=_cmd_reproduce)
 
     prune = sub.add_parser("prune", help="remove old builds: keep the newest good and failed builds per profile")
     prune.add_argument(
@@ -245,6 +257,21 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     signed = f", signed with {args.sign_key}" if args.sign_key else ""
     print(f"BUNDLED {args.profile} build {build_dir.name}: {result.path} (sha256 {result.sha256}{signed})")
     return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from builder.errors import ArtifactError
+    from builder.ops.reproduce import Verdict, print_result, reproduce
+
+    result = reproduce(args.path, args.models)
+    print_result(result)
+    if result.verdict is Verdict.DIFFERS:
+        raise ArtifactError(
+            f"reproduce: {args.path} differs from its rebuild from the recorded inputs: {result.lines[0]}",
+            hint="do not trust that this build came from its recorded inputs; rebuild it, or find what changed "
+            "(the lines above name each difference)",
+        )
+    return result.exit_code
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.backends.catalog import find_backend
+from builder.ops.reproduce import Status, compare_artifacts
 
 ENV_DRIFT_KEYS = ("python", "machine", "tensorrt", "cuda", "driver", "image.base", "image.base_id")
 ENV_INFO_KEYS = ("image.id", "image.ref", "platform", "executable", "in_container")
 PROFILE_INFO_KEYS = ("source", "extends_chain", "description")
-ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # may differ on a non-`reproducible` backend
 WORSE_WHEN_HIGHER = ("err", "diff", "delta", "mismatch", "violation", "fail", "unmatched", "max_abs", "max_rel")
 WORSE_WHEN_LOWER = ("agree", "match", "recall", "precision", "map", "iou", "pass", "cosine")
 METRIC_IGNORE = ("second", "time", "duration", "elapsed", "seed", "_at")
@@ -228,30 +228,27 @@ def _artifact_changes(
     old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, unreproducible: str | None
 ) -> list[Change]:
     """``unreproducible``: the backend whose artifacts may differ byte for byte with identical inputs (its catalogue
-    entry is not ``reproducible``: TensorRT times tactics); None for a reproducible one."""
-    before = {a["path"]: a for a in old.get("artifacts", [])}
-    after = {a["path"]: a for a in new.get("artifacts", [])}
+    entry is not ``reproducible``: TensorRT times tactics); None for a reproducible one. The comparison itself is
+    ``reproduce``'s (:func:`builder.ops.reproduce.compare_artifacts`)."""
+    stable = unreproducible is None or bool(_get(new, "profile.resolved.frozen"))
     changes = []
-    for path in sorted(set(before) | set(after)):
-        a, b = before.get(path), after.get(path)
-        key = f"artifact {path}"
-        if a is None or b is None:
+    for diff in compare_artifacts(old.get("artifacts", []), new.get("artifacts", []), stable=stable):
+        key = f"artifact {diff.path}"
+        if diff.status in (Status.ADDED, Status.MISSING):
             severity = Severity.INFO if explained else Severity.DRIFT
-            what = "artifact added" if a is None else "artifact removed"
-            changes.append(Change("artifact", key, a and a["sha256"], b and b["sha256"], severity, what))
-            continue
-        if a["sha256"] == b["sha256"]:
+            what = "artifact added" if diff.status is Status.ADDED else "artifact removed"
+            changes.append(Change("artifact", key, diff.old, diff.new, severity, what))
             continue
         if explained:
             severity, reason = Severity.INFO, "follows from the changed input or environment"
-        elif unreproducible and (b.get("kind") in ENGINE_KINDS or path.endswith((".plan", ".engine"))):
+        elif diff.status is Status.PLAN_BYTES:
             severity, reason = Severity.INFO, f"backend {unreproducible} does not promise identical artifact bytes"
-        elif unreproducible and b.get("kind") == "layers":
+        elif diff.status is Status.LAYERS:
             reason = f"backend {unreproducible} chose other layers/tactics with identical inputs"
             severity = Severity.DRIFT
         else:
             severity, reason = Severity.FAIL, "not reproducible: bytes changed with identical inputs and environment"
-        changes.append(Change("artifact", key, a["sha256"], b["sha256"], severity, reason))
+        changes.append(Change("artifact", key, diff.old, diff.new, severity, reason))
     return changes
 
 

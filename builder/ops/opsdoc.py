@@ -83,6 +83,9 @@ def render_ops_doc(
         "(GPU, compute capability, TensorRT, driver) and runs one inference where the runtime is installed; "
         "it gives the same answer for `<bundle>.tar.gz` and for the folder `tar -xzf` makes of it.",
         f"- {verify_setup(str(resolved.get('backend')), _image_ref(manifest), '<bundle>.tar.gz')}",
+        "- On a build node with the models folder, `.venv/bin/engine-foundry reproduce <bundle>.tar.gz` rebuilds it "
+        "from its recorded inputs (profile, weights digest, image identity) and says REPRODUCED, EQUIVALENT (a "
+        'TensorRT plan) or DIFFERS (exit 5), naming each difference (docs/ops.md, "Reproduce a build").',
         "",
         "## Files",
         "",

@@ -479,6 +479,16 @@ PROFILE = Section(
             type_doc="`on` | `off` | cache name",
             normalize=timing_cache_name,
         ),
+        Field(
+            "frozen",
+            relative_path((r"\.cache$", "must name a TensorRT timing cache file (ending in .cache)")),
+            "TensorRT 10 and newer: build from this committed timing cache (a path under the models folder), read "
+            "only, with `ERROR_ON_TIMING_CACHE_MISS` and the recorded `builder_optimization_level`, so that a "
+            "rebuild on the same GPU model, driver and TensorRT picks the same tactics (docs/tensorrt.md, "
+            '"Frozen builds"); `null` (the default): tactics are timed.',
+            default=None,
+            nullable=True,
+        ),
         Field("builder_optimization_level", Integer(0, 5), "TensorRT builder optimization level, 0..5.", default=3),
         Field(
             "hardware_compatibility",

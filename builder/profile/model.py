@@ -187,6 +187,7 @@ class Profile:
     int8: Int8Spec | None
     workspace: int | None  # bytes; None lets TensorRT decide
     timing_cache: str | None  # cache name, or None when off
+    frozen: str | None  # committed timing cache under the models folder (TensorRT 10+), or None
     builder_optimization_level: int
     hardware_compatibility: HardwareCompatibility
     version_compatible: bool
@@ -216,6 +217,8 @@ class Profile:
         data.pop("source")
         data.pop("extends_chain")
         data.pop("description")
+        if data.get("frozen") is None:  # added later: a profile that does not freeze keeps its digest (and build key)
+            data.pop("frozen", None)
         return data
 
     def sha256(self) -> str:

@@ -105,3 +105,9 @@ def test_the_map_gate_is_shown_when_the_build_had_one():
         "Accuracy on 100 labelled images of `fixtures/shapes/data.yaml` [val]: mAP50-95 0.9123, mAP50 0.9900; "
         "the FP32 reference 0.9167 / 0.9891; drop +0.0044 (allowed 0.01)."
     ) in doc
+
+
+def test_ops_are_told_how_to_reproduce_the_bundle():
+    for manifest in (synthetic_manifest("a10-fp16", backend="tensorrt"), synthetic_manifest("cpu-fp32")):
+        doc = _doc(manifest)
+        assert "`.venv/bin/engine-foundry reproduce <bundle>.tar.gz`" in doc and "DIFFERS (exit 5)" in doc

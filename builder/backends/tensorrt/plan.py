@@ -32,6 +32,8 @@ def _read_timing_cache(ctx: StageContext, host: TrtHost) -> tuple[Path | None, b
     The lock is held only to read here and to save in :func:`_save_timing_cache`, never for the build itself, so
     builds sharing a cache (``make engines`` on identical GPUs) run side by side.
     """
+    if ctx.profile.frozen is not None:
+        return None, _frozen_cache(ctx)  # read only: a frozen build never writes a cache
     name = ctx.profile.timing_cache
     if name is None:
         return None, None
@@ -40,6 +42,29 @@ def _read_timing_cache(ctx: StageContext, host: TrtHost) -> tuple[Path | None, b
     path = timing_cache_path(ctx.cache_dir, name, host.gpu, host.version)
     with cache_lock(path):
         return path, read_bytes_or_empty(path)
+
+
+def _cache_source(ctx: StageContext, cache_path: Path | None) -> Path:
+    if ctx.profile.frozen is not None:
+        return ctx.models_dir / ctx.profile.frozen
+    return cache_path or Path("(memory)")
+
+
+def _frozen_cache(ctx: StageContext) -> bytes:
+    """The committed timing cache of a ``frozen`` profile (``<models>/<frozen>``).
+
+    Raises:
+        EngineBuildError: the file is missing or empty (a frozen build cannot time tactics: it has nothing to use).
+    """
+    path = ctx.models_dir / str(ctx.profile.frozen)
+    data = read_bytes_or_empty(path)
+    if not data:
+        raise EngineBuildError(
+            f"frozen: the committed timing cache {path} is {'empty' if path.exists() else 'missing'}",
+            hint="build once with `timing_cache: <name>` and without `frozen` on this GPU model and TensorRT, copy "
+            '<cache>/timing-cache/<name>-….cache to that path and commit it (docs/tensorrt.md, "Frozen builds")',
+        )
+    return data
 
 
 def _save_timing_cache(path: Path, before: bytes, built: trt_calls.PlanBuild) -> str:
@@ -149,7 +174,8 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
             timing_cache=before,
             calibration_feed=feed,
             calibration_cache=scratch_cache if calib else None,
-            timing_cache_source=str(cache_path or "(memory)"),
+            timing_cache_source=str(_cache_source(ctx, cache_path)),
+            frozen=profile.frozen is not None,
         )
     except EngineBuildError:
         if calib is not None and calib.feed.error is not None:
@@ -168,8 +194,10 @@ def engine_from_onnx(ctx: StageContext, onnx_path: Path) -> StageResult:
         details["timing_cache"] = {"status": "off"}
     else:
         details["timing_cache"] = timing_cache_details(
-            cache_path or Path("(memory)"), before, built.timing_cache or b"", built.timing_cache_status
+            _cache_source(ctx, cache_path), before, built.timing_cache or b"", built.timing_cache_status
         )
+        if profile.frozen is not None:
+            details["timing_cache"]["frozen"] = True
         if saved is not None:
             details["timing_cache"]["saved"] = saved
     ctx.path(engine_files.PLAN).write_bytes(built.plan)

@@ -18,6 +18,7 @@ def check(data: dict[str, Any], report: Report) -> None:
     _check_ultralytics_engine(data, report)
     _check_tensorrt_version(data, report)
     _check_int8_dynamic_on_trt10(data, report)
+    _check_frozen(data, report)
 
 
 def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
@@ -83,4 +84,28 @@ def _check_int8_dynamic_on_trt10(data: dict[str, Any], report: Report) -> None:
             "calibration profile for runtime dimensions, ultralytics skips it on 10.x (internal errors), and it has "
             "not been tried on a GPU; use explicit quantization (`int8: {quantization: qdq}`, the default: the "
             'scales are in the ONNX), a static batch (`batch: N`), or `tensorrt: "8.6"`',
+        )
+
+
+def _check_frozen(data: dict[str, Any], report: Report) -> None:
+    """``frozen`` (docs/tensorrt.md, "Frozen builds"): TensorRT 10 or newer, and no writable timing cache beside it.
+
+    ``BuilderFlag.ERROR_ON_TIMING_CACHE_MISS`` is in TensorRT 10's ``NvInfer.h`` (value 16; also tensorrt-stubs
+    10.13) and not in 8.6's, which lacks it.
+    """
+    if report.get(data, ("frozen",)) is MISSING:
+        return
+    version = report.get(data, ("tensorrt",))
+    if version is MISSING or version == "8.6":
+        report.add(
+            ("frozen",),
+            'needs TensorRT 10 or newer (`tensorrt: "10"`, the trt10 image): TensorRT 8.6 has no '
+            "ERROR_ON_TIMING_CACHE_MISS builder flag" + (" (8.6 is the default)" if version is MISSING else ""),
+        )
+    cache = report.get(data, ("timing_cache",))
+    if cache not in (MISSING, False, "off"):
+        report.add(
+            ("timing_cache",),
+            f"cannot be combined with frozen: a frozen build reads its committed cache and never writes one; "
+            f"set `timing_cache: off` (it is {cache!r})",
         )

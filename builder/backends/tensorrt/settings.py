@@ -132,6 +132,8 @@ def build_settings_from_profile(
         flags.append("TF32")
     if profile.version_compatible:
         flags.append("VERSION_COMPATIBLE")
+    if profile.frozen is not None:
+        flags.append(frozen_flag(profile, trt_version))
     compat = profile.hardware_compatibility is not HardwareCompatibility.NONE or profile.version_compatible
     calibration = None
     network_flags, quantization = feats.network_flags, ""
@@ -177,6 +179,30 @@ def build_settings_from_profile(
         int8_quantization=quantization,
         fp16_onnx=fp16_onnx,
     )
+
+
+#: the first TensorRT major version with ``BuilderFlag.ERROR_ON_TIMING_CACHE_MISS`` that we build with (TensorRT 10
+#: ``NvInfer.h``: "Emit error when a tactic being timed is not present in the timing cache. This flag has an effect
+#: only when IBuilderConfig has an associated ITimingCache."; tensorrt-stubs 10.13: value 16; absent from 8.6)
+FROZEN_MIN_MAJOR = 10
+FROZEN_FLAG = "ERROR_ON_TIMING_CACHE_MISS"
+
+
+def frozen_flag(profile: Profile, trt_version: TrtVersion) -> str:
+    """The builder flag of a ``frozen`` profile: a tactic missing from the committed cache fails the build instead of
+    being timed (docs/tensorrt.md, "Frozen builds").
+
+    Raises:
+        HostEnvironmentError: this TensorRT is older than 10 (the profile rule refuses ``tensorrt: "8.6"`` already;
+            this catches an image whose TensorRT is not what the profile names).
+    """
+    if trt_version.major < FROZEN_MIN_MAJOR:
+        raise HostEnvironmentError(
+            f"profile '{profile.name}' is frozen (committed timing cache {profile.frozen}), which needs TensorRT "
+            f"{FROZEN_MIN_MAJOR} or newer for {FROZEN_FLAG}; this is TensorRT {trt_version}",
+            hint='build it in the trt10 image (`tensorrt: "10"`), or remove `frozen`',
+        )
+    return FROZEN_FLAG
 
 
 def check_onnx_input(name: str, onnx_shape: Sequence[int | str | None], shapes: ShapeRange) -> None:

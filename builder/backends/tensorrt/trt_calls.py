@@ -166,8 +166,10 @@ def plan_from_onnx(
     calibration_feed: Iterable[Any] | None = None,
     calibration_cache: Path | None = None,
     timing_cache_source: str = "(in-memory timing cache)",
+    frozen: bool = False,
 ) -> PlanBuild:
-    """Parse ``onnx_path`` and build a serialized plan as ``settings`` say.
+    """Parse ``onnx_path`` and build a serialized plan as ``settings`` say. ``frozen``: ``timing_cache`` is a
+    committed cache that TensorRT must accept (``settings`` then hold ``ERROR_ON_TIMING_CACHE_MISS``).
 
     Raises:
         EngineBuildError: parse or build failure, with the parser's errors and the TensorRT log tail.
@@ -226,6 +228,13 @@ def plan_from_onnx(
     if timing_cache is not None:
         status = "loaded" if timing_cache else "new"
         if not _set_timing_cache(config, timing_cache, timing_cache_source):
+            if frozen:
+                raise EngineBuildError(
+                    f"frozen: TensorRT rejected the committed timing cache {timing_cache_source}: it was made on "
+                    "another GPU model or TensorRT version",
+                    hint="a frozen build reproduces only on the GPU model and TensorRT its cache was made with; "
+                    'make and commit a cache for this one (docs/tensorrt.md, "Frozen builds")',
+                )
             status = "rejected"  # header from another device or version: start empty
             config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
 

@@ -107,6 +107,7 @@ def make_fake_trt(
         )
     flags = ["TF32", "VERSION_COMPATIBLE", "REFIT", "DISABLE_TIMING_CACHE"]
     flags += ["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"] if major < 11 else []
+    flags += ["ERROR_ON_TIMING_CACHE_MISS"] if major >= 10 else []  # NvInfer.h 10.x (= 16; tensorrt-stubs 10.13)
     trt.BuilderFlag = _Enum("BuilderFlag", {name: i for i, name in enumerate(flags)})
     trt.OnnxParserFlag = _Enum("OnnxParserFlag", {"NATIVE_INSTANCENORM": 0})
     trt.MemoryPoolType = _Enum("MemoryPoolType", {"WORKSPACE": 0})
@@ -237,6 +238,7 @@ def make_fake_trt(
     class Config:
         def __init__(self) -> None:
             object.__setattr__(self, "cache", None)
+            object.__setattr__(self, "flags", set())
 
         def __setattr__(self, name: str, value: Any) -> None:
             calls.append(("config." + name, getattr(value, "name", value)))
@@ -244,6 +246,7 @@ def make_fake_trt(
 
         def set_flag(self, flag: Any) -> None:
             calls.append(("config.set_flag", flag.name))
+            self.flags.add(flag.name)
 
         def clear_flag(self, flag: Any) -> None:
             calls.append(("config.clear_flag", flag.name))
@@ -314,6 +317,12 @@ def make_fake_trt(
             cache = getattr(config, "cache", None)
             if cache is not None:  # this build's timed layers, kept beside what was loaded
                 entry = "x".join(str(d) for d in network.input_shape).encode()
+                if "ERROR_ON_TIMING_CACHE_MISS" in config.flags and entry not in cache.data.split(b"+")[0].split(b";"):
+                    # NvInfer.h 10.x kERROR_ON_TIMING_CACHE_MISS: "Emit error when a tactic being timed is not present
+                    # in the timing cache" (the log text is this fake's; the build returns no plan)
+                    calls.append(("build_serialized_network",))
+                    self.logger.log(ILogger.Severity.ERROR, f"timing cache miss: {entry.decode()} is not in the cache")
+                    return None
                 cache.data = b";".join(sorted({*cache.data.removesuffix(b"+entries").split(b";"), entry} - {b""}))
             calls.append(("build_serialized_network",))
             if not build_ok:
