@@ -229,6 +229,10 @@ class EnvironmentView:
     tensorrt: str | None
     image: ImageView
 
+    def package(self, name: str) -> str | None:
+        """The recorded version of package ``name`` (None: not installed or not recorded)."""
+        return self.packages[name] if name in self.packages else None
+
     @staticmethod
     def of(f: _Fields) -> EnvironmentView:
         packages = f.obj("packages")
@@ -397,6 +401,7 @@ class ManifestView:
     error: ErrorView | None
     stages: tuple[StageRecord, ...]
     artifacts: tuple[ArtifactRecord, ...]
+    build_gpu: GpuView | None  # the GPU the build stage ran on (stages[build].details.gpu)
     verification: VerificationView | None
     benchmark: BenchmarkView | None
     evaluation: EvaluationView | None
@@ -453,6 +458,13 @@ def _details(top: _Fields, stages: tuple[StageRecord, ...], key: str | None, sta
     return found
 
 
+def _build_gpu(stages: tuple[StageRecord, ...]) -> GpuView | None:
+    for index, stage in enumerate(stages):
+        if stage.name == "build" and stage.details.get("gpu") is not None:
+            return GpuView.of(_Fields(stage.details["gpu"], f"stages[{index}].details.gpu"))
+    return None
+
+
 def _optional(view: Callable[[_Fields], _V], copies: list[_Fields]) -> _V | None:
     """The view of the first copy, after every copy was typed."""
     views = [view(fields) for fields in copies]
@@ -484,6 +496,7 @@ def manifest_view(data: Any) -> ManifestView:
         error=ErrorView.of(f.opt_obj("error")),
         stages=stages,
         artifacts=tuple(_artifact(where, item) for where, item in f.items("artifacts")),
+        build_gpu=_build_gpu(stages),
         verification=_optional(VerificationView.of, _details(f, stages, "verification", "verify")),
         benchmark=_optional(BenchmarkView.of, _details(f, stages, "benchmark", "benchmark")),
         evaluation=_optional(EvaluationView.of, _details(f, stages, None, "evaluate")),
