@@ -266,13 +266,28 @@ class ErrorView:
 
 @dataclass(frozen=True)
 class Latency:
+    """Milliseconds per batch (builder/benchmarking.py LATENCY_KEYS)."""
+
     p50: float | None
     p90: float | None
     p99: float | None
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
 
     def get(self, pct: str) -> float | None:
         """The percentile named ``p50``, ``p90`` or ``p99``."""
         return {"p50": self.p50, "p90": self.p90, "p99": self.p99}[pct]
+
+    def as_dict(self) -> dict[str, float]:
+        """The recorded numbers by name (for reports)."""
+        pairs = {"p50": self.p50, "p90": self.p90, "p99": self.p99, "mean": self.mean, "min": self.min}
+        return {k: v for k, v in {**pairs, "max": self.max}.items() if v is not None}
+
+    @staticmethod
+    def of(f: _Fields) -> Latency:
+        p50, p90, p99 = (f.opt_float(k) for k in ("p50", "p90", "p99"))
+        return Latency(p50, p90, p99, f.opt_float("mean"), f.opt_float("min"), f.opt_float("max"))
 
 
 @dataclass(frozen=True)
@@ -291,7 +306,7 @@ class BenchmarkView:
     @staticmethod
     def of(f: _Fields) -> BenchmarkView:
         lat = f.opt_obj("latency_ms")
-        latency = None if lat is None else Latency(lat.opt_float("p50"), lat.opt_float("p90"), lat.opt_float("p99"))
+        latency = None if lat is None else Latency.of(lat)
         return BenchmarkView(
             method=f.opt_str("method"),
             batch=f.opt_int("batch"),

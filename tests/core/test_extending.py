@@ -264,11 +264,12 @@ def test_a_gpu_backend_that_is_not_reproducible_changes_how_drift_judges_its_byt
     def pair(backend: str) -> tuple[dict, dict]:
         old, new = synthetic_manifest("toy", n=1, backend=backend), synthetic_manifest("toy", n=2, backend=backend)
         for manifest, digest in ((old, "1"), (new, "2")):
-            manifest["artifacts"] = [{"path": "model.plan", "kind": "model", "sha256": digest * 64}]
+            manifest["artifacts"] = [{"path": "model.plan", "kind": "model", "size": 1, "sha256": digest * 64}]
         return old, new
 
     def artifact_verdicts(backend: str) -> list[tuple[Severity, str]]:
-        report = compare_manifests(*pair(backend))
+        old, new = pair(backend)
+        report = compare_manifests(read_manifest(old), read_manifest(new))
         return [(c.severity, c.reason) for c in report.changes if c.area == "artifact"]
 
     assert artifact_verdicts("toycuda") == [
