@@ -7,6 +7,7 @@ of a real build and bundle (tests/faults/test_bad_manifests.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,19 @@ def test_a_missing_manifest_is_no_go_not_a_crash(tmp_path: Path) -> None:
         read_manifest(tmp_path / "manifest.json")
     with pytest.raises(ArtifactError, match="not a readable JSON manifest"):
         read_manifest(b"{", where="bundle/build/manifest.json")
+
+
+def test_no_module_reads_a_manifest_but_through_the_typed_reader() -> None:
+    """The reader is the one place a manifest is parsed and checked; nothing indexes a manifest dict by a field
+    name (where a renamed field would read as a silent default instead of a mypy error)."""
+    builder = Path(__file__).resolve().parents[2] / "builder"
+    own = {builder / "manifest.py", builder / "record" / "manifest_read.py"}
+    pattern = re.compile(r"\b(load_manifest|checked_manifest)\(|\bmanifest\s*(\.get\(|\[\s*['\"])")
+    found = [
+        f"{path.relative_to(builder.parent)}:{number}: {line.strip()}"
+        for path in sorted(builder.rglob("*.py"))
+        if path not in own
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
