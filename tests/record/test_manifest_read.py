@@ -64,7 +64,7 @@ def test_verify_of_a_manifest_with_a_mistyped_field_is_no_go(
 
 def test_there_are_typed_cases_for_the_open_parts_the_views_read() -> None:
     fields = " ".join(str(yaml.safe_load(p.read_text())["expect"]["error_contains"]) for p in TYPED)
-    for part in ("benchmark.", "environment.", "key_inputs.", "details.tensors"):
+    for part in ("benchmark.", "environment.", "key_inputs.", "verification."):
         assert part in fields, part
 
 
@@ -81,6 +81,15 @@ def test_a_good_manifest_reads_as_typed_views(tmp_path: Path) -> None:
         assert view.environment.image.ref == "engine-foundry:trt" and view.environment.tensorrt == "8.6.1"
         assert view.verification is not None and view.verification.outputs["output0"].atol == 0.01
         assert view.verification.agreements == (1.0,)
+
+
+def test_a_stage_s_own_copy_of_its_record_is_typed_too() -> None:
+    """The writer keeps the verify and benchmark records twice (top level and in the stage): both are read."""
+    manifest = synthetic_manifest("tiny")
+    manifest["verification"], manifest["benchmark"] = manifest["stages"][0]["details"], manifest["stages"][1]["details"]
+    manifest["stages"][0]["details"] = {"tensors": {"outputs": {"output0": {"max_abs": "small"}}}}
+    with pytest.raises(ArtifactError, match=r"stages\[0\]\.details\.tensors\.outputs\.output0\.max_abs: 'small'"):
+        read_manifest(manifest)
 
 
 def test_a_missing_manifest_is_no_go_not_a_crash(tmp_path: Path) -> None:
