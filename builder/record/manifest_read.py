@@ -258,10 +258,16 @@ class ErrorView:
     stage: str | None
     message: str | None
     hint: str | None
+    exit_code: int | None = None
+    internal: bool | None = None  # a bug in Engine Foundry (exit 70), not a user error
+    exception: str | None = None  # the bug's exception type
 
     @staticmethod
     def of(f: _Fields | None) -> ErrorView | None:
-        return None if f is None else ErrorView(f.opt_str("stage"), f.opt_str("message"), f.opt_str("hint"))
+        if f is None:
+            return None
+        return ErrorView(f.opt_str("stage"), f.opt_str("message"), f.opt_str("hint"), f.opt_int("exit_code"),
+                         f.opt_bool("internal"), f.opt_str("exception"))  # fmt: skip
 
 
 @dataclass(frozen=True)
