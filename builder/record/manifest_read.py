@@ -492,7 +492,7 @@ def _optional(view: Callable[[_Fields], _V], copies: list[_Fields]) -> _V | None
     return views[0] if views else None
 
 
-def manifest_view(data: Any) -> ManifestView:
+def _typed_view(data: Any) -> ManifestView:
     """The typed view of a parsed manifest that :func:`builder.manifest.manifest_problems` accepts.
 
     Raises:
@@ -557,7 +557,7 @@ def read_manifest(source: Path | bytes | Mapping[str, Any], *, where: str | None
             data = source
         data = checked_manifest(data, where)
     try:
-        return manifest_view(data)
+        return _typed_view(data)
     except ManifestFieldError as err:
         raise ArtifactError(f"{where}: manifest field {err}", hint=_HINT) from None
 
