@@ -553,8 +553,8 @@ def read_manifest(source: Path | bytes | Mapping[str, Any], *, where: str | None
                     f"{where}: not a readable JSON manifest ({err})",
                     hint="the file is damaged; rebuild or re-copy the artifact",
                 ) from None
-        else:
-            data = source
+        else:  # parsed already (in memory): the schema and the views still check it
+            data = dict(source)
         data = checked_manifest(data, where)
     try:
         return _typed_view(data)
