@@ -359,7 +359,7 @@ def _latency_changes(old: BenchmarkView | None, new: BenchmarkView | None, thres
     busy = _busy_machine(old, new)
     limit = max(threshold, NOISE_FACTOR * max(_spread(old), _spread(new)))
     for pct in ("p50", "p90", "p99"):
-        a, b = old_lat.get(pct), new_lat.get(pct)
+        a, b = old_lat.percentile(pct), new_lat.percentile(pct)
         if a is None or b is None or a <= 0:
             continue
         rel = b / a - 1.0

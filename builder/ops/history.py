@@ -22,7 +22,7 @@ def latency_point(manifest: ManifestView, *, status: str = "ok") -> dict[str, An
         "build_id": manifest.build_id,
         "status": status,
         "batch": bench.batch if bench else None,
-        **{pct: latency.get(pct) if latency else None for pct in ("p50", "p90", "p99")},
+        **{pct: latency.percentile(pct) if latency else None for pct in ("p50", "p90", "p99")},
     }
 
 

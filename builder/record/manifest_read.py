@@ -281,7 +281,7 @@ class Latency:
     min: float | None = None
     max: float | None = None
 
-    def get(self, pct: str) -> float | None:
+    def percentile(self, pct: str) -> float | None:
         """The percentile named ``p50``, ``p90`` or ``p99``."""
         return {"p50": self.p50, "p90": self.p90, "p99": self.p99}[pct]
 
