@@ -62,6 +62,20 @@ def test_verify_of_a_manifest_with_a_mistyped_field_is_no_go(
     assert f"NO-GO: {build}" in out.out and "PASS load" not in out.out and "Traceback" not in out.err
 
 
+@pytest.mark.parametrize("path", TYPED, ids=lambda p: p.stem)
+def test_bundle_of_a_manifest_with_a_mistyped_field_is_exit_5_not_a_bug(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the typed reader, OPS.md formatted ``benchmark.latency_ms.p50: "fast"`` with ``:.3f``: exit 70."""
+    build, case = _bad_build(path, tmp_path)
+    output = tmp_path / "tiny.tar.gz"
+    code = main(["bundle", "--profile", "tiny", "--artifacts", str(tmp_path / "artifacts"), "--output", str(output)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("ERROR ")]
+    assert code == 5 and not output.exists(), err
+    assert len(errors) == 1 and all(part in errors[0] for part in case["expect"]["error_contains"]), err
+
+
 def test_there_are_typed_cases_for_the_open_parts_the_views_read() -> None:
     fields = " ".join(str(yaml.safe_load(p.read_text())["expect"]["error_contains"]) for p in TYPED)
     for part in ("benchmark.", "environment.", "key_inputs.", "verification."):
