@@ -7,17 +7,18 @@ build's scratch folder goes. A build id therefore ends in ``builds/`` or in ``fa
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from builder.errors import cli
+from builder.errors import ArtifactError, cli
 from builder.interrupts import Cleanup
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import utc_now, write_json_atomic
+from builder.record.manifest_read import ManifestView, read_manifest
 
 
 def build_cleanup(layout: ArtifactLayout, build_id: str) -> Cleanup:
@@ -63,12 +64,12 @@ def record_interrupted(layout: ArtifactLayout, staging: Path, signal_name: str) 
     """
     target, stage = layout.failed_dir / staging.name, "the build's set-up"
     try:
-        manifest = _marked_failed(json.loads((staging / MANIFEST_NAME).read_text()), signal_name)
-        stage = f"the {manifest['error']['stage']} stage"
+        manifest, stopped = _marked_failed(read_manifest(staging / MANIFEST_NAME), signal_name)
+        stage = f"the {stopped} stage"
         write_json_atomic(staging / MANIFEST_NAME, manifest)
         layout.failed_dir.mkdir(parents=True, exist_ok=True)
         os.rename(staging, target)
-    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+    except (OSError, ValueError, ArtifactError):  # no trustworthy record to keep
         shutil.rmtree(staging, ignore_errors=True)
         return None, stage
     for path in target.iterdir():
@@ -77,15 +78,15 @@ def record_interrupted(layout: ArtifactLayout, staging: Path, signal_name: str) 
     return target, stage
 
 
-def _marked_failed(manifest: dict[str, Any], signal_name: str) -> dict[str, Any]:
-    stages = manifest.get("stages") or []
-    running = [s for s in stages if s.get("status") == "running"]
-    pending = [s for s in stages if s.get("status") == "pending"]
-    stage = (running or pending or [{"name": "publish"}])[0]["name"]
+def _marked_failed(manifest: ManifestView, signal_name: str) -> tuple[dict[str, Any], str]:
+    """The manifest as a failed build's record, and the stage the signal stopped (running, else pending, else
+    publish)."""
+    running = [s.name for s in manifest.stages if s.status == "running"]
+    pending = [s.name for s in manifest.stages if s.status == "pending"]
+    stage = (running or pending or ["publish"])[0]
     message = f"{stage}: interrupted by {signal_name}"
-    for record in stages:
-        if record.get("name") == stage:
-            record.update(status="failed", error=message)
+    stages = [asdict(replace(s, status="failed", error=message) if s.name == stage else s) for s in manifest.stages]
     code = 128 + int(signal.Signals[signal_name])
     error = {"stage": stage, "message": message, "hint": "run the build again", "exit_code": code}
-    return {**manifest, "status": "failed", "finished_at": utc_now(), "error": error, "artifacts": []}
+    failed = {**manifest.data, "stages": stages, "status": "failed", "finished_at": utc_now(), "error": error}
+    return {**failed, "artifacts": []}, stage

@@ -37,12 +37,11 @@ def model_path(build_dir: Path) -> Path:
         ArtifactError: no readable manifest, or no model artifact in it.
     """
     from builder.layout import MANIFEST_NAME
-    from builder.manifest import load_manifest
+    from builder.record.manifest_read import read_manifest
 
-    manifest = load_manifest(build_dir / MANIFEST_NAME)
-    for artifact in manifest.get("artifacts") or []:
-        if artifact.get("kind") == "model":
-            return build_dir / str(artifact["path"])
+    model = read_manifest(build_dir / MANIFEST_NAME).model
+    if model is not None:
+        return build_dir / model.path
     raise ArtifactError(f"{build_dir}: the manifest lists no model artifact", hint="compare two published builds")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from builder.errors import HostEnvironmentError
 from builder.interrupts import deferred
+from builder.record.manifest_read import ManifestView, view_or_none
 from builder.safe_io import FileReadError
 from builder.safe_io import read_json as _read_json_bounded
 
@@ -91,9 +92,10 @@ class ArtifactLayout:
         target = (self.profile_dir / os.readlink(self.latest_link)).resolve()
         return target if target.is_dir() else None
 
-    def latest_manifest(self) -> dict[str, Any] | None:
+    def latest_manifest(self) -> ManifestView | None:
+        """The manifest of ``latest`` (None: no latest, or a manifest this builder does not read)."""
         latest = self.latest_dir()
-        return read_json(latest / MANIFEST_NAME) if latest else None
+        return view_or_none(latest / MANIFEST_NAME) if latest else None
 
     def good_builds(self) -> list[Path]:
         """Published build folders whose manifest says succeeded, oldest first."""
@@ -101,25 +103,25 @@ class ArtifactLayout:
             return []
         found = []
         for path in sorted(self.builds_dir.iterdir()):
-            manifest = read_json(path / MANIFEST_NAME)
-            if path.is_dir() and manifest and manifest.get("status") == "succeeded":
+            manifest = view_or_none(path / MANIFEST_NAME) if path.is_dir() else None
+            if manifest is not None and manifest.succeeded:
                 found.append(path)
         return found
 
     def find_build_with_key(self, build_key: str) -> Path | None:
         """The newest good build made with ``build_key``."""
         for path in reversed(self.good_builds()):
-            manifest = read_json(path / MANIFEST_NAME) or {}
-            if manifest.get("build_key") == build_key:
+            manifest = view_or_none(path / MANIFEST_NAME)
+            if manifest is not None and manifest.build_key == build_key:
                 return path
         return None
 
-    def newest_failed_manifest(self) -> dict[str, Any] | None:
+    def newest_failed_manifest(self) -> ManifestView | None:
         if not self.failed_dir.is_dir():
             return None
         for path in sorted(self.failed_dir.iterdir(), reverse=True):
-            manifest = read_json(path / MANIFEST_NAME)
-            if manifest:
+            manifest = view_or_none(path / MANIFEST_NAME)
+            if manifest is not None:
                 return manifest
         return None
 

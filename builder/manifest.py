@@ -118,19 +118,28 @@ def load_manifest(path: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{path}: not a readable JSON manifest ({err})", hint="the file is damaged; rebuild or re-copy the artifact"
         ) from None
+    return checked_manifest(data, str(path))
+
+
+def checked_manifest(data: Any, where: str) -> dict[str, Any]:
+    """``data`` (parsed JSON) when it is a manifest this builder reads and trusts (:func:`manifest_problems`).
+
+    Raises:
+        ArtifactError: not an object, from a newer schema, or not matching the schema (the first field named).
+    """
     if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: manifest is not a JSON object", hint="rebuild or re-copy the artifact")
+        raise ArtifactError(f"{where}: manifest is not a JSON object", hint="rebuild or re-copy the artifact")
     version = data.get("schema_version")
     if isinstance(version, int) and version > SCHEMA_VERSION:
         raise ArtifactError(
-            f"{path}: manifest schema version {version} is newer than this builder reads ({SCHEMA_VERSION})",
+            f"{where}: manifest schema version {version} is newer than this builder reads ({SCHEMA_VERSION})",
             hint=f"upgrade Engine Foundry (this is {__version__}) to read it",
         )
     problems = manifest_problems(data)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise ArtifactError(
-            f"{path}: manifest field {problems[0]}{more}",
+            f"{where}: manifest field {problems[0]}{more}",
             hint="the manifest was edited or written by another tool; rebuild or re-copy the artifact",
         )
     return data

@@ -14,8 +14,8 @@ from pathlib import Path
 from builder.errors import ArtifactError, UnverifiedError, cli
 from builder.hashing import SUMS_NAME
 from builder.layout import MANIFEST_NAME
-from builder.manifest import load_manifest
-from builder.verify_checks import VerifyReport, check_sums, run_host_checks, verify_setup
+from builder.record.manifest_read import read_manifest
+from builder.verify_checks import VerifyReport, add_manifest_check, check_sums, run_host_checks, verify_setup
 
 
 def resolve_build_folder(path: Path) -> Path:
@@ -53,16 +53,11 @@ def verify_path(path: Path, *, run_inference: bool = True, trusted_key: Path | N
     if trusted_key is not None:
         report.add("signature", "fail", f"{folder}: a build folder is not signed; bundles are (bundle --sign-key KEY)")
     try:
-        report.manifest = load_manifest(folder / MANIFEST_NAME)
+        report.manifest = read_manifest(folder / MANIFEST_NAME)
     except ArtifactError as err:
         report.add("manifest", "fail", err.message)
         return report
-    status = report.manifest.get("status")
-    report.add(
-        "manifest",
-        "pass" if status == "succeeded" else "fail",
-        f"schema v{report.manifest['schema_version']}, status {status}",
-    )
+    add_manifest_check(report, report.manifest)
     check_sums(report, report.folder)
     _check_listing(report)
     run_host_checks(report, run_inference=run_inference)
@@ -71,16 +66,15 @@ def verify_path(path: Path, *, run_inference: bool = True, trusted_key: Path | N
 
 def _check_listing(report: VerifyReport) -> None:
     assert report.manifest is not None
-    listed = {a["path"]: a for a in report.manifest.get("artifacts", [])}
+    listed = {a.path: a for a in report.manifest.artifacts}
     bad = []
     for rel, art in listed.items():
         path = report.folder / rel
         if not path.is_file():
             bad.append(f"{path}: listed in the manifest but missing")
-        elif path.stat().st_size != art["size"]:
-            bad.append(f"{path}: size {path.stat().st_size} differs from the manifest's {art['size']}")
-    kinds = {a["kind"] for a in listed.values()}
-    if "model" not in kinds:
+        elif path.stat().st_size != art.size:
+            bad.append(f"{path}: size {path.stat().st_size} differs from the manifest's {art.size}")
+    if report.manifest.model is None:
         bad.append(f"{report.folder / MANIFEST_NAME}: lists no artifact of kind 'model'")
     for message in bad:
         report.add("manifest-artifacts", "fail", message)
@@ -105,9 +99,9 @@ def print_report(report: VerifyReport, *, as_json: bool = False) -> None:
         raise ArtifactError(first.message, hint="do not deploy this artifact; rebuild it or re-copy it from the source")
     if report.undecided:
         skipped = "; ".join(f"{c.name}: {c.message}" for c in report.undecided)
-        resolved = ((report.manifest or {}).get("profile") or {}).get("resolved") or {}
-        image = ((report.manifest or {}).get("environment") or {}).get("image") or {}
-        setup = verify_setup(str(resolved.get("backend")), image.get("ref") or image.get("id"), str(report.folder))
+        manifest = report.manifest
+        backend = manifest.profile.resolved.backend if manifest else "?"
+        setup = verify_setup(backend, manifest.environment.image.name if manifest else None, str(report.folder))
         raise UnverifiedError(
             f"{report.folder}: intact, but not verified for this host ({skipped})",
             hint=f"run verify where the runtime it checks is installed: {setup} (docs/ops.md); "

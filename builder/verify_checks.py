@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.errors import BuilderError, ExitCode
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.safe_io import TEXT_BYTES, FileReadError, read_text
+
+if TYPE_CHECKING:
+    from builder.record.manifest_read import ManifestView
 
 #: checks that decide whether the artifact runs on this host: a skipped one makes the verdict UNVERIFIED, not GO
 DECIDING_CHECKS = ("compat-", "load")
@@ -30,7 +33,7 @@ class Check:
 class VerifyReport:
     folder: Path
     checks: list[Check] = field(default_factory=list)
-    manifest: dict[str, Any] | None = None
+    manifest: ManifestView | None = None
 
     def add(self, name: str, status: str, message: str) -> None:
         self.checks.append(Check(name, status, message))
@@ -76,6 +79,13 @@ def verify_setup(backend: str, image: str | None, target: str) -> str:
     )
 
 
+def add_manifest_check(report: VerifyReport, manifest: ManifestView) -> None:
+    """The ``manifest`` check: it read and validated (:func:`builder.record.manifest_read.read_manifest`), and the
+    build succeeded."""
+    status = "pass" if manifest.succeeded else "fail"
+    report.add("manifest", status, f"schema v{manifest.schema_version}, status {manifest.status}")
+
+
 def run_host_checks(report: VerifyReport, *, run_inference: bool) -> None:
     """Host compatibility (:mod:`builder.ops.compat`), then, if nothing failed so far, one real inference."""
     from builder.ops.compat import check_report
@@ -112,10 +122,12 @@ def _check_inference(report: VerifyReport) -> None:
     assert report.manifest is not None
     from builder.profile.resolved import profile_from_resolved
 
-    backend_name = report.manifest["profile"]["resolved"]["backend"]
-    model = next(a for a in report.manifest["artifacts"] if a["kind"] == "model")
-    try:  # the manifest was checked when read (builder.manifest.load_manifest); a bad profile is a verdict
-        profile = profile_from_resolved(report.manifest["profile"]["resolved"])
+    backend_name = report.manifest.profile.resolved.backend
+    model = report.manifest.model
+    if model is None:  # the listing check has said so
+        return
+    try:  # the manifest was checked when read (builder.record.manifest_read); a bad profile is a verdict
+        profile = profile_from_resolved(report.manifest.profile.resolved.data)
     except BuilderError as err:
         report.add("load", "fail", err.message)
         return
@@ -133,14 +145,14 @@ def _check_inference(report: VerifyReport) -> None:
     import numpy as np
 
     try:
-        with backend.make_runner(report.folder / model["path"], profile) as runner:
+        with backend.make_runner(report.folder / model.path, profile) as runner:
             feed = {
                 meta_name: np.zeros(_static_shape(meta.shape, profile), dtype=meta.dtype.numpy())
                 for meta_name, meta in runner.get_input_metadata(use_numpy_dtypes=False).items()
             }
             outputs = runner.infer(feed)
     except Exception as err:  # a load failure is a verdict here, not a bug
-        report.add("load", "fail", f"{report.folder / model['path']}: failed to load or run: {err}")
+        report.add("load", "fail", f"{report.folder / model.path}: failed to load or run: {err}")
         return
     shapes = {name: list(value.shape) for name, value in outputs.items()}
     report.add("load", "pass", f"loaded with {backend_name} and ran one inference: outputs {shapes}")

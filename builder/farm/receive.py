@@ -23,6 +23,7 @@ from builder.errors import ArtifactError
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.layout import MANIFEST_NAME, ArtifactLayout, is_build_id
 from builder.locking import profile_lock
+from builder.record.manifest_read import ManifestView, read_manifest
 from builder.verify_artifact import VerifyReport
 
 BUNDLE_LIMIT = 8 << 30  # bytes a node may send for one build
@@ -42,11 +43,11 @@ class Expected:
     node_facts: Mapping[str, Any]
     key_for_environment: Callable[[str], str] | None = None
 
-    def key_for(self, manifest: Mapping[str, Any]) -> str:
+    def key_for(self, manifest: ManifestView | None) -> str:
         if self.build_key is not None or self.key_for_environment is None:
             return self.build_key or ""
-        environment = (manifest.get("key_inputs") or {}).get("environment_id")
-        return self.key_for_environment(str(environment)) if str(environment).startswith("image:") else ""
+        environment = manifest.environment_id if manifest is not None else None
+        return self.key_for_environment(environment) if environment and environment.startswith("image:") else ""
 
 
 @dataclass(frozen=True)
@@ -74,21 +75,21 @@ def verify_bundle_bytes(data: bytes, expected: Expected, scratch: Path) -> Verif
     return report
 
 
-def _check_expected(report: VerifyReport, manifest: Mapping[str, Any], expected: Expected) -> None:
+def _check_expected(report: VerifyReport, manifest: ManifestView, expected: Expected) -> None:
     from builder.ops.compat import HostFacts, check_host, requirements_from_manifest
 
-    key, wanted = manifest.get("build_key"), expected.key_for(manifest)
+    key, wanted = manifest.build_key, expected.key_for(manifest)
     if key == wanted:
-        report.add("farm-build-key", "pass", f"build key {str(key)[:12]} as computed for the node")
+        report.add("farm-build-key", "pass", f"build key {key[:12]} as computed for the node")
     else:
         report.add(
             "farm-build-key",
             "fail",
-            f"build key {str(key)[:12]} is not the {wanted[:12] or '(none)'} the farm computed for the node",
+            f"build key {key[:12]} is not the {wanted[:12] or '(none)'} the farm computed for the node",
         )
-    sha = (manifest.get("profile") or {}).get("sha256")
+    sha = manifest.profile.sha256
     status = "pass" if sha == expected.profile_sha256 else "fail"
-    report.add("farm-profile", status, f"profile sha256 {str(sha)[:12]} (sent {expected.profile_sha256[:12]})")
+    report.add("farm-profile", status, f"profile sha256 {sha[:12]} (sent {expected.profile_sha256[:12]})")
     facts = expected.node_facts
     host = HostFacts(facts.get("gpus") or [], facts.get("tensorrt"), facts.get("onnxruntime"))
     for verdict in check_host(requirements_from_manifest(manifest), host):
@@ -113,8 +114,7 @@ def publish_bundle(archive: Path, layout: ArtifactLayout, build_key: str) -> tup
             return existing, False
         with tempfile.TemporaryDirectory(prefix="farm-", dir=layout.staging_root) as tmp:
             build = safe_extract(archive, Path(tmp)) / BUILD_FOLDER
-            manifest = _complete_build(build)
-            build_id = str(manifest.get("build_id"))
+            build_id = _complete_build(build).build_id
             final = layout.build_dir(build_id)
             if not is_build_id(build_id) or final.exists():
                 raise ArtifactError(f"{archive}: build ID {build_id!r} is not usable here", hint="run the farm again")
@@ -131,10 +131,8 @@ def publish_bundle(archive: Path, layout: ArtifactLayout, build_key: str) -> tup
         return final, True
 
 
-def _complete_build(build: Path) -> dict[str, Any]:
+def _complete_build(build: Path) -> ManifestView:
     """The manifest of an extracted build folder whose every file matches its SHA256SUMS (none missing or extra)."""
-    from builder.manifest import load_manifest
-
     try:
         problems = check_folder(build, parse_sums((build / SUMS_NAME).read_text()))
     except (OSError, ValueError) as err:
@@ -145,7 +143,7 @@ def _complete_build(build: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{build / problems[0].path}: {problems[0].problem}", hint="run the farm again; nothing was published"
         )
-    return load_manifest(build / MANIFEST_NAME)
+    return read_manifest(build / MANIFEST_NAME)
 
 
 def _fsync_files(folder: Path) -> None:

@@ -269,7 +269,7 @@ def _collect(
             log(f"NO-GO {name} from {where}: {bad.name}: {bad.message} (nothing published)")
             return FarmResult(name, "no-go", where, label, seconds, message=f"{bad.name}: {bad.message}")
         try:
-            key = expected.key_for(report.manifest or {})
+            key = expected.key_for(report.manifest)
             final, published = publish_bundle(
                 Path(scratch) / "bundle.tar.gz", ArtifactLayout(options.artifacts, name), key
             )

@@ -27,6 +27,7 @@ from builder.host.image import ensure_image, provenance_environment
 from builder.host.settings import prepare_host_dirs
 from builder.host.spec import HostSettings, container_spec, flavour_for_profile, gpu_requests, to_host_paths
 from builder.profile import Profile
+from builder.record.manifest_read import ErrorView, ManifestView
 
 STOP_TIMEOUT_S = 10
 Sink = Callable[[str], None]
@@ -79,7 +80,7 @@ def launch(
     layout = ArtifactLayout(settings.artifacts_dir, profile.name)
     key = host_build_key(profile, settings, image)
     latest = layout.latest_manifest()
-    if not settings.force and latest and latest.get("status") == "succeeded" and latest.get("build_key") == key:
+    if not settings.force and latest and latest.succeeded and latest.build_key == key:
         sink(f"UP-TO-DATE {profile.name}: {layout.latest_dir()} (build key {key[:12]}; no container started)")
         return int(ExitCode.OK)
     prepare_host_dirs(settings, profile.name, sink)
@@ -169,18 +170,18 @@ def stop_quietly(container: Container) -> None:
 def build_failure(layout: Any, failed_before: set[str], code: int) -> BuilderError:
     """What failed, and where, from the failed build's manifest (if this run wrote one); the container's exit
     code stays the launcher's return value."""
-    manifest = layout.newest_failed_manifest()
-    if manifest is None or manifest.get("build_id") in failed_before:
+    manifest: ManifestView | None = layout.newest_failed_manifest()
+    if manifest is None or manifest.build_id in failed_before:
         return BuilderError(
             f"the build container exited with code {code}{_signal_note(code)}; no failed-build manifest was written",
             hint="read the container log above; exit codes are listed in the README",
         )
-    error = manifest.get("error") or {}
-    failed: dict[str, Any] = next((s for s in manifest.get("stages") or [] if s.get("status") == "failed"), {})
-    stage = error.get("stage") or failed.get("name") or "unknown"
-    message = error.get("message") or failed.get("error") or "no message recorded"
-    record = f"{layout.failed_dir / str(manifest.get('build_id', ''))}/manifest.json"
-    hint = error.get("hint") or "read the container log above"
+    error = manifest.error or ErrorView(None, None, None)
+    failed = next((s for s in manifest.stages if s.status == "failed"), None)
+    stage = error.stage or (failed.name if failed else None) or "unknown"
+    message = error.message or (failed.error if failed else None) or "no message recorded"
+    record = f"{layout.failed_dir / manifest.build_id}/manifest.json"
+    hint = error.hint or "read the container log above"
     return BuilderError(
         f"build of {layout.profile} failed in stage {stage!r} (exit {code}): {message}",
         hint=f"{hint} (the failed build's record: {record})",

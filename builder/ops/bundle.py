@@ -36,12 +36,12 @@ from builder.atomic import atomic_output
 from builder.errors import ArtifactError
 from builder.hashing import SUMS_NAME, check_folder, format_sums, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME, ArtifactLayout
-from builder.manifest import load_manifest
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.provenance import PROVENANCE_NAME, provenance_bytes
 from builder.ops.sbom import SBOM_NAME, sbom_bytes
 from builder.ops.signing import SIGNATURE_NAME, signature_for
 from builder.ops.triton import triton_model
+from builder.record.manifest_read import read_manifest
 from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_json, read_text
 
 BUNDLE_SUFFIXES = (".tar.gz", ".tgz")
@@ -94,28 +94,28 @@ def bundle_entries(build_dir: Path, kinds: tuple[str, ...] = BUNDLED_KINDS) -> t
     Raises:
         ArtifactError: the build folder is damaged, failed, or lacks its model or metadata.
     """
-    manifest = load_manifest(build_dir / MANIFEST_NAME)
-    if manifest.get("status") != "succeeded":
+    manifest = read_manifest(build_dir / MANIFEST_NAME)
+    if not manifest.succeeded:
         raise ArtifactError(
-            f"{build_dir / MANIFEST_NAME}: status {manifest.get('status')!r}, only succeeded builds are bundled",
+            f"{build_dir / MANIFEST_NAME}: status {manifest.status!r}, only succeeded builds are bundled",
             hint="bundle a good build",
         )
     _check_build(build_dir)
-    by_kind = {a["kind"]: a for a in manifest["artifacts"] if a["kind"] in kinds}
+    by_kind = {a.kind: a for a in manifest.artifacts if a.kind in kinds}
     for kind in dict.fromkeys((*BUNDLED_KINDS, *kinds)):
         if kind not in by_kind:
             raise ArtifactError(
                 f"{build_dir / MANIFEST_NAME}: lists no artifact of kind {kind!r}",
                 hint="rebuild: the build stage writes it",
             )
-    metadata = _read_json(build_dir / by_kind["metadata"]["path"])
+    metadata = _read_json(build_dir / by_kind["metadata"].path)
     triton = triton_model(manifest, metadata)
     entries: dict[str, Path | bytes] = {f"{BUILD_FOLDER}/{MANIFEST_NAME}": build_dir / MANIFEST_NAME}
     for art in by_kind.values():
-        entries[f"{BUILD_FOLDER}/{art['path']}"] = build_dir / art["path"]
+        entries[f"{BUILD_FOLDER}/{art.path}"] = build_dir / art.path
     entries[f"{BUILD_FOLDER}/{SUMS_NAME}"] = _bundled_build_sums(build_dir, entries)
     entries[f"{TRITON_FOLDER}/{triton.config_path}"] = triton.config.encode()
-    entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"]["path"]
+    entries[f"{TRITON_FOLDER}/{triton.model_path}"] = build_dir / by_kind["model"].path
     entries[PROVENANCE_NAME] = provenance_bytes(manifest)  # every bundle: what built it, from what (SLSA)
     entries[SBOM_NAME] = sbom_bytes(manifest)  # the build image's locked packages (CycloneDX)
     listed = [(rel, *_size_and_hash(value)) for rel, value in sorted(entries.items())]
@@ -123,8 +123,8 @@ def bundle_entries(build_dir: Path, kinds: tuple[str, ...] = BUNDLED_KINDS) -> t
         manifest, metadata, triton, listed, build_folder=BUILD_FOLDER, triton_folder=TRITON_FOLDER
     ).encode()
     entries[SUMS_NAME] = format_sums((rel, _size_and_hash(value)[1]) for rel, value in entries.items()).encode()
-    top = f"{manifest['profile']['name']}-{manifest['build_id']}"
-    return top, entries, _epoch(manifest.get("finished_at") or manifest.get("created_at"))
+    top = f"{manifest.profile.name}-{manifest.build_id}"
+    return top, entries, _epoch(manifest.finished_or_created)
 
 
 def make_bundle(build_dir: Path, output: Path | None = None, sign_key: Path | None = None) -> BundleResult:

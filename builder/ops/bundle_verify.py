@@ -17,17 +17,17 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO
 
 from builder.errors import ArtifactError, HostEnvironmentError, cli
 from builder.hashing import SUMS_NAME, parse_sums, sha256_file
 from builder.layout import MANIFEST_NAME
-from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, OPS_DOC, TRITON_FOLDER
 from builder.ops.provenance import PROVENANCE_NAME, check_provenance
 from builder.ops.signing import SIGNATURE_NAME, check_signature
+from builder.record.manifest_read import ManifestView, read_manifest
 from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_text
-from builder.verify_checks import Check, VerifyReport, check_sums, run_host_checks
+from builder.verify_checks import Check, VerifyReport, add_manifest_check, check_sums, run_host_checks
 
 MAX_MEMBERS = 10_000
 MAX_BYTES = 64 << 30
@@ -215,16 +215,11 @@ def _check_unpacked(report: VerifyReport, top: Path, *, run_inference: bool, tru
     check_sums(report, top, "bundle-checksums", unlisted=(SIGNATURE_NAME,))
     build = top / BUILD_FOLDER
     try:
-        report.manifest = load_manifest(build / MANIFEST_NAME)
+        report.manifest = read_manifest(build / MANIFEST_NAME)
     except ArtifactError as err:
         report.add("manifest", "fail", err.message)
         return
-    status = report.manifest.get("status")
-    report.add(
-        "manifest",
-        "pass" if status == "succeeded" else "fail",
-        f"schema v{report.manifest['schema_version']}, status {status}",
-    )
+    add_manifest_check(report, report.manifest)
     _check_build_files(report, build, report.manifest)
     check_provenance(report, top / PROVENANCE_NAME, report.manifest, required=trusted_key is not None)
     _check_triton(report, top, report.manifest)
@@ -248,26 +243,26 @@ def _temporary_folder() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, Any]) -> None:
+def _check_build_files(report: VerifyReport, build: Path, manifest: ManifestView) -> None:
     """The bundled build files against the build's own SHA256SUMS and manifest (left-out files are fine)."""
     try:
         sums = parse_sums(read_text(build / SUMS_NAME, what="checksum list", limit=TEXT_BYTES))
     except (OSError, ValueError, FileReadError) as err:
         report.add("checksums", "fail", f"{build / SUMS_NAME}: unreadable ({err})")
         return
-    listed = {a["path"]: a for a in manifest.get("artifacts", [])}
+    listed = {a.path: a for a in manifest.artifacts}
     bad = []
     present = sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file() and p.name != SUMS_NAME)
     for rel in present:
         digest = sha256_file(build / rel)
         if sums.get(rel) != digest:
             bad.append(f"{build / rel}: not as the build's {SUMS_NAME} records")
-        elif rel != MANIFEST_NAME and (rel not in listed or listed[rel]["sha256"] != digest):
+        elif rel != MANIFEST_NAME and (rel not in listed or listed[rel].sha256 != digest):
             bad.append(f"{build / rel}: not as the manifest lists it")
     for kind in BUNDLED_KINDS:
-        art = next((a for a in listed.values() if a["kind"] == kind), None)
-        if art is None or not (build / art["path"]).is_file():
-            bad.append(f"{build / (art['path'] if art else MANIFEST_NAME)}: the {kind} artifact is missing")
+        art = manifest.artifact(kind)
+        if art is None or not (build / art.path).is_file():
+            bad.append(f"{build / (art.path if art else MANIFEST_NAME)}: the {kind} artifact is missing")
     for message in bad:
         report.add("checksums", "fail", message)
     if not bad:
@@ -280,15 +275,15 @@ def _check_build_files(report: VerifyReport, build: Path, manifest: dict[str, An
         )
 
 
-def _check_triton(report: VerifyReport, top: Path, manifest: dict[str, Any]) -> None:
-    model = next((a for a in manifest.get("artifacts", []) if a["kind"] == "model"), None)
+def _check_triton(report: VerifyReport, top: Path, manifest: ManifestView) -> None:
+    model = manifest.model
     repo = top / TRITON_FOLDER
     configs = sorted(repo.glob("*/config.pbtxt"))
     if len(configs) != 1 or model is None:
         report.add("triton", "fail", f"{repo}: expected one model folder with config.pbtxt, found {len(configs)}")
         return
     files = [p for p in (configs[0].parent / "1").glob("*") if p.is_file()]
-    if len(files) != 1 or sha256_file(files[0]) != model["sha256"]:
+    if len(files) != 1 or sha256_file(files[0]) != model.sha256:
         report.add("triton", "fail", f"{configs[0].parent / '1'}: does not hold the build's model file")
         return
     report.add("triton", "pass", f"model repository {configs[0].parent.name}/ with {files[0].name} and config.pbtxt")

@@ -20,6 +20,7 @@ from typing import Any
 
 from builder.backends.catalog import find_backend, resolve
 from builder.gpu import parse_compute_capability
+from builder.record.manifest_read import GpuView, ManifestView
 
 # Minimum driver branch per CUDA major.minor (Linux, the CUDA toolkit's release notes;
 # NGC images state the same branch, e.g. 23.08 = CUDA 12.2 = R535).
@@ -61,24 +62,21 @@ class Verdict:
     message: str
 
 
-def requirements_from_manifest(manifest: Mapping[str, Any]) -> HostRequirements:
+def requirements_from_manifest(manifest: ManifestView) -> HostRequirements:
     """Derive :class:`HostRequirements` from a manifest (the GPU it was built on, its versions)."""
-    resolved = (manifest.get("profile") or {}).get("resolved") or {}
-    env = manifest.get("environment") or {}
-    backend = str(resolved.get("backend", "?"))
-    packages = env.get("packages") or {}
+    resolved, env = manifest.profile.resolved, manifest.environment
+    backend = resolved.backend
     if not _needs_gpu(backend):
-        return HostRequirements(backend, onnxruntime=packages.get("onnxruntime"))
-    gpus = [g for g in env.get("gpus") or [] if isinstance(g, Mapping)]
-    built_on = _build_gpu(manifest) or (gpus[0] if gpus else {})
-    cuda = _major_minor(env.get("cuda"))
+        return HostRequirements(backend, onnxruntime=env.package("onnxruntime"))
+    built_on = manifest.build_gpu or (env.gpus[0] if env.gpus else GpuView(None, None, None))
+    cuda = _major_minor(env.cuda)
     return HostRequirements(
         backend,
-        gpu=built_on.get("name"),
-        compute_capability=_cc_text(built_on.get("compute_capability")),
-        hardware_compatibility=str(resolved.get("hardware_compatibility", "none")),
-        tensorrt=env.get("tensorrt") or packages.get("tensorrt"),
-        version_compatible=bool(resolved.get("version_compatible", False)),
+        gpu=built_on.name,
+        compute_capability=_cc_text(built_on.compute_capability),
+        hardware_compatibility=resolved.hardware_compatibility or "none",
+        tensorrt=env.tensorrt or env.package("tensorrt"),
+        version_compatible=bool(resolved.version_compatible),
         cuda=cuda,
         driver_branch=DRIVER_BRANCH_FOR_CUDA.get(cuda or ""),
     )
@@ -256,14 +254,6 @@ def _needs_trt(req: HostRequirements) -> str:
     return f"{req.tensorrt} or newer" + (
         f", or {later[0]}.x (version-compatible)" if later else " (version-compatible)"
     )
-
-
-def _build_gpu(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for stage in manifest.get("stages", []):
-        gpu = (stage.get("details") or {}).get("gpu") if stage.get("name") == "build" else None
-        if isinstance(gpu, Mapping):
-            return gpu
-    return None
 
 
 def _cc_text(value: Any) -> str | None:

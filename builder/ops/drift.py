@@ -23,6 +23,7 @@ Both ``fail`` and ``drift`` make the nightly exit non-zero (exit 7).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import statistics
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,14 @@ from typing import Any
 
 from builder.backends.catalog import find_backend
 from builder.ops.reproduce import Status, compare_artifacts
+from builder.record.manifest_read import (
+    BenchmarkView,
+    EnvironmentView,
+    ErrorView,
+    EvaluationView,
+    Latency,
+    ManifestView,
+)
 
 ENV_DRIFT_KEYS = ("python", "machine", "tensorrt", "cuda", "driver", "image.base", "image.base_id")
 ENV_INFO_KEYS = ("image.id", "image.ref", "platform", "executable", "in_container")
@@ -112,8 +121,8 @@ class DriftReport:
 
 
 def compare_manifests(
-    old: Mapping[str, Any] | None,
-    new: Mapping[str, Any],
+    old: ManifestView | None,
+    new: ManifestView,
     *,
     latency_threshold: float = 0.2,
     metric_tolerance: float = 0.5,
@@ -126,61 +135,63 @@ def compare_manifests(
         latency_threshold: relative p50 growth that counts as a regression (0.2 = +20 %).
         metric_tolerance: relative worsening of a verification metric that counts as drift.
     """
-    name = str(_get(new, "profile.name") or "?")
+    name = new.profile.name
     changes: list[Change] = []
-    if new.get("status") != "succeeded":
-        error = new.get("error") or {}
-        reason = f"build failed in stage {error.get('stage', '?')}: {error.get('message', 'no message')}"
-        changes.append(
-            Change("status", "status", old.get("status") if old else None, new.get("status"), Severity.FAIL, reason)
-        )
+    if not new.succeeded:
+        error = new.error or ErrorView(None, None, None)
+        reason = f"build failed in stage {error.stage or '?'}: {error.message or 'no message'}"
+        changes.append(Change("status", "status", old.status if old else None, new.status, Severity.FAIL, reason))
     if old is None:
-        return DriftReport(name, None, new.get("build_id"), tuple(changes))
+        return DriftReport(name, None, new.build_id, tuple(changes))
     changes += _input_changes(old, new)
     changes += _environment_changes(old, new)
     explained = any(c.severity is Severity.DRIFT and c.area in ("input", "builder", "environment") for c in changes)
-    if new.get("status") == "succeeded":
-        entry = find_backend(_get(new, "profile.resolved.backend"))
+    if new.succeeded:
+        entry = find_backend(new.profile.resolved.backend)
         unreproducible = entry.name if entry is not None and not entry.reproducible else None
         changes += _artifact_changes(old, new, explained=explained, unreproducible=unreproducible)
         changes += _metric_changes(_verify_details(old), _verify_details(new), metric_tolerance)
-        changes += _accuracy_changes(_stage_details(old, "evaluate"), _stage_details(new, "evaluate"))
-        latency = _latency_changes(_benchmark(old), _benchmark(new), latency_threshold)
+        changes += _accuracy_changes(old.evaluation, new.evaluation)
+        latency = _latency_changes(old.benchmark, new.benchmark, latency_threshold)
         same = same_model_bytes(old, new)
         changes += [_same_bytes(c, same) for c in latency] if same else latency
-    return DriftReport(name, old.get("build_id"), new.get("build_id"), tuple(changes))
+    return DriftReport(name, old.build_id, new.build_id, tuple(changes))
 
 
-def _input_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def _input_facts(manifest: ManifestView) -> dict[str, str | None]:
+    """The recorded inputs drift compares, by the key a change names."""
+    weights, calibration = manifest.inputs.weights, manifest.inputs.calibration
+    return {
+        "weights.sha256": weights.sha256 if weights else None,
+        "weights.identity": weights.identity if weights else None,
+        "calibration.sha256": calibration.sha256 if calibration else None,
+    }
+
+
+def _input_changes(old: ManifestView, new: ManifestView) -> list[Change]:
     changes = []
-    if _get(old, "profile.sha256") != _get(new, "profile.sha256"):
-        diffs = _leaf_diffs(_get(old, "profile.resolved") or {}, _get(new, "profile.resolved") or {})
+    if old.profile.sha256 != new.profile.sha256:
+        diffs = _leaf_diffs(old.profile.resolved.data, new.profile.resolved.data)
         keys = [k for k, _, _ in diffs if k.split(".")[0] not in PROFILE_INFO_KEYS]
         for key, a, b in diffs:
             if key in keys:
                 changes.append(Change("input", f"profile.{key}", a, b, Severity.DRIFT, "changed profile setting"))
         if not keys:
             changes.append(
-                Change(
-                    "input",
-                    "profile.sha256",
-                    _get(old, "profile.sha256"),
-                    _get(new, "profile.sha256"),
-                    Severity.DRIFT,
-                    "changed profile",
-                )
-            )
-    for key in ("weights.sha256", "weights.identity", "calibration.sha256"):
-        a, b = _get(old, f"inputs.{key}"), _get(new, f"inputs.{key}")
-        if a != b:
-            changes.append(Change("input", f"inputs.{key}", a, b, Severity.DRIFT, "changed input"))
-    if old.get("builder_version") != new.get("builder_version"):
+                Change("input", "profile.sha256", old.profile.sha256, new.profile.sha256, Severity.DRIFT,
+                       "changed profile")
+            )  # fmt: skip
+    before, after = _input_facts(old), _input_facts(new)
+    for key in before:
+        if before[key] != after[key]:
+            changes.append(Change("input", f"inputs.{key}", before[key], after[key], Severity.DRIFT, "changed input"))
+    if old.builder_version != new.builder_version:
         changes.append(
             Change(
                 "builder",
                 "builder_version",
-                old.get("builder_version"),
-                new.get("builder_version"),
+                old.builder_version,
+                new.builder_version,
                 Severity.DRIFT,
                 "builder code changed",
             )
@@ -188,25 +199,44 @@ def _input_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
     return changes
 
 
-def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def _environment_facts(env: EnvironmentView) -> dict[str, Any]:
+    """The environment facts drift compares (:data:`ENV_DRIFT_KEYS`, :data:`ENV_INFO_KEYS`), by key."""
+    return {
+        "python": env.python,
+        "machine": env.machine,
+        "tensorrt": env.tensorrt,
+        "cuda": env.cuda,
+        "driver": env.driver,
+        "image.base": env.image.base,
+        "image.base_id": env.image.base_id,
+        "image.id": env.image.id,
+        "image.ref": env.image.ref,
+        "platform": env.platform,
+        "executable": env.executable,
+        "in_container": env.in_container,
+    }
+
+
+def _environment_changes(old: ManifestView, new: ManifestView) -> list[Change]:
     changes = []
+    before, after = _environment_facts(old.environment), _environment_facts(new.environment)
     for keys, severity, reason in (
         (ENV_DRIFT_KEYS, Severity.DRIFT, "environment changed"),
         (ENV_INFO_KEYS, Severity.INFO, "informational"),
     ):
         for key in keys:
-            a, b = _get(old, f"environment.{key}"), _get(new, f"environment.{key}")
+            a, b = before[key], after[key]
             if a != b:
                 changes.append(Change("environment", f"environment.{key}", a, b, severity, reason))
-    old_pkgs, new_pkgs = _get(old, "environment.packages") or {}, _get(new, "environment.packages") or {}
-    for pkg in sorted(set(old_pkgs) | set(new_pkgs)):
-        if old_pkgs.get(pkg) != new_pkgs.get(pkg):
+    old_env, new_env = old.environment, new.environment
+    for pkg in sorted(set(old_env.packages) | set(new_env.packages)):
+        if old_env.package(pkg) != new_env.package(pkg):
             changes.append(
                 Change(
                     "environment",
                     f"packages.{pkg}",
-                    old_pkgs.get(pkg),
-                    new_pkgs.get(pkg),
+                    old_env.package(pkg),
+                    new_env.package(pkg),
                     Severity.DRIFT,
                     "package version changed",
                 )
@@ -219,20 +249,19 @@ def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     return changes
 
 
-def _gpu_models(manifest: Mapping[str, Any]) -> list[str]:
-    gpus = _get(manifest, "environment.gpus") or []
-    return [f"{g.get('name')} (cc {g.get('compute_capability')})" for g in gpus if isinstance(g, Mapping)]
+def _gpu_models(manifest: ManifestView) -> list[str]:
+    return [f"{g.name} (cc {g.compute_capability})" for g in manifest.environment.gpus]
 
 
 def _artifact_changes(
-    old: Mapping[str, Any], new: Mapping[str, Any], *, explained: bool, unreproducible: str | None
+    old: ManifestView, new: ManifestView, *, explained: bool, unreproducible: str | None
 ) -> list[Change]:
     """``unreproducible``: the backend whose artifacts may differ byte for byte with identical inputs (its catalogue
     entry is not ``reproducible``: TensorRT times tactics); None for a reproducible one. The comparison itself is
     ``reproduce``'s (:func:`builder.ops.reproduce.compare_artifacts`)."""
-    stable = unreproducible is None or bool(_get(new, "profile.resolved.frozen"))
+    stable = unreproducible is None or bool(new.profile.resolved.data.get("frozen"))
     changes = []
-    for diff in compare_artifacts(old.get("artifacts", []), new.get("artifacts", []), stable=stable):
+    for diff in compare_artifacts(_records(old), _records(new), stable=stable):
         key = f"artifact {diff.path}"
         if diff.status in (Status.ADDED, Status.MISSING):
             severity = Severity.INFO if explained else Severity.DRIFT
@@ -250,6 +279,10 @@ def _artifact_changes(
             severity, reason = Severity.FAIL, "not reproducible: bytes changed with identical inputs and environment"
         changes.append(Change("artifact", key, diff.old, diff.new, severity, reason))
     return changes
+
+
+def _records(manifest: ManifestView) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(a) for a in manifest.artifacts]
 
 
 def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: float) -> list[Change]:
@@ -280,15 +313,15 @@ def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: f
 MAP_DRIFT = 0.005  # artifact mAP50-95 lost since the last good build that counts as drift (half a point)
 
 
-def _accuracy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def _accuracy_changes(old: EvaluationView | None, new: EvaluationView | None) -> list[Change]:
     """The mAP gate's numbers (builder/stages/evaluate_model.py) against the last good build: mAP50-95 of the
     artifact and its drop below the FP32 reference."""
     changes = []
     for key in ("artifact.map50_95", "map50_95_drop"):
-        a, b = _get(old, key), _get(new, key)
-        if not isinstance(b, (int, float)) or a == b:
+        a, b = _gate_number(old, key), _gate_number(new, key)
+        if b is None or a == b:
             continue
-        if not isinstance(a, (int, float)):
+        if a is None:
             changes.append(Change("accuracy", f"evaluate.{key}", a, b, Severity.INFO, "mAP gate added"))
             continue
         worse = (a - b) if key.startswith("artifact") else (b - a)
@@ -300,6 +333,12 @@ def _accuracy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ch
     return changes
 
 
+def _gate_number(gate: EvaluationView | None, key: str) -> float | None:
+    if gate is None:
+        return None
+    return gate.artifact.map50_95 if key == "artifact.map50_95" else gate.map50_95_drop
+
+
 def _worsening(name: str, a: float, b: float) -> float | None:
     """How much worse ``b`` is than ``a`` (> 0 is worse); None when the name does not tell."""
     if any(word in name for word in WORSE_WHEN_HIGHER):
@@ -309,23 +348,21 @@ def _worsening(name: str, a: float, b: float) -> float | None:
     return None
 
 
-def _latency_changes(old: Mapping[str, Any], new: Mapping[str, Any], threshold: float) -> list[Change]:
-    old_lat, new_lat = old.get("latency_ms") or {}, new.get("latency_ms") or {}
-    if not old_lat:
+def _latency_changes(old: BenchmarkView | None, new: BenchmarkView | None, threshold: float) -> list[Change]:
+    old_lat, new_lat = _latency(old), _latency(new)
+    if old is None or old_lat is None:
         return []
-    if not new_lat:
-        return [
-            Change("latency", "latency_ms", old_lat.get("p50"), None, Severity.DRIFT, "the new build has no benchmark")
-        ]
-    if old.get("method") != new.get("method"):
+    if new is None or new_lat is None:
+        return [Change("latency", "latency_ms", old_lat.p50, None, Severity.DRIFT, "the new build has no benchmark")]
+    if old.method != new.method:
         reason = "benchmark method changed; latencies not compared"
-        return [Change("latency", "benchmark.method", old.get("method"), new.get("method"), Severity.INFO, reason)]
+        return [Change("latency", "benchmark.method", old.method, new.method, Severity.INFO, reason)]
     changes = []
     busy = _busy_machine(old, new)
     limit = max(threshold, NOISE_FACTOR * max(_spread(old), _spread(new)))
     for pct in ("p50", "p90", "p99"):
-        a, b = old_lat.get(pct), new_lat.get(pct)
-        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or a <= 0:
+        a, b = old_lat.percentile(pct), new_lat.percentile(pct)
+        if a is None or b is None or a <= 0:
             continue
         rel = b / a - 1.0
         detail = f"{a:.3f} -> {b:.3f} ms ({rel:+.1%})"
@@ -349,15 +386,13 @@ def _latency_changes(old: Mapping[str, Any], new: Mapping[str, Any], threshold: 
     return changes
 
 
-def model_sha256(manifest: Mapping[str, Any]) -> str | None:
+def model_sha256(manifest: ManifestView) -> str | None:
     """The sha256 of the published model (the artifact of kind ``model``), or None."""
-    for artifact in manifest.get("artifacts") or []:
-        if isinstance(artifact, Mapping) and artifact.get("kind") == "model":
-            return str(artifact.get("sha256") or "") or None
-    return None
+    model = manifest.model
+    return model.sha256 if model is not None else None
 
 
-def same_model_bytes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+def same_model_bytes(old: ManifestView, new: ManifestView) -> str | None:
     """The model's sha256 when both builds published the very same model bytes, else None."""
     a, b = model_sha256(old), model_sha256(new)
     return a if a is not None and a == b else None
@@ -405,37 +440,31 @@ def interleaved_latency_changes(measured: Mapping[str, Any], threshold: float) -
     return [], facts
 
 
-def _spread(benchmark: Mapping[str, Any]) -> float:
+def _latency(benchmark: BenchmarkView | None) -> Latency | None:
+    """The benchmark's percentiles, None when it recorded none."""
+    latency = benchmark.latency_ms if benchmark is not None else None
+    return latency if latency is not None and (latency.p50, latency.p90, latency.p99) != (None, None, None) else None
+
+
+def _spread(benchmark: BenchmarkView) -> float:
     """Relative spread of the round medians one benchmark measured (0 when it did not record one)."""
-    value = benchmark.get("p50_spread")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return benchmark.p50_spread or 0.0
 
 
-def _busy_machine(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+def _busy_machine(old: BenchmarkView, new: BenchmarkView) -> str:
     """Why the two benchmarks' machine conditions make a latency comparison meaningless ("" when they do not)."""
     for name, bench in (("previous", old), ("new", new)):
-        load = bench.get("load_per_cpu")
-        if isinstance(load, (int, float)) and load > BUSY_LOAD_PER_CPU:
+        load = bench.load_per_cpu
+        if load is not None and load > BUSY_LOAD_PER_CPU:
             return f"the {name} build ran on a loaded machine ({load:.2f} runnable tasks per CPU > {BUSY_LOAD_PER_CPU})"
-    if old.get("threads") and new.get("threads") and old.get("threads") != new.get("threads"):
-        return f"CPUs available changed ({old.get('threads')} -> {new.get('threads')})"
+    if old.threads and new.threads and old.threads != new.threads:
+        return f"CPUs available changed ({old.threads} -> {new.threads})"
     return ""
 
 
-def _verify_details(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
-    data = manifest.get("verification") or _stage_details(manifest, "verify")
+def _verify_details(manifest: ManifestView) -> Mapping[str, Any]:
+    data = manifest.verification.data if manifest.verification is not None else {}
     return {k: v for k, v in data.items() if k != "artifacts"}
-
-
-def _benchmark(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
-    return manifest.get("benchmark") or _stage_details(manifest, "benchmark")
-
-
-def _stage_details(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    for stage in manifest.get("stages", []):
-        if stage.get("name") == name and isinstance(stage.get("details"), Mapping):
-            return stage["details"]
-    return {}
 
 
 def _numeric_leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, float | bool]]:
@@ -457,15 +486,6 @@ def _leaf_diffs(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
             out += _leaf_diffs(a.get(key), b.get(key), f"{prefix}{key}.")
         return out
     return [] if a == b else [(prefix.rstrip("."), a, b)]
-
-
-def _get(data: Mapping[str, Any] | None, dotted: str) -> Any:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _short(value: Any) -> str:

@@ -7,22 +7,22 @@ from pathlib import Path
 from typing import Any
 
 from builder.layout import MANIFEST_NAME, ArtifactLayout, read_json
+from builder.record.manifest_read import ManifestView, view_or_none
 
 REPORT_JSON = "report.json"
 MAX_POINTS = 60
 
 
-def latency_point(manifest: Mapping[str, Any], *, status: str = "ok") -> dict[str, Any]:
+def latency_point(manifest: ManifestView, *, status: str = "ok") -> dict[str, Any]:
     """One history point from a manifest: build ID, time, status and p50/p90/p99 (ms, or None)."""
-    bench = manifest.get("benchmark") or {}
-    latency = bench.get("latency_ms") or {}
-    build_id = str(manifest.get("build_id") or "")
+    bench = manifest.benchmark
+    latency = bench.latency_ms if bench else None
     return {
-        "at": build_id[:15],
-        "build_id": build_id,
+        "at": manifest.build_id[:15],
+        "build_id": manifest.build_id,
         "status": status,
-        "batch": bench.get("batch"),
-        **{pct: _number(latency.get(pct)) for pct in ("p50", "p90", "p99")},
+        "batch": bench.batch if bench else None,
+        **{pct: latency.percentile(pct) if latency else None for pct in ("p50", "p90", "p99")},
     }
 
 
@@ -51,7 +51,7 @@ def collect_history(
     history: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in profiles}
     for name in history:
         for build in ArtifactLayout(artifacts, name).good_builds():
-            manifest = read_json(build / MANIFEST_NAME)
+            manifest = view_or_none(build / MANIFEST_NAME)  # a damaged build only shortens the plot
             if manifest:
                 point = latency_point(manifest)
                 history[name][_key(point)] = point
@@ -80,7 +80,3 @@ def _earlier_reports(reports_dir: Path) -> list[dict[str, Any]]:
 
 def _key(point: Mapping[str, Any]) -> str:
     return str(point.get("build_id") or f"night-{point.get('at')}")
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from builder.errors import ArtifactError, BuilderError, UsageError
 from builder.layout import MANIFEST_NAME, ArtifactLayout
-from builder.manifest import load_manifest, utc_now
+from builder.manifest import utc_now
 from builder.ops.drift import (
     DriftReport,
     compare_manifests,
@@ -27,6 +27,7 @@ from builder.ops.history import collect_history, failed_point, latency_point
 from builder.ops.report import write_reports
 from builder.ops.retention import check_retention, prune_profile
 from builder.profile import Profile
+from builder.record.manifest_read import ManifestView, read_manifest
 
 REPORT_SCHEMA = 1
 OK_RESULTS = ("no drift", "baseline", "skipped")
@@ -229,36 +230,37 @@ def _night_of_profile(
         point = failed_point(stamp, failed_id, entry["reasons"][-1])
     else:
         try:
-            new = load_manifest(attempt.build_dir / MANIFEST_NAME)
+            new = read_manifest(attempt.build_dir / MANIFEST_NAME)
         except ArtifactError as err:
             entry["reasons"].append(err.message)
             return _pruned(entry, layout, options), failed_point(stamp, attempt.build_dir.name, err.message)
         previous = _same_kind_previous(layout, previous, new, attempt.build_dir, entry, log)
         drift = compare_manifests(previous, new, latency_threshold=options.latency_threshold)
         if previous is not None:
-            previous_dir = layout.build_dir(str(previous["build_id"]))
+            previous_dir = layout.build_dir(previous.build_id)
             drift, entry["latency_comparison"] = _judge_latency(
                 drift, previous, new, (profile, previous_dir, attempt.build_dir), options, remeasure, log
             )
-        entry.update(result=drift.verdict, new_build=new["build_id"], changes=[c.to_dict() for c in drift.changes])
+        entry.update(result=drift.verdict, new_build=new.build_id, changes=[c.to_dict() for c in drift.changes])
         entry["reasons"] += [c.line() for c in drift.failing()]
-        entry["latency_ms"] = (new.get("benchmark") or {}).get("latency_ms")
+        latency = new.benchmark.latency_ms if new.benchmark else None
+        entry["latency_ms"] = latency.as_dict() if latency else None
         point = latency_point(new)
     log(f"nightly: {name}: {entry['result']}" + (f": {entry['reasons'][0]}" if entry["reasons"] else ""))
     return _pruned(entry, layout, options), point
 
 
-def environment_kind(manifest: Mapping[str, Any] | None) -> str:
+def environment_kind(manifest: ManifestView | None) -> str:
     """``bare`` (built in a Python environment: ``--bare``, the farm's bare runner) or ``image`` (built in the
     builder image): the two never share a build key, so each has its own newest good build."""
-    env = str(((manifest or {}).get("key_inputs") or {}).get("environment_id") or "")
+    env = (manifest.environment_id if manifest else None) or ""
     return "bare" if env.startswith("bare:") else "image"
 
 
 def _same_kind_previous(
-    layout: ArtifactLayout, previous: dict[str, Any] | None, new: Mapping[str, Any], new_dir: Path,
+    layout: ArtifactLayout, previous: ManifestView | None, new: ManifestView, new_dir: Path,
     entry: dict[str, Any], log: Callable[[str], None],
-) -> dict[str, Any] | None:  # fmt: skip
+) -> ManifestView | None:  # fmt: skip
     """The previous good build the new one is compared with: ``latest``, unless ``latest`` was built in the other
     kind of environment (a farm bare-runner build vs a container build of the same profile): then the newest good
     build of the new one's kind, said in the entry's ``previous_note`` (none of that kind: ``latest`` as it is)."""
@@ -269,27 +271,27 @@ def _same_kind_previous(
         if folder.name == new_dir.name:
             continue
         try:
-            candidate = load_manifest(folder / MANIFEST_NAME)
+            candidate = read_manifest(folder / MANIFEST_NAME)
         except ArtifactError:
             continue
         if environment_kind(candidate) == kind:
             note = (
-                f"latest ({previous['build_id']}) was built in the {environment_kind(previous)} environment; compared "
-                f"with the newest good {kind} build, {candidate['build_id']}"
+                f"latest ({previous.build_id}) was built in the {environment_kind(previous)} environment; compared "
+                f"with the newest good {kind} build, {candidate.build_id}"
             )
-            entry.update(previous_build=candidate["build_id"], previous_note=note)
+            entry.update(previous_build=candidate.build_id, previous_note=note)
             log(f"nightly: {layout.profile}: {note}")
             return candidate
     return previous
 
 
 def _judge_latency(
-    drift: DriftReport, previous: Mapping[str, Any], new: Mapping[str, Any], builds: tuple[Profile, Path, Path],
+    drift: DriftReport, previous: ManifestView, new: ManifestView, builds: tuple[Profile, Path, Path],
     options: NightlyOptions, remeasure: Remeasure | None, log: Callable[[str], None],
 ) -> tuple[DriftReport, dict[str, Any]]:  # fmt: skip
     """Which latency comparison decides, and its changes in place of the manifests' (see :func:`run_nightly`)."""
     shas = {"previous": model_sha256(previous), "new": model_sha256(new)}
-    if new.get("status") != "succeeded":
+    if not new.succeeded:
         return drift, {"kind": "none", "model_sha256": shas, "why": "the new build failed"}
     same = same_model_bytes(previous, new)
     if same:
@@ -311,17 +313,17 @@ def _judge_latency(
     return replace(drift, changes=kept + tuple(changes)), comparison
 
 
-def _previous_manifest(layout: ArtifactLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
+def _previous_manifest(layout: ArtifactLayout, entry: dict[str, Any]) -> ManifestView | None:
     good = layout.good_builds()
     folder = layout.latest_dir() or (good[-1] if good else None)
     if folder is None:
         return None
     try:
-        manifest = load_manifest(folder / MANIFEST_NAME)
+        manifest = read_manifest(folder / MANIFEST_NAME)
     except ArtifactError as err:
         entry["reasons"].append(f"previous build not comparable: {err.message}")
         return None
-    entry["previous_build"] = manifest["build_id"]
+    entry["previous_build"] = manifest.build_id
     return manifest
 
 

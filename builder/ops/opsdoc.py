@@ -20,11 +20,12 @@ from builder.ops.triton_release import (
     VERSION_COMPATIBLE_SINCE,
     triton_serving,
 )
+from builder.record.manifest_read import ManifestView
 from builder.verify_checks import verify_setup
 
 
 def render_ops_doc(
-    manifest: Mapping[str, Any],
+    manifest: ManifestView,
     metadata: Mapping[str, Any],
     triton: TritonModel,
     files: Sequence[tuple[str, int, str]],
@@ -42,9 +43,9 @@ def render_ops_doc(
         build_folder: where the build's files lie in the bundle.
         triton_folder: where the Triton repository lies in the bundle.
     """
-    resolved = manifest["profile"].get("resolved") or {}
-    model: Mapping[str, Any] = next((a for a in manifest.get("artifacts", []) if a.get("kind") == "model"), {})
-    out: list[str] = [f"# Deploying {manifest['profile']['name']} (build {manifest['build_id']})", ""]
+    resolved = manifest.profile.resolved
+    model = manifest.model
+    out: list[str] = [f"# Deploying {manifest.profile.name} (build {manifest.build_id})", ""]
     out += [
         "Generated from the build's manifest by Engine Foundry; "
         "regenerate with `.venv/bin/engine-foundry bundle`, do not edit.",
@@ -53,20 +54,18 @@ def render_ops_doc(
     out += _table(
         ["", ""],
         [
-            ["profile", f"{manifest['profile']['name']}: {resolved.get('description', '')}"],
-            ["model file", f"`{build_folder}/{model.get('path', '?')}`: {_backend_title(resolved.get('backend'))}"],
-            ["precision", str(resolved.get("precision", "?"))],
+            ["profile", f"{manifest.profile.name}: {resolved.description or ''}"],
+            ["model file", f"`{build_folder}/{model.path if model else '?'}`: {_backend_title(resolved.backend)}"],
+            ["precision", resolved.precision or "?"],
             [
                 "task",
-                f"{metadata.get('task', resolved.get('task', '?'))}, "
-                f"{len(_class_names(metadata.get('names')))} classes",
+                f"{metadata.get('task', resolved.task or '?')}, {len(_class_names(metadata.get('names')))} classes",
             ],
             [
                 "built",
-                f"{manifest.get('finished_at') or manifest.get('created_at')} "
-                f"by Engine Foundry {manifest.get('builder_version')}",
+                f"{manifest.finished_or_created} by Engine Foundry {manifest.builder_version}",
             ],
-            ["build key", f"`{manifest.get('build_key')}`"],
+            ["build key", f"`{manifest.build_key}`"],
         ],
     )
     out += ["", "## Inputs", ""] + _tensor_table(metadata.get("inputs") or []) + ["", _batch_line(metadata)]
@@ -82,7 +81,7 @@ def render_ops_doc(
         "- `verify` checks the checksums, says GO / NO-GO for this host "
         "(GPU, compute capability, TensorRT, driver) and runs one inference where the runtime is installed; "
         "it gives the same answer for `<bundle>.tar.gz` and for the folder `tar -xzf` makes of it.",
-        f"- {verify_setup(str(resolved.get('backend')), _image_ref(manifest), '<bundle>.tar.gz')}",
+        f"- {verify_setup(resolved.backend, manifest.environment.image.name, '<bundle>.tar.gz')}",
         "- On a build node with the models folder, `.venv/bin/engine-foundry reproduce <bundle>.tar.gz` rebuilds it "
         "from its recorded inputs (profile, weights digest, image identity) and says REPRODUCED, EQUIVALENT (a "
         'TensorRT plan) or DIFFERS (exit 5), naming each difference (docs/ops.md, "Reproduce a build").',
@@ -194,10 +193,10 @@ def _class_names(names: Any) -> list[tuple[int, str]]:
     return sorted(pairs)
 
 
-def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]:
-    image = (manifest.get("environment") or {}).get("image") or {}
-    built_in = f"Built in image `{image.get('ref') or image.get('id') or 'none (bare build)'}`" + (
-        f" from base `{image['base']}`." if image.get("base") else "."
+def _host_needs(req: HostRequirements, manifest: ManifestView) -> list[str]:
+    image = manifest.environment.image
+    built_in = f"Built in image `{image.name or 'none (bare build)'}`" + (
+        f" from base `{image.base}`." if image.base else "."
     )
     entry = find_backend(req.backend)
     if entry is None or not entry.needs_gpu:
@@ -237,66 +236,58 @@ def _host_needs(req: HostRequirements, manifest: Mapping[str, Any]) -> list[str]
     ]
 
 
-def _image_ref(manifest: Mapping[str, Any]) -> str | None:
-    image = (manifest.get("environment") or {}).get("image") or {}
-    return image.get("ref") or image.get("id")
-
-
-def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
-    verify = manifest.get("verification") or {}
+def _build_checks(manifest: ManifestView) -> list[str]:
+    verify = manifest.verification
     lines = []
-    for name, stats in ((verify.get("tensors") or {}).get("outputs") or {}).items():
+    for name, stats in (verify.outputs if verify else {}).items():
         lines.append(
             f"- Output `{name}` vs the FP32 ONNX Runtime reference: "
-            f"max abs error {stats.get('max_abs', float('nan')):.4g} "
-            f"(atol {stats.get('atol')}), "
-            f"max rel error {stats.get('max_rel', float('nan')):.4g} (rtol {stats.get('rtol')})."
+            f"max abs error {_or_nan(stats.max_abs):.4g} "
+            f"(atol {stats.atol}), "
+            f"max rel error {_or_nan(stats.max_rel):.4g} (rtol {stats.rtol})."
         )
-    images = (verify.get("detections") or {}).get("images") or []
-    if images:
-        lines.append(
-            "- Detections agree with the reference on sample images: "
-            f"at least {min(r.get('agreement', 0) for r in images):.1%}."
-        )
+    if verify and verify.agreements:
+        lines.append(f"- Detections agree with the reference on sample images: at least {min(verify.agreements):.1%}.")
     lines += _accuracy_line(manifest)
-    bench = manifest.get("benchmark") or {}
-    latency = bench.get("latency_ms") or {}
-    if latency:
-        where = (
-            ", ".join(g.get("name", "?") for g in (manifest.get("environment") or {}).get("gpus") or [])
-            or "the build host's CPU"
-        )
+    bench = manifest.benchmark
+    latency = bench.latency_ms if bench else None
+    if bench and latency:
+        where = ", ".join(g.name or "?" for g in manifest.environment.gpus) or "the build host's CPU"
         lines.append(
-            f"- Latency at batch {bench.get('batch', '?')} on {where}: "
-            f"p50 {latency.get('p50', 0):.3f} ms, p90 {latency.get('p90', 0):.3f} ms, "
-            f"p99 {latency.get('p99', 0):.3f} ms; {bench.get('throughput_ips', 0):.1f} images/s "
-            f"({bench.get('method', '?')})."
+            f"- Latency at batch {_or_unknown(bench.batch)} on {where}: "
+            f"p50 {latency.p50 or 0:.3f} ms, p90 {latency.p90 or 0:.3f} ms, "
+            f"p99 {latency.p99 or 0:.3f} ms; {bench.throughput_ips or 0:.1f} images/s "
+            f"({bench.method or '?'})."
         )
     return lines or ["- No verification or benchmark details recorded."]
 
 
-def _accuracy_line(manifest: Mapping[str, Any]) -> list[str]:
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _or_unknown(value: object) -> str:
+    return "?" if value is None else str(value)
+
+
+def _accuracy_line(manifest: ManifestView) -> list[str]:
     """The mAP gate's numbers (the evaluate stage, docs/accuracy.md), when the build had one."""
-    stage = next((s for s in manifest.get("stages") or [] if s.get("name") == "evaluate"), None) or {}
-    details = stage.get("details") or {}
-    got, ref = details.get("artifact") or {}, details.get("reference") or {}
-    if "map50_95" not in got or "map50_95" not in ref:
+    gate = manifest.evaluation
+    if gate is None or gate.artifact.map50_95 is None or gate.reference.map50_95 is None:
         return []
-    limit = (details.get("thresholds") or {}).get("max_map_drop")
+    got, ref = gate.artifact, gate.reference
     return [
-        f"- Accuracy on {got.get('images', '?')} labelled images of `{details.get('data', '?')}` "
-        f"[{details.get('split', '?')}]: mAP50-95 {got['map50_95']:.4f}, mAP50 {got.get('map50', 0):.4f}; the FP32 "
-        f"reference {ref['map50_95']:.4f} / {ref.get('map50', 0):.4f}; drop {details.get('map50_95_drop', 0):+.4f} "
-        f"(allowed {limit})."
+        f"- Accuracy on {_or_unknown(got.images)} labelled images of `{gate.data_name or '?'}` "
+        f"[{gate.split or '?'}]: mAP50-95 {got.map50_95:.4f}, mAP50 {got.map50 or 0:.4f}; the FP32 "
+        f"reference {ref.map50_95:.4f} / {ref.map50 or 0:.4f}; drop {gate.map50_95_drop or 0:+.4f} "
+        f"(allowed {gate.max_map_drop})."
     ]
 
 
-def _triton(triton: TritonModel, folder: str, manifest: Mapping[str, Any]) -> list[str]:
-    resolved = manifest["profile"].get("resolved") or {}
+def _triton(triton: TritonModel, folder: str, manifest: ManifestView) -> list[str]:
     req = requirements_from_manifest(manifest)
-    serving = triton_serving(req, resolved, folder)
-    export = next((s for s in manifest.get("stages") or [] if s.get("name") == "export"), None) or {}
-    onnx = export.get("details") or {}
+    serving = triton_serving(req, manifest.profile.resolved.data, folder)
+    onnx = manifest.export
     release = (
         f"Triton **{serving.release}** (`nvcr.io/nvidia/tritonserver:{serving.release}-py3`, {serving.runtime})"
         if serving.release
@@ -308,7 +299,8 @@ def _triton(triton: TritonModel, folder: str, manifest: Mapping[str, Any]) -> li
         f"max_batch_size {triton.max_batch_size}).",
         "",
         f"- Release: {release}: {serving.why}.",
-        f"- Model: exported as ONNX opset {onnx.get('opset', '?')}, IR version {onnx.get('ir_version', '?')}"
+        f"- Model: exported as ONNX opset {_or_unknown(onnx and onnx.opset)}, "
+        f"IR version {_or_unknown(onnx and onnx.ir_version)}"
         + (
             f"; saved by ONNX Runtime {req.onnxruntime}."
             if not needs_gpu(req.backend)

@@ -85,7 +85,8 @@ def docker_runner(
         if code == 0 and layout.latest_dir() is not None:
             return BuildAttempt(profile.name, layout.latest_dir())
         failed = newest_failed(layout)
-        message = ((layout.newest_failed_manifest() or {}).get("error") or {}).get("message")
+        failed_manifest = layout.newest_failed_manifest()
+        message = failed_manifest.error.message if failed_manifest and failed_manifest.error else None
         return BuildAttempt(profile.name, None, message or f"build container exited with code {code}", failed)
 
     return run

@@ -18,6 +18,7 @@ from typing import Any
 
 from builder.backends.catalog import backends, find_backend
 from builder.errors import ArtifactError
+from builder.record.manifest_read import ManifestView
 
 TRITON_TYPES = {
     "float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "bfloat16": "TYPE_BF16",
@@ -53,13 +54,17 @@ def model_name(profile: str) -> str:
     return name or "model"
 
 
-def triton_model(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> TritonModel:
-    """The Triton model for a build, from its manifest (backend) and ``metadata.json`` (I/O, batch).
+def triton_model(manifest: ManifestView, metadata: Mapping[str, Any]) -> TritonModel:
+    """The Triton model for a build, from its manifest (backend, profile name) and ``metadata.json`` (I/O, batch).
 
     Raises:
         ArtifactError: unknown backend or dtype, or a batch dimension on some tensors only.
     """
-    backend = str(manifest.get("profile", {}).get("resolved", {}).get("backend", metadata.get("backend")))
+    return triton_model_for(manifest.profile.resolved.backend, manifest.profile.name, metadata)
+
+
+def triton_model_for(backend: str, profile: str, metadata: Mapping[str, Any]) -> TritonModel:
+    """:func:`triton_model` from the backend and profile name (a build not published yet has no manifest)."""
     entry = find_backend(backend)
     if entry is None or entry.triton is None:
         served = ", ".join(e.name for e in backends() if e.triton is not None)
@@ -67,7 +72,7 @@ def triton_model(manifest: Mapping[str, Any], metadata: Mapping[str, Any]) -> Tr
             f"no Triton platform for backend {backend!r}", hint=f"Triton repositories are made for {served}"
         )
     platform, model_file, kind = entry.triton.platform, entry.triton.model_file, entry.triton.instance_kind
-    name = model_name(str(manifest.get("profile", {}).get("name") or metadata.get("profile", "model")))
+    name = model_name(profile)
     inputs, outputs = list(metadata.get("inputs") or []), list(metadata.get("outputs") or [])
     if not inputs or not outputs:
         raise ArtifactError("metadata.json lists no inputs or no outputs", hint="rebuild: the build stage writes them")

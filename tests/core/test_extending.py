@@ -45,6 +45,7 @@ from builder.profile.reference import field_reference_markdown
 from builder.profile.schema import profile_json_schema
 from builder.profile.sections import Field
 from builder.profile.validate import Report, validate
+from builder.record.manifest_read import read_manifest
 from tests.host.test_spec import settings
 from tests.ops.fakes import synthetic_manifest
 from tests.support import REPO, make_profile
@@ -139,7 +140,7 @@ def test_a_catalogued_backend_reaches_doctor_registry_launcher_and_ops(toy_backe
     assert flavour_for_backend("toyvino") == "cpu"
     assert container_spec("toy-fp32", "toyvino", settings()).device_requests == ()
 
-    manifest = synthetic_manifest("toy-fp32", backend="toyvino")
+    manifest = read_manifest(synthetic_manifest("toy-fp32", backend="toyvino"))
     metadata = {
         "inputs": [{"name": "images", "shape": [1, 3, 64, 64], "dtype": "float32"}],
         "outputs": [{"name": "output0", "shape": [1, 84, 84], "dtype": "float32"}],
@@ -263,11 +264,12 @@ def test_a_gpu_backend_that_is_not_reproducible_changes_how_drift_judges_its_byt
     def pair(backend: str) -> tuple[dict, dict]:
         old, new = synthetic_manifest("toy", n=1, backend=backend), synthetic_manifest("toy", n=2, backend=backend)
         for manifest, digest in ((old, "1"), (new, "2")):
-            manifest["artifacts"] = [{"path": "model.plan", "kind": "model", "sha256": digest * 64}]
+            manifest["artifacts"] = [{"path": "model.plan", "kind": "model", "size": 1, "sha256": digest * 64}]
         return old, new
 
     def artifact_verdicts(backend: str) -> list[tuple[Severity, str]]:
-        report = compare_manifests(*pair(backend))
+        old, new = pair(backend)
+        report = compare_manifests(read_manifest(old), read_manifest(new))
         return [(c.severity, c.reason) for c in report.changes if c.area == "artifact"]
 
     assert artifact_verdicts("toycuda") == [

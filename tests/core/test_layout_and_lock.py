@@ -8,6 +8,7 @@ from builder.errors import BusyError, ExitCode
 from builder.layout import ArtifactLayout, new_build_id
 from builder.locking import profile_lock
 from builder.manifest import write_json_atomic
+from tests.ops.fakes import manifest_record
 
 
 def test_build_ids_sort_by_time_and_carry_the_key():
@@ -20,7 +21,7 @@ def test_build_ids_sort_by_time_and_carry_the_key():
 def _publish(layout, build_id, key, status="succeeded"):
     folder = layout.build_dir(build_id)
     folder.mkdir(parents=True)
-    write_json_atomic(folder / "manifest.json", {"status": status, "build_key": key})
+    write_json_atomic(folder / "manifest.json", manifest_record(layout.profile, build_id, key, status))
     return folder
 
 
@@ -33,7 +34,8 @@ def test_latest_is_an_atomic_relative_symlink(tmp_path):
     layout.point_latest_at(two.name)
     assert layout.latest_dir() == two.resolve()
     assert not os.path.isabs(os.readlink(layout.latest_link))
-    assert layout.latest_manifest()["build_key"] == "b" * 64
+    latest = layout.latest_manifest()
+    assert latest is not None and latest.build_key == "b" * 64
     assert [p.name for p in layout.profile_dir.iterdir() if p.name.startswith(".latest")] == []
 
 

@@ -75,8 +75,9 @@ def test_a_failing_added_stage_is_the_failed_stage_of_the_record(tmp_path):
     with pytest.raises(StageError, match="labels: no labels file"):
         pipeline.run_build(make_profile(), _settings(tmp_path), (*stand_ins, Broken(), publish))
     failed = ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()
-    assert failed["error"]["stage"] == "labels" and failed["error"]["hint"] == "add one"
-    assert {s["name"]: s["status"] for s in failed["stages"]} == {
+    assert failed is not None and failed.error is not None
+    assert failed.error.stage == "labels" and failed.error.hint == "add one"
+    assert {s.name: s.status for s in failed.stages} == {
         "export": "ok",
         "build": "ok",
         "verify": "ok",

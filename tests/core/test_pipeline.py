@@ -101,8 +101,9 @@ def test_a_failing_stage_publishes_nothing_and_records_the_stage(tmp_path, monke
     assert layout.latest_dir() is None and not layout.builds_dir.exists()
     assert list(layout.staging_root.iterdir()) == []
     failed = layout.newest_failed_manifest()
-    assert failed["status"] == "failed" and failed["error"]["stage"] == stage
-    assert {s["name"]: s["status"] for s in failed["stages"]}[stage] == "failed"
+    assert failed is not None and failed.error is not None
+    assert failed.status == "failed" and failed.error.stage == stage
+    assert {s.name: s.status for s in failed.stages}[stage] == "failed"
     failed_dir = next(layout.failed_dir.iterdir())
     assert [p.name for p in failed_dir.iterdir()] == ["manifest.json"]
 
@@ -171,7 +172,8 @@ def test_a_backend_that_cannot_run_here_fails_before_the_export(tmp_path, monkey
         )
     assert seen == []  # no stage ran, the export included
     failed = ArtifactLayout(tmp_path / "artifacts", "test-cpu").newest_failed_manifest()
-    assert failed["error"]["stage"] == "build" and failed["error"]["hint"] == "use the trt image"
+    assert failed is not None and failed.error is not None
+    assert failed.error.stage == "build" and failed.error.hint == "use the trt image"
 
 
 def test_a_bug_in_a_stage_is_recorded_and_raised_unchanged(tmp_path):
@@ -181,11 +183,12 @@ def test_a_bug_in_a_stage_is_recorded_and_raised_unchanged(tmp_path):
     assert err.value is bug  # not turned into a user error
     layout = ArtifactLayout(tmp_path / "artifacts", "test-cpu")
     failed = layout.newest_failed_manifest()
-    assert failed["status"] == "failed" and layout.latest_dir() is None
-    assert failed["error"]["stage"] == "build" and failed["error"]["internal"] is True
-    assert failed["error"]["exception"] == "KeyError" and failed["error"]["exit_code"] == ExitCode.BUG
-    record = {s["name"]: s for s in failed["stages"]}["build"]
-    assert record["status"] == "failed" and "KeyError" in record["error"]
+    assert failed is not None and failed.error is not None
+    assert failed.status == "failed" and layout.latest_dir() is None
+    assert failed.error.stage == "build" and failed.error.internal is True
+    assert failed.error.exception == "KeyError" and failed.error.exit_code == ExitCode.BUG
+    record = failed.stage("build")
+    assert record is not None and record.status == "failed" and "KeyError" in (record.error or "")
 
 
 BUGGY_BUILD = """
@@ -230,7 +233,8 @@ def test_a_bug_in_a_stage_exits_70_with_a_traceback(tmp_path):
     assert "Traceback (most recent call last)" in result.stderr and "KeyError: 'names'" in result.stderr
     assert "ERROR export" not in result.stderr  # not dressed up as a user error
     failed = ArtifactLayout(tmp_path / "artifacts", "cpu-fp32").newest_failed_manifest()
-    assert failed["error"]["internal"] is True and failed["error"]["stage"] == "export"
+    assert failed is not None and failed.error is not None
+    assert failed.error.internal is True and failed.error.stage == "export"
 
 
 def test_a_published_build_is_never_also_recorded_as_failed(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ from builder.farm.node import full_bundle_bytes
 from builder.farm.receive import Expected, publish_bundle, verify_bundle_bytes
 from builder.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.layout import ArtifactLayout
+from builder.record.manifest_read import read_manifest
+from tests.ops.fakes import synthetic_manifest
 from tests.support import REPO, make_profile
 
 pytestmark = pytest.mark.farm  # no Ray needed: runs wherever the suite runs
@@ -126,7 +128,9 @@ def test_docker_runner_key_is_recomputed_from_the_image_the_build_records(
     environment identity, which must be an image (this bare build's is not, so it is refused)."""
     _, data, key = node_build
     docker_like = Expected(None, PROFILE.sha256(), expected(key).node_facts, key_for_environment=lambda env: "f" * 64)
-    assert docker_like.key_for({"key_inputs": {"environment_id": "image:sha256:" + "a" * 64}}) == "f" * 64
-    assert docker_like.key_for({"key_inputs": {"environment_id": "bare:0123"}}) == ""
+    for environment_id, key_for_it in (("image:sha256:" + "a" * 64, "f" * 64), ("bare:0123", "")):
+        manifest = synthetic_manifest("tiny")
+        manifest["key_inputs"] = {"environment_id": environment_id}
+        assert docker_like.key_for(read_manifest(manifest)) == key_for_it
     report = verify_bundle_bytes(data, docker_like, tmp_path)
     assert [c.name for c in report.checks if c.status == "fail"] == ["farm-build-key"]

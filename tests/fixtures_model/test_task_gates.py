@@ -111,7 +111,7 @@ def test_each_task_is_described_for_its_users(built: StageContext) -> None:
     from ultralytics.nn.backends.base import BaseBackend
 
     from builder.backends.tensorrt.engine_files import read_engine_bytes, ultralytics_engine_bytes, ultralytics_metadata
-    from builder.ops.triton import triton_model
+    from builder.ops.triton import triton_model_for
     from builder.yolo.sidecar import sidecar_metadata
 
     task = _task(built)
@@ -124,7 +124,7 @@ def test_each_task_is_described_for_its_users(built: StageContext) -> None:
         assert decoding["keypoints"]["count"] == 5
     if task == "segment":
         assert decoding["mask_coefficients"] == 32 and metadata["outputs"][1]["shape"] == [1, 32, 64, 64]
-    config = triton_model({"profile": {"name": built.profile.name, "resolved": {"backend": "onnxruntime"}}}, metadata)
+    config = triton_model_for("onnxruntime", built.profile.name, metadata)
     assert config.config.count('name: "output') == expected
     if task == "segment":
         assert "dims: [ 1, 32, 64, 64 ]" in config.config or "dims: [1, 32, 64, 64]" in config.config

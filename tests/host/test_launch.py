@@ -16,6 +16,7 @@ from builder.host.launch import host_build_key, launch, resolve_profile
 from builder.host.spec import HostSettings
 from builder.layout import ArtifactLayout
 from tests.host.fakes import FakeContainer, FakeEngine
+from tests.ops.fakes import manifest_record
 
 
 def publish_fake_build(
@@ -25,7 +26,7 @@ def publish_fake_build(
     layout = ArtifactLayout(host.artifacts_dir, profile)
     build = layout.build_dir(build_id)
     build.mkdir(parents=True)
-    (build / "manifest.json").write_text(json.dumps({"build_id": build_id, "build_key": key, "status": "succeeded"}))
+    (build / "manifest.json").write_text(json.dumps(manifest_record(profile, build_id, key)))
     layout.point_latest_at(build_id)
     return build
 
@@ -35,11 +36,11 @@ def write_failed_manifest(
 ) -> None:
     folder = ArtifactLayout(host.artifacts_dir, profile).failed_dir / build_id
     folder.mkdir(parents=True)
-    manifest = {
-        "build_id": build_id, "status": "failed",
-        "stages": [{"name": "export", "status": "ok"}, {"name": stage, "status": "failed", "error": message}],
-        "error": {"stage": stage, "message": message, "hint": "loosen verify.tolerances", "exit_code": 4},
-    }  # fmt: skip
+    manifest = manifest_record(
+        profile, build_id, "f" * 64, "failed",
+        stages=[{"name": "export", "status": "ok"}, {"name": stage, "status": "failed", "error": message}],
+        error={"stage": stage, "message": message, "hint": "loosen verify.tolerances", "exit_code": 4},
+    )  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 

@@ -153,6 +153,15 @@ def synthetic_manifest(
     }
 
 
+def manifest_record(
+    profile: str, build_id: str, build_key: str, status: str = "succeeded", **fields: Any
+) -> dict[str, Any]:
+    """A schema-valid manifest with these fields (every reader reads it through builder.record.manifest_read)."""
+    manifest = synthetic_manifest(profile)
+    manifest.update(build_id=build_id, build_key=build_key, status=status, **fields)
+    return manifest
+
+
 def write_build(
     artifacts: Path, manifest: dict[str, Any], files: dict[str, bytes] | None = None, *,
     kinds: dict[str, str] | None = None, latest: bool = True, metadata: dict[str, Any] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from builder.ops.compat import HostFacts, check_host, check_report, requirements_from_manifest
+from builder.record.manifest_read import read_manifest
 from builder.verify_checks import VerifyReport
 from tests.ops.fakes import synthetic_manifest
 
@@ -17,7 +18,7 @@ H100 = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "driver_ve
 def _trt(**resolved):
     manifest = synthetic_manifest("a10-fp16", backend="tensorrt")
     manifest["profile"]["resolved"].update(resolved)
-    return requirements_from_manifest(manifest)
+    return requirements_from_manifest(read_manifest(manifest))
 
 
 def _verdicts(req, host):
@@ -92,7 +93,7 @@ def test_missing_tensorrt_is_skipped_not_passed():
 
 
 def test_cpu_model_needs_an_onnxruntime_at_least_as_new():
-    req = requirements_from_manifest(synthetic_manifest("cpu"))
+    req = requirements_from_manifest(read_manifest(synthetic_manifest("cpu")))
     assert check_host(req, HostFacts([], onnxruntime="1.17.0"))[0].status == "pass"
     old = check_host(req, HostFacts([], onnxruntime="1.15.1"))[0]
     assert old.status == "fail" and "1.16.3" in old.message
@@ -100,7 +101,7 @@ def test_cpu_model_needs_an_onnxruntime_at_least_as_new():
 
 
 def test_report_hook_adds_one_check_per_verdict(tmp_path):
-    report = VerifyReport(tmp_path, manifest=synthetic_manifest("a10-fp16", backend="tensorrt"))
+    report = VerifyReport(tmp_path, manifest=read_manifest(synthetic_manifest("a10-fp16", backend="tensorrt")))
     check_report(report, HostFacts([T4], tensorrt="8.6.1"))
     assert [c.name for c in report.checks] == ["compat-gpu", "compat-tensorrt", "compat-driver"]
     assert not report.ok
@@ -124,7 +125,7 @@ def test_cpu_artifacts_do_not_probe_gpus(monkeypatch):
     monkeypatch.setattr(builder.gpu, "list_gpus", no_probe)
     from builder.ops import compat
 
-    report = VerifyReport(None, manifest=synthetic_manifest("cpu"))  # type: ignore[arg-type]
+    report = VerifyReport(None, manifest=read_manifest(synthetic_manifest("cpu")))  # type: ignore[arg-type]
     compat.check_report(report)
     assert [c.name for c in report.checks] == ["compat-onnxruntime"]
     assert compat.current_host(gpus=False).gpus == []

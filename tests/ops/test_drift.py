@@ -6,8 +6,15 @@ import copy
 
 import pytest
 
-from builder.ops.drift import Severity, compare_manifests
+from builder.ops import drift
+from builder.ops.drift import DriftReport, Severity
+from builder.record.manifest_read import BenchmarkView, read_manifest
 from tests.ops.fakes import synthetic_manifest
+
+
+def compare_manifests(old: dict | None, new: dict, **options: float) -> DriftReport:
+    """:func:`builder.ops.drift.compare_manifests` of two manifests read as the nightly reads them."""
+    return drift.compare_manifests(None if old is None else read_manifest(old), read_manifest(new), **options)
 
 
 def _pair(backend: str = "onnxruntime"):
@@ -186,8 +193,11 @@ def test_report_dict_round_trips_severity_values():
     assert data["changes"][0]["severity"] == "info"
 
 
-def _bench(p50: float, **noise):
-    return {"method": "polygraphy-onnxrt", "latency_ms": {"p50": p50, "p90": p50, "p99": p50}, **noise}
+def _bench(p50: float, **noise) -> BenchmarkView | None:
+    manifest = synthetic_manifest()
+    latency = {"p50": p50, "p90": p50, "p99": p50}
+    manifest["stages"][1]["details"] = {"method": "polygraphy-onnxrt", "latency_ms": latency, **noise}
+    return read_manifest(manifest).benchmark
 
 
 def test_latency_within_the_measured_spread_is_not_a_regression():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.ops.drift import MAP_DRIFT, Severity, compare_manifests
-from tests.ops.test_drift import _by_key, _pair
+from builder.ops.drift import MAP_DRIFT, Severity
+from tests.ops.test_drift import _by_key, _pair, compare_manifests
 
 
 def _with_map(manifest: dict[str, Any], artifact: float, reference: float) -> dict[str, Any]:

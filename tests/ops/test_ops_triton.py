@@ -12,6 +12,7 @@ import pytest
 
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.triton import triton_model
+from builder.record.manifest_read import read_manifest
 from tests.ops.fakes import CPU_METADATA, synthetic_manifest
 
 FLAG = "--backend-config=tensorrt,version-compatible=true"
@@ -31,7 +32,8 @@ def _manifest(backend: str, *, tensorrt: str = "8.6.1", vc: bool = False, ort: s
 
 
 def _ops(manifest: dict) -> str:
-    return render_ops_doc(manifest, CPU_METADATA, triton_model(manifest, CPU_METADATA), [])
+    view = read_manifest(manifest)
+    return render_ops_doc(view, CPU_METADATA, triton_model(view, CPU_METADATA), [])
 
 
 def _docker_line(doc: str) -> str:

@@ -6,6 +6,7 @@ import copy
 
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.triton import triton_model
+from builder.record.manifest_read import read_manifest
 from tests.ops.fakes import CPU_METADATA, synthetic_manifest
 
 
@@ -22,7 +23,8 @@ def _doc(manifest, metadata=CPU_METADATA):
         }
     ]
     files = [("build/metadata.json", 10, "3" * 64)]
-    return render_ops_doc(manifest, metadata, triton_model(manifest, metadata), files)
+    view = read_manifest(manifest)
+    return render_ops_doc(view, metadata, triton_model(view, metadata), files)
 
 
 def test_tensorrt_doc_says_what_the_host_needs():

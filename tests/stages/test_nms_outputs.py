@@ -220,12 +220,13 @@ def test_sidecar_triton_and_ops_doc_declare_final_detections(embedded: StageCont
 
     from builder.ops.opsdoc import _decoding
     from builder.ops.triton import triton_model
+    from builder.record.manifest_read import read_manifest
     from tests.ops.fakes import synthetic_manifest
 
     metadata = json.loads((embedded.workdir / "metadata.json").read_text())
     assert metadata["output_decoding"]["format"] == "final_detections"
     assert metadata["output_decoding"]["nms"] == "embedded"
-    config = triton_model(synthetic_manifest("test-nms"), metadata).config
+    config = triton_model(read_manifest(synthetic_manifest("test-nms")), metadata).config
     assert "dims: [ 1, 300, 6 ]" in config and config.count("TYPE_FP32") == 2
     text = "\n".join(_decoding(metadata))
     assert "Final detections (NMS inside the model)" in text and "no NMS to run" in text
@@ -237,6 +238,7 @@ def test_embedded_nms_with_a_dynamic_batch(tmp_path: Path) -> None:
     """One NonMaxSuppression serves every batch size (no per-image loop unrolled at export, unlike nms=True)."""
     from builder.ops.triton import triton_model
     from builder.profile import BatchSpec
+    from builder.record.manifest_read import read_manifest
     from tests.ops.fakes import synthetic_manifest
 
     ctx = _built(tmp_path, outputs=OutputsSpec(nms="embedded"), batch=BatchSpec(1, 2, 3))
@@ -248,5 +250,5 @@ def test_embedded_nms_with_a_dynamic_batch(tmp_path: Path) -> None:
     import json
 
     metadata = json.loads((ctx.workdir / "metadata.json").read_text())
-    config = triton_model(synthetic_manifest("test-nms"), metadata).config
+    config = triton_model(read_manifest(synthetic_manifest("test-nms")), metadata).config
     assert "max_batch_size: 3" in config and "dims: [ 84, 6 ]" in config

@@ -35,6 +35,8 @@ def test_the_readme_names_the_same_drivers() -> None:
 
 def test_no_doc_promises_forward_compatibility_and_verify_refuses_older_drivers() -> None:
     from builder.ops.opsdoc import _host_needs
+    from builder.record.manifest_read import read_manifest
+    from tests.ops.fakes import synthetic_manifest
 
     for path in [REPO / "README.md", *(REPO / "docs").rglob("*.md")]:
         text = path.read_text()
@@ -43,5 +45,5 @@ def test_no_doc_promises_forward_compatibility_and_verify_refuses_older_drivers(
     old = HostFacts([{"name": "NVIDIA A10", "compute_capability": "8.6", "driver_version": "525.85.12"}], "8.6.1")
     driver = {v.name: v for v in check_tensorrt_host(req, old)}["driver"]
     assert driver.status == "fail" and "forward compatibility is not enabled" in driver.message
-    ops = "\n".join(_host_needs(req, {"environment": {"image": {"ref": "engine-foundry:trt"}}}))
+    ops = "\n".join(_host_needs(req, read_manifest(synthetic_manifest("a10-fp16", backend="tensorrt"))))
     assert "R535 or newer" in ops and "older drivers are refused" in ops and "through CUDA forward" not in ops
