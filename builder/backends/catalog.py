@@ -189,6 +189,7 @@ TENSORRT = register_backend(
             "tensorrt",
             "int8.head",
             "int8.quantization",
+            "int8.search",
         ),
         triton=TritonPlatform("tensorrt_plan", "model.plan", "KIND_GPU"),
         # `tensorrt: "8.6"` builds in the trt image (NGC 23.08), `tensorrt: "10"` in trt10 (NGC 25.01, TensorRT 10.8)

@@ -92,6 +92,11 @@ def quantized_op_types(target: QdqTarget) -> set[str]:
     return set(target.op_types) or set(QLinearOpsRegistry) | set(QDQRegistry)
 
 
+def calibration_method(target: QdqTarget) -> str:
+    """The calibration method as the range cache's key records it: the tensors ranged depend on the op types."""
+    return METHOD if not target.op_types else f"{METHOD} on {','.join(target.op_types)}"
+
+
 def head_prefix(names: Iterable[str]) -> str:
     """``/model.<N>/`` for the highest module index N in the node names (the detection head); "" if none."""
     indices = [int(m.group(1)) for name in names if (m := re.search(r"/model\.(\d+)/", name))]
@@ -161,7 +166,7 @@ def quantize(
         batch,
         sha256_file(onnx_path),
         version=ort.__version__,
-        method=METHOD if not target.op_types else f"{METHOD} on {','.join(target.op_types)}",  # the tensors ranged
+        method=calibration_method(target),  # the tensors ranged
     )
     keeps_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters  # 1.32 has it
     if not keeps_ranges and spec.cache == "auto":

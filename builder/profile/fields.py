@@ -202,7 +202,10 @@ INT8 = Section(
             INT8_SEARCH,
             "Search the precision plan instead of the fixed `head` rule: per-group quantization error on the "
             "calibration images orders the groups kept in float, candidates are timed and scored on the "
-            "`accuracy` split, the fastest within `max_map_drop` is published (docs/accuracy.md). `null`: no search.",
+            "`accuracy` split, the fastest within `max_map_drop` is published (docs/accuracy.md). TensorRT: the "
+            "same search on the TensorRT Q/DQ placement, scored on CPU but not timed (CPU latency does not rank GPU "
+            "plans): the most quantized plan within the budget drives the Q/DQ model; needs `quantization: qdq`. "
+            "`null`: no search.",
             default=None,
             nullable=True,
         ),

@@ -62,3 +62,18 @@ def test_int8_with_a_dynamic_batch_is_refused_on_tensorrt_10_only(tmp_path: Path
     assert static.tensorrt == "10" and not static.dynamic
     on_86 = load_profile(write_profile(tmp_path, "int8-dyn-86", INT8_BODY + 'tensorrt: "8.6"\n' + dynamic), tmp_path)
     assert on_86.dynamic
+
+
+def test_int8_search_on_tensorrt_needs_the_qdq_model_not_the_calibrator(tmp_path: Path) -> None:
+    """Issue 19: the searched plan is Q/DQ placement in the ONNX; the calibrator build never reads it."""
+    import pytest
+
+    from builder.errors import ProfileError
+
+    search = "  search: {max_map_drop: 0.01}\naccuracy:\n  data: fixtures/shapes/data.yaml\n"
+    with pytest.raises(ProfileError) as err:
+        load_profile(write_profile(tmp_path, "search-calib", INT8_BODY + "  quantization: calibrator\n" + search),
+                     tmp_path)  # fmt: skip
+    assert "precision search places Q/DQ nodes" in str(err.value)
+    searched = load_profile(write_profile(tmp_path, "search-qdq", INT8_BODY + search), tmp_path)
+    assert searched.int8 is not None and searched.int8.search is not None and searched.int8.quantization == "qdq"

@@ -17,6 +17,10 @@ inference-library/quantized-types-explicit-quantization.html; precision flags de
   run in the ONNX's type: FP32.
 * 11.x: no flag at all: networks are always strongly typed and ``STRONGLY_TYPED`` is deprecated (renumbered to 0).
 
+With ``int8.search`` the Q/DQ model is the searched plan's (:mod:`builder.backends.precision_search` with the
+TensorRT placement, run on this host's CPU by ONNX Runtime): the float groups simply get no Q/DQ nodes; no layer is
+pinned. Accuracy transfers, CPU latency does not (the search's ``transfers`` record).
+
 FP16 on 11.x follows the same rule: no ``BuilderFlag.FP16`` exists, so the ONNX itself is FP16
 (:func:`make_fp16_model`: ONNX Runtime's ``transformers.float16.convert_float_to_float16``, the converter
 onnxconverter-common ships too, already in every image), inputs and outputs kept FP32 and the head's decode
@@ -58,6 +62,18 @@ def make_qdq_model(ctx: StageContext, onnx_path: Path, input_name: str) -> tuple
 
     out = ctx.workdir / QDQ_MODEL
     key_inputs = ctx.manifest.key_inputs if ctx.manifest is not None else None
+    spec = ctx.profile.int8
+    if spec is not None and spec.search is not None:  # the searched plan's float groups place the Q/DQ nodes
+        from builder.backends.onnxruntime import onnxrt_runner
+        from builder.backends.precision_search import SearchInputs, search_plan
+        from builder.stage_types import ExportResult
+
+        export = ctx.handed(ExportResult)
+        output_name = export.outputs[0].name if export is not None and export.outputs else "output0"
+        found = SearchInputs(onnx_path, out, input_name, output_name, ctx.models_dir, ctx.scratch, ctx.cache_dir,
+                             key_inputs, onnxrt_runner)  # fmt: skip
+        record = search_plan(ctx.profile, found, ctx.log, target=TENSORRT)
+        return out, {"quantization": QDQ, "model": QDQ_MODEL, **record}
     record = quantize(
         onnx_path, out, ctx.profile, ctx.models_dir, input_name,
         scratch=ctx.scratch, cache_dir=ctx.cache_dir, key_inputs=key_inputs, log=ctx.log, target=TENSORRT,

@@ -18,6 +18,7 @@ def check(data: dict[str, Any], report: Report) -> None:
     _check_ultralytics_engine(data, report)
     _check_tensorrt_version(data, report)
     _check_int8_dynamic_on_trt10(data, report)
+    _check_search_needs_qdq(data, report)
 
 
 def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
@@ -84,3 +85,16 @@ def _check_int8_dynamic_on_trt10(data: dict[str, Any], report: Report) -> None:
             "not been tried on a GPU; use explicit quantization (`int8: {quantization: qdq}`, the default: the "
             'scales are in the ONNX), a static batch (`batch: N`), or `tensorrt: "8.6"`',
         )
+
+
+def _check_search_needs_qdq(data: dict[str, Any], report: Report) -> None:
+    """Refuse ``int8.search`` with the implicit calibrator: the searched plan is Q/DQ placement in the ONNX, which
+    the calibrator build never reads (it would build another model than the one the search scored)."""
+    search = report.get(data, ("int8", "search"))
+    if search in (MISSING, None) or report.get(data, ("int8", "quantization")) != "calibrator":
+        return
+    report.add(
+        ("int8", "search"),
+        "the precision search places Q/DQ nodes in the ONNX, which `int8.quantization: calibrator` does not build "
+        "from: drop `quantization: calibrator` (explicit Q/DQ, the default) or drop `search`",
+    )
