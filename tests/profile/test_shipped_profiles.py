@@ -23,7 +23,7 @@ from builder.profile.fields import PRECISION_DEFAULTS
 from tests.profile.helpers import PROFILES, error_text
 from tests.support import shipped_files
 
-GPU = ["a10-fp16", "a10-fp32", "a10-int8", "t4-fp16", "a100-fp16-dynamic", "h100-fp16", "b200-fp16"]
+GPU = ["a10-fp16", "a10-fp32", "a10-int8", "t4-fp16", "a100-fp16-dynamic", "h100-fp16", "h100-fp8", "b200-fp16"]
 BUILDABLE = ["cpu-fp32", *GPU]
 FINAL_DETECTIONS = {"cpu-fp32-shapes-nms", "cpu-fp32-yolo26-e2e", "a10-fp16-e2e"}  # outputs.nms (test_nms_field.py)
 TARGETS = {
