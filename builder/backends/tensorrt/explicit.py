@@ -148,6 +148,10 @@ def to_fp8(path: Path) -> dict[str, Any]:
                 inits[name].CopyFrom(fp8)
     if not pairs:
         raise EngineBuildError(f"{path.name} has no Q/DQ pairs to make FP8", hint="build `int8.type: int8`")
+    quantized = {n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    for info in model.graph.value_info:  # the shapes recorded for the INT8 tensors: now float8e4m3fn
+        if info.name in quantized:
+            info.type.tensor_type.elem_type = onnx.TensorProto.FLOAT8E4M3FN
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return {"element_type": "float8e4m3fn", "opset": FP8_OPSET, "scale": "amax / 448 (max calibration)",
