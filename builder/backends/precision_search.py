@@ -464,7 +464,8 @@ def search_plan(
         "version": SEARCH_VERSION,
         "max_map_drop": budget,
         "target": target.runtime,
-        "selection": "fastest passing plan, re-timed interleaved on this CPU" if timed
+        "selection": "fastest passing plan, re-timed interleaved on this CPU"
+        if timed
         else "most quantized passing plan (fewest nodes in float): CPU latency does not rank TensorRT plans",
         **({} if timed else {"transfers": TRANSFERS}),
         "reference_map50_95": round(reference.map50_95, 4),

@@ -68,7 +68,10 @@ def test_shipped_profile_loads(name: str) -> None:
     assert Path(profile.extends_chain[-1]) == PROFILES / f"{name}.yaml"
     assert profile.description
     tolerance = PRECISION_DEFAULTS[profile.precision.value]["tolerance"]
-    if name not in ("a10-int8", "h100-fp8"):  # INT8 and FP8: the mAP gate is the accuracy check (test_dynamic_and_int8_profiles)
+    if name not in (
+        "a10-int8",
+        "h100-fp8",
+    ):  # INT8 and FP8: the mAP gate is the accuracy check (test_dynamic_and_int8_profiles)
         assert profile.verify.tolerance_for("output0").atol == tolerance["atol"]
 
 

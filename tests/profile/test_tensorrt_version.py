@@ -92,10 +92,17 @@ FP8_OK = INT8_BODY + '  type: fp8\ntensorrt: "10"\ntarget:\n  gpu: H100\n  compu
         ("fp8-on-a10", FP8_OK.replace('"9.0"', '"8.6"'), "8.6 has no FP8 tensor cores"),
         ("fp8-on-a100", FP8_OK.replace('"9.0"', '"8.0"'), "8.0 has no FP8 tensor cores"),
         ("fp8-no-target", FP8_OK.split("target:")[0], "give `target.compute_capability`"),
-        ("fp8-calibrator", FP8_OK.replace("  type: fp8\n", "  type: fp8\n  quantization: calibrator\n"),
-         "fp8 is explicit Q/DQ only"),
-        ("fp8-search", FP8_OK.replace("  type: fp8\n", "  type: fp8\n  search: {max_map_drop: 0.01}\n")
-         + "accuracy:\n  data: fixtures/shapes/data.yaml\n", "scores INT8 candidates"),
+        (
+            "fp8-calibrator",
+            FP8_OK.replace("  type: fp8\n", "  type: fp8\n  quantization: calibrator\n"),
+            "fp8 is explicit Q/DQ only",
+        ),
+        (
+            "fp8-search",
+            FP8_OK.replace("  type: fp8\n", "  type: fp8\n  search: {max_map_drop: 0.01}\n")
+            + "accuracy:\n  data: fixtures/shapes/data.yaml\n",
+            "scores INT8 candidates",
+        ),
     ],
 )
 def test_fp8_is_refused_where_it_cannot_build(tmp_path: Path, name: str, body: str, message: str) -> None:

@@ -25,7 +25,9 @@ from builder.profile import BatchSpec, Int8Spec, Precision
 from tests.backends.tensorrt.test_trt_backend import _calibration_images, build_ctx, trt_profile
 from tests.backends.tensorrt.trt_fakes import H100, T4, install, make_fake_trt
 
-FP8 = trt_profile(precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2, type="fp8"), batch=BatchSpec(1, 1, 1))
+FP8 = trt_profile(
+    precision=Precision.INT8, int8=Int8Spec(data="calib", samples=2, type="fp8"), batch=BatchSpec(1, 1, 1)
+)
 
 
 def _fp8_facts(path: Path) -> dict[str, object]:
@@ -33,9 +35,8 @@ def _fp8_facts(path: Path) -> dict[str, object]:
     every weight within E4M3's range once divided by its scale."""
     import ml_dtypes
     import onnx
-    from onnx import numpy_helper
-
     import onnxruntime as ort
+    from onnx import numpy_helper
 
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)  # types inferred through every node
@@ -113,11 +114,17 @@ def test_onnx_runtimes_cpu_fp8_qdq_is_the_e4m3_round_trip() -> None:
     x = np.random.default_rng(0).normal(0, 3, (4, 257)).astype(np.float32)
     x[0, :3] = (2000.0, -2000.0, 0.0)  # beyond E4M3's range: saturated
     scale = np.float32(0.5)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"]),
+    ]
+    constants = [
+        helper.make_tensor("s", TensorProto.FLOAT, [], [float(scale)]),
+        helper.make_tensor("z", TensorProto.FLOAT8E4M3FN, [], [0.0]),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
-        "rt", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor("s", TensorProto.FLOAT, [], [float(scale)]), helper.make_tensor("z", TensorProto.FLOAT8E4M3FN, [], [0.0])],
+        nodes, "rt", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape))], constants,
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
