@@ -89,6 +89,36 @@ def check_fp8(profile: Profile, version: TrtVersion, gpu: GpuInfo | None) -> Non
         )
 
 
+#: FP8 convolutions TensorRT has no fast kernels for, kept in float (NVIDIA ModelOpt 0.47
+#: ``modelopt/onnx/quantization/graph_utils.py`` ``find_nodes_from_convs_to_exclude``, fp8 mode: input or output
+#: channels <= 16 (``_MIN_CHANNELS_FP8``: "slower than FP16 CASK kernels for small channels"), or a filter area > 32)
+FP8_MIN_CHANNELS = 16
+FP8_MAX_FILTER_AREA = 32
+
+
+def fp8_unsupported_convs(onnx_path: Path) -> list[str]:
+    """The Conv nodes of ``onnx_path`` that stay in float under FP8 (:data:`FP8_MIN_CHANNELS`,
+    :data:`FP8_MAX_FILTER_AREA`); a Conv whose weight is not a constant stays in float too."""
+    import math
+
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    shapes = {i.name: list(i.dims) for i in graph.initializer}
+    out: list[str] = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        shape = shapes.get(node.input[1]) if len(node.input) > 1 else None
+        if not shape or len(shape) < 3:
+            out.append(node.name)
+            continue
+        small = shape[0] <= FP8_MIN_CHANNELS or shape[1] <= FP8_MIN_CHANNELS
+        if small or math.prod(shape[2:]) > FP8_MAX_FILTER_AREA:
+            out.append(node.name)
+    return out
+
+
 def to_fp8(path: Path) -> dict[str, Any]:
     """Rewrite the symmetric INT8 Q/DQ model at ``path`` as FP8 E4M3 Q/DQ, in place; return what the manifest records.
 
@@ -181,12 +211,17 @@ def make_qdq_model(ctx: StageContext, onnx_path: Path, input_name: str) -> tuple
                              key_inputs, onnxrt_runner)  # fmt: skip
         record = search_plan(ctx.profile, found, ctx.log, target=TENSORRT)
         return out, {"quantization": QDQ, "model": QDQ_MODEL, **record}
+    fp8 = wants_fp8(ctx.profile)
+    convs = fp8_unsupported_convs(onnx_path) if fp8 else []
     record = quantize(
         onnx_path, out, ctx.profile, ctx.models_dir, input_name,
         scratch=ctx.scratch, cache_dir=ctx.cache_dir, key_inputs=key_inputs, log=ctx.log, target=TENSORRT,
+        also_float=convs,
     )  # fmt: skip
-    if wants_fp8(ctx.profile):
-        record["fp8"] = to_fp8(out)
+    if fp8:
+        record["fp8"] = {**to_fp8(out), "convs_in_float": len(convs),
+                         "convs_rule": f"input or output channels <= {FP8_MIN_CHANNELS} or filter area > "
+                         f"{FP8_MAX_FILTER_AREA} (ModelOpt 0.47's FP8 rule)"}  # fmt: skip
         ctx.log(f"build: FP8 (E4M3) Q/DQ: {record['fp8']['quantize_nodes']} pair(s), scale amax/448, opset {FP8_OPSET}")
     return out, {"quantization": QDQ, "model": QDQ_MODEL, "type": FP8 if wants_fp8(ctx.profile) else "int8", **record}
 

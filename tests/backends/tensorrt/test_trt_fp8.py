@@ -85,6 +85,17 @@ def test_fp8_builds_the_e4m3_qdq_model_strongly_typed(
     assert facts["e4m3_max"] * 0.99 <= facts["weight_ratio"] <= facts["e4m3_max"] * (1 + 1e-6)  # type: ignore[operator]
     int8 = result.details["int8"]
     assert int8["type"] == "fp8" and int8["fp8"]["element_type"] == "float8e4m3fn" and int8["fp8"]["opset"] == 19
+    # the convolutions TensorRT has no FP8 kernel for keep float weights, read directly (no weight Q/DQ); their input
+    # may still pass a Q/DQ pair made for a quantized neighbour reading the same tensor (ONNX Runtime's dedicated
+    # pairs), which TensorRT runs as Q/DQ then a float convolution
+    from builder.backends.tensorrt.explicit import fp8_unsupported_convs
+
+    convs = fp8_unsupported_convs(ctx.workdir / "model.onnx")
+    model = onnx.load(str(qdq))
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    fed = {n.name: n.input[1] in dq_out for n in model.graph.node if n.op_type == "Conv"}  # its weight, through DQ
+    assert convs and int8["fp8"]["convs_in_float"] == len(convs) and not [c for c in convs if fed[c]]
+    assert any(fed.values())
 
 
 @pytest.mark.parametrize(
@@ -241,3 +252,33 @@ def test_onnx_runtimes_own_fp8_scale_saturates_heavy_tails() -> None:
     clipped = float(np.mean(np.abs(x) > 448 * float(scale)))
     assert clipped > 0 and np.abs(x).max() / (448 * float(scale)) > 2  # the largest values lose more than half
     assert not np.any(np.abs(x) > 448 * (np.abs(x).max() / 448))
+
+
+@pytest.mark.parametrize(
+    "weight_shape, in_float",
+    [
+        ((32, 32, 3, 3), False),  # a backbone convolution: FP8
+        ((5, 64, 1, 1), True),  # the class branch's last conv (5 classes): too few output channels
+        ((64, 3, 3, 3), True),  # the stem: 3 input channels
+        ((32, 32, 7, 7), True),  # filter area 49 > 32
+        ((17, 17, 1, 1), False),  # just above the channel bound
+    ],
+)
+def test_fp8_keeps_the_convolutions_tensorrt_has_no_fp8_kernel_for_in_float(
+    tmp_path: Path, weight_shape: tuple[int, ...], in_float: bool
+) -> None:
+    """ModelOpt 0.47's FP8 rule (graph_utils.find_nodes_from_convs_to_exclude): channels <= 16 or filter area > 32."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from builder.backends.tensorrt.explicit import fp8_unsupported_convs
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, list(weight_shape), [0.0] * int(np.prod(weight_shape)))
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, weight_shape[1], 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w],
+    )  # fmt: skip
+    path = tmp_path / "c.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert fp8_unsupported_convs(path) == (["conv"] if in_float else [])
