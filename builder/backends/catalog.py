@@ -190,6 +190,8 @@ TENSORRT = register_backend(
             "tensorrt",
             "int8.head",
             "int8.quantization",
+            "int8.search",
+            "int8.type",
         ),
         triton=TritonPlatform("tensorrt_plan", "model.plan", "KIND_GPU"),
         # `tensorrt: "8.6"` builds in the trt image (NGC 23.08), `tensorrt: "10"` in trt10 (NGC 25.01, TensorRT 10.8)

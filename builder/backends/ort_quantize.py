@@ -92,6 +92,11 @@ def quantized_op_types(target: QdqTarget) -> set[str]:
     return set(target.op_types) or set(QLinearOpsRegistry) | set(QDQRegistry)
 
 
+def calibration_method(target: QdqTarget) -> str:
+    """The calibration method as the range cache's key records it: the tensors ranged depend on the op types."""
+    return METHOD if not target.op_types else f"{METHOD} on {','.join(target.op_types)}"
+
+
 def head_prefix(names: Iterable[str]) -> str:
     """``/model.<N>/`` for the highest module index N in the node names (the detection head); "" if none."""
     indices = [int(m.group(1)) for name in names if (m := re.search(r"/model\.(\d+)/", name))]
@@ -127,13 +132,15 @@ def quantize(
     log: Any = print,
     target: QdqTarget = ONNXRUNTIME_CPU,
     float_names: Sequence[str] | None = None,
+    also_float: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write the INT8 model of ``onnx_path`` to ``out``; return what the manifest records.
 
     ``scratch``: a private folder for ONNX Runtime's temporary files; ``cache_dir``: where the keyed calibration
     cache lives (None: none kept); ``key_inputs``: the build key's inputs (the calibration digest computed there);
     ``target``: the runtime the Q/DQ placement is for; ``float_names``: the nodes kept in float (a searched plan)
-    instead of ``int8.head``'s rule. The calibrated ranges do not depend on the target: one cache serves both.
+    instead of ``int8.head``'s rule; ``also_float``: nodes kept in float on top of either (FP8's unsupported
+    convolutions). The calibrated ranges do not depend on the target: one cache serves both.
 
     Raises:
         ImageError: the calibration folder is missing or holds too few images.
@@ -153,6 +160,9 @@ def quantize(
     rule = spec.head
     if float_names is not None:
         excluded, rule = [n for n in nodes if n in set(float_names)], "plan"
+    by_rule = len(excluded)
+    if also_float:
+        excluded = [n for n in nodes if n in set(excluded) | set(also_float)]
     key = ort_calibration.calibration_key(
         data,
         spec.data,
@@ -161,7 +171,7 @@ def quantize(
         batch,
         sha256_file(onnx_path),
         version=ort.__version__,
-        method=METHOD if not target.op_types else f"{METHOD} on {','.join(target.op_types)}",  # the tensors ranged
+        method=calibration_method(target),  # the tensors ranged
     )
     keeps_ranges = "calibration_cache_path" in inspect.signature(quantize_static).parameters  # 1.32 has it
     if not keeps_ranges and spec.cache == "auto":
@@ -217,7 +227,7 @@ def quantize(
             "sha256": data.sha256,
         },
         "calibration_cache": calib.details(),
-        "head": {"prefix": head, "mode": rule, "nodes_in_float": len(excluded)},
+        "head": {"prefix": head, "mode": rule, "nodes_in_float": by_rule},
         "quantize_seconds": round(time.perf_counter() - started, 3),
     }
 

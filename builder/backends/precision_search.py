@@ -19,6 +19,17 @@ quantizer would quantize are grouped (keeping any other node "in float" changes 
    machine hits them alike), and the fastest is published. A candidate over the budget is never published, however
    fast; if none passes, the build fails with the Pareto table in the message's details.
 
+**TensorRT** (``backend: tensorrt`` with ``int8.search``): the same search, run where the TensorRT build runs
+(ONNX Runtime on that host's CPU), with the TensorRT placement (:data:`~builder.backends.ort_quantize.TENSORRT`:
+symmetric INT8, Q/DQ before weighted ops and pooling/resize only), so the groups are the ones that placement
+quantizes and every candidate is the very Q/DQ model TensorRT would parse. What transfers: the sensitivity and the
+mAP of each candidate (the same Q/DQ arithmetic; TensorRT fuses each pair into its layer, and on 8.6 may run the
+layers left in float in FP16, so its mAP can differ slightly: the ``evaluate`` stage scores the engine itself).
+What does not: latency. A CPU's ranking of INT8 plans says nothing about a GPU's kernels, so candidates are not
+timed there and the plan published is the passing candidate with the fewest nodes kept in float (the most
+quantized); ``search.selection`` and ``search.transfers`` say so in the manifest. The plan drives TensorRT as Q/DQ
+placement (the float groups get no Q/DQ), never as layer-precision pins.
+
 The plan is cached (``<cache>/precision-plans/``), keyed by everything the search read (:class:`PlanKey`: the
 model's digest, the calibration images, the accuracy split's content digest, the budget, ONNX Runtime's version):
 an unchanged rebuild quantizes the cached plan at once, without searching; other inputs make another key, hence
@@ -39,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.backends.ort_quantize import QdqTarget
 from builder.calibration_cache import check_cache, key_as_json, publish_cache
 from builder.errors import EngineBuildError
 from builder.profile import Profile
@@ -89,15 +101,17 @@ class Candidate:
     passed: bool = False
     why: str = ""
     final_latency_ms: float | None = None
+    nodes_in_float: int = 0
 
     def row(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "float_groups": list(self.float_groups),
-            "latency_ms": round(self.latency_ms, 3),
+            "latency_ms": round(self.latency_ms, 3) if self.latency_ms else None,  # None: not timed (TensorRT)
             "final_latency_ms": None if self.final_latency_ms is None else round(self.final_latency_ms, 3),
             "map50_95": round(self.map50_95, 4),
             "map50_95_drop": round(self.drop, 4),
+            "nodes_in_float": self.nodes_in_float,
             "passed": self.passed,
             "why": self.why,
         }
@@ -263,8 +277,32 @@ class SearchInputs:
     runner: Callable[[Path], Any]  # a Polygraphy runner for a model (the onnxruntime backend's, as evaluate uses)
 
 
-def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], None]) -> dict[str, Any]:
+#: what a TensorRT plan searched on CPU carries over, recorded in the manifest (docs/accuracy.md)
+TRANSFERS = {
+    "accuracy": "transfers: each candidate is the Q/DQ model TensorRT parses, scored by ONNX Runtime on CPU; "
+    "TensorRT's fused kernels (and FP16 for the float layers on 8.6) can move mAP slightly, and the evaluate stage "
+    "scores the engine itself",
+    "sensitivity": "transfers: the quantization error of each tensor is the Q/DQ arithmetic, not the runtime's",
+    "latency": "does not transfer: CPU latency does not rank GPU plans; candidates are not timed and the passing "
+    "plan with the fewest nodes in float is published",
+}
+
+
+def pick(passing: Sequence[Candidate], timed: bool) -> Candidate:
+    """The plan to publish: the fastest re-timed one when the search timed its candidates (ONNX Runtime on this
+    CPU), else the most quantized one (fewest nodes in float; the first found on a tie)."""
+    if timed:
+        return min(passing, key=lambda c: c.final_latency_ms or c.latency_ms)
+    return min(passing, key=lambda c: c.nodes_in_float)
+
+
+def search_plan(
+    profile: Profile, inputs: SearchInputs, log: Callable[[str], None], target: QdqTarget | None = None
+) -> dict[str, Any]:
     """Search (or reuse) the plan, write its model to ``inputs.out``; return what the manifest records.
+
+    ``target``: the Q/DQ placement searched (ONNX Runtime's CPU placement by default; TensorRT's for a TensorRT
+    profile: then candidates are scored but not timed, see the module docstring).
 
     Raises:
         EngineBuildError: no candidate stays within the budget (the Pareto table is in the message).
@@ -275,7 +313,13 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     import onnxruntime as ort
 
     from builder.backends.ort_calibration import calibration_key
-    from builder.backends.ort_quantize import METHOD, ONNXRUNTIME_CPU, float_nodes, quantize, quantized_op_types
+    from builder.backends.ort_quantize import (
+        ONNXRUNTIME_CPU,
+        calibration_method,
+        float_nodes,
+        quantize,
+        quantized_op_types,
+    )
     from builder.hashing import sha256_file
     from builder.yolo.calibration_data import calibration_set
     from builder.yolo.dataset import load_split
@@ -285,19 +329,21 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     spec, accuracy = profile.int8, profile.accuracy
     if spec is None or spec.search is None or accuracy is None:  # the profile loader requires these together
         raise EngineBuildError("int8.search without its `accuracy` block", hint="add `accuracy: {data: ...}`")
+    target = target or ONNXRUNTIME_CPU
+    timed = target.runtime == ONNXRUNTIME_CPU.runtime  # CPU latency ranks CPU plans only
     budget, batch, started_all = spec.search.max_map_drop, profile.batch.opt, time.perf_counter()
     cost = SearchCost()
     data = calibration_set(inputs.models_dir, spec.data, spec.samples, inputs.key_inputs)
     split = load_split(inputs.models_dir, accuracy.data, accuracy.split, accuracy.samples)
     onnx_sha = sha256_file(inputs.onnx_path)
     calib = calibration_key(data, spec.data, spec.samples, profile.imgsz, batch, onnx_sha,
-                            version=ort.__version__, method=METHOD)  # fmt: skip
+                            version=ort.__version__, method=calibration_method(target))  # fmt: skip
     key = PlanKey(SEARCH_VERSION, ort.__version__, onnx_sha, calib.to_dict(), accuracy.data, accuracy.split,
                   accuracy.samples, split.content_sha256(), budget, spec.search.max_candidates, spec.head,
-                  (profile.imgsz[0], profile.imgsz[1]), batch, ONNXRUNTIME_CPU.runtime)  # fmt: skip
+                  (profile.imgsz[0], profile.imgsz[1]), batch, target.runtime)  # fmt: skip
     graph = onnx.load(str(inputs.onnx_path), load_external_data=False).graph
     nodes = [(n.name, n.op_type) for n in graph.node]
-    groups = node_groups(nodes, quantized_op_types(ONNXRUNTIME_CPU))
+    groups = node_groups(nodes, quantized_op_types(target))
 
     def make(float_groups: Sequence[str], out: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -305,6 +351,7 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
         record = quantize(
             inputs.onnx_path, out, profile, inputs.models_dir, inputs.input_name, scratch=inputs.scratch,
             cache_dir=inputs.cache_dir, key_inputs=inputs.key_inputs, log=lambda line: None, float_names=names,
+            target=target,
         )  # fmt: skip
         cost.models_quantized += 1
         cost.add("quantize", t0)
@@ -348,9 +395,11 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
     shape = input_shape(profile, batch)
 
     def judge(cand: Candidate, model: Path) -> Candidate:
-        t1 = time.perf_counter()
-        cand.latency_ms = _latencies([model], shape, inputs.input_name, TIMING_RUNS, 1)[0]
-        cost.add("timing", t1)
+        cand.nodes_in_float = sum(len(groups.get(g, [])) for g in cand.float_groups)
+        if timed:
+            t1 = time.perf_counter()
+            cand.latency_ms = _latencies([model], shape, inputs.input_name, TIMING_RUNS, 1)[0]
+            cost.add("timing", t1)
         t1 = time.perf_counter()
         result = evaluate(inputs.runner(model), inputs.input_name, inputs.output_name, split, profile.imgsz, batch)
         cost.models_evaluated += 1
@@ -360,8 +409,9 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
         cand.why = (f"within the budget (drop {cand.drop:.4f} <= {budget:g})" if cand.passed
                     else f"over the budget (drop {cand.drop:.4f} > {budget:g})")  # fmt: skip
         candidates.append(cand)
+        speed = f"{cand.latency_ms:.2f} ms" if timed else "not timed"
         log(f"build: candidate {cand.name}: {len(cand.float_groups)} group(s) in float, "
-            f"{cand.latency_ms:.2f} ms, mAP50-95 {cand.map50_95:.4f} ({cand.why})")  # fmt: skip
+            f"{speed}, mAP50-95 {cand.map50_95:.4f} ({cand.why})")  # fmt: skip
         return cand
 
     judge(Candidate(ALL_INT8, ()), all_int8)
@@ -394,24 +444,30 @@ def search_plan(profile: Profile, inputs: SearchInputs, log: Callable[[str], Non
 
     passing = [c for c in candidates if c.passed]
     if not passing:
-        table = "; ".join(f"{c.name}: drop {c.drop:.4f}, {c.latency_ms:.2f} ms" for c in candidates)
+        table = "; ".join(f"{c.name}: drop {c.drop:.4f}, {c.nodes_in_float} node(s) in float" for c in candidates)
         raise EngineBuildError(
             f"the precision search found no plan within max_map_drop {budget:g} in {len(candidates)} candidates "
             f"({table})",
             hint="raise int8.search.max_candidates or max_map_drop, or drop `int8.search` to build int8.head's rule",
         )
-    t0 = time.perf_counter()
-    finals = _latencies([files[c.name] for c in passing], shape, inputs.input_name, 5, FINAL_ROUNDS)
-    cost.add("timing", t0)
-    for cand, ms in zip(passing, finals, strict=True):
-        cand.final_latency_ms = ms
-    best = min(passing, key=lambda c: c.final_latency_ms or c.latency_ms)
+    if timed:
+        t0 = time.perf_counter()
+        finals = _latencies([files[c.name] for c in passing], shape, inputs.input_name, 5, FINAL_ROUNDS)
+        cost.add("timing", t0)
+        for cand, ms in zip(passing, finals, strict=True):
+            cand.final_latency_ms = ms
+    best = pick(passing, timed)
     record = make(best.float_groups, inputs.out)
     cost.models_quantized -= 1  # the published copy is not a search step
     search: dict[str, Any] = {
         "status": "searched",
         "version": SEARCH_VERSION,
         "max_map_drop": budget,
+        "target": target.runtime,
+        "selection": "fastest passing plan, re-timed interleaved on this CPU"
+        if timed
+        else "most quantized passing plan (fewest nodes in float): CPU latency does not rank TensorRT plans",
+        **({} if timed else {"transfers": TRANSFERS}),
         "reference_map50_95": round(reference.map50_95, 4),
         "plan": {
             "candidate": best.name,

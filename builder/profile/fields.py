@@ -198,11 +198,23 @@ INT8 = Section(
             default="qdq",
         ),
         Field(
+            "type",
+            Choice(("int8", "fp8")),
+            "TensorRT: the element type of the Q/DQ model. `fp8`: FP8 E4M3 Q/DQ (the same calibrated ranges, "
+            "scale = amax / 448, opset 19) for GPUs of compute capability 8.9 or newer (L4, L40S, H100, H200, B200) "
+            'with `tensorrt: "10"` or newer; needs `quantization: qdq` and a `target.compute_capability`. '
+            "docs/tensorrt.md.",
+            default="int8",
+        ),
+        Field(
             "search",
             INT8_SEARCH,
             "Search the precision plan instead of the fixed `head` rule: per-group quantization error on the "
             "calibration images orders the groups kept in float, candidates are timed and scored on the "
-            "`accuracy` split, the fastest within `max_map_drop` is published (docs/accuracy.md). `null`: no search.",
+            "`accuracy` split, the fastest within `max_map_drop` is published (docs/accuracy.md). TensorRT: the "
+            "same search on the TensorRT Q/DQ placement, scored on CPU but not timed (CPU latency does not rank GPU "
+            "plans): the most quantized plan within the budget drives the Q/DQ model; needs `quantization: qdq`. "
+            "`null`: no search.",
             default=None,
             nullable=True,
         ),

@@ -98,6 +98,7 @@ class Int8Spec:
     head: str = "decode"  # which of the detection head stays in float (decode | float | int8)
     quantization: str = "qdq"  # TensorRT: "qdq" (explicit, the Q/DQ model) or "calibrator" (implicit, 8.6/10 only)
     search: Int8Search | None = None  # ONNX Runtime: search the precision plan under an mAP budget
+    type: str = "int8"  # TensorRT: the Q/DQ element type, "int8" or "fp8" (E4M3; compute capability >= 8.9, TRT 10+)
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,15 @@ def test_the_plan_key_changes_with_every_input() -> None:
     assert key.to_dict()["imgsz"] == [256, 256] and len(key.digest()) == 16
     for name, value in (("max_map_drop", 0.02), ("accuracy_sha256", "f"), ("calibration", {"data_sha256": "x"})):
         assert PlanKey(**{**base, name: value}).digest() != key.digest()  # type: ignore[arg-type]
+
+
+def test_tensorrt_plans_are_picked_by_quantization_not_by_cpu_latency() -> None:
+    """Issue 19: CPU latency ranks CPU plans only; a TensorRT plan (not timed) is the most quantized passing one."""
+    from builder.backends.precision_search import Candidate, pick
+
+    fast_on_cpu = Candidate("greedy-1", ("a", "b"), latency_ms=5.0, passed=True, nodes_in_float=40)
+    most_quantized = Candidate("greedy-2", ("a",), latency_ms=9.0, passed=True, nodes_in_float=12)
+    tie = Candidate("greedy-3", ("c",), latency_ms=1.0, passed=True, nodes_in_float=12)
+    assert pick([fast_on_cpu, most_quantized, tie], timed=False) is most_quantized  # the first found on a tie
+    fast_on_cpu.final_latency_ms, most_quantized.final_latency_ms, tie.final_latency_ms = 5.0, 9.0, 7.0
+    assert pick([fast_on_cpu, most_quantized, tie], timed=True) is fast_on_cpu  # re-timed interleaved on this CPU

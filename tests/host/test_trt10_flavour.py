@@ -44,7 +44,8 @@ def test_the_catalogue_gives_tensorrt_two_images_picked_by_the_profile() -> None
 
 
 @pytest.mark.parametrize(
-    ("name", "flavour"), [("b200-fp16", "trt10"), ("h100-fp16", "trt"), ("a10-int8", "trt"), ("cpu-fp32", "cpu")]
+    ("name", "flavour"),
+    [("b200-fp16", "trt10"), ("h100-fp8", "trt10"), ("h100-fp16", "trt"), ("a10-int8", "trt"), ("cpu-fp32", "cpu")],
 )
 def test_shipped_profiles_pick_their_image(name: str, flavour: str) -> None:
     assert flavour_for_profile(load_profile(name, REPO / "profiles")) == flavour

@@ -19,6 +19,8 @@ def check(data: dict[str, Any], report: Report) -> None:
     _check_tensorrt_version(data, report)
     _check_int8_dynamic_on_trt10(data, report)
     _check_frozen(data, report)
+    _check_search_needs_qdq(data, report)
+    _check_fp8(data, report)
 
 
 def _check_ultralytics_engine(data: dict[str, Any], report: Report) -> None:
@@ -108,4 +110,53 @@ def _check_frozen(data: dict[str, Any], report: Report) -> None:
             ("timing_cache",),
             f"cannot be combined with frozen: a frozen build reads its committed cache and never writes one; "
             f"set `timing_cache: off` (it is {cache!r})",
+        )
+
+
+def _check_search_needs_qdq(data: dict[str, Any], report: Report) -> None:
+    """Refuse ``int8.search`` with the implicit calibrator: the searched plan is Q/DQ placement in the ONNX, which
+    the calibrator build never reads (it would build another model than the one the search scored)."""
+    search = report.get(data, ("int8", "search"))
+    if search in (MISSING, None) or report.get(data, ("int8", "quantization")) != "calibrator":
+        return
+    report.add(
+        ("int8", "search"),
+        "the precision search places Q/DQ nodes in the ONNX, which `int8.quantization: calibrator` does not build "
+        "from: drop `quantization: calibrator` (explicit Q/DQ, the default) or drop `search`",
+    )
+
+
+#: FP8 Q/DQ: the lowest compute capability with FP8 tensor cores (Ada, 8.9: NVIDIA TensorRT-RTX "Working with
+#: Quantized Types", Transformer Engine support matrix) and the ONNX opset whose QuantizeLinear takes float8 (19)
+FP8_MIN_CAPABILITY = (8, 9)
+FP8_OPSET = 19
+
+
+def _check_fp8(data: dict[str, Any], report: Report) -> None:
+    """``int8.type: fp8``: explicit Q/DQ only, not searched, TensorRT 10 or newer, a target of compute capability
+    8.9 or newer (docs/tensorrt.md, "Which precision from which path")."""
+    if report.get(data, ("int8", "type")) != "fp8" or not report.complete:
+        return
+    if report.get(data, ("int8", "quantization")) == "calibrator":
+        report.add(("int8", "type"), "fp8 is explicit Q/DQ only: drop `quantization: calibrator`")
+    if report.get(data, ("int8", "search")) not in (MISSING, None):
+        report.add(
+            ("int8", "search"),
+            "the precision search scores INT8 candidates, so its plan says nothing about FP8: drop `search` "
+            "(FP8 keeps `int8.head`'s rule; `head: float` measured best, docs/tensorrt.md)",
+        )
+    if report.get(data, ("tensorrt",)) in (MISSING, "8.6"):
+        report.add(
+            ("int8", "type"),
+            f"fp8 needs TensorRT 10 or newer: its Q/DQ nodes are ONNX opset {FP8_OPSET}, and the TensorRT 8.6 parser "
+            f'reads opsets up to {TRT86_MAX_OPSET}; set `tensorrt: "10"`',
+        )
+    capability = report.get(data, ("target", "compute_capability"))
+    parsed = parse_compute_capability(capability) if isinstance(capability, str) else None
+    if parsed is None or parsed < FP8_MIN_CAPABILITY:
+        report.add(
+            ("target", "compute_capability"),
+            "fp8 needs a target of compute capability 8.9 or newer (L4, L40S: 8.9; H100, H200: 9.0; B200: 10.0); "
+            + ("give `target.compute_capability`" if parsed is None else f"{capability} has no FP8 tensor cores")
+            + " (or build `type: int8`)",
         )

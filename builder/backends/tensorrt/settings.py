@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from builder.backends.tensorrt.explicit import QDQ, explicit_int8_flags, fp16_on_the_onnx
+from builder.backends.tensorrt.explicit import QDQ, check_fp8, explicit_int8_flags, fp16_on_the_onnx
 from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
@@ -122,6 +122,7 @@ def build_settings_from_profile(
     """
     feats = features_for(trt_version)
     check_hardware_compatibility(profile, gpu)
+    check_fp8(profile, trt_version, gpu)
     flags: list[str] = []
     fp16_onnx = profile.precision is Precision.FP16 and fp16_on_the_onnx(feats)
     if profile.precision is Precision.FP16 and not fp16_onnx:

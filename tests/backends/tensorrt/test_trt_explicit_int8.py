@@ -153,3 +153,58 @@ def test_the_fp16_onnx_keeps_the_fixtures_map_on_onnx_runtime(tmp_path: Path) ->
     ref = evaluate(onnxrt_runner(onnx_path), "images", "output0", split, (256, 256))
     half = evaluate(onnxrt_runner(fp16), "images", "output0", split, (256, 256))
     assert ref.map50_95 > 0.85 and ref.map50_95 - half.map50_95 <= 0.01
+
+
+@pytest.mark.slow  # a real search: four models quantized and scored (about 40 s here)
+def test_the_searched_plan_places_the_qdq_model_tensorrt_parses_and_is_reused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, static_onnx: Path
+) -> None:
+    """Issue 19: ``int8.search`` on TensorRT searches the TensorRT placement (scored by ONNX Runtime on CPU, not
+    timed), keys and caches the plan like the CPU search, and a cached plan's float groups get no Q/DQ in the model
+    TensorRT parses (TensorRT 11: no precision flag, no layer pin; facts as in the module docstring)."""
+    import json
+
+    import onnx
+
+    from builder.backends.ort_quantize import TENSORRT, quantized_op_types
+    from builder.backends.precision_search import node_groups
+    from builder.profile import AccuracySpec, Int8Search
+    from tests.support import link_shipped_models
+
+    profile = trt_profile(
+        precision=Precision.INT8,
+        int8=Int8Spec(data="calib", samples=2, search=Int8Search(max_map_drop=0.01, max_candidates=3)),
+        batch=BatchSpec(1, 1, 1),
+        accuracy=AccuracySpec("fixtures/shapes/data.yaml", samples=4),
+    )
+    trt = make_fake_trt("11.0.0.114")
+    install(monkeypatch, trt)
+    ctx = build_ctx(tmp_path, static_onnx, profile)
+    _calibration_images(ctx)
+    link_shipped_models(ctx.models_dir)
+    first = backend.build(ctx, ctx.workdir / "model.onnx").details["int8"]
+    search = first["search"]
+    assert search["status"] == "searched" and search["target"] == "tensorrt" and search["key"]["target"] == "tensorrt"
+    assert search["transfers"]["latency"].startswith("does not transfer") and "most quantized" in search["selection"]
+    assert all(row["latency_ms"] is None for row in search["pareto"])  # CPU latency is not measured for TensorRT
+    assert "timing" not in search["cost"]["by_step"] and first["target"]["runtime"] == "tensorrt"
+    chosen = min(search["pareto"], key=lambda r: r["nodes_in_float"] if r["passed"] else 1 << 30)
+    assert search["plan"]["candidate"] == chosen["name"]  # the most quantized passing plan
+    qdq = ctx.workdir / "model.qdq.onnx"
+    assert [c for c in trt.calls if c[0] == "parse_from_file"] == [("parse_from_file", str(qdq))]
+    assert not [c for c in trt.calls if c[0] == "config.set_flag" or c[0].startswith("layer.")]
+
+    # a plan with a head branch in float (as a search on a trained model finds): the cached plan is what drives it
+    graph = onnx.load(str(ctx.workdir / "model.onnx")).graph
+    groups = node_groups([(n.name, n.op_type) for n in graph.node], quantized_op_types(TENSORRT))
+    branch = next(g for g in groups if g.endswith("cv2.0"))
+    stored = json.loads(Path(search["plan_cache"]).read_text())
+    stored["plan"]["float_groups"] = [branch]
+    Path(search["plan_cache"]).write_text(json.dumps(stored))
+    again = backend.build(ctx, ctx.workdir / "model.onnx").details["int8"]
+    assert again["search"]["status"] == "reused plan" and again["head"]["nodes_in_float"] == len(groups[branch])
+    model = onnx.load(str(qdq))
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    fed = {n.name: any(i in dq_out for i in n.input) for n in model.graph.node if n.op_type == "Conv"}
+    assert not any(fed[name] for name in groups[branch])  # the float group: no Q/DQ before its convolutions
+    assert sum(fed.values()) >= len(fed) - len(groups[branch])  # every other convolution reads Q/DQ
