@@ -280,27 +280,41 @@ def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: f
     return changes
 
 
-MAP_DRIFT = 0.005  # artifact mAP50-95 lost since the last good build that counts as drift (half a point)
+MAP_DRIFT = 0.005  # the gated metric lost since the last good build that counts as drift (half a point)
 
 
 def _accuracy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
-    """The mAP gate's numbers (builder/stages/evaluate_model.py) against the last good build: mAP50-95 of the
-    artifact and its drop below the FP32 reference."""
+    """The accuracy gate's numbers (builder/stages/evaluate_model.py) against the last good build: the artifact's
+    gated metric and its drop below the FP32 reference. The gated metric is the task's own (:func:`gated_metric`):
+    mAP50-95 for detect, mask mAP50-95 for segment, pose (OKS) mAP50-95, OBB mAP50-95, top-1 accuracy for classify;
+    each change names it."""
     changes = []
-    for key in ("artifact.map50_95", "map50_95_drop"):
-        a, b = _get(old, key), _get(new, key)
+    key, metric = gated_metric(new)
+    for path in (f"artifact.{key}", "map50_95_drop"):
+        a, b = _get(old, path), _get(new, path)
         if not isinstance(b, (int, float)) or a == b:
             continue
+        label = f"evaluate.{path}"
         if not isinstance(a, (int, float)):
-            changes.append(Change("accuracy", f"evaluate.{key}", a, b, Severity.INFO, "mAP gate added"))
+            changes.append(Change("accuracy", label, a, b, Severity.INFO, f"{metric} gate added"))
             continue
-        worse = (a - b) if key.startswith("artifact") else (b - a)
+        worse = (a - b) if path.startswith("artifact") else (b - a)
         severity = Severity.DRIFT if worse > MAP_DRIFT else Severity.INFO
-        reason = f"mAP {'worse' if worse > 0 else 'better'} by {abs(worse):.4f}" + (
+        what = metric if path.startswith("artifact") else f"{metric} drop below the FP32 reference"
+        reason = f"{what} {'worse' if worse > 0 else 'better'} by {abs(worse):.4f}" + (
             f" (more than {MAP_DRIFT})" if severity is Severity.DRIFT else ""
         )
-        changes.append(Change("accuracy", f"evaluate.{key}", a, b, severity, reason))
+        changes.append(Change("accuracy", label, a, b, severity, reason))
     return changes
+
+
+def gated_metric(evaluate: Mapping[str, Any]) -> tuple[str, str]:
+    """``(key in the evaluate stage's artifact/reference results, the metric's name)`` of the metric the accuracy
+    gate judged: its ``metric`` field (the task's validator metric, builder/yolo/tasks) and, for classify, ``top1``
+    (the task results' key for it, builder/yolo/tasks/common.py ``TaskResult.as_dict``)."""
+    task = evaluate.get("task", "detect")
+    metric = str(evaluate.get("metric") or "mAP50-95")
+    return ("top1" if task == "classify" else "map50_95"), metric
 
 
 def _worsening(name: str, a: float, b: float) -> float | None:

@@ -118,6 +118,8 @@ def _batch_line(metadata: Mapping[str, Any]) -> str:
 
 def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
     pre = metadata.get("preprocessing") or {}
+    if "center_crop" in pre:  # classify (builder/yolo/sidecar.py classify_preprocessing)
+        return _classify_preprocessing(metadata, pre)
     box = pre.get("letterbox") or {}
     height, width = (metadata.get("imgsz") or ["?", "?"])[:2]
     scale = pre.get("scale", 1 / 255)
@@ -135,6 +137,47 @@ def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _classify_preprocessing(metadata: Mapping[str, Any], pre: Mapping[str, Any]) -> list[str]:
+    resize = pre.get("resize") or {}
+    height, width = (pre.get("center_crop") or metadata.get("imgsz") or ["?", "?"])[:2]
+    scale = pre.get("scale", 1 / 255)
+    return [
+        f"1. No letterbox: resize so that the shorter side is {resize.get('shortest_side', '?')} pixels, keeping the "
+        f"aspect ratio ({resize.get('interpolation', 'bilinear')} interpolation), then cut the centre "
+        f"{height}x{width} (height x width) out of it.",
+        f"2. Channel order {pre.get('channel_order', 'RGB')} (OpenCV decodes BGR: convert first).",
+        f"3. Convert to {pre.get('dtype', 'float32')} and multiply by {scale:.10g} "
+        f"(= 1/{round(1 / scale) if scale else '?'}): values in [0, 1]; mean {pre.get('mean')}, std "
+        f"{pre.get('std')} (nothing more to subtract or divide).",
+        f"4. Layout {pre.get('layout', 'NCHW')}: HWC -> CHW, then stack images along the batch axis.",
+    ]
+
+
+# per-row fields of a task's raw output (builder/yolo/sidecar.py _task_decoding), in the order OPS.md lists them
+TASK_ROWS = (
+    ("boxes", "Boxes"),
+    ("scores", "Scores"),
+    ("coefficients", "Mask coefficients"),
+    ("prototypes", "Prototypes (second output)"),
+    ("masks", "Masks"),
+    ("angle", "Angle"),
+    ("probabilities", "Probabilities"),
+)
+
+
+def _task_rows(dec: Mapping[str, Any]) -> list[str]:
+    lines = [f"- {title}: {dec[key]}." for key, title in TASK_ROWS if dec.get(key)]
+    keypoints = dec.get("keypoints") or {}
+    if keypoints:
+        values = ", ".join(keypoints.get("values") or [])
+        lines.append(
+            f"- Keypoints: {keypoints.get('count', '?')} per instance, each ({values})"
+            + (f"; {keypoints['rows']}" if keypoints.get("rows") else "")
+            + "; x, y in input pixels, undo the letterbox as for boxes."
+        )
+    return lines
+
+
 def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     dec = metadata.get("output_decoding") or {}
     names = _class_names(metadata.get("names"))
@@ -147,6 +190,13 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
         ]
         if dec.get("how"):  # the task's recipe (builder/yolo/sidecar.py)
             lines.append(f"Layout {dec.get('layout', '?')}: {dec['how']}.")
+        lines += _task_rows(dec)
+        if dec.get("boxes"):
+            lines.append(
+                "- To decode: transpose to [anchors, rows]; score = max over the class rows, class = argmax; drop "
+                "rows below your confidence threshold; NMS per class; undo the letterbox: "
+                "x = (x - pad_x) / r, y = (y - pad_y) / r."
+            )
     else:
         lines = [
             f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",
@@ -273,17 +323,21 @@ def _build_checks(manifest: Mapping[str, Any]) -> list[str]:
 
 
 def _accuracy_line(manifest: Mapping[str, Any]) -> list[str]:
-    """The mAP gate's numbers (the evaluate stage, docs/accuracy.md), when the build had one."""
+    """The accuracy gate's numbers (the evaluate stage, docs/accuracy.md), when the build had one: the task's own
+    metric (mask, pose or OBB mAP50-95, classify top-1) by name."""
     stage = next((s for s in manifest.get("stages") or [] if s.get("name") == "evaluate"), None) or {}
     details = stage.get("details") or {}
     got, ref = details.get("artifact") or {}, details.get("reference") or {}
-    if "map50_95" not in got or "map50_95" not in ref:
+    classify = details.get("task") == "classify"
+    key, pair, pair_name = ("top1", "top5", "top-5") if classify else ("map50_95", "map50", "mAP50")
+    if key not in got or key not in ref:
         return []
+    metric = details.get("metric") or "mAP50-95"
     limit = (details.get("thresholds") or {}).get("max_map_drop")
     return [
         f"- Accuracy on {got.get('images', '?')} labelled images of `{details.get('data', '?')}` "
-        f"[{details.get('split', '?')}]: mAP50-95 {got['map50_95']:.4f}, mAP50 {got.get('map50', 0):.4f}; the FP32 "
-        f"reference {ref['map50_95']:.4f} / {ref.get('map50', 0):.4f}; drop {details.get('map50_95_drop', 0):+.4f} "
+        f"[{details.get('split', '?')}]: {metric} {got[key]:.4f}, {pair_name} {got.get(pair, 0):.4f}; the FP32 "
+        f"reference {ref[key]:.4f} / {ref.get(pair, 0):.4f}; drop {details.get('map50_95_drop', 0):+.4f} "
         f"(allowed {limit})."
     ]
 
