@@ -189,7 +189,7 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
             "decode them as that task's ultralytics head does."
         ]
         if dec.get("how"):  # the task's recipe (builder/yolo/sidecar.py)
-            lines.append(f"Layout {dec.get('layout', '?')}: {dec['how']}.")
+            lines.append(f"Layout {_layout(dec)}: {dec['how']}.")
         lines += _task_rows(dec)
         if dec.get("boxes"):
             lines.append(
@@ -199,7 +199,7 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
             )
     else:
         lines = [
-            f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",
+            f"Format `{dec['format']}`, layout {_layout(dec)}, {dec.get('num_classes', len(names))} classes.",
             f"- Boxes: {dec.get('boxes', '?')}.",
             f"- Scores: {dec.get('scores', '?')}.",
             "- To decode: transpose to [anchors, 4+nc]; score = max over classes, class = argmax; "
@@ -212,12 +212,17 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _layout(dec: Mapping[str, Any]) -> str:
+    """``[batch, 4+nc, anchors]`` (the sidecar's list of axis names, written as a shape)."""
+    layout = dec.get("layout")
+    return "[" + ", ".join(str(axis) for axis in layout) + "]" if isinstance(layout, list) else str(layout or "?")
+
+
 def _final_detections(dec: Mapping[str, Any]) -> list[str]:
     """outputs.nms embedded / end2end: the model returns final detections (docs/outputs.md)."""
     how = "NMS inside the model" if dec.get("nms") == "embedded" else "the model's NMS-free end-to-end head"
     return [
-        f"Final detections ({how}): layout {dec.get('layout', '?')}, {dec.get('num_classes', '?')} classes; "
-        "no NMS to run.",
+        f"Final detections ({how}): layout {_layout(dec)}, {dec.get('num_classes', '?')} classes; no NMS to run.",
         f"- Each row: {dec.get('boxes', '?')}; {dec.get('scores', '?')}.",
         f"- Padding: {dec.get('padding', '?')}.",
         "- To read: keep rows with score above your confidence threshold (rows are sorted, stop at the first "

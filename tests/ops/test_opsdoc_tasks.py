@@ -86,7 +86,8 @@ def test_classify_reads_probabilities_and_is_not_letterboxed() -> None:
     text = _outputs_section(doc)
     assert "| `output0` | [1, 5] | float32 |" in text
     assert "- Probabilities: column c: the probability of class c (softmax already applied" in text
-    assert "top-1 class = argmax" in text and "- Boxes" not in text and "NMS" not in text
+    assert "Layout [batch, nc]: softmax already applied; top-1 class = argmax" in text
+    assert "- Boxes" not in text and "NMS" not in text
     pre = doc.split("## Preprocessing")[1].split("## Outputs")[0]
     assert "No letterbox: resize so that the shorter side is 64 pixels" in pre and "centre 64x64" in pre
     assert "Letterbox to" not in pre and "mean [0.0, 0.0, 0.0], std [1.0, 1.0, 1.0]" in pre
