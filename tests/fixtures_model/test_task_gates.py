@@ -5,6 +5,7 @@ fails both: the gate on the drop of the task's own metric, verification on the d
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -208,6 +209,7 @@ def test_the_tensorrt_backend_builds_each_task_with_its_engine_header(
 PREDICT_IMAGES = 2
 
 
+@functools.cache
 def _torchvision_import_error() -> str | None:
     """Why `import torchvision` fails in this interpreter (its last line), or None when it imports. In a child
     process: a failed torchvision import leaves torch's operator registry half-written in the process that tried."""
