@@ -1,6 +1,7 @@
 """``make bench``: measure Engine Foundry against its targets and write BENCHMARKS.md.
 
     python3 bench/run.py [--quick] [--no-full-image] [--output BENCHMARKS.md]
+    python3 bench/run.py --only-task-int8 [--tasks classify,segment] [--samples N]  (per-task INT8 rows only)
 
 Bare measurements always run; the Docker ones run when an engine answers, and are reported as not measured
 (with the reason) otherwise.  A measurement that fails is reported, not fatal.
@@ -23,6 +24,8 @@ from bench.int8 import int8_vs_fp32  # noqa: E402
 from bench.machine import Machine, describe_machine, docker_version  # noqa: E402
 from bench.measure import REPO, Workspace, run_builder  # noqa: E402
 from bench.report import console, markdown, write_markdown  # noqa: E402
+from bench.task_int8 import TASKS, task_int8_vs_fp32  # noqa: E402
+from bench.task_int8 import profiles as task_profiles  # noqa: E402
 from bench.workloads import (  # noqa: E402
     Results,
     Verdict,
@@ -68,19 +71,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (1 cold, 3 no-op, 1 overhead pair)")
     parser.add_argument("--no-full-image", action="store_true", help="skip the --no-cache image build (minutes)")
     parser.add_argument("--only-int8", action="store_true", help="only cpu-int8 vs cpu-fp32 (latency ratio, mAP drop)")
+    parser.add_argument(
+        "--only-task-int8", action="store_true", help="only cpu-int8-<task> vs cpu-fp32-<task> (speed, metric drop)"
+    )
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"tasks of the per-task INT8 rows ({','.join(TASKS)})")
+    parser.add_argument("--samples", type=int, help="score the per-task builds on the first N images (small scale)")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the results")
     args = parser.parse_args(argv)
+    tasks = tuple(t for t in args.tasks.split(",") if t)
+    if unknown := sorted(set(tasks) - set(TASKS)):
+        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
     cold_reps, noop_reps, pair_reps = (1, 3, 1) if args.quick else (2, 5, 3)
 
     machine = describe_machine()
     print("\n".join(machine.lines()), flush=True)
     results = Results()
     with tempfile.TemporaryDirectory(prefix="ef-bench-") as tmp:
-        ws = Workspace.create(Path(tmp) / "ws", {"bench-320": BENCH_320, **INT8_PROFILES})
+        extra = {"bench-320": BENCH_320, **INT8_PROFILES, **task_profiles(tasks, args.samples)}
+        ws = Workspace.create(Path(tmp) / "ws", extra)
+        if args.only_task_int8:
+            _task_int8(ws, results, tasks)
+            return _report(results, machine, argv, args.output)
         print("measuring cpu-int8 against cpu-fp32 ...", flush=True)
         _attempt(results, "cpu-int8 vs cpu-fp32", ">= 1.5x faster, mAP drop <= 0.01", lambda: int8_vs_fp32(ws, results))
         if args.only_int8:
             return _report(results, machine, argv, args.output)
+        _task_int8(ws, results, tasks)
         print("measuring bare builds ...", flush=True)
         _attempt(
             results,
@@ -127,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 _attempt(results, *DOCKER_TARGETS[1], lambda: container_overhead(ws, results, reps=pair_reps))
     return _report(results, machine, argv, args.output)
+
+
+def _task_int8(ws: Workspace, results: Results, tasks: tuple[str, ...]) -> None:
+    print(f"measuring cpu-int8-<task> against cpu-fp32-<task> ({', '.join(tasks)}) ...", flush=True)
+    target = "faster than FP32, the task metric's drop within the INT8 profile's gate"
+    _attempt(results, "cpu-int8-<task> vs cpu-fp32-<task>", target, lambda: task_int8_vs_fp32(ws, results, tasks))
 
 
 def _report(results: Results, machine: Machine, argv: list[str] | None, output: Path) -> int:

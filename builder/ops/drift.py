@@ -310,33 +310,40 @@ def _metric_changes(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: f
     return changes
 
 
-MAP_DRIFT = 0.005  # artifact mAP50-95 lost since the last good build that counts as drift (half a point)
+MAP_DRIFT = 0.005  # the gated metric lost since the last good build that counts as drift (half a point)
 
 
 def _accuracy_changes(old: EvaluationView | None, new: EvaluationView | None) -> list[Change]:
-    """The mAP gate's numbers (builder/stages/evaluate_model.py) against the last good build: mAP50-95 of the
-    artifact and its drop below the FP32 reference."""
+    """The accuracy gate's numbers (builder/stages/evaluate_model.py) against the last good build: the artifact's
+    gated metric and its drop below the FP32 reference. The gated metric is the task's own
+    (:attr:`EvaluationView.gated`): mAP50-95 for detect, mask mAP50-95 for segment, pose (OKS) mAP50-95, OBB
+    mAP50-95, top-1 accuracy for classify; each change names it."""
+    if new is None:
+        return []
     changes = []
-    for key in ("artifact.map50_95", "map50_95_drop"):
-        a, b = _gate_number(old, key), _gate_number(new, key)
+    key, metric = new.gated
+    for path in (f"artifact.{key}", "map50_95_drop"):
+        a, b = _gate_number(old, path), _gate_number(new, path)
         if b is None or a == b:
             continue
+        label = f"evaluate.{path}"
         if a is None:
-            changes.append(Change("accuracy", f"evaluate.{key}", a, b, Severity.INFO, "mAP gate added"))
+            changes.append(Change("accuracy", label, a, b, Severity.INFO, f"{metric} gate added"))
             continue
-        worse = (a - b) if key.startswith("artifact") else (b - a)
+        worse = (a - b) if path.startswith("artifact") else (b - a)
         severity = Severity.DRIFT if worse > MAP_DRIFT else Severity.INFO
-        reason = f"mAP {'worse' if worse > 0 else 'better'} by {abs(worse):.4f}" + (
+        what = metric if path.startswith("artifact") else f"{metric} drop below the FP32 reference"
+        reason = f"{what} {'worse' if worse > 0 else 'better'} by {abs(worse):.4f}" + (
             f" (more than {MAP_DRIFT})" if severity is Severity.DRIFT else ""
         )
-        changes.append(Change("accuracy", f"evaluate.{key}", a, b, severity, reason))
+        changes.append(Change("accuracy", label, a, b, severity, reason))
     return changes
 
 
-def _gate_number(gate: EvaluationView | None, key: str) -> float | None:
+def _gate_number(gate: EvaluationView | None, path: str) -> float | None:
     if gate is None:
         return None
-    return gate.artifact.map50_95 if key == "artifact.map50_95" else gate.map50_95_drop
+    return gate.artifact.number(path.split(".", 1)[1]) if path.startswith("artifact.") else gate.map50_95_drop
 
 
 def _worsening(name: str, a: float, b: float) -> float | None:

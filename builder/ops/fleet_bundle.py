@@ -29,8 +29,8 @@ from builder.errors import ArtifactError, BuilderError, UsageError, cli
 from builder.hashing import SUMS_NAME, format_sums, sha256_file
 from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.manifest import load_manifest
-from builder.ops.signing import SIGNATURE_NAME, signature_for
 from builder.ops.bundle import BUNDLE_SUFFIXES, BUNDLED_KINDS, OPS_DOC, BundleResult, bundle_entries, write_tar_gz
+from builder.ops.signing import SIGNATURE_NAME, signature_for
 from builder.safe_io import FileReadError, read_json
 
 FLEET_INDEX = "FLEET.json"

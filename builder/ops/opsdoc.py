@@ -120,6 +120,8 @@ def _batch_line(metadata: Mapping[str, Any]) -> str:
 
 def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
     pre = metadata.get("preprocessing") or {}
+    if "center_crop" in pre:  # classify (builder/yolo/sidecar.py classify_preprocessing)
+        return _classify_preprocessing(metadata, pre)
     box = pre.get("letterbox") or {}
     height, width = (metadata.get("imgsz") or ["?", "?"])[:2]
     scale = pre.get("scale", 1 / 255)
@@ -137,6 +139,47 @@ def _preprocessing(metadata: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _classify_preprocessing(metadata: Mapping[str, Any], pre: Mapping[str, Any]) -> list[str]:
+    resize = pre.get("resize") or {}
+    height, width = (pre.get("center_crop") or metadata.get("imgsz") or ["?", "?"])[:2]
+    scale = pre.get("scale", 1 / 255)
+    return [
+        f"1. No letterbox: resize so that the shorter side is {resize.get('shortest_side', '?')} pixels, keeping the "
+        f"aspect ratio ({resize.get('interpolation', 'bilinear')} interpolation), then cut the centre "
+        f"{height}x{width} (height x width) out of it.",
+        f"2. Channel order {pre.get('channel_order', 'RGB')} (OpenCV decodes BGR: convert first).",
+        f"3. Convert to {pre.get('dtype', 'float32')} and multiply by {scale:.10g} "
+        f"(= 1/{round(1 / scale) if scale else '?'}): values in [0, 1]; mean {pre.get('mean')}, std "
+        f"{pre.get('std')} (nothing more to subtract or divide).",
+        f"4. Layout {pre.get('layout', 'NCHW')}: HWC -> CHW, then stack images along the batch axis.",
+    ]
+
+
+# per-row fields of a task's raw output (builder/yolo/sidecar.py _task_decoding), in the order OPS.md lists them
+TASK_ROWS = (
+    ("boxes", "Boxes"),
+    ("scores", "Scores"),
+    ("coefficients", "Mask coefficients"),
+    ("prototypes", "Prototypes (second output)"),
+    ("masks", "Masks"),
+    ("angle", "Angle"),
+    ("probabilities", "Probabilities"),
+)
+
+
+def _task_rows(dec: Mapping[str, Any]) -> list[str]:
+    lines = [f"- {title}: {dec[key]}." for key, title in TASK_ROWS if dec.get(key)]
+    keypoints = dec.get("keypoints") or {}
+    if keypoints:
+        values = ", ".join(keypoints.get("values") or [])
+        lines.append(
+            f"- Keypoints: {keypoints.get('count', '?')} per instance, each ({values})"
+            + (f"; {keypoints['rows']}" if keypoints.get("rows") else "")
+            + "; x, y in input pixels, undo the letterbox as for boxes."
+        )
+    return lines
+
+
 def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     dec = metadata.get("output_decoding") or {}
     names = _class_names(metadata.get("names"))
@@ -148,10 +191,17 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
             "decode them as that task's ultralytics head does."
         ]
         if dec.get("how"):  # the task's recipe (builder/yolo/sidecar.py)
-            lines.append(f"Layout {dec.get('layout', '?')}: {dec['how']}.")
+            lines.append(f"Layout {_layout(dec)}: {dec['how']}.")
+        lines += _task_rows(dec)
+        if dec.get("boxes"):
+            lines.append(
+                "- To decode: transpose to [anchors, rows]; score = max over the class rows, class = argmax; drop "
+                "rows below your confidence threshold; NMS per class; undo the letterbox: "
+                "x = (x - pad_x) / r, y = (y - pad_y) / r."
+            )
     else:
         lines = [
-            f"Format `{dec['format']}`, layout {dec.get('layout', '?')}, {dec.get('num_classes', len(names))} classes.",
+            f"Format `{dec['format']}`, layout {_layout(dec)}, {dec.get('num_classes', len(names))} classes.",
             f"- Boxes: {dec.get('boxes', '?')}.",
             f"- Scores: {dec.get('scores', '?')}.",
             "- To decode: transpose to [anchors, 4+nc]; score = max over classes, class = argmax; "
@@ -164,12 +214,17 @@ def _decoding(metadata: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _layout(dec: Mapping[str, Any]) -> str:
+    """``[batch, 4+nc, anchors]`` (the sidecar's list of axis names, written as a shape)."""
+    layout = dec.get("layout")
+    return "[" + ", ".join(str(axis) for axis in layout) + "]" if isinstance(layout, list) else str(layout or "?")
+
+
 def _final_detections(dec: Mapping[str, Any]) -> list[str]:
     """outputs.nms embedded / end2end: the model returns final detections (docs/outputs.md)."""
     how = "NMS inside the model" if dec.get("nms") == "embedded" else "the model's NMS-free end-to-end head"
     return [
-        f"Final detections ({how}): layout {dec.get('layout', '?')}, {dec.get('num_classes', '?')} classes; "
-        "no NMS to run.",
+        f"Final detections ({how}): layout {_layout(dec)}, {dec.get('num_classes', '?')} classes; no NMS to run.",
         f"- Each row: {dec.get('boxes', '?')}; {dec.get('scores', '?')}.",
         f"- Padding: {dec.get('padding', '?')}.",
         "- To read: keep rows with score above your confidence threshold (rows are sorted, stop at the first "
@@ -271,15 +326,21 @@ def _or_unknown(value: object) -> str:
 
 
 def _accuracy_line(manifest: ManifestView) -> list[str]:
-    """The mAP gate's numbers (the evaluate stage, docs/accuracy.md), when the build had one."""
+    """The accuracy gate's numbers (the evaluate stage, docs/accuracy.md), when the build had one: the task's own
+    metric (mask, pose or OBB mAP50-95, classify top-1) by name."""
     gate = manifest.evaluation
-    if gate is None or gate.artifact.map50_95 is None or gate.reference.map50_95 is None:
+    if gate is None:
         return []
+    key, metric = gate.gated
+    pair, pair_name = ("top5", "top-5") if key == "top1" else ("map50", "mAP50")
     got, ref = gate.artifact, gate.reference
+    value, reference = got.number(key), ref.number(key)
+    if value is None or reference is None:
+        return []
     return [
         f"- Accuracy on {_or_unknown(got.images)} labelled images of `{gate.data_name or '?'}` "
-        f"[{gate.split or '?'}]: mAP50-95 {got.map50_95:.4f}, mAP50 {got.map50 or 0:.4f}; the FP32 "
-        f"reference {ref.map50_95:.4f} / {ref.map50 or 0:.4f}; drop {gate.map50_95_drop or 0:+.4f} "
+        f"[{gate.split or '?'}]: {metric} {value:.4f}, {pair_name} {got.number(pair) or 0:.4f}; the FP32 "
+        f"reference {reference:.4f} / {ref.number(pair) or 0:.4f}; drop {gate.map50_95_drop or 0:+.4f} "
         f"(allowed {gate.max_map_drop})."
     ]
 

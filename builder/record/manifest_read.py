@@ -361,10 +361,22 @@ class MapScores:
     images: int | None
     map50_95: float | None
     map50: float | None
+    top1: float | None = None  # classify (builder/yolo/tasks/common.py TaskResult.as_dict)
+    top5: float | None = None
 
     @staticmethod
     def of(f: _Fields) -> MapScores:
-        return MapScores(f.opt_int("images"), f.opt_float("map50_95"), f.opt_float("map50"))
+        return MapScores(
+            f.opt_int("images"),
+            f.opt_float("map50_95"),
+            f.opt_float("map50"),
+            f.opt_float("top1"),
+            f.opt_float("top5"),
+        )
+
+    def number(self, key: str) -> float | None:
+        """The score named by the evaluate stage's key (``map50_95``, ``map50``, ``top1``, ``top5``)."""
+        return {"map50_95": self.map50_95, "map50": self.map50, "top1": self.top1, "top5": self.top5}[key]
 
 
 @dataclass(frozen=True)
@@ -377,6 +389,14 @@ class EvaluationView:
     max_map_drop: float | None
     data_name: str | None
     split: str | None
+    task: str = "detect"
+    metric: str | None = None  # the gated metric's name (the task's validator metric, builder/yolo/tasks)
+
+    @property
+    def gated(self) -> tuple[str, str]:
+        """``(key in artifact/reference, name)`` of the metric the gate judged: ``top1`` for classify, else
+        ``map50_95`` (mask, pose or OBB mAP50-95 for those tasks), named by the stage's ``metric``."""
+        return ("top1" if self.task == "classify" else "map50_95"), self.metric or "mAP50-95"
 
     @staticmethod
     def of(f: _Fields) -> EvaluationView:
@@ -387,6 +407,8 @@ class EvaluationView:
             max_map_drop=f.obj("thresholds").opt_float("max_map_drop"),
             data_name=f.opt_str("data"),
             split=f.opt_str("split"),
+            task=f.opt_str("task") or "detect",
+            metric=f.opt_str("metric"),
         )
 
 

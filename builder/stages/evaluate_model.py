@@ -69,10 +69,8 @@ def run(ctx: StageContext) -> StageResult:
         reference = evaluate_task(task, reference_runner, export.input.name, outputs, split, imgsz, batch)
         artifact = evaluate_task(task, artifact_runner, build.input_name, outputs, split, imgsz, batch)
         method = task_method(task)
-    details = gate_report(spec, reference, artifact)
+    details = gate_report(spec, reference, artifact, task)
     details.update(
-        task=task,
-        metric=getattr(artifact, "metric", "mAP50-95"),
         data=spec.data,
         split=spec.split,
         data_sha256=split.content_sha256(),
@@ -88,10 +86,11 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def gate_report(
-    spec: AccuracySpec, reference: MapResult | TaskResult, artifact: MapResult | TaskResult
+    spec: AccuracySpec, reference: MapResult | TaskResult, artifact: MapResult | TaskResult, task: str = "detect"
 ) -> dict[str, Any]:
     """Both results, the gated metric's drop (reference minus artifact; mAP50-95, or the task's: mask, pose, OBB
-    mAP50-95, classify top-1), per-class deltas and the verdicts."""
+    mAP50-95, classify top-1) and its name (``metric``: what nightly drift reports, builder/ops/drift.py), per-class
+    deltas and the verdicts."""
     drop = round(reference.map50_95 - artifact.map50_95, 4)
     deltas = {
         name: round(artifact.per_class_ap50_95.get(name, 0.0) - ap, 4)
@@ -99,6 +98,8 @@ def gate_report(
     }
     floor_ok = spec.min_map50_95 is None or artifact.map50_95 >= spec.min_map50_95
     return {
+        "task": task,
+        "metric": getattr(artifact, "metric", "mAP50-95"),
         "reference": reference.as_dict(),
         "artifact": artifact.as_dict(),
         "map50_drop": round(reference.map50 - artifact.map50, 4),

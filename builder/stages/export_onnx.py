@@ -27,7 +27,7 @@ from builder.nonfinite import refuse_nonfinite_outputs, refuse_nonfinite_weights
 from builder.profile import Profile
 from builder.stage_types import ArtifactOut, ExportResult, StageContext, StageResult, TensorSpec
 from builder.weights import WeightsFingerprint, weights_fingerprint
-from builder.yolo import nms_graph
+from builder.yolo import checkpoint_transforms, nms_graph
 from builder.yolo.shapes import input_shape
 
 NAME = "export"
@@ -81,8 +81,10 @@ def onnx_from_checkpoint(
     """
     fingerprint = weights_fingerprint(profile.model, models_dir)
     log(f"export: loading {fingerprint.identity} (sha256 {fingerprint.sha256[:12]})")
-    yolo = _load_yolo(profile, fingerprint)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as tmp, preserved_environment():
+        yolo, dropped = _load_yolo(profile, fingerprint, Path(tmp))
+        if dropped:
+            log(f"export: left out the checkpoint's torchvision transforms ({', '.join(dropped)}); see details")
         started = time.time()
         raw = _ultralytics_export(yolo, profile, Path(tmp), log)
         exported_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
@@ -123,6 +125,8 @@ def onnx_from_checkpoint(
         "onnx_sha256": sha256_file(out_path),
         "nms": _nms_details(profile, head),
     }
+    if dropped:
+        details["checkpoint_transforms"] = {"dropped": dropped, "why": checkpoint_transforms.WHY}
     outputs = tuple(_at_imgsz(v, shapes) for v in described["outputs"])
     return ExportInfo(
         out_path, details, _at_imgsz(described["input"], shapes), outputs, tuple(names), stride, yolo.task, head
@@ -141,7 +145,9 @@ def _quiet_ultralytics_env() -> None:
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
 
 
-def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
+def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint, scratch: Path) -> tuple[Any, list[str] | None]:
+    """The model, and the torchvision transforms left out of a classify checkpoint's copy in ``scratch`` (None when
+    it had none; :mod:`builder.yolo.checkpoint_transforms`). The user's file is only read."""
     _quiet_ultralytics_env()
     import torch
     import ultralytics.nn.tasks as tasks
@@ -152,6 +158,7 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
     tasks.SAFE_LOAD = True  # likewise: ultralytics reads ULTRALYTICS_SAFE_LOAD once, at import
 
     spec = profile.model
+    dropped = None
     if fingerprint.path is None:
         torch.manual_seed(spec.seed)
         try:
@@ -163,7 +170,9 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
             ) from err
     else:
         try:
-            yolo = YOLO(str(fingerprint.path), task=profile.task)
+            copy = scratch / "checkpoint-without-transforms.pt"
+            dropped = checkpoint_transforms.without_torchvision_transforms(fingerprint.path, copy)
+            yolo = YOLO(str(fingerprint.path if dropped is None else copy), task=profile.task)
         except Exception as err:  # a damaged or foreign file raises anything from pickle to KeyError
             raise ModelError(
                 f"{fingerprint.path} is not a YOLO checkpoint: {first_line(err)}",
@@ -180,7 +189,7 @@ def _load_yolo(profile: Profile, fingerprint: WeightsFingerprint) -> Any:
             f"{fingerprint.identity} is a {yolo.task!r} model, but the profile's task is {profile.task!r}",
             hint=f"set task: {yolo.task} in the profile, or use a {profile.task} model",
         )
-    return yolo
+    return yolo, dropped
 
 
 def _ultralytics_export(yolo: Any, profile: Profile, folder: Path, log: Callable[[str], None]) -> Path:

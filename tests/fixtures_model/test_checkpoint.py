@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from builder.fixtures.pin import MIN_MAP50_95
@@ -49,13 +50,14 @@ def test_record_describes_how_it_was_made(record: dict[str, Any]) -> None:
     assert abs(metrics["evaluate_cpu"]["map50"] - metrics["ultralytics_val_cpu"]["map50"]) <= 0.01
 
 
-def test_the_builders_hardened_loader_loads_it() -> None:
+def test_the_builders_hardened_loader_loads_it(tmp_path: Path) -> None:
     import os
 
     from builder.stages.export_onnx import _load_yolo
 
     profile = load_profile(PROFILE, REPO / "profiles")
-    yolo = _load_yolo(profile, weights_fingerprint(profile.model, MODELS))
+    yolo, dropped = _load_yolo(profile, weights_fingerprint(profile.model, MODELS), tmp_path)
+    assert dropped is None and not list(tmp_path.iterdir())  # a detect checkpoint: loaded as it is, no copy
     assert os.environ["ULTRALYTICS_SAFE_LOAD"] == "1"
     assert yolo.task == "detect"
     assert list(yolo.names.values()) == list(CLASSES)

@@ -5,6 +5,7 @@ fails both: the gate on the drop of the task's own metric, verification on the d
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -90,6 +91,20 @@ def test_a_degraded_artifact_fails_the_accuracy_gate(built: StageContext, tmp_pa
     assert details["map50_95_drop"] > 0.01
     assert f"model.ort.onnx: {details['metric']} " in str(caught.value)
 
+    # nightly drift between the good build and this one names the task's own metric and its loss
+    from builder.ops.drift import Severity, compare_manifests
+    from tests.ops.test_drift import _by_key, _pair
+
+    good = evaluate_model.run(built).details
+    old, new = _pair()
+    for manifest, evaluated in ((old, good), (new, details)):
+        manifest["stages"].append({"name": "evaluate", "status": "ok", "details": evaluated})
+    report = compare_manifests(old, new)
+    change = _by_key(report)[f"evaluate.artifact.{GATED_KEY[task]}"]
+    assert change.severity is Severity.DRIFT and change.reason.startswith(f"{details['metric']} worse by ")
+    assert (change.old, change.new) == (good["artifact"][GATED_KEY[task]], details["artifact"][GATED_KEY[task]])
+    assert not report.ok
+
 
 def test_a_degraded_artifact_fails_task_level_verification(built: StageContext, tmp_path: Path) -> None:
     """Tensor tolerances opened wide, so the task-level check alone has to catch it."""
@@ -173,3 +188,160 @@ def test_the_tensorrt_backend_builds_each_task_with_its_engine_header(
     assert ("kpt_shape" in meta) == (task == "pose")
     if task == "pose":
         assert meta["kpt_shape"] == "[5, 3]"
+
+
+# --- `YOLO('artifacts/<profile>/latest/model.onnx').predict(image)` against the `.pt`, per task ---------------------
+#
+# Where ultralytics 8.4.190 needs torchvision on this path (read from its sources in .venv):
+# - `AutoBackend.warmup` (ultralytics/nn/autobackend.py) runs `import torchvision` for every model without an
+#   end-to-end head, whatever the device, only so that `non_max_suppression` picks `torchvision.ops.nms`; on the CPU
+#   it does nothing else (the dummy forward runs only on a GPU or for triton/torchscript);
+# - `non_max_suppression` (ultralytics/utils/nms.py) uses torchvision only when it is already imported
+#   (`"torchvision" in sys.modules`), else its own pure-torch `TorchNMS.nms` ("matches torchvision behavior
+#   exactly"; `TorchNMS.fast_nms` with `batch_probiou` for OBB in both cases);
+# - `ClassificationPredictor.setup_source` (ultralytics/models/yolo/classify/predict.py) imports
+#   `torchvision.transforms` and builds its preprocessing from it (`classify_transforms`): classify cannot predict
+#   without torchvision at all.
+# So the detection-like tasks predict here with the predictor's own `done_warmup` flag set (as ultralytics' YOLOE
+# predictor does), through `predict(predictor=...)`: on the CPU that skips only the import. The plain call runs
+# where torchvision imports.
+
+PREDICT_IMAGES = 2
+
+
+@functools.cache
+def _torchvision_import_error() -> str | None:
+    """Why `import torchvision` fails in this interpreter (its last line), or None when it imports. In a child
+    process: a failed torchvision import leaves torch's operator registry half-written in the process that tried."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, text=True, timeout=300)
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit {done.returncode}"
+
+
+def _without_torchvision_reason(error: str) -> str:
+    import importlib.metadata
+
+    import torch
+
+    return (
+        f"torchvision {importlib.metadata.version('torchvision')} does not import beside torch {torch.__version__} "
+        f"here ({error}); fix: install its CPU build, requirements/torchvision-cpu.txt (scripts/setup-env does where "
+        "the CPU index is reachable)"
+    )
+
+
+def _predictor_without_warmup(yolo: Any) -> Any:
+    """The task's own predictor class, its warm-up marked done (ultralytics' ``BasePredictor.done_warmup``)."""
+    base = yolo.task_map[yolo.task]["predictor"]
+
+    class Warm(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.done_warmup = True  # on the CPU, warmup only imports torchvision (see above)
+
+    return Warm
+
+
+def _results(result: Any, task: str) -> dict[str, Any]:
+    """One ultralytics ``Results`` as builder/yolo/tasks/matching.py compares instances (classify: probabilities)."""
+    if task == "classify":
+        return {"probs": result.probs.data.numpy()}
+    boxes = result.obb if task == "obb" else result.boxes
+    found = {
+        "boxes": (boxes.xywhr if task == "obb" else boxes.xyxy).numpy(),
+        "conf": boxes.conf.numpy(),
+        "cls": boxes.cls.numpy(),
+    }
+    if task == "segment":
+        found["masks"] = result.masks.data.numpy().astype(bool) if result.masks is not None else []
+    if task == "pose":
+        found["keypoints"] = result.keypoints.data.numpy()
+    return found
+
+
+def _predict_both(built: StageContext, *, warmup: bool) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """Per verify image: the .pt's results at conf 0.25, the model.onnx's at 0.25 - score_atol and 0.25 + score_atol
+    (the verify stage's instance comparison, builder/yolo/tasks/matching.py)."""
+    from ultralytics import YOLO
+
+    from builder.weights import weights_fingerprint
+    from builder.yolo.tasks.common import PREDICT_CONF
+
+    profile, task = built.profile, _task(built)
+    checkpoint = weights_fingerprint(profile.model, built.models_dir).path
+    pt, artifact = YOLO(str(checkpoint), task=task), YOLO(str(built.workdir / "model.onnx"), task=task)
+    atol = profile.verify.detection.score_atol
+    rows = []
+    for image in profile.verify.images[:PREDICT_IMAGES]:
+        source = str(built.models_dir / image)
+
+        def run(yolo: Any, conf: float, source: str = source) -> dict[str, Any]:
+            extra = {} if warmup else {"predictor": _predictor_without_warmup(yolo)}
+            imgsz = list(profile.imgsz)
+            return _results(yolo.predict(source, imgsz=imgsz, conf=conf, verbose=False, **extra)[0], task)
+
+        rows.append((run(pt, PREDICT_CONF), run(artifact, PREDICT_CONF - atol), run(artifact, PREDICT_CONF + atol)))
+    return rows
+
+
+def _assert_same_within_the_profile_tolerance(built: StageContext, rows: list[Any]) -> None:
+    """The verify stage's thresholds of the profile (box IoU, score, min agreement; mask IoU, OKS, probabilities)."""
+    from builder.yolo.tasks import classify, obb, pose, segment
+    from builder.yolo.tasks.matching import axis_aligned_iou, compare_instances
+
+    task, spec, precision = _task(built), built.profile.verify.detection, built.profile.precision.value
+    if task == "classify":
+        for ref, got, _ in rows:
+            (compared,) = classify.compare(ref["probs"][None], got["probs"][None], precision)
+            assert compared["problem"] is None, compared
+        return
+    assert sum(len(ref["cls"]) for ref, _, _ in rows) >= 2  # instances to compare, not two empty lists
+    extra = None  # obb: the rotated box IoU (probiou) is the check
+    if task == "segment":
+        extra = segment.mask_check(precision)
+    elif task == "pose":
+        extra = pose.oks_check(_pose_nkpt(rows), 3, precision)
+    reports = compare_instances(
+        [r for r, _, _ in rows],
+        [g for _, g, _ in rows],
+        [c for _, _, c in rows],
+        spec.iou,
+        spec.score_atol,
+        extra,
+        box_iou=obb.probiou if task == "obb" else axis_aligned_iou,
+    )
+    for report in reports:
+        assert report.agreement >= spec.min_agreement and report.matched == report.total, report.first_mismatch
+
+
+def _pose_nkpt(rows: list[Any]) -> int:
+    return int(next(r["keypoints"].shape[1] for r, _, _ in rows if "keypoints" in r))
+
+
+def test_yolo_predict_on_the_artifact_matches_the_pt(built: StageContext) -> None:
+    """ultralytics' own predictor on model.onnx and on the .pt: the same instances (or classes) within the profile's
+    verify tolerances. Warm-up marked done, so torchvision is not needed where ultralytics has no use for it."""
+    task = _task(built)
+    error = _torchvision_import_error()
+    if task == "classify" and error is not None:
+        pytest.skip(
+            "classify predict needs torchvision: ultralytics 8.4.190's ClassificationPredictor.setup_source imports "
+            f"torchvision.transforms for its preprocessing; {_without_torchvision_reason(error)}"
+        )
+    _assert_same_within_the_profile_tolerance(built, _predict_both(built, warmup=False))
+
+
+def test_the_plain_predict_call_on_the_artifact_matches_the_pt(built: StageContext) -> None:
+    """`YOLO('.../model.onnx').predict(image)` exactly as a user types it (warm-up and all)."""
+    error = _torchvision_import_error()
+    if error is not None:
+        pytest.skip(
+            "YOLO(model.onnx).predict imports torchvision first: ultralytics 8.4.190's AutoBackend.warmup runs "
+            f"`import torchvision` for every model without an end-to-end head; {_without_torchvision_reason(error)}"
+        )
+    _assert_same_within_the_profile_tolerance(built, _predict_both(built, warmup=True))

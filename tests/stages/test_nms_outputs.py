@@ -166,14 +166,6 @@ def test_evaluate_scores_embedded_detections_like_the_raw_head(embedded: StageCo
     assert abs(details["artifact"]["map50_95"] - raw.map50_95) <= 0.01
 
 
-def _skip_warmup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The predictor's warm-up imports torchvision for non-end-to-end models, which does not import beside the CPU
-    torch here (requirements/cpu.in); nothing else of predict needs it (ultralytics' NMS has its own fallback)."""
-    from ultralytics.nn.autobackend import AutoBackend
-
-    monkeypatch.setattr(AutoBackend, "warmup", lambda self, *args, **kwargs: None)
-
-
 def _predicted(results: Any) -> Any:
     from builder.yolo.detections import Detections
 
@@ -181,16 +173,19 @@ def _predicted(results: Any) -> Any:
     return Detections(data[:, :4], data[:, 4], data[:, 5].astype(np.int64))
 
 
-def test_yolo_predict_on_the_embedded_onnx_matches_the_pt(
-    embedded: StageContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_yolo_predict_on_the_embedded_onnx_matches_the_pt(embedded: StageContext) -> None:
+    """The user's plain call on the embedded-NMS ONNX (ultralytics reads its ``args.nms`` metadata as end-to-end, so
+    nothing imports torchvision); the raw ``.pt`` through its own predictor with the warm-up marked done, the one step
+    that imports torchvision for a raw head (tests/fixtures_model/test_task_gates.py says where and why)."""
     from ultralytics import YOLO
 
-    _skip_warmup(monkeypatch)
+    from tests.fixtures_model.test_task_gates import _predictor_without_warmup
+
     image = str(sorted((REPO / "models" / "fixtures" / "shapes" / "images" / "val").iterdir())[0])
     onnx_path = embedded.path(embedded.handed(ExportResult).onnx)  # type: ignore[union-attr]
     got = _predicted(YOLO(str(onnx_path), task="detect").predict(image, imgsz=256, verbose=False))
-    want = _predicted(YOLO(str(REPO / "models" / SHAPES.checkpoint)).predict(image, imgsz=256, verbose=False))
+    pt = YOLO(str(REPO / "models" / SHAPES.checkpoint))
+    want = _predicted(pt.predict(image, imgsz=256, verbose=False, predictor=_predictor_without_warmup(pt)))
     assert len(want) >= 3
     report = match_detections(want, got, 0.99, 1e-3)
     assert report.agreement == 1.0 and len(got) == len(want), report.first_mismatch

@@ -21,7 +21,7 @@ from builder.yolo.tasks.common import (
     read_label,
     to_input,
 )
-from builder.yolo.tasks.matching import compare_instances
+from builder.yolo.tasks.matching import Extra, compare_instances
 
 # the smallest OKS between matched instances' keypoints, by precision (boxes, scores: verify.detection)
 MIN_OKS = {"fp32": 0.98, "fp16": 0.95, "int8": 0.8}
@@ -106,6 +106,18 @@ def compare(
 ) -> list[Any]:
     """Per image: reference instances found in the artifact's (class, box IoU, score) with keypoint OKS (sigma
     1/nkpt, area = box area * 0.53, ultralytics' kpt_iou) >= MIN_OKS[precision]."""
+    return compare_instances(
+        predict(ref, nc, nkpt, ndim),
+        predict(got, nc, nkpt, ndim, PREDICT_CONF - score_atol),
+        predict(got, nc, nkpt, ndim, PREDICT_CONF + score_atol),
+        iou,
+        score_atol,
+        oks_check(nkpt, ndim, precision),
+    )
+
+
+def oks_check(nkpt: int, ndim: int, precision: str) -> Extra:
+    """The keypoint check of a matched instance: OKS of its ``keypoints`` (n, nkpt, ndim) >= MIN_OKS[precision]."""
     import numpy as np
     import torch
     from ultralytics.utils.metrics import kpt_iou
@@ -120,11 +132,4 @@ def compare(
         got_kpts = torch.from_numpy(b["keypoints"][j : j + 1])
         return float(kpt_iou(ref_kpts, got_kpts, area=area, sigma=sigma)[0, 0])
 
-    return compare_instances(
-        predict(ref, nc, nkpt, ndim),
-        predict(got, nc, nkpt, ndim, PREDICT_CONF - score_atol),
-        predict(got, nc, nkpt, ndim, PREDICT_CONF + score_atol),
-        iou,
-        score_atol,
-        ("keypoint OKS", MIN_OKS[precision], oks),
-    )
+    return ("keypoint OKS", MIN_OKS[precision], oks)

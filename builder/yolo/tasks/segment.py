@@ -22,7 +22,7 @@ from builder.yolo.tasks.common import (
     read_label,
     to_input,
 )
-from builder.yolo.tasks.matching import compare_instances
+from builder.yolo.tasks.matching import Extra, compare_instances
 
 MASK_RATIO = 4  # ultralytics' default mask_ratio: prototypes and validation masks at 1/4 of the input
 # the smallest IoU of a matched instance's mask, by precision (boxes, scores, agreement: verify.detection)
@@ -90,18 +90,24 @@ def predict(outputs: list[Any], nc: int, conf: float = PREDICT_CONF) -> list[dic
 def compare(ref: list[Any], got: list[Any], nc: int, precision: str, iou: float, score_atol: float) -> list[Any]:
     """Per image of the batch: each reference instance found in the artifact's with its class, box IoU >= ``iou``,
     score within ``score_atol`` and mask IoU >= MASK_IOU[precision]; spurious confident instances count too."""
-    import numpy as np
-
-    def mask_iou(a: dict[str, Any], i: int, b: dict[str, Any], j: int) -> float:
-        inter = np.logical_and(a["masks"][i], b["masks"][j]).sum()
-        union = np.logical_or(a["masks"][i], b["masks"][j]).sum()
-        return float(inter / union) if union else 1.0
-
     return compare_instances(
         predict(ref, nc),
         predict(got, nc, PREDICT_CONF - score_atol),
         predict(got, nc, PREDICT_CONF + score_atol),
         iou,
         score_atol,
-        ("mask IoU", MASK_IOU[precision], mask_iou),
+        mask_check(precision),
     )
+
+
+def mask_check(precision: str) -> Extra:
+    """The mask check of a matched instance: IoU of its ``masks`` >= MASK_IOU[precision]."""
+    return ("mask IoU", MASK_IOU[precision], _mask_iou)
+
+
+def _mask_iou(a: dict[str, Any], i: int, b: dict[str, Any], j: int) -> float:
+    import numpy as np
+
+    inter = np.logical_and(a["masks"][i], b["masks"][j]).sum()
+    union = np.logical_or(a["masks"][i], b["masks"][j]).sum()
+    return float(inter / union) if union else 1.0
