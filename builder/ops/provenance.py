@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from builder.record.manifest_read import InputRef, ManifestView
 from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 from builder.verify_checks import VerifyReport
 
@@ -32,30 +33,39 @@ BUILD_TYPE = "https://github.com/engine-foundry/engine-foundry/build/v1"
 BUILDER_ID = "https://github.com/engine-foundry/engine-foundry"
 
 
-def build_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+def build_facts(manifest: ManifestView) -> dict[str, Any]:
     """Every manifest field the provenance uses, in one place (the one function that reads the manifest)."""
-    environment = manifest.get("environment") or {}
-    image = environment.get("image") or {}
-    key_inputs = manifest.get("key_inputs") or {}
-    weights = (manifest.get("inputs") or {}).get("weights") or key_inputs.get("weights") or {}
-    profile = manifest.get("profile") or {}
+    env, image, profile = manifest.environment, manifest.environment.image, manifest.profile
+    weights = manifest.inputs.weights or InputRef(None, None, None)
     return {
-        "build_id": manifest.get("build_id"),
-        "build_key": manifest.get("build_key"),
-        "builder_version": manifest.get("builder_version"),
-        "builder_source": key_inputs.get("builder_source"),
-        "profile": {"name": profile.get("name"), "source": profile.get("source"), "sha256": profile.get("sha256")},
-        "weights": {"identity": weights.get("identity"), "sha256": weights.get("sha256")},
-        "environment_identity": environment.get("identity"),
-        "image": {k: image.get(k) for k in ("ref", "id", "base", "base_id", "base_pinned")},
+        "build_id": manifest.build_id,
+        "build_key": manifest.build_key,
+        "builder_version": manifest.builder_version,
+        "builder_source": manifest.builder_source,
+        "profile": {"name": profile.name, "source": profile.source, "sha256": profile.sha256},
+        "weights": {"identity": weights.identity, "sha256": weights.sha256},
+        "environment_identity": env.identity,
+        "image": {
+            "ref": image.ref,
+            "id": image.id,
+            "base": image.base,
+            "base_id": image.base_id,
+            "base_pinned": image.base_pinned,
+        },  # fmt: skip
         "host": {
-            k: environment.get(k)
-            for k in ("machine", "platform", "python", "in_container", "gpus", "driver", "cuda", "tensorrt")
-        },
-        "packages": environment.get("packages") or {},
-        "outputs": [(a["path"], a["sha256"]) for a in manifest.get("artifacts") or []],
-        "created_at": manifest.get("created_at"),
-        "finished_at": manifest.get("finished_at"),
+            "machine": env.machine,
+            "platform": env.platform,
+            "python": env.python,
+            "in_container": env.in_container,
+            "gpus": [gpu.as_dict() for gpu in env.gpus],
+            "driver": env.driver,
+            "cuda": env.cuda,
+            "tensorrt": env.tensorrt,
+        },  # fmt: skip
+        "packages": dict(env.packages),
+        "outputs": [(a.path, a.sha256) for a in manifest.artifacts],
+        "created_at": manifest.created_at,
+        "finished_at": manifest.finished_at,
     }
 
 
@@ -72,7 +82,7 @@ def dependency_digests(identity: str | None) -> dict[str, str | None]:
     return fields
 
 
-def provenance_statement(manifest: dict[str, Any]) -> dict[str, Any]:
+def provenance_statement(manifest: ManifestView) -> dict[str, Any]:
     """The in-toto statement for the build ``manifest`` describes (deterministic: same manifest, same bytes)."""
     facts = build_facts(manifest)
     digests = dependency_digests(facts["environment_identity"])
@@ -116,12 +126,12 @@ def provenance_statement(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def provenance_bytes(manifest: dict[str, Any]) -> bytes:
+def provenance_bytes(manifest: ManifestView) -> bytes:
     """The statement as the bundle stores it: sorted keys, two-space indent, one trailing newline."""
     return (json.dumps(provenance_statement(manifest), indent=2, sort_keys=True) + "\n").encode()
 
 
-def provenance_problems(path: Path, manifest: dict[str, Any]) -> list[str]:
+def provenance_problems(path: Path, manifest: ManifestView) -> list[str]:
     """Why the provenance file at ``path`` does not describe ``manifest``'s build (empty: it does), one per field."""
     try:
         recorded = json.loads(read_text(path, what="provenance statement", limit=TEXT_BYTES))
@@ -136,7 +146,7 @@ def provenance_problems(path: Path, manifest: dict[str, Any]) -> list[str]:
     ]
 
 
-def check_provenance(report: VerifyReport, path: Path, manifest: dict[str, Any], *, required: bool) -> None:
+def check_provenance(report: VerifyReport, path: Path, manifest: ManifestView, *, required: bool) -> None:
     """The ``provenance`` check of ``verify``: the statement at ``path`` must describe ``manifest``'s build.
     Absent: NO-GO when ``required`` (``--trusted-key``), else reported only (a bundle made before provenance)."""
     if not path.is_file() and not required:

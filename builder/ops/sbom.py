@@ -23,6 +23,7 @@ from typing import Any
 
 from builder.errors import ArtifactError
 from builder.ops.provenance import dependency_digests
+from builder.record.manifest_read import ManifestView, ResolvedView
 
 SBOM_NAME = "sbom.cdx.json"
 SPEC_VERSION = "1.6"
@@ -31,25 +32,23 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
 
-def sbom_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+def sbom_facts(manifest: ManifestView) -> dict[str, Any]:
     """Every manifest field the SBOM uses, in one place."""
-    profile = manifest.get("profile") or {}
-    environment = manifest.get("environment") or {}
     return {
-        "profile": profile.get("name"),
-        "resolved": profile.get("resolved") or {},
-        "build_id": manifest.get("build_id"),
-        "finished_at": manifest.get("finished_at") or manifest.get("created_at"),
-        "environment_identity": environment.get("identity"),
+        "profile": manifest.profile.name,
+        "resolved": manifest.profile.resolved,
+        "build_id": manifest.build_id,
+        "finished_at": manifest.finished_or_created,
+        "environment_identity": manifest.environment.identity,
     }
 
 
-def image_flavour(resolved: dict[str, Any]) -> str:
+def image_flavour(resolved: ResolvedView) -> str:
     """The image flavour a resolved profile builds in (the backend catalogue's rule, as ``make engine`` uses it)."""
     from builder.backends.catalog import get_backend_entry
 
-    entry = get_backend_entry(resolved.get("backend"))
-    return entry.flavour_for(resolved.get(entry.version_field) if entry.version_field else None)
+    entry = get_backend_entry(resolved.backend)
+    return entry.flavour_for(resolved.data.get(entry.version_field) if entry.version_field else None)
 
 
 def parse_lock(text: str) -> list[tuple[str, str, list[str]]]:
@@ -64,7 +63,7 @@ def parse_lock(text: str) -> list[tuple[str, str, list[str]]]:
     return packages
 
 
-def sbom_document(manifest: dict[str, Any], requirements: Path = REQUIREMENTS) -> dict[str, Any]:
+def sbom_document(manifest: ManifestView, requirements: Path = REQUIREMENTS) -> dict[str, Any]:
     """The CycloneDX document for ``manifest``'s build environment.
 
     Raises:
@@ -125,7 +124,7 @@ def sbom_document(manifest: dict[str, Any], requirements: Path = REQUIREMENTS) -
     }
 
 
-def sbom_bytes(manifest: dict[str, Any], requirements: Path = REQUIREMENTS) -> bytes:
+def sbom_bytes(manifest: ManifestView, requirements: Path = REQUIREMENTS) -> bytes:
     """The SBOM as the bundle stores it (sorted keys, two-space indent, trailing newline)."""
     return (json.dumps(sbom_document(manifest, requirements), indent=2, sort_keys=True) + "\n").encode()
 

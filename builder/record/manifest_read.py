@@ -118,6 +118,25 @@ def _kind(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class TargetView:
+    """The GPU a profile targets (``profile.resolved.target``; empty: no target)."""
+
+    gpus: tuple[str, ...] = ()  # accepted GPU names (``target.gpu``: one name or a list)
+    compute_capability: str | None = None
+
+    @staticmethod
+    def of(f: _Fields) -> TargetView:
+        gpu = f.data.get("gpu")
+        if isinstance(gpu, str):
+            return TargetView((gpu,), f.opt_str("compute_capability"))
+        gpus = f.items("gpu")
+        for where, item in gpus:
+            if not isinstance(item, str):
+                raise ManifestFieldError(where, f"{_kind(item)} is not a string")
+        return TargetView(tuple(item for _, item in gpus), f.opt_str("compute_capability"))
+
+
+@dataclass(frozen=True)
 class ResolvedView:
     """The resolved profile a build used (``profile.resolved``); ``data`` is the whole of it."""
 
@@ -127,6 +146,9 @@ class ResolvedView:
     description: str | None
     hardware_compatibility: str | None
     version_compatible: bool | None
+    target: TargetView
+    frozen: str | None  # the committed timing cache a frozen TensorRT build read (models-relative)
+    checkpoint: str | None  # model.checkpoint (None: built from a model YAML)
     data: Mapping[str, Any]
 
     @staticmethod
@@ -138,6 +160,9 @@ class ResolvedView:
             description=f.opt_str("description"),
             hardware_compatibility=f.opt_str("hardware_compatibility"),
             version_compatible=f.opt_bool("version_compatible"),
+            target=TargetView.of(f.obj("target")),
+            frozen=f.opt_str("frozen"),
+            checkpoint=f.obj("model").opt_str("checkpoint"),
             data=f.data,
         )
 
@@ -204,10 +229,12 @@ class ImageView:
     ref: str | None = None
     base: str | None = None
     base_id: str | None = None
+    base_pinned: str | None = None  # the pinned base reference the image was built from
 
     @staticmethod
     def of(f: _Fields) -> ImageView:
-        return ImageView(f.opt_str("id"), f.opt_str("ref"), f.opt_str("base"), f.opt_str("base_id"))
+        fields = ("id", "ref", "base", "base_id", "base_pinned")
+        return ImageView(*(f.opt_str(key) for key in fields))
 
     @property
     def name(self) -> str | None:
@@ -228,6 +255,7 @@ class EnvironmentView:
     cuda: str | None
     tensorrt: str | None
     image: ImageView
+    identity: str | None  # the environment identity (``image:deps=…;base=…`` or ``bare:…``)
 
     def package(self, name: str) -> str | None:
         """The recorded version of package ``name`` (None: not installed or not recorded)."""
@@ -248,6 +276,7 @@ class EnvironmentView:
             cuda=f.opt_str("cuda"),
             tensorrt=f.opt_str("tensorrt"),
             image=ImageView.of(f.obj("image")),
+            identity=f.opt_str("identity"),
         )
 
 
@@ -440,6 +469,7 @@ class ManifestView:
     environment: EnvironmentView
     key_inputs: Mapping[str, Any]
     environment_id: str | None  # key_inputs.environment_id
+    builder_source: str | None  # key_inputs.builder_source: the digest of the builder's own source
     launch: Mapping[str, Any]
     error: ErrorView | None
     stages: tuple[StageRecord, ...]
@@ -535,6 +565,7 @@ def _typed_view(data: Any) -> ManifestView:
         environment=EnvironmentView.of(f.obj("environment")),
         key_inputs=f.obj("key_inputs").data,
         environment_id=f.obj("key_inputs").opt_str("environment_id"),
+        builder_source=f.obj("key_inputs").opt_str("builder_source"),
         launch=f.obj("launch").data,
         error=ErrorView.of(f.opt_obj("error")),
         stages=stages,

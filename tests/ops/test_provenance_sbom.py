@@ -23,6 +23,7 @@ from builder.ops.provenance import (
     provenance_statement,
 )
 from builder.ops.sbom import REQUIREMENTS, image_flavour, parse_lock, sbom_bytes, sbom_document
+from builder.record.manifest_read import read_manifest
 from tests.ops.fakes import synthetic_manifest, write_build
 from tests.support import unpack_bundle
 
@@ -42,7 +43,7 @@ def _manifest(backend: str = "onnxruntime", identity: str | None = None) -> dict
 
 def test_the_statement_records_each_fact_from_the_manifest():
     manifest = _manifest()
-    statement = provenance_statement(manifest)
+    statement = provenance_statement(read_manifest(manifest))
     assert (statement["_type"], statement["predicateType"]) == (STATEMENT_TYPE, PREDICATE_TYPE)
     assert statement["subject"] == [
         {"name": a["path"], "digest": {"sha256": a["sha256"]}} for a in manifest["artifacts"]
@@ -58,18 +59,20 @@ def test_the_statement_records_each_fact_from_the_manifest():
                                   "digest": {"sha256": "2" * 64}}  # fmt: skip
     assert definition["externalParameters"]["profile"]["sha256"] == manifest["profile"]["sha256"]
     host = definition["internalParameters"]["host"]
-    assert {k: host[k] for k in ("machine", "python", "gpus")} == {
-        k: manifest["environment"][k] for k in ("machine", "python", "gpus")
-    }
+    assert {k: host[k] for k in ("machine", "python")} == {k: manifest["environment"][k] for k in ("machine", "python")}
+    assert host["gpus"] == [  # each GPU as the typed reader holds it: name, compute capability, driver
+        {k: gpu[k] for k in ("name", "compute_capability", "driver_version")} for gpu in manifest["environment"]["gpus"]
+    ]
     assert run["builder"]["version"]["engine-foundry"] == manifest["builder_version"]
     assert run["metadata"] == {"invocationId": manifest["build_id"], "startedOn": manifest["created_at"],
                                "finishedOn": manifest["finished_at"]}  # fmt: skip
-    assert provenance_bytes(copy.deepcopy(manifest)) == provenance_bytes(manifest)  # deterministic
+    same = provenance_bytes(read_manifest(copy.deepcopy(manifest)))
+    assert same == provenance_bytes(read_manifest(manifest))  # deterministic
 
 
 def test_the_gpu_build_node_facts_are_recorded():
     manifest = _manifest("tensorrt")
-    host = provenance_statement(manifest)["predicate"]["buildDefinition"]["internalParameters"]["host"]
+    host = provenance_statement(read_manifest(manifest))["predicate"]["buildDefinition"]["internalParameters"]["host"]
     assert host["gpus"][0]["name"] == "NVIDIA A10" and host["driver"] == manifest["environment"]["driver"]
 
 
@@ -89,7 +92,7 @@ def test_dependency_digests_come_from_the_environment_identity(identity, deps, b
 
 
 def test_a_bare_build_records_no_lock_or_base_digest_rather_than_inventing_one():
-    statement = provenance_statement(_manifest(identity="bare:0123"))
+    statement = provenance_statement(read_manifest(_manifest(identity="bare:0123")))
     deps = {d["name"]: d for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]}
     assert deps["dependency-lock"]["digest"] is None and deps["base-image"]["digest"] is None
 
@@ -97,16 +100,16 @@ def test_a_bare_build_records_no_lock_or_base_digest_rather_than_inventing_one()
 def test_problems_name_the_field_and_both_values(tmp_path):
     manifest = _manifest()
     path = tmp_path / "p.json"
-    path.write_bytes(provenance_bytes(manifest))
-    assert provenance_problems(path, manifest) == []
+    path.write_bytes(provenance_bytes(read_manifest(manifest)))
+    assert provenance_problems(path, read_manifest(manifest)) == []
     other = copy.deepcopy(manifest)
     other["inputs"]["weights"]["sha256"] = "0" * 64
-    assert provenance_problems(path, other) == [
+    assert provenance_problems(path, read_manifest(other)) == [
         f'{path}: predicate.buildDefinition.resolvedDependencies[weights].digest.sha256 is "{"a" * 64}" '
         f'but the manifest says "{"0" * 64}"'
     ]
     path.write_text("{")
-    assert "unreadable" in provenance_problems(path, manifest)[0]
+    assert "unreadable" in provenance_problems(path, read_manifest(manifest))[0]
 
 
 def _validator() -> jsonschema.Draft7Validator:
@@ -127,8 +130,8 @@ def test_the_sbom_is_valid_cyclonedx_1_6_and_lists_every_locked_package(backend,
     manifest = _manifest(backend)
     if tensorrt:
         manifest["profile"]["resolved"]["tensorrt"] = tensorrt
-    assert image_flavour(manifest["profile"]["resolved"]) == flavour
-    document = json.loads(sbom_bytes(manifest))
+    assert image_flavour(read_manifest(manifest).profile.resolved) == flavour
+    document = json.loads(sbom_bytes(read_manifest(manifest)))
     errors = sorted(_validator().iter_errors(document), key=str)
     assert not errors, errors[0]
     lock = (REQUIREMENTS / f"{flavour}.txt").read_text()
@@ -156,19 +159,20 @@ def test_the_sbom_is_valid_cyclonedx_1_6_and_lists_every_locked_package(backend,
 def test_the_sbom_says_whether_the_lock_is_what_the_build_image_installed(deps, says):
     digest = deps()
     identity = f"image:deps={digest};base=sha256:{'2' * 64}" if digest else "bare:0123"
-    properties = {p["name"]: p["value"] for p in sbom_document(_manifest(identity=identity))["metadata"]["properties"]}
+    document = sbom_document(read_manifest(_manifest(identity=identity)))
+    properties = {p["name"]: p["value"] for p in document["metadata"]["properties"]}
     assert properties["engine-foundry:lock-is-build-dependency-set"] == says
 
 
 def test_a_checkout_without_the_lock_is_one_error(tmp_path):
     with pytest.raises(ArtifactError, match=r"cpu\.txt: the cpu image's lock file is unreadable"):
-        sbom_document(_manifest(), tmp_path)
+        sbom_document(read_manifest(_manifest()), tmp_path)
 
 
 def test_every_bundle_carries_both_and_lists_them_in_sha256sums(tmp_path):
     build = write_build(tmp_path / "artifacts", synthetic_manifest("tiny", n=1))
     top = unpack_bundle(make_bundle(build, tmp_path / "b.tar.gz").path, tmp_path / "out")
-    manifest = json.loads((top / "build/manifest.json").read_text())
+    manifest = read_manifest(top / "build/manifest.json")
     assert (top / "provenance.intoto.json").read_bytes() == provenance_bytes(manifest)
     assert (top / "sbom.cdx.json").read_bytes() == sbom_bytes(manifest)
     sums = (top / "SHA256SUMS").read_text()
