@@ -259,7 +259,7 @@ def _artifact_changes(
     """``unreproducible``: the backend whose artifacts may differ byte for byte with identical inputs (its catalogue
     entry is not ``reproducible``: TensorRT times tactics); None for a reproducible one. The comparison itself is
     ``reproduce``'s (:func:`builder.ops.reproduce.compare_artifacts`)."""
-    stable = unreproducible is None or bool(new.profile.resolved.data.get("frozen"))
+    stable = unreproducible is None or bool(new.profile.resolved.frozen)
     changes = []
     for diff in compare_artifacts(_records(old), _records(new), stable=stable):
         key = f"artifact {diff.path}"

@@ -22,6 +22,7 @@ passed verification, exit 0), ``DIFFERS`` (what differs and where, exit 5).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import json
 import tempfile
@@ -35,8 +36,8 @@ from builder.buildkey import key_of_inputs
 from builder.errors import ArtifactError, BuilderError, ExitCode, HostEnvironmentError
 from builder.hashing import sha256_file
 from builder.layout import MANIFEST_NAME
-from builder.manifest import load_manifest
 from builder.profile import Profile
+from builder.record.manifest_read import InputRef, ManifestView, read_manifest
 from builder.safe_io import CHECKPOINT_BYTES, FileReadError
 
 ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # plan files: not byte-stable on a non-reproducible backend
@@ -135,33 +136,30 @@ class Recorded:
     verify_status: str
 
 
-def recorded(manifest: Mapping[str, Any]) -> Recorded:
-    """The recorded inputs and outputs of ``manifest`` (already checked by :func:`builder.manifest.load_manifest`)."""
-    profile = manifest.get("profile") or {}
-    resolved = profile.get("resolved") or {}
-    keys = manifest.get("key_inputs") or {}
-    weights = (manifest.get("inputs") or {}).get("weights") or keys.get("weights") or {}
-    env = manifest.get("environment") or {}
-    stages = {s.get("name"): s for s in manifest.get("stages") or []}
+def recorded(manifest: ManifestView) -> Recorded:
+    """The recorded inputs and outputs of ``manifest`` (read by :func:`builder.record.manifest_read.read_manifest`)."""
+    profile, env, keys = manifest.profile, manifest.environment, manifest.key_inputs
+    weights = manifest.inputs.weights or InputRef(None, None, None)
+    verify = manifest.stage("verify")
     return Recorded(
-        build_id=str(manifest.get("build_id", "")),
-        build_key=str(manifest.get("build_key", "")),
-        profile_name=str(profile.get("name", "")),
-        resolved=resolved,
-        profile_sha256=str(keys.get("profile_sha256") or profile.get("sha256") or ""),
-        backend=str(resolved.get("backend", "")),
-        frozen=bool(resolved.get("frozen", False)),
-        weights_identity=str(weights.get("identity", "")),
-        weights_sha256=str(weights.get("sha256", "")),
-        checkpoint=(resolved.get("model") or {}).get("checkpoint"),
-        environment_id=str(keys.get("environment_id") or env.get("identity") or ""),
+        build_id=manifest.build_id,
+        build_key=manifest.build_key,
+        profile_name=profile.name,
+        resolved=profile.resolved.data,
+        profile_sha256=str(keys.get("profile_sha256") or profile.sha256),
+        backend=profile.resolved.backend,
+        frozen=bool(profile.resolved.frozen),
+        weights_identity=weights.identity or "",
+        weights_sha256=weights.sha256 or "",
+        checkpoint=profile.resolved.checkpoint,
+        environment_id=manifest.environment_id or env.identity or "",
         key_inputs=keys,
-        python=str(env.get("python", "")),
-        packages=env.get("packages") or {},
-        image_ref=(env.get("image") or {}).get("ref"),
-        gpu=str(keys.get("gpu", "")),
-        artifacts=tuple(manifest.get("artifacts") or ()),
-        verify_status=str((stages.get("verify") or {}).get("status", "")),
+        python=env.python or "",
+        packages=env.packages,
+        image_ref=env.image.ref,
+        gpu=str(keys.get("gpu") or ""),
+        artifacts=tuple(dataclasses.asdict(a) for a in manifest.artifacts),
+        verify_status=verify.status if verify else "",
     )
 
 
@@ -174,7 +172,7 @@ class Shipped:
 
     folder: Path
     label: str  # what the user passed
-    manifest: Mapping[str, Any]
+    manifest: ManifestView
 
     def name(self, rel: str) -> str:
         return f"{self.label}:{rel}" if self.label.endswith((".tar.gz", ".tgz")) else str(self.folder / rel)
@@ -205,10 +203,10 @@ def open_shipped(path: Path, scratch: Path) -> Iterator[Shipped]:
             f"{path}: neither a bundle (.tar.gz or unpacked) nor a build folder (no {MANIFEST_NAME})",
             hint="pass a bundle made by `make bundle`, or a folder under <artifacts>/<profile>/builds/",
         )
-    manifest = load_manifest(folder / MANIFEST_NAME)
-    if manifest.get("status") != "succeeded":
+    manifest = read_manifest(folder / MANIFEST_NAME)
+    if not manifest.succeeded:
         raise ArtifactError(
-            f"{folder / MANIFEST_NAME}: status {manifest.get('status')!r}; only a succeeded build can be reproduced",
+            f"{folder / MANIFEST_NAME}: status {manifest.status!r}; only a succeeded build can be reproduced",
             hint="pass a good build",
         )
     yield Shipped(folder, str(path), manifest)
@@ -474,13 +472,13 @@ def reproduce(
             log(f"rebuilding {rec.profile_name} build {rec.build_id} from its recorded inputs ({inputs.runner}"
                 f"{' in ' + inputs.image_ref if inputs.image_ref else ''}) in a private temporary folder")  # fmt: skip
             build_dir = (rebuild or rebuild_here)(inputs, scratch / "rebuild")
-            new = load_manifest(build_dir / MANIFEST_NAME)
+            new = read_manifest(build_dir / MANIFEST_NAME)
             result = judge(shipped, rec, build_dir, new)
             result.notes = [*inputs.notes, *result.notes]
             return result
 
 
-def judge(shipped: Shipped, rec: Recorded, build_dir: Path, new: Mapping[str, Any]) -> ReproduceResult:
+def judge(shipped: Shipped, rec: Recorded, build_dir: Path, new: ManifestView) -> ReproduceResult:
     """The verdict on ``shipped`` against the rebuild in ``build_dir`` (manifest ``new``)."""
     again = recorded(new)
     records, tampered = shipped_records(shipped, rec)

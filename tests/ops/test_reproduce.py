@@ -27,7 +27,9 @@ from builder.ops.reproduce import (
     recorded,
 )
 from builder.profile import Backend, ModelSpec
+from builder.record.manifest_read import read_manifest
 from tests.backends.tensorrt.trt_fakes import H100, T4
+from tests.ops.fakes import build_id, synthetic_manifest
 from tests.support import make_profile
 
 A, B = "a" * 64, "b" * 64
@@ -68,17 +70,16 @@ def manifest_for(folder: Path, files: dict[str, tuple[str, bytes]], **resolved: 
         (folder / path).write_bytes(data)
         artifacts.append(art(path, kind, sha256_file(folder / path)))
     profile = make_profile(**resolved)
-    manifest = {
-        "build_id": "b1",
-        "status": "succeeded",
-        "profile": {"name": profile.name, "sha256": profile.sha256(), "resolved": profile.to_dict()},
-        "key_inputs": {"profile_sha256": profile.sha256(), "environment_id": "bare:x", "gpu": ""},
-        "inputs": {"weights": {"identity": profile.model.identity, "sha256": "w" * 64}},
-        "environment": {"python": "3.11.7", "packages": {"onnx": "1.0"}},
-        "stages": [{"name": "verify", "status": "ok"}],
-        "artifacts": artifacts,
-    }
-    return {**manifest, "build_key": key_of_inputs(manifest["key_inputs"])}  # type: ignore[arg-type]
+    manifest = synthetic_manifest(profile.name)  # schema-valid: every reader reads it through read_manifest
+    manifest.update(
+        profile={"name": profile.name, "sha256": profile.sha256(), "resolved": profile.to_dict()},
+        key_inputs={"profile_sha256": profile.sha256(), "environment_id": "bare:x", "gpu": ""},
+        inputs={"weights": {"identity": profile.model.identity, "sha256": "w" * 64}},
+        stages=[{"name": "verify", "status": "ok"}],
+        artifacts=artifacts,
+    )
+    manifest["environment"].update(python="3.11.7", packages={"onnx": "1.0"})
+    return {**manifest, "build_key": key_of_inputs(manifest["key_inputs"])}
 
 
 def layers(*tactics: str) -> bytes:
@@ -121,10 +122,12 @@ def test_verdicts(
     old = manifest_for(tmp_path / "shipped", shipped_files, **resolved)
     new = manifest_for(tmp_path / "rebuilt", rebuilt_files, **resolved)
     new["stages"] = [{"name": "verify", "status": verify}]
+    if verify == "failed":  # a failed stage fails the build (the schema holds the two together)
+        new.update(status="failed", error={"stage": "verify", "message": "outputs differ", "hint": "h"})
     if tamper is not None:
         (tmp_path / "shipped" / tamper[0]).write_bytes(tamper[1])
-    shipped = Shipped(tmp_path / "shipped", str(tmp_path / "shipped"), old)
-    result = judge(shipped, recorded(old), tmp_path / "rebuilt", new)
+    shipped = Shipped(tmp_path / "shipped", str(tmp_path / "shipped"), read_manifest(old))
+    result = judge(shipped, recorded(read_manifest(old)), tmp_path / "rebuilt", read_manifest(new))
     text = "\n".join(result.lines)
     assert result.verdict is verdict and all(n in text for n in named), text
     assert result.exit_code == (ExitCode.ARTIFACT if verdict is Verdict.DIFFERS else 0)
@@ -161,13 +164,13 @@ def _inputs(tmp_path: Path, resolved: dict[str, Any], **edits: Any) -> Any:
         for key in parents:
             target = target[key]
         target[last] = value
-    shipped = Shipped(tmp_path / "shipped", "shipped", manifest)
+    shipped = Shipped(tmp_path / "shipped", "shipped", read_manifest(manifest))
     seams = {
         "environment_id": lambda: "bare:here",
         "image_identity": lambda flavour: ("engine-foundry:cpu", "image:deps=1;base=2"),
         "gpus": lambda: [],
     }
-    return host_inputs(recorded(manifest), tmp_path / "models", shipped, tmp_path / "scratch", **seams)
+    return host_inputs(recorded(read_manifest(manifest)), tmp_path / "models", shipped, tmp_path / "scratch", **seams)
 
 
 def sha256_of(data: bytes) -> str:
@@ -215,7 +218,8 @@ def _inputs_with_gpus(tmp_path: Path, gpus: list[Any], **edits: Any) -> Any:
     manifest = manifest_for(tmp_path / "shipped", {}, backend=Backend.TENSORRT)
     manifest["inputs"]["weights"]["sha256"] = sha256_text(make_profile().model.identity)
     manifest["key_inputs"].update(environment_id="bare:here", gpu=edits["key_inputs__gpu"])
-    return host_inputs(recorded(manifest), tmp_path / "models", Shipped(tmp_path, "s", manifest), tmp_path / "x",
+    view = read_manifest(manifest)
+    return host_inputs(recorded(view), tmp_path / "models", Shipped(tmp_path, "s", view), tmp_path / "x",
                        environment_id=lambda: "bare:here", gpus=lambda: gpus)  # fmt: skip
 
 
@@ -322,11 +326,13 @@ def test_reproduce_a_bundle_archive_and_its_unpacked_folder(published_tiny: Path
 def test_a_build_key_difference(tmp_path: Path, key_edit: dict[str, str], verdict: Verdict, where: str) -> None:
     old = manifest_for(tmp_path / "shipped", ORT)
     new = manifest_for(tmp_path / "rebuilt", ORT)
-    new["build_key"] = "n" * 64
+    new["build_key"] = "e" * 64
     new["key_inputs"].update(key_edit)
-    result = judge(Shipped(tmp_path / "shipped", "s", old), recorded(old), tmp_path / "rebuilt", new)
+    shipped = read_manifest(old)
+    rebuilt = read_manifest(new)
+    result = judge(Shipped(tmp_path / "shipped", "s", shipped), recorded(shipped), tmp_path / "rebuilt", rebuilt)
     assert result.verdict is verdict
-    start = f"build key {old['build_key'][:12]}… rebuilt as nnnnnnnnnnnn…"
+    start = f"build key {old['build_key'][:12]}… rebuilt as eeeeeeeeeeee…"
     assert any(line.startswith(start) for line in getattr(result, where))
 
 
@@ -346,8 +352,8 @@ def test_the_nightly_judges_artifacts_with_the_same_comparison(
     files = {"model.plan": ("model", b"plan-1")}
     old = manifest_for(tmp_path / "old", files, **resolved)
     new = manifest_for(tmp_path / "new", {"model.plan": ("model", b"plan-2")}, **resolved)
-    new["build_id"] = "b2"
-    changes = [c for c in compare_manifests(old, new).changes if c.area == "artifact"]
+    new["build_id"] = build_id(2)
+    changes = [c for c in compare_manifests(read_manifest(old), read_manifest(new)).changes if c.area == "artifact"]
     assert [(c.key, c.severity.value) for c in changes] == [("artifact model.plan", severity)]
 
 
@@ -365,13 +371,16 @@ def test_a_frozen_cache_the_build_read_must_be_here(tmp_path: Path, committed: b
     manifest["key_inputs"].update(environment_id="bare:here", gpu=gpu_identity([H100]))
     manifest["key_inputs"]["frozen_timing_cache_sha256"] = "1" * 64
     with pytest.raises(ReproduceInputError, match=f"frozen_timing_cache_sha256 .*{message}"):
-        host_inputs(recorded(manifest), models, Shipped(tmp_path, "s", manifest), tmp_path / "x",
+        view = read_manifest(manifest)
+        host_inputs(recorded(view), models, Shipped(tmp_path, "s", view), tmp_path / "x",
                     environment_id=lambda: "bare:here", gpus=lambda: [H100])  # fmt: skip
 
 
 def test_a_shipped_build_key_that_is_not_the_hash_of_its_key_inputs_differs(tmp_path: Path) -> None:
     old = {**manifest_for(tmp_path / "shipped", ORT), "build_key": "0" * 64}
     new = manifest_for(tmp_path / "rebuilt", ORT)
-    result = judge(Shipped(tmp_path / "shipped", "s", old), recorded(old), tmp_path / "rebuilt", new)
+    shipped = read_manifest(old)
+    rebuilt = read_manifest(new)
+    result = judge(Shipped(tmp_path / "shipped", "s", shipped), recorded(shipped), tmp_path / "rebuilt", rebuilt)
     assert result.verdict is Verdict.DIFFERS
     assert result.lines == ["build key 000000000000…: the shipped build key does not match its own key inputs"]

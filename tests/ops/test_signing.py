@@ -22,6 +22,7 @@ from builder.ops import compat
 from builder.ops.bundle import bundle_entries, make_bundle, write_tar_gz
 from builder.ops.provenance import PROVENANCE_NAME, provenance_bytes
 from builder.ops.signing import SIGNATURE_NAME, sign_folder, signature_for
+from builder.record.manifest_read import read_manifest
 from builder.verify_artifact import verify_path
 from tests.ops.fakes import synthetic_manifest, write_build
 from tests.support import unpack_bundle
@@ -71,7 +72,7 @@ def _change_model(top: Path, keys: dict[str, tuple[Path, Path]]) -> None:
         if art["path"] == "model.ort.onnx":
             art["sha256"], art["size"] = sha256_file(top / "build/model.ort.onnx"), art["size"] + 1
     (top / "build/manifest.json").write_text(json.dumps(manifest))
-    (top / PROVENANCE_NAME).write_bytes(provenance_bytes(manifest))
+    (top / PROVENANCE_NAME).write_bytes(provenance_bytes(read_manifest(manifest)))
     _resum(top)
 
 
@@ -202,7 +203,7 @@ def test_a_signed_provenance_that_disagrees_with_the_manifest_is_a_named_no_go(
 ):
     """A trusted signer who signed a false provenance: the signature holds, the provenance check names the field."""
     top, entries, _ = bundle_entries(build)
-    statement = json.loads(provenance_bytes(json.loads((build / "manifest.json").read_text())))
+    statement = json.loads(provenance_bytes(read_manifest(build / "manifest.json")))
     parent = statement
     for step in where[:-1]:
         parent = parent[step]
