@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from builder.backends.tensorrt.target import target_gpu_names
 from builder.errors import ArtifactError, BuilderError, UsageError, cli
 from builder.hashing import SUMS_NAME, format_sums, sha256_file
 from builder.layout import MANIFEST_NAME, ArtifactLayout
-from builder.manifest import load_manifest
 from builder.ops.bundle import BUNDLE_SUFFIXES, BUNDLED_KINDS, OPS_DOC, BundleResult, bundle_entries, write_tar_gz
 from builder.ops.signing import SIGNATURE_NAME, signature_for
+from builder.record.manifest_read import ManifestView, TargetView, read_manifest
 from builder.safe_io import FileReadError, read_json
 
 FLEET_INDEX = "FLEET.json"
@@ -132,7 +132,8 @@ def how_to_build(name: str, profiles_dir: Path | None) -> str:
         return f"{command} (it does not load from {profiles_dir}: {err.message})"
     if profile is None:
         return command
-    target = profile.to_dict().get("target")
+    spec = profile.target
+    target = TargetView(target_gpu_names(spec.gpu), spec.compute_capability) if spec else None
     where = describe_target(profile.backend.value, target)
     if where == "CPU":
         return command
@@ -151,7 +152,7 @@ def fleet_entries(build_dirs: Sequence[Path]) -> tuple[str, dict[str, Path | byt
     mtime = 0
     for build_dir in build_dirs:
         _, build_entries, build_mtime = bundle_entries(build_dir, FLEET_KINDS)
-        entry = _entry(load_manifest(build_dir / MANIFEST_NAME))
+        entry = _entry(read_manifest(build_dir / MANIFEST_NAME))
         if any(e.profile == entry.profile for e in index):
             raise ArtifactError(
                 f"{build_dir}: a second build of profile {entry.profile!r}", hint="bundle one build per profile"
@@ -210,31 +211,28 @@ def read_fleet_index(top: Path) -> list[FleetEntry]:
     return entries
 
 
-def _entry(manifest: Mapping[str, Any]) -> FleetEntry:
+def _entry(manifest: ManifestView) -> FleetEntry:
     """The index entry of one build: every manifest field the fleet bundle reads, in one place."""
-    resolved = manifest["profile"]["resolved"]
-    name = str(manifest["profile"]["name"])
+    resolved, name = manifest.profile.resolved, manifest.profile.name
     return FleetEntry(
         profile=name,
-        build_id=str(manifest["build_id"]),
-        backend=str(resolved.get("backend")),
-        precision=str(resolved.get("precision")),
-        target=describe_target(str(resolved.get("backend")), resolved.get("target")),
+        build_id=manifest.build_id,
+        backend=resolved.backend,
+        precision=str(resolved.precision),
+        target=describe_target(resolved.backend, resolved.target),
         folder=f"{BUILDS_FOLDER}/{name}",
     )
 
 
-def describe_target(backend: str, target: Mapping[str, Any] | None) -> str:
+def describe_target(backend: str, target: TargetView | None) -> str:
     """A profile's ``target`` in words: "NVIDIA A10 or A10G, compute capability 8.6"; "CPU" for a CPU backend."""
     from builder.backends.catalog import needs_gpu
 
     if not needs_gpu(backend):
         return "CPU"
-    target = target or {}
-    gpu = target.get("gpu")
-    names = [gpu] if isinstance(gpu, str) else list(gpu or [])
-    parts = [f"NVIDIA {' or '.join(names)}" if names else "", f"compute capability {target['compute_capability']}"
-             if target.get("compute_capability") else ""]  # fmt: skip
+    target = target or TargetView()
+    parts = [f"NVIDIA {' or '.join(target.gpus)}" if target.gpus else "",
+             f"compute capability {target.compute_capability}" if target.compute_capability else ""]  # fmt: skip
     return ", ".join(p for p in parts if p) or "any NVIDIA GPU (no target)"
 
 

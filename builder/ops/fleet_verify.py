@@ -17,11 +17,11 @@ from pathlib import Path
 
 from builder.errors import ArtifactError, HostEnvironmentError, UsageError, cli
 from builder.layout import MANIFEST_NAME
-from builder.manifest import load_manifest
 from builder.ops.bundle import BUILD_FOLDER, BUNDLE_SUFFIXES, OPS_DOC
 from builder.ops.bundle_verify import _relabel, _temporary_folder, bundle_top, safe_extract, verify_unpacked_bundle
 from builder.ops.fleet_bundle import FLEET_INDEX, read_fleet_index
 from builder.ops.select import Candidate, HostRecord, Selection, candidate_from_manifest, select_build
+from builder.record.manifest_read import read_manifest
 from builder.safe_io import FileReadError
 from builder.verify_checks import Check, VerifyReport, check_sums
 
@@ -72,7 +72,7 @@ def _select_in(top: Path, host: HostRecord, *, run_inference: bool) -> tuple[Ver
     candidates: list[Candidate] = []
     by_profile: dict[str, Path] = {}
     for profile, folder in folders.items():
-        candidate = candidate_from_manifest(load_manifest(folder / BUILD_FOLDER / MANIFEST_NAME))
+        candidate = candidate_from_manifest(read_manifest(folder / BUILD_FOLDER / MANIFEST_NAME))
         if profile and candidate.profile != profile:
             raise ArtifactError(
                 f"{top / FLEET_INDEX}: lists {profile!r} in {folder.name}/, whose manifest is of {candidate.profile!r}",

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builder.backends.catalog import needs_gpu
-from builder.backends.tensorrt.target import VENDOR_WORDS, gpu_family, gpu_model, target_gpu_names
+from builder.backends.tensorrt.target import VENDOR_WORDS, gpu_family, gpu_model
 from builder.gpu import parse_compute_capability
 from builder.ops.compat import HostFacts, HostRequirements, check_host, requirements_from_manifest
+from builder.record.manifest_read import ManifestView
 
 EXACT, FAMILY, SAME_CC, PORTABLE, CPU = range(5)
 MATCH_WORDS = {
@@ -89,18 +90,16 @@ class Candidate:
     machine: str | None = None
 
 
-def candidate_from_manifest(manifest: Mapping[str, Any]) -> Candidate:
+def candidate_from_manifest(manifest: ManifestView) -> Candidate:
     """Every manifest field selection reads, in one place (the host needs come from
     :func:`builder.ops.compat.requirements_from_manifest`)."""
-    resolved = manifest["profile"]["resolved"]
-    target = resolved.get("target") or {}
     return Candidate(
-        profile=str(manifest["profile"]["name"]),
-        build_id=str(manifest["build_id"]),
-        backend=str(resolved.get("backend")),
+        profile=manifest.profile.name,
+        build_id=manifest.build_id,
+        backend=manifest.profile.resolved.backend,
         requirements=requirements_from_manifest(manifest),
-        target_names=target_gpu_names(target.get("gpu")),
-        machine=(manifest.get("environment") or {}).get("machine"),
+        target_names=manifest.profile.resolved.target.gpus,
+        machine=manifest.environment.machine,
     )
 
 

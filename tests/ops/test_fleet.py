@@ -24,6 +24,7 @@ from builder.ops import compat
 from builder.ops.fleet_bundle import find_fleet_builds, make_fleet_bundle, read_fleet_index
 from builder.ops.fleet_verify import check_extract_target, verify_select
 from builder.ops.select import CPU, EXACT, FAMILY, PORTABLE, SAME_CC, HostRecord, candidate_from_manifest, select_build
+from builder.record.manifest_read import read_manifest
 from builder.verify_artifact import verify_path
 from tests.ops.fakes import synthetic_manifest, write_build
 from tests.support import REPO, unpack_bundle
@@ -101,7 +102,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_selection_on_recorded_hosts(case):
     facts, profile, rank = CASES[case]
-    selection = select_build(facts, [candidate_from_manifest(m) for m in fleet_manifests()])
+    selection = select_build(facts, [candidate_from_manifest(read_manifest(m)) for m in fleet_manifests()])
     assert selection.chosen is not None, [r.reason for r in selection.ratings]
     assert (selection.chosen.candidate.profile, selection.chosen.rank[0]) == (profile, rank), selection.chosen.reason
     assert len(selection.ratings) == 5 and selection.chosen in selection.ratings
@@ -110,7 +111,7 @@ def test_selection_on_recorded_hosts(case):
 
 
 def test_reasons_name_both_sides():
-    selection = select_build(host(A10G), [candidate_from_manifest(m) for m in fleet_manifests()])
+    selection = select_build(host(A10G), [candidate_from_manifest(read_manifest(m)) for m in fleet_manifests()])
     reasons = {r.candidate.profile: r.reason for r in selection.ratings}
     assert reasons["a10-fp16"] == (
         "same GPU family: built on NVIDIA A10 (compute capability 8.6); this host's GPU 0 is NVIDIA A10G "
@@ -124,12 +125,13 @@ def test_ties_go_to_the_build_listed_first_and_own_tensorrt_before_version_compa
     twin = gpu_manifest("h100-int8", 6, H100_SXM, {"gpu": "H100"})
     manifests = fleet_manifests()
     for order in ([manifests[2], twin], [twin, manifests[2]]):
-        chosen = select_build(host(H100_SXM), [candidate_from_manifest(m) for m in order]).chosen
+        chosen = select_build(host(H100_SXM), [candidate_from_manifest(read_manifest(m)) for m in order]).chosen
         assert chosen is not None and chosen.candidate.profile == order[0]["profile"]["name"]
     # host TensorRT 10.8: the plan of 10.8 beats a version-compatible 10.3 plan listed before it
     compatible = gpu_manifest("h100-vc", 7, H100_SXM, None, version_compatible=True)
     own = gpu_manifest("h100-108", 8, H100_SXM, None, tensorrt="10.8.0")
-    selection = select_build(host(H100_SXM, trt="10.8.0"), [candidate_from_manifest(m) for m in (compatible, own)])
+    candidates = [candidate_from_manifest(read_manifest(m)) for m in (compatible, own)]
+    selection = select_build(host(H100_SXM, trt="10.8.0"), candidates)
     assert selection.chosen is not None and selection.chosen.candidate.profile == "h100-108"
     assert "version-compatible plan of TensorRT 10.3.0 on TensorRT 10.8.0" in selection.ratings[0].reason
 
@@ -147,7 +149,7 @@ def test_ties_go_to_the_build_listed_first_and_own_tensorrt_before_version_compa
 )
 def test_none_fits_names_the_profile_to_build(facts, manifests, wanted):
     fleet = fleet_manifests()
-    selection = select_build(facts, [candidate_from_manifest(fleet[i]) for i in manifests])
+    selection = select_build(facts, [candidate_from_manifest(read_manifest(fleet[i])) for i in manifests])
     assert selection.chosen is None and all(not r.fits for r in selection.ratings)
     assert selection.wanted is not None and wanted in selection.wanted
 
@@ -187,10 +189,10 @@ def test_fleet_bundle_layout_is_deterministic_and_complete(artifacts, tmp_path):
         served = "model.onnx" if profile.startswith("cpu") else "model.plan"
         for rel in ("OPS.md", "SHA256SUMS", "build/SHA256SUMS", "build/manifest.json", "build/metadata.json",
                     "build/model.onnx", f"build/{model}", f"triton/{profile}/config.pbtxt",
-                    f"triton/{profile}/1/{served}"):  # fmt: skip
+                    f"triton/{profile}/1/{served}", "provenance.intoto.json", "sbom.cdx.json"):  # fmt: skip
             assert f"builds/{profile}/{rel}" in first.files, rel
     assert {"OPS.md", "FLEET.json", "SHA256SUMS"} <= set(first.files)
-    assert len(first.files) == 3 + 9 * len(PROFILES)
+    assert len(first.files) == 3 + 11 * len(PROFILES)
     top = unpack_bundle(first.path, tmp_path / "out")
     assert [e.profile for e in read_fleet_index(top)] == PROFILES
     ops = (top / "OPS.md").read_text()
