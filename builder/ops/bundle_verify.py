@@ -192,9 +192,13 @@ def bundle_top(path: Path) -> Path | None:
     return None
 
 
-def verify_unpacked_bundle(path: Path, *, run_inference: bool = True, trusted_key: Path | None = None) -> VerifyReport:
+def verify_unpacked_bundle(
+    path: Path, *, run_inference: bool = True, trusted_key: Path | None = None, signed_above: bool = False
+) -> VerifyReport:
     """The same checks as :func:`verify_bundle`, on a bundle unpacked with ``tar -xzf`` (``path``: its top folder or
-    its ``build/`` folder), so that ops get the same answer for the archive and for what they deploy."""
+    its ``build/`` folder), so that ops get the same answer for the archive and for what they deploy.
+    ``signed_above``: the folder is a fleet's ``builds/<profile>/``, covered by the fleet's signature (checked by
+    the caller), so it has none of its own to check; its provenance is still required with ``trusted_key``."""
     top = bundle_top(path)
     assert top is not None, path
     report = VerifyReport(path)
@@ -204,14 +208,18 @@ def verify_unpacked_bundle(path: Path, *, run_inference: bool = True, trusted_ke
         report.add("bundle", "fail", f"{odd[0]}: {kind}; a bundle holds plain files only")
         return report
     report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files in the unpacked bundle {top}")
-    _check_unpacked(report, top, run_inference=run_inference, trusted_key=trusted_key)
+    _check_unpacked(report, top, run_inference=run_inference, trusted_key=trusted_key, signed_above=signed_above)
     report.folder = path
     return report
 
 
-def _check_unpacked(report: VerifyReport, top: Path, *, run_inference: bool, trusted_key: Path | None) -> None:
-    """What follows the bundle's own check, for an archive (after extraction) and an unpacked folder alike."""
-    check_signature(report, top, trusted_key)
+def _check_unpacked(
+    report: VerifyReport, top: Path, *, run_inference: bool, trusted_key: Path | None, signed_above: bool = False
+) -> None:
+    """What follows the bundle's own check, for an archive (after extraction) and an unpacked folder alike.
+    ``signed_above``: the signature that covers ``top`` is a fleet's, checked by the caller."""
+    if not signed_above:
+        check_signature(report, top, trusted_key)
     check_sums(report, top, "bundle-checksums", unlisted=(SIGNATURE_NAME,))
     build = top / BUILD_FOLDER
     try:

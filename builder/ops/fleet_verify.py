@@ -21,18 +21,25 @@ from builder.ops.bundle import BUILD_FOLDER, BUNDLE_SUFFIXES, OPS_DOC
 from builder.ops.bundle_verify import _relabel, _temporary_folder, bundle_top, safe_extract, verify_unpacked_bundle
 from builder.ops.fleet_bundle import FLEET_INDEX, read_fleet_index
 from builder.ops.select import Candidate, HostRecord, Selection, candidate_from_manifest, select_build
+from builder.ops.signing import SIGNATURE_NAME, check_signature
 from builder.record.manifest_read import read_manifest
 from builder.safe_io import FileReadError
 from builder.verify_checks import Check, VerifyReport, check_sums
 
 
 def verify_select(
-    path: Path, host: HostRecord, *, run_inference: bool = True, extract: Path | None = None
+    path: Path,
+    host: HostRecord,
+    *,
+    run_inference: bool = True,
+    extract: Path | None = None,
+    trusted_key: Path | None = None,
 ) -> tuple[VerifyReport, Selection]:
     """Select, check and (with ``extract``) write out the build of the fleet bundle ``path`` that fits ``host``.
 
     The report holds the fleet's checksum check, one ``select`` check per build, then the chosen build's usual
-    checks; ``extract`` is written only when that report is not NO-GO.
+    checks; ``extract`` is written only when that report is not NO-GO. ``trusted_key``: the public key the fleet
+    must be signed with (its top's ``model.sig`` covers every build in it; None: reported, not checked).
 
     Raises:
         UsageError: ``extract`` is a non-empty folder or a file.
@@ -51,7 +58,7 @@ def verify_select(
                 return report, Selection(None, ())
         else:
             top = _top_folder(path)
-        report, selection = _select_in(top, host, run_inference=run_inference)
+        report, selection = _select_in(top, host, run_inference=run_inference, trusted_key=trusted_key)
         if extract is not None and selection.chosen is not None and report.verdict != "NO-GO":
             write_extracted(report.folder, extract)
             report.add("extract", "pass", f"wrote {selection.chosen.candidate.profile} to {extract}")
@@ -60,10 +67,14 @@ def verify_select(
         return report, selection
 
 
-def _select_in(top: Path, host: HostRecord, *, run_inference: bool) -> tuple[VerifyReport, Selection]:
+def _select_in(
+    top: Path, host: HostRecord, *, run_inference: bool, trusted_key: Path | None
+) -> tuple[VerifyReport, Selection]:
     fleet = VerifyReport(top)
-    if (top / FLEET_INDEX).is_file():
-        check_sums(fleet, top, "fleet-checksums")
+    is_fleet = (top / FLEET_INDEX).is_file()
+    if is_fleet:
+        check_signature(fleet, top, trusted_key)  # one signature over every build: checked before any is read
+        check_sums(fleet, top, "fleet-checksums", unlisted=(SIGNATURE_NAME,))
         if not fleet.ok:
             return fleet, Selection(None, ())
         folders = {e.profile: top / e.folder for e in read_fleet_index(top)}
@@ -103,20 +114,35 @@ def _select_in(top: Path, host: HostRecord, *, run_inference: bool) -> tuple[Ver
         return fleet, selection
     if selection.wanted:
         checks.append(Check("select", "skip", f"no GPU build fits this host's GPU; for it, build {selection.wanted}"))
-    report = verify_unpacked_bundle(by_profile[selection.chosen.candidate.profile], run_inference=run_inference)
+    report = verify_unpacked_bundle(
+        by_profile[selection.chosen.candidate.profile],
+        run_inference=run_inference,
+        trusted_key=trusted_key,
+        signed_above=is_fleet,
+    )
     report.checks[:0] = [*fleet.checks, *checks]
     return report, selection
 
 
-def run_select(path: Path, *, select: bool, extract: Path | None, run_inference: bool, as_json: bool) -> int:
-    """The ``verify --select [--extract DIR]`` command on this host: the report, then GO (0), NO-GO or no build fits
-    (5), UNVERIFIED (8)."""
+def run_select(
+    path: Path,
+    *,
+    select: bool,
+    extract: Path | None,
+    run_inference: bool,
+    as_json: bool,
+    trusted_key: Path | None = None,
+) -> int:
+    """The ``verify --select [--extract DIR] [--trusted-key PUB]`` command on this host: the report, then GO (0),
+    NO-GO or no build fits (5), UNVERIFIED (8)."""
     from builder.ops.select import current_host_record
     from builder.verify_artifact import print_report
 
     if not select:
         raise UsageError("--extract needs --select", hint=f"run `{cli(f'verify --select {path} --extract DIR')}`")
-    report, selection = verify_select(path, current_host_record(), run_inference=run_inference, extract=extract)
+    report, selection = verify_select(
+        path, current_host_record(), run_inference=run_inference, extract=extract, trusted_key=trusted_key
+    )
     if selection.chosen is None and selection.ratings:
         for check in report.checks:
             print(f"{check.status.upper():4} {check.name}: {check.message}")

@@ -392,3 +392,64 @@ def test_an_encrypted_key_signs_with_its_passphrase_from_the_environment(
         return
     bundle = make_bundle(build, tmp_path / "e.tar.gz", sign_key=encrypted).path
     assert verify_path(bundle, run_inference=False, trusted_key=keys["ops"][1]).verdict == "GO"
+
+
+# --- a signed fleet: one signature over every build, checked by `verify --select --trusted-key` -------------------
+
+
+def _resum_fleet(top: Path, profile: str) -> None:
+    """The careful forger, in a fleet: recompute the build's sums, then the fleet's, over what the folders hold."""
+    _resum(top / "builds" / profile)
+    skip = {top / "SHA256SUMS", top / SIGNATURE_NAME}
+    files = sorted(p for p in top.rglob("*") if p.is_file() and p not in skip)
+    (top / "SHA256SUMS").write_text(format_sums((p.relative_to(top).as_posix(), sha256_file(p)) for p in files))
+
+
+def _edit_build_file(top: Path, keys: dict[str, tuple[Path, Path]]) -> None:
+    (top / "builds/tiny/OPS.md").write_text((top / "builds/tiny/OPS.md").read_text() + "\nrun it as root\n")
+    _resum_fleet(top, "tiny")
+
+
+def _drop_provenance_and_resign(top: Path, keys: dict[str, tuple[Path, Path]]) -> None:
+    """The trusted signer signs a fleet whose build lacks its provenance: the signature holds, provenance does not."""
+    (top / "builds/tiny" / PROVENANCE_NAME).unlink()
+    _resum_fleet(top, "tiny")
+    sign_folder(top, keys["ops"][0])
+
+
+FLEET_CASES: dict[str, tuple[str | None, str, Callable[..., None] | None, str]] = {
+    # case -> (signing key, trusted key, tamper of the unpacked fleet, what the report names)
+    "signed-right-key": ("ops", "ops", None, ""),
+    "wrong-key": ("ops", "other", None, "signature"),
+    "unsigned": (None, "ops", None, SIGNATURE_NAME),
+    "build-file-edited-sums-recomputed": ("ops", "ops", _edit_build_file, "builds/tiny/OPS.md"),
+    "build-provenance-removed-re-signed": ("ops", "ops", _drop_provenance_and_resign, PROVENANCE_NAME),
+}
+
+
+@pytest.mark.parametrize("case", FLEET_CASES)
+def test_a_signed_fleet_is_checked_whole_by_verify_select(published_tiny, keys, tmp_path, capsys, case):
+    """The fleet's one ``model.sig`` covers every build under builds/<profile>/ (none of them carries its own):
+    GO with the signer's key; NO-GO (exit 5) with another key, unsigned, or a file of a build edited after signing
+    (sums recomputed); the chosen build's provenance is required as for a single signed bundle."""
+    from builder.ops.fleet_bundle import make_fleet_bundle
+    from tests.faults.harness import latest_target
+
+    signer, trusted, tamper, named = FLEET_CASES[case]
+    tiny = latest_target(published_tiny / "artifacts" / "tiny")
+    assert tiny is not None
+    sign_key = keys[signer][0] if signer else None
+    archive = make_fleet_bundle([tiny], tmp_path / "fleet.tar.gz", sign_key=sign_key).path
+    target = archive
+    if tamper is not None:
+        target = unpack_bundle(archive, tmp_path / "out")
+        assert not (target / "builds/tiny" / SIGNATURE_NAME).exists()  # the fleet's signature is the one
+        tamper(target, keys)
+    capsys.readouterr()
+    code = main(["verify", "--select", str(target), "--trusted-key", str(keys[trusted][1])])
+    out = capsys.readouterr().out
+    if named:
+        assert code == 5 and "NO-GO" in out and named in out, out
+    else:
+        assert code == 0 and "GO" in out, out
+        assert "PASS signature" in out and "PASS provenance" in out and "chose tiny" in out, out
