@@ -292,7 +292,8 @@ def test_no_go_build_is_not_extracted(fleet, tmp_path, monkeypatch):
     report, selection = verify_select(top, host(T4), run_inference=False, extract=tmp_path / "deploy")
     assert selection.chosen is not None and selection.chosen.candidate.profile == "t4-fp16"
     assert report.verdict == "NO-GO" and not (tmp_path / "deploy").exists()
-    assert report.checks[0].name == "fleet-checksums" and report.checks[0].status == "pass"
+    assert [c.name for c in report.checks[:2]] == ["signature", "fleet-checksums"]  # no key: reported, not checked
+    assert report.checks[1].status == "pass"
     assert [c.name for c in report.checks if c.status == "fail"][0] == "bundle-checksums"
 
 
