@@ -39,10 +39,10 @@ from builder.stages.export_onnx import _load_yolo  # noqa: E402
 from builder.stages.verify_model import CANDIDATE_POOL, verification_inputs  # noqa: E402
 from builder.weights import weights_fingerprint  # noqa: E402
 from builder.yolo.dataset import load_split  # noqa: E402
-from builder.yolo.detections import decode_detections, match_detections  # noqa: E402
+from builder.yolo.detections import decode_detections, match_detections, select_end2end  # noqa: E402
 from builder.yolo.evaluation import score_split  # noqa: E402
 
-DEFAULT_PROFILES = ("a10-fp16", "t4-fp16", "h100-fp16", "a100-fp16-dynamic", "b200-fp16")
+DEFAULT_PROFILES = ("a10-fp16", "t4-fp16", "h100-fp16", "a100-fp16-dynamic", "b200-fp16", "a10-fp16-e2e")
 OUTPUT = "output0"
 
 
@@ -55,11 +55,14 @@ def _nets(profile: Profile, models_dir: Path) -> tuple[Any, Any]:
 
     yolo = _load_yolo(profile, weights_fingerprint(profile.model, models_dir))
     net = copy.deepcopy(yolo.model).float().eval()
+    end2end = _end2end(profile)
     if hasattr(net, "end2end"):
-        net.end2end = False
+        net.end2end = end2end
     for module in net.modules():
         if isinstance(module, Detect):
             module.export, module.format, module.shape = True, "onnx", None
+            if end2end:  # the raw one-to-one head (B, 4 + nc, A), as the export stage's reference hands it back
+                module.postprocess = lambda preds: preds.permute(0, 2, 1)
     net32 = net.to(DEVICE)
     net16 = copy.deepcopy(net32).half()
     return net32, net16
@@ -78,10 +81,26 @@ def _infer(net: Any, half: bool) -> Any:
     return run
 
 
+def _end2end(profile: Profile) -> bool:
+    """``outputs.nms: end2end``: the nets return the raw one-to-one head; detections are Detect.postprocess's top-k
+    of it (:func:`select_end2end`, what verify compares the engine's final detections with), FP16 head and all."""
+    return profile.outputs.nms == "end2end"
+
+
+def _final(raw: np.ndarray, max_det: int = 300) -> np.ndarray:
+    """The end-to-end output ``(batch, max_det, 6)`` (x1, y1, x2, y2, score, class) of a raw one-to-one head."""
+    out = np.zeros((raw.shape[0], max_det, 6), dtype=np.float32)
+    for index, dets in enumerate(select_end2end(raw, max_det, max_det)):
+        n = len(dets.scores)
+        out[index, :n, :4], out[index, :n, 4], out[index, :n, 5] = dets.boxes, dets.scores, dets.classes
+    return out
+
+
 def _detections(ref: np.ndarray, got: np.ndarray, profile: Profile) -> dict[str, Any]:
     spec = profile.verify.detection
-    refs = decode_detections(ref, spec.top_k)
-    gots = decode_detections(got, spec.top_k * CANDIDATE_POOL)
+    select = select_end2end if _end2end(profile) else decode_detections
+    refs = select(ref, spec.top_k)
+    gots = select(got, spec.top_k * CANDIDATE_POOL)
     reports = [match_detections(r, g, spec.iou, spec.score_atol) for r, g in zip(refs, gots, strict=True)]
     worst = min(reports, key=lambda r: r.agreement)
     scores = refs[0].scores
@@ -140,8 +159,13 @@ def measure(profile: Profile, judged_by: Profile, models_dir: Path) -> dict[str,
         acc = profile.accuracy
         split = load_split(models_dir, acc.data, acc.split, acc.samples)
         t0 = time.monotonic()
-        m32 = score_split(f32, split, profile.imgsz, profile.batch.opt)
-        m16 = score_split(f16, split, profile.imgsz, profile.batch.opt)
+        if _end2end(profile):
+            e32, e16 = (lambda x, f=f: _final(f(x)) for f in (f32, f16))
+            m32 = score_split(e32, split, profile.imgsz, profile.batch.opt, end2end=True)
+            m16 = score_split(e16, split, profile.imgsz, profile.batch.opt, end2end=True)
+        else:
+            m32 = score_split(f32, split, profile.imgsz, profile.batch.opt)
+            m16 = score_split(f16, split, profile.imgsz, profile.batch.opt)
         result["accuracy"] = {
             "images": m32.images,
             "fp32": {"map50": m32.map50, "map50_95": m32.map50_95},

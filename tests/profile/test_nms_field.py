@@ -44,4 +44,8 @@ def test_shipped_final_detection_profiles() -> None:
     modes = {name: load_profile(name, PROFILES).outputs.nms for name in ("cpu-fp32-shapes-nms", "cpu-fp32-yolo26-e2e")}
     assert modes == {"cpu-fp32-shapes-nms": "embedded", "cpu-fp32-yolo26-e2e": "end2end"}
     gpu = load_profile("a10-fp16-e2e", PROFILES)
-    assert (gpu.outputs.nms, gpu.outputs.ultralytics_engine, gpu.model.yaml) == ("end2end", True, "yolo26n.yaml")
+    assert (gpu.outputs.nms, gpu.outputs.ultralytics_engine, gpu.model.checkpoint) == (
+        "end2end",
+        True,
+        "fixtures/shapes-yolo26n.pt",
+    )
