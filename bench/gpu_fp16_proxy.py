@@ -4,7 +4,7 @@ The GPU host we can use has CUDA and PyTorch but no TensorRT, so PyTorch's ``.ha
 TensorRT's FP16 kernels (IEEE half storage and arithmetic on the same GPU; TensorRT may pick other tactics and keep
 more layers in FP32, so its errors are expected to be no larger). For each profile, on the GPU:
 
-- ``verify``: the profile's own verification inputs (:func:`builder.stages.verify_model.verification_inputs`) through
+- ``verify``: the profile's own verification inputs (:func:`builder.pipeline.stages.verify.verification_inputs`) through
   an FP32 and an FP16 copy of the model; per output the largest absolute and relative error and how many inputs break
   the profile's tolerance (Polygraphy's element-wise rule: an element fails when it exceeds both atol and rtol); per
   image the verify stage's detection check (:mod:`builder.yolo.detections`) at the profile's thresholds.
@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from builder.pipeline.stages.export import _load_yolo  # noqa: E402
+from builder.pipeline.stages.verify import CANDIDATE_POOL, verification_inputs  # noqa: E402
 from builder.profile import Profile, load_profile  # noqa: E402
-from builder.stages.export_onnx import _load_yolo  # noqa: E402
-from builder.stages.verify_model import CANDIDATE_POOL, verification_inputs  # noqa: E402
-from builder.weights import weights_fingerprint  # noqa: E402
+from builder.record.weights import weights_fingerprint  # noqa: E402
 from builder.yolo.dataset import load_split  # noqa: E402
 from builder.yolo.detections import decode_detections, match_detections, select_end2end  # noqa: E402
 from builder.yolo.evaluation import score_split  # noqa: E402

@@ -5,8 +5,8 @@ import os
 import sys
 
 BUILD = sys.argv[1:2] == ["build"]
-if BUILD:  # a signal while the rest of the tool is still being imported: builder/interrupts.py
-    from builder import interrupts
+if BUILD:  # a signal while the rest of the tool is still being imported: builder/common/interrupts.py
+    from builder.common import interrupts
 
     interrupts.install()
 

@@ -26,7 +26,6 @@ from builder.errors import (
     problem_lines,
 )
 from builder.farm import commands as farm_commands
-from builder.fixtures import commands as fixture_commands
 from builder.host import commands as host_commands
 from builder.host import gpu_tests
 from builder.ops import commands as ops_commands
@@ -63,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--allow-large",
         action="store_true",
-        help="build even when the estimated memory or time exceeds this host (builder/resources.py)",
+        help="build even when the estimated memory or time exceeds this host (builder/pipeline/resources.py)",
     )
     build.set_defaults(handler=_cmd_build)
 
@@ -105,22 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
     host_commands.register(sub)  # engine, engines, image, shell, pin, offline-base, lock, clean
     ops_commands.register(sub)  # nightly, bundle, reproduce, prune
     gpu_tests.register(sub)  # test-gpu
-    fixture_commands.register(sub)  # fixture-model, fixture-data
+    _register_fixture_commands(sub)  # fixture-model, fixture-data, where the training tool is installed
     farm_commands.register(sub)  # farm
     return parser
 
 
+def _register_fixture_commands(sub: argparse._SubParsersAction) -> None:
+    """``fixture-model`` and ``fixture-data`` come from ``fixture_trainer``, a separate package beside ``builder``
+    (the host's editable install has it; the image ships ``builder/`` only, and its builds need neither)."""
+    try:
+        from fixture_trainer import commands as fixture_commands
+    except ModuleNotFoundError as error:
+        if error.name != "fixture_trainer":
+            raise
+        return
+    fixture_commands.register(sub)
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
-    from builder import interrupts
+    from builder.common import interrupts
 
     with interrupts.handling():  # SIGINT/SIGTERM at any instant: cleanup, the truth, exit 130/143
         return _build(args)
 
 
 def _build(args: argparse.Namespace) -> int:
-    from builder.pipeline import BuildSettings, run_build
+    from builder.pipeline.resources import check_fits_host
+    from builder.pipeline.run import BuildSettings, run_build
     from builder.profile import load_profile
-    from builder.resources import check_fits_host
 
     profile = load_profile(args.profile, args.profiles_dir)
     check_fits_host(profile, allow_large=args.allow_large, models_dir=args.models)
@@ -173,7 +184,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from builder.verify_artifact import print_report, verify_path
+    from builder.verify.artifact import print_report, verify_path
 
     if args.select or args.extract is not None:
         from builder.ops.fleet_verify import run_select
@@ -186,7 +197,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from builder.doctor import check_complete, print_doctor, run_doctor
+    from builder.machine.doctor import check_complete, print_doctor, run_doctor
 
     report = run_doctor(args.profiles_dir)
     print_doctor(report, as_json=args.json)
@@ -203,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return int(ExitCode.OK)
         if args.command in PRIVATE_DIRS_COMMANDS:  # before any heavy import: libraries write only there
-            from builder.private_dirs import private_library_dirs
+            from builder.common.private_dirs import private_library_dirs
 
             with private_library_dirs():
                 return int(args.handler(args))

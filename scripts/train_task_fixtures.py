@@ -15,8 +15,8 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from builder.fixtures.shapes import ShapesSpec, generate
-from builder.fixtures.train import TASK_TRAIN, drop_torchvision_transforms, train, val_numbers
+from fixture_trainer.shapes import ShapesSpec, generate
+from fixture_trainer.train import TASK_TRAIN, drop_torchvision_transforms, train, val_numbers
 
 
 def main(task: str, out: Path, hours: float, model: str | None = None) -> None:

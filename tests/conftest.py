@@ -108,10 +108,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    from builder.stages import export_onnx
+    from builder.pipeline.stages import export as export_stage
 
-    if not hasattr(export_onnx.run, "__wrapped__"):
-        export_onnx.run = tiers.guard_export(export_onnx.run)  # type: ignore[assignment]
+    if not hasattr(export_stage.run, "__wrapped__"):
+        export_stage.run = tiers.guard_export(export_stage.run)  # type: ignore[assignment]
 
 
 @pytest.hookimpl(wrapper=True)

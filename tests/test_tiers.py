@@ -59,10 +59,10 @@ def test_the_rule_marks_before_the_marker_expression_selects() -> None:
 
 
 def test_a_fast_tier_test_that_completes_a_real_export_fails_naming_the_fix() -> None:
-    from builder.stages import export_onnx
+    from builder.pipeline.stages import export as export_stage
     from tests.tiers import guard_export
 
-    assert export_onnx.run.__wrapped__ is not None  # installed for the session (tests/conftest.py)
+    assert export_stage.run.__wrapped__ is not None  # installed for the session (tests/conftest.py)
     exported = guard_export(lambda: "an export's result")
     with pytest.raises(pytest.fail.Exception, match=r"ran a real ONNX export but is in the fast tier.*HEAVY_FIXTURES"):
         exported()

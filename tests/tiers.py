@@ -7,7 +7,7 @@ A rule, not a list of files, so a new test lands in the right tier without anyon
   marks it ``slow``;
 - a test marked ``docker`` is ``slow`` too (it builds images or runs containers);
 - a test outside the slow tier that completes a real ONNX export anyway in this process
-  (``builder.stages.export_onnx.run``, which every real build goes through) fails, naming the fix
+  (``builder.pipeline.stages.export.run``, which every real build goes through) fails, naming the fix
   (:func:`guard_export`): the fast tier cannot grow an in-process build unnoticed. A build in a subprocess (the CLI)
   is out of its sight: such a test requests ``published_tiny`` or is marked ``slow`` by hand.
 
@@ -29,19 +29,19 @@ HEAVY_FIXTURES = frozenset(
     {
         "published_tiny",  # tests/conftest.py: the session's one published tiny build (the CLI, bare)
         "tiny_cpu_build",  # tests/ops/conftest.py: its build folder
-        "exported",  # tests/stages/conftest.py: a real ONNX export
-        "built",  # tests/stages/conftest.py: that export built for ONNX Runtime
-        "dynamic",  # tests/stages/test_dynamic_batch.py: a dynamic-batch export and build
+        "exported",  # tests/pipeline/stages/conftest.py: a real ONNX export
+        "built",  # tests/pipeline/stages/conftest.py: that export built for ONNX Runtime
+        "dynamic",  # tests/pipeline/stages/test_dynamic_batch.py: a dynamic-batch export and build
         "static_onnx",  # tests/backends/tensorrt/conftest.py: exports for the TensorRT tests
         "dynamic_onnx",
         "yolo11n_node_names",  # tests/backends/test_ort_quantize.py: a YOLO11n export
-        "checkpoint",  # tests/stages/test_export_onnx.py: a real checkpoint saved by ultralytics
+        "checkpoint",  # tests/pipeline/stages/test_export.py: a real checkpoint saved by ultralytics
         "two_builds",  # tests/test_build_cli.py: two more CLI builds (byte-for-byte determinism)
         "node_build",  # tests/farm/test_receive.py: a real build to receive
-        "build_dir",  # tests/fixtures_model/test_profile_build.py: the shipped cpu-fp32-shapes profile, built
+        "build_dir",  # tests/fixture_trainer/test_profile_build.py: the shipped cpu-fp32-shapes profile, built
         "models_dir",  # tests/accuracy/conftest.py: the calibration and val images of the shipped INT8 profile
-        "val_split",  # tests/fixtures_model/conftest.py: the fixture model's val split, regenerated (for mAP runs)
-        "embedded",  # tests/stages/test_nms_outputs.py: exports with embedded NMS / YOLO26's end-to-end head
+        "val_split",  # tests/fixture_trainer/conftest.py: the fixture model's val split, regenerated (for mAP runs)
+        "embedded",  # tests/pipeline/stages/test_nms_outputs.py: exports with embedded NMS / YOLO26's end-to-end head
         "end2end",
         "farm_cluster",  # tests/farm/conftest.py: a local Ray cluster
         "docker_engine",  # tests/e2e/conftest.py: the real Docker engine, its images

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from builder.gpu import GpuProbe
+from builder.machine.gpu import GpuProbe
+from builder.pipeline.stage_types import BackendHost, BuildResult, StageContext, StageResult
 from builder.profile import Profile
-from builder.stage_types import BackendHost, BuildResult, StageContext, StageResult
 
 
 class BackendModule(Protocol):

@@ -32,7 +32,7 @@ class BackendEntry:
     ``only_fields`` are profile keys (dotted paths, e.g. ``outputs.ultralytics_engine``) that only the backends
     naming them accept: with any other backend they must keep their default. ``host_check`` names the function
     (``"module:function"``, imported only when called) that turns a manifest's :class:`HostRequirements` and
-    this host's facts into go / no-go verdicts (see :mod:`builder.ops.compat`).
+    this host's facts into go / no-go verdicts (see :mod:`builder.verify.compat`).
     """
 
     name: str
@@ -173,7 +173,7 @@ TENSORRT = register_backend(
         flavour="trt",
         packages=("tensorrt",),
         precisions=("fp32", "fp16", "int8"),
-        host_check="builder.ops.compat:check_tensorrt_host",
+        host_check="builder.verify.compat:check_tensorrt_host",
         profile_check="builder.backends.tensorrt.profile_rules:check",
         needs_gpu=True,
         reproducible=False,  # the builder times tactics: plan bytes and chosen layers may differ run to run
@@ -208,7 +208,7 @@ ONNXRUNTIME = register_backend(
         flavour="cpu",
         packages=("onnxruntime",),
         precisions=("fp32", "int8"),
-        host_check="builder.ops.compat:check_onnxruntime_host",
+        host_check="builder.verify.compat:check_onnxruntime_host",
         only_fields=("int8.head", "int8.search"),
         profile_check="builder.backends.ort_profile_rules:check",
         triton=TritonPlatform("onnxruntime_onnx", "model.onnx", "KIND_CPU"),

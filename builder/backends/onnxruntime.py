@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.benchmark_timing import noise_facts, timed_runs
-from builder.benchmarking import latency_summary
+from builder.common.hashing import sha256_file
 from builder.errors import BenchmarkError, EngineBuildError, HostEnvironmentError, first_line
-from builder.gpu import GpuProbe
-from builder.hashing import sha256_file
+from builder.machine.gpu import GpuProbe
+from builder.pipeline.stage_types import ArtifactOut, BuildResult, StageContext, StageResult
 from builder.profile import Precision, Profile
-from builder.stage_types import ArtifactOut, BuildResult, StageContext, StageResult
+from builder.timing.sampling import noise_facts, timed_runs
+from builder.timing.summary import latency_summary
 from builder.yolo.shapes import input_shape
 
 NAME = "onnxruntime"
@@ -118,7 +118,7 @@ def _build_int8(ctx: StageContext, onnx_path: Path, out: Path) -> StageResult:
     import onnxruntime as ort
 
     from builder.backends.ort_quantize import quantize
-    from builder.stage_types import ExportResult
+    from builder.pipeline.stage_types import ExportResult
 
     export = ctx.handed(ExportResult)
     input_name = export.input.name if export is not None else _first_input(onnx_path)

@@ -3,7 +3,7 @@
 Calibration runs the model on every calibration image; its result is one float range per tensor (ONNX Runtime's
 ``TensorsData``, saved as JSON by ``quantize_static(calibration_cache_path=...)``). That file is kept in
 ``<cache folder>/calibration/`` with the key sidecar and stale-cache refusal every backend shares
-(:mod:`builder.calibration_cache`), keyed by :class:`OrtCalibrationKey`: the exported model's digest, the
+(:mod:`builder.backends.calibration_cache`), keyed by :class:`OrtCalibrationKey`: the exported model's digest, the
 calibration images (digest, files, samples, whole batches), the method, the preprocessing and ONNX Runtime's
 version. The head choice (``int8.head``) is not part of it: ranges are computed for every tensor.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.backends.calibration_cache import FOLDER, check_cache, key_as_json
 from builder.backends.tensorrt.timing_cache import slug
-from builder.calibration_cache import FOLDER, check_cache, key_as_json
 from builder.yolo.calibration_data import PREPROCESS, CalibrationSet
 
 SCRATCH_NAME = "ort-calibration.json"  # what quantize_static reads (a reused cache) or writes (a fresh one)
@@ -99,7 +99,7 @@ def prepare(
     """Check the cache (``mode``: ``int8.cache``) and seed ``scratch/<SCRATCH_NAME>`` from a valid one.
 
     Raises:
-        EngineBuildError: a stale or unkeyed cache (:func:`builder.calibration_cache.check_cache`).
+        EngineBuildError: a stale or unkeyed cache (:func:`builder.backends.calibration_cache.check_cache`).
     """
     file = scratch / SCRATCH_NAME
     file.unlink(missing_ok=True)

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from builder.backends import ort_calibration
-from builder.calibration_cache import publish_cache
+from builder.backends.calibration_cache import publish_cache
+from builder.common.hashing import sha256_file
 from builder.errors import EngineBuildError, first_line
-from builder.hashing import sha256_file
 from builder.profile import Profile
 from builder.yolo.calibration_data import calibration_set
 

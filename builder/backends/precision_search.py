@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.backends.calibration_cache import check_cache, key_as_json, publish_cache
 from builder.backends.ort_quantize import QdqTarget
-from builder.calibration_cache import check_cache, key_as_json, publish_cache
 from builder.errors import EngineBuildError
 from builder.profile import Profile
 
@@ -320,7 +320,7 @@ def search_plan(
         quantize,
         quantized_op_types,
     )
-    from builder.hashing import sha256_file
+    from builder.common.hashing import sha256_file
     from builder.yolo.calibration_data import calibration_set
     from builder.yolo.dataset import load_split
     from builder.yolo.evaluation import evaluate
@@ -507,7 +507,7 @@ def _why(group: str, best: Candidate, candidates: Sequence[Candidate]) -> str:
 
 
 def _cached_plan(cache_dir: Path | None, profile_name: str, key: PlanKey) -> dict[str, Any] | None:
-    from builder.safe_io import read_json
+    from builder.common.safe_io import read_json
 
     if cache_dir is None:
         return None
@@ -520,7 +520,7 @@ def _cached_plan(cache_dir: Path | None, profile_name: str, key: PlanKey) -> dic
 
 def _store_plan(cache_dir: Path | None, profile_name: str, key: PlanKey, scratch: Path,
                 search: dict[str, Any]) -> str:  # fmt: skip
-    from builder.manifest import write_json_atomic
+    from builder.record.manifest import write_json_atomic
 
     if cache_dir is None:
         return ""

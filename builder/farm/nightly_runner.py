@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from builder.errors import BuilderError
-from builder.layout import ArtifactLayout
 from builder.ops.nightly import BuildAttempt, BuildRunner
+from builder.record.layout import ArtifactLayout
 
 
 def farm_runner(

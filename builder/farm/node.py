@@ -4,7 +4,7 @@ Both entry points return ``bytes`` only (JSON, or a ``.tar.gz``): Ray carries ``
 driver never unpickles an object it did not ask for. A build failure is a JSON record, not a raised exception,
 so Ray retries only what it should (a dead node), never a profile that fails for a reason of its own.
 
-The build runs the existing path: the bare pipeline (``builder.pipeline.run_build``) when the worker runs in
+The build runs the existing path: the bare pipeline (``builder.pipeline.run.run_build``) when the worker runs in
 the builder image (KubeRay), or the Docker launcher (``builder.host.launch``) when the node has a Docker engine.
 Builds and caches live in a node-local folder, one per node (``<node root>/<node id>/``).
 """
@@ -44,8 +44,8 @@ def _auth_mode() -> str:
 
 def collect_facts() -> dict[str, Any]:
     """This node: Ray identity, auth mode, environment identity, GPUs, versions, Docker, builder importability."""
-    from builder.environment import environment_identity, package_versions
-    from builder.gpu import gpu_identity, list_gpus
+    from builder.machine.environment import environment_identity, package_versions
+    from builder.machine.gpu import gpu_identity, list_gpus
 
     gpus = list_gpus()
     versions = package_versions(("tensorrt", "onnxruntime", "onnxruntime-gpu", "ultralytics", "ray"))
@@ -128,7 +128,7 @@ def _build(request: dict[str, Any], root: Path, identity: dict[str, str], log: C
     models = Path(request["models"])
     if resolve_runner(request["runner"]) == "docker":
         return _docker_build(request, root, models, log)
-    from builder.pipeline import BuildSettings, run_build
+    from builder.pipeline.run import BuildSettings, run_build
     from builder.profile.resolved import profile_from_resolved
 
     profile = profile_from_resolved(request["profile"])
@@ -180,7 +180,7 @@ def _docker_build(request: dict[str, Any], root: Path, models: Path, log: Callab
 def full_bundle_bytes(build_dir: Path, outbox: Path) -> bytes:
     """The ops bundle of ``build_dir`` plus every other file of the build (so the driver can publish a complete
     build folder), as ``.tar.gz`` bytes. Made with :mod:`builder.ops.bundle`; the bundle's SHA256SUMS covers all."""
-    from builder.hashing import SUMS_NAME, format_sums, sha256_file
+    from builder.common.hashing import SUMS_NAME, format_sums, sha256_file
     from builder.ops.bundle import BUILD_FOLDER, bundle_entries, write_tar_gz
 
     top, entries, mtime = bundle_entries(build_dir)

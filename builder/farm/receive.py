@@ -1,9 +1,9 @@
 """The driver's side of a returned build: verify the bundle bytes as untrusted, then publish them centrally.
 
-Verification is ``verify`` on a bundle (:func:`builder.ops.bundle_verify.verify_bundle`: safe extraction,
+Verification is ``verify`` on a bundle (:func:`builder.verify.bundle.verify_bundle`: safe extraction,
 checksums, manifest schema, the build's own records) without running the model, plus the farm's own checks:
 the build key is the one the farm computed for the node that built it, the profile is the one sent, and the
-artifact fits that node (:mod:`builder.ops.compat` against the node's facts, not the driver's: the driver is
+artifact fits that node (:mod:`builder.verify.compat` against the node's facts, not the driver's: the driver is
 not where the artifact runs). Publishing takes the profile's lock (the same one local builds hold), skips a
 build key that is already published (two farm runs never publish twice), extracts the build into
 ``.staging/``, checks it is complete, renames it into ``builds/`` and switches ``latest`` atomically.
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.common.hashing import SUMS_NAME, check_folder, parse_sums
+from builder.common.locking import profile_lock
 from builder.errors import ArtifactError
-from builder.hashing import SUMS_NAME, check_folder, parse_sums
-from builder.layout import MANIFEST_NAME, ArtifactLayout, is_build_id
-from builder.locking import profile_lock
+from builder.record.layout import MANIFEST_NAME, ArtifactLayout, is_build_id
 from builder.record.manifest_read import ManifestView, read_manifest
-from builder.verify_artifact import VerifyReport
+from builder.verify.artifact import VerifyReport
 
 BUNDLE_LIMIT = 8 << 30  # bytes a node may send for one build
 
@@ -59,7 +59,7 @@ class Received:
 
 def verify_bundle_bytes(data: bytes, expected: Expected, scratch: Path) -> VerifyReport:
     """Every check of a returned bundle; ``report.ok`` is the go / no-go. Writes ``scratch/bundle.tar.gz``."""
-    from builder.ops.bundle_verify import verify_bundle
+    from builder.verify.bundle import verify_bundle
 
     archive = scratch / "bundle.tar.gz"
     if not isinstance(data, bytes) or not data or len(data) > BUNDLE_LIMIT:
@@ -76,7 +76,7 @@ def verify_bundle_bytes(data: bytes, expected: Expected, scratch: Path) -> Verif
 
 
 def _check_expected(report: VerifyReport, manifest: ManifestView, expected: Expected) -> None:
-    from builder.ops.compat import HostFacts, check_host, requirements_from_manifest
+    from builder.verify.compat import HostFacts, check_host, requirements_from_manifest
 
     key, wanted = manifest.build_key, expected.key_for(manifest)
     if key == wanted:
@@ -105,7 +105,7 @@ def publish_bundle(archive: Path, layout: ArtifactLayout, build_key: str) -> tup
         ArtifactError: the bundle's build folder is incomplete or its build ID is unusable (nothing is published).
     """
     from builder.ops.bundle import BUILD_FOLDER
-    from builder.ops.bundle_verify import safe_extract
+    from builder.verify.bundle import safe_extract
 
     layout.staging_root.mkdir(parents=True, exist_ok=True)
     with profile_lock(layout.lock_path, wait=True):

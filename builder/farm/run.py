@@ -25,8 +25,8 @@ from builder.backends.catalog import needs_gpu
 from builder.errors import BuilderError, ExitCode
 from builder.farm.progress import FarmResult, ProgressBoard, ProgressPrinter, summary_table
 from builder.farm.routing import Route
-from builder.layout import ArtifactLayout
 from builder.profile import Profile
+from builder.record.layout import ArtifactLayout
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"  # ray._common.constants.HEAD_NODE_RESOURCE_NAME (Ray 2.60)
 CANCEL_GRACE_S = 10.0
@@ -110,7 +110,7 @@ def run_farm(
         if jobs:
             results.update(_run_jobs(ray, jobs, options, facts, build_task or build_on_node, log))
     except _Interrupted as stop:
-        from builder.pipeline import Interrupted
+        from builder.pipeline.run import Interrupted
 
         results.update(stop.results)
         _finish([results[p.name] for p in profiles if p.name in results], nodes, facts, options, log)
@@ -125,8 +125,8 @@ def run_farm(
 
 def _key_function(profile: Profile, facts: Mapping[str, Any], models: Path) -> Callable[[str], str]:
     """environment identity -> the build key this node makes (the function every build uses, with the node's GPU)."""
-    from builder.buildkey import compute_build_key, data_digests
-    from builder.weights import weights_fingerprint
+    from builder.record.buildkey import compute_build_key, data_digests
+    from builder.record.weights import weights_fingerprint
 
     weights, data = weights_fingerprint(profile.model, models), data_digests(profile, models)
     gpu = str(facts["gpu_identity"]) if needs_gpu(profile.backend) else ""
@@ -294,7 +294,7 @@ def _finish(
     for line in summary_table(results):
         log(f"  {line}")
     if options.reports is not None:
-        from builder.atomic import write_text_atomic
+        from builder.common.atomic import write_text_atomic
 
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         path = options.reports / "farm" / f"{stamp}.json"

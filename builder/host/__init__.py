@@ -1,1 +1,1 @@
-"""Host side: the docker SDK launcher. Never imports `builder.stages` or `builder.backends`."""
+"""Host side: the docker SDK launcher. Never imports `builder.pipeline.stages` or `builder.backends`."""

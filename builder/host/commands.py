@@ -143,7 +143,7 @@ def _launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-large",
         action="store_true",
-        help="build even when the estimated memory or time exceeds the host (builder/resources.py)",
+        help="build even when the estimated memory or time exceeds the host (builder/pipeline/resources.py)",
     )
     parser.add_argument(
         "--gpus", default="all", help="GPUs for TensorRT profiles: all, an index, or a list like 0,1 (default: all)"
@@ -189,7 +189,7 @@ def check_buildable_here(profile_ref: str, profiles_dir: Path) -> Any:
         ProfileError: the profile is missing or invalid.
         HostEnvironmentError: the host lacks what the profile's backend needs.
     """
-    from builder.buildable import BuildHost, why_not_buildable
+    from builder.machine.buildable import BuildHost, why_not_buildable
     from builder.profile import load_profile
 
     profile = load_profile(profile_ref, profiles_dir)
@@ -202,10 +202,10 @@ def check_buildable_here(profile_ref: str, profiles_dir: Path) -> Any:
 
 
 def _cmd_engines(args: argparse.Namespace) -> int:
-    from builder.buildable import BuildHost
     from builder.host.fleet import launch_many
     from builder.host.fleet_plan import plan_fleet
     from builder.host.progress import ProgressSink, log_path
+    from builder.machine.buildable import BuildHost
     from builder.profile import list_profiles
 
     refs = args.profiles or [item.name for item in list_profiles(args.profiles_dir) if not item.abstract]

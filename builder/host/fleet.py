@@ -80,7 +80,7 @@ def launch_many(
 
     Args:
         plan: what to build and what this host cannot (:func:`builder.host.fleet_plan.plan_fleet`).
-        gpu_indices: GPUs to spread TensorRT builds over (default: ``builder.gpu.list_gpus()``).
+        gpu_indices: GPUs to spread TensorRT builds over (default: ``builder.machine.gpu.list_gpus()``).
         error_sink: receives each failed profile's ERROR / TIP lines (standard error by default).
         logs: makes each profile's sink from (profile name, terminal sink), e.g. a quiet
             :class:`builder.host.progress.ProgressSink` with the full log in a file; None: every line to ``sink``.
@@ -93,7 +93,7 @@ def launch_many(
     names = {ref: p.name for ref, p in plan.build}
     make_sink = logs or _passthrough
     if gpu_indices is None:
-        from builder.gpu import list_gpus
+        from builder.machine.gpu import list_gpus
 
         gpu_indices = [g.index for g in list_gpus()]
     results: dict[str, int] = {}

@@ -1,6 +1,7 @@
 """Which of several profiles this host can build, decided before any image or container work (``make engines``).
 
-The same answer as ``make engine`` and the nightly (:func:`builder.buildable.why_not_buildable`): a profile whose
+The same answer as ``make engine`` and the nightly (:func:`builder.machine.buildable.why_not_buildable`): a profile
+whose
 backend needs a GPU on a GPU-less host is SKIPPED with the reason, up front. The rule for the exit code:
 
 - nothing at all can be built here: :class:`HostEnvironmentError` (exit 3) before Docker is asked anything;
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.buildable import BuildHost, why_not_buildable
 from builder.errors import HostEnvironmentError, cli
+from builder.machine.buildable import BuildHost, why_not_buildable
 from builder.profile import Profile
 
 HOST_TIP = (

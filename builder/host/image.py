@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import __version__
+from builder.common.safe_io import SOURCE_BYTES, TEXT_BYTES, read_bytes
 from builder.errors import BuilderError, HostEnvironmentError, UsageError
 from builder.host.docker_engine import ContainerEngine, ImageInfo
 from builder.host.images_lock import BasePin, read_images_lock
@@ -24,7 +25,6 @@ from builder.host.lockfile import TARGETS, download_wheelhouse
 from builder.host.offline_base import make_offline_base
 from builder.host.progress import PhaseLog
 from builder.host.spec import DEFAULT_IMAGES
-from builder.safe_io import SOURCE_BYTES, TEXT_BYTES, read_bytes
 
 BASE_REF_LABEL = "engine-foundry.base.ref"
 BASE_ID_LABEL = "engine-foundry.base.id"
@@ -248,9 +248,9 @@ def deps_digest(lock: Path, options: ImageOptions) -> str:
 
 def image_key_identity(info: ImageInfo) -> str:
     """The environment identity the build key uses for ``info``: its dependency set and base from its labels
-    (what :func:`builder.environment.environment_identity` computes in the container), or its ID for an image
+    (what :func:`builder.machine.environment.environment_identity` computes in the container), or its ID for an image
     built before those labels existed."""
-    from builder.environment import image_identity
+    from builder.machine.environment import image_identity
 
     deps, base = info.labels.get(DEPS_LABEL), info.labels.get(BASE_DIGEST_LABEL) or info.labels.get(BASE_ID_LABEL)
     return image_identity(deps, base) if deps and base else f"image:{info.id}"
@@ -258,7 +258,7 @@ def image_key_identity(info: ImageInfo) -> str:
 
 def provenance_environment(info: ImageInfo) -> dict[str, str]:
     """Variables that tell the container side what it runs in, for the manifest and the build key."""
-    from builder.environment import BASE_IDENTITY_ENV, DEPS_ENV
+    from builder.machine.environment import BASE_IDENTITY_ENV, DEPS_ENV
 
     base = info.labels.get(BASE_REF_LABEL, "unknown")
     env = {

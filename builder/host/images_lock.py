@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from builder.common.safe_io import TEXT_BYTES, read_text
 from builder.errors import BuilderError, UsageError
 from builder.host.docker_engine import ContainerEngine
-from builder.safe_io import TEXT_BYTES, read_text
 
 UNPINNED = "unpinned"
 LOCAL = "local"

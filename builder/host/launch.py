@@ -65,7 +65,7 @@ def launch(
     Raises:
         BuilderError: before any container starts (bad profile, missing weights, no image, unwritable folders).
     """
-    from builder.layout import ArtifactLayout
+    from builder.record.layout import ArtifactLayout
 
     profile, profile_file = resolve_profile(profile_ref, settings.profiles_dir)
     flavour = flavour_for_profile(profile)
@@ -118,11 +118,11 @@ def resolve_profile(profile_ref: str | Path, profiles_dir: Path) -> tuple[Profil
 
 def host_build_key(profile: Profile, settings: HostSettings, image: ImageInfo) -> str:
     """The build key the container would compute for ``profile`` in ``image`` on the chosen GPUs."""
-    from builder.buildkey import build_key_for
     from builder.host.image import image_key_identity
+    from builder.record.buildkey import build_key_for
 
     def chosen_gpus() -> list[Any]:
-        from builder.gpu import list_gpus
+        from builder.machine.gpu import list_gpus
 
         gpus = list_gpus()
         (request,) = gpu_requests(settings.gpus)  # also rejects a malformed --gpus before anything starts

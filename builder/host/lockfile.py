@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from builder.common.safe_io import TEXT_BYTES, read_text
 from builder.errors import HostEnvironmentError, UsageError
-from builder.safe_io import TEXT_BYTES, read_text
 
 LOCK_PYTHON_ENV = "ENGINE_FOUNDRY_LOCK_PYTHON"
 

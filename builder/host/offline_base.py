@@ -18,10 +18,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from builder.common.safe_io import TEXT_BYTES, FileReadError, read_text
 from builder.errors import HostEnvironmentError
 from builder.host.docker_engine import ContainerEngine, ImageInfo
 from builder.host.progress import PhaseLog
-from builder.safe_io import TEXT_BYTES, FileReadError, read_text
 
 DEFAULT_SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.backends.catalog import flavours, get_backend_entry
+from builder.common.jsonable import jsonable
 from builder.errors import UsageError
-from builder.jsonable import jsonable
 
 #: where the host folders appear inside the container
 PROFILES_MOUNT = "/profiles"
@@ -58,7 +58,7 @@ class HostSettings:
     image_id: str = ""  # the ID that reference resolved to (filled in by the launcher)
     gpus: str = "all"  # "all", an index ("0") or a list ("0,1"); tensorrt profiles only
     force: bool = False
-    allow_large: bool = False  # pass --allow-large (builder/resources.py) to the build
+    allow_large: bool = False  # pass --allow-large (builder/pipeline/resources.py) to the build
     tmpfs_size: str = "2g"
     environment: Mapping[str, str] = field(default_factory=dict)  # extra variables, e.g. image provenance
 

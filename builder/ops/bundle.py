@@ -32,17 +32,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from builder.atomic import atomic_output
+from builder.common.atomic import atomic_output
+from builder.common.hashing import SUMS_NAME, check_folder, format_sums, parse_sums, sha256_file
+from builder.common.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_json, read_text
 from builder.errors import ArtifactError
-from builder.hashing import SUMS_NAME, check_folder, format_sums, parse_sums, sha256_file
-from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.provenance import PROVENANCE_NAME, provenance_bytes
 from builder.ops.sbom import SBOM_NAME, sbom_bytes
 from builder.ops.signing import SIGNATURE_NAME, signature_for
 from builder.ops.triton import triton_model
+from builder.record.layout import MANIFEST_NAME, ArtifactLayout
 from builder.record.manifest_read import read_manifest
-from builder.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_json, read_text
 
 BUNDLE_SUFFIXES = (".tar.gz", ".tgz")
 BUILD_FOLDER = "build"

@@ -190,7 +190,7 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         remeasure = docker_remeasure(args.profiles_dir, args.artifacts, args.models, args.cache_dir)
         image_log = ProgressSink(log_path(args.reports, "images"), verbose=args.verbose)  # the image builds' output
         image_step = None if args.no_image_rebuild else image_rebuild_step(log=image_log)
-    from builder.buildable import BuildHost, why_not_buildable
+    from builder.machine.buildable import BuildHost, why_not_buildable
 
     facts = BuildHost.probe(in_process=args.bare)
     try:
@@ -227,8 +227,8 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
 
 
 def _cmd_latency_ab(args: argparse.Namespace) -> int:
-    from builder.latency_ab import measure_interleaved, result_line
     from builder.profile import load_profile
+    from builder.timing.latency_ab import measure_interleaved, result_line
 
     profile = load_profile(args.profile, args.profiles_dir)
     print(result_line(measure_interleaved(profile, args.previous, args.new)), flush=True)
@@ -275,8 +275,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from builder.layout import ArtifactLayout
     from builder.ops.retention import prune_profile
+    from builder.record.layout import ArtifactLayout
 
     names = list(args.profiles)
     if not names and args.artifacts.is_dir():

@@ -6,7 +6,7 @@ Each difference is a :class:`Change` with a severity:
   threshold, widened to :data:`NOISE_FACTOR` times the measured spread of either benchmark, on a machine
   that was not overloaded (a slower p50 under load is ``info``), and the model's bytes changed: with the same
   bytes (same sha256) a latency change is the machine, never the build (``info``). The nightly then re-measures
-  both models side by side (:mod:`builder.latency_ab`) and judges with :func:`interleaved_latency_changes`
+  both models side by side (:mod:`builder.timing.latency_ab`) and judges with :func:`interleaved_latency_changes`
   instead of the two manifests' numbers; or an artifact that is deterministic
   (ONNX, ONNX Runtime model, metadata) changed although inputs and environment are identical.
 - ``drift``: something that determines the output changed: an input (the
@@ -314,7 +314,7 @@ MAP_DRIFT = 0.005  # the gated metric lost since the last good build that counts
 
 
 def _accuracy_changes(old: EvaluationView | None, new: EvaluationView | None) -> list[Change]:
-    """The accuracy gate's numbers (builder/stages/evaluate_model.py) against the last good build: the artifact's
+    """The accuracy gate's numbers (builder/pipeline/stages/evaluate.py) against the last good build: the artifact's
     gated metric and its drop below the FP32 reference. The gated metric is the task's own
     (:attr:`EvaluationView.gated`): mAP50-95 for detect, mask mAP50-95 for segment, pose (OKS) mAP50-95, OBB
     mAP50-95, top-1 accuracy for classify; each change names it."""
@@ -414,7 +414,7 @@ def _same_bytes(change: Change, sha256: str) -> Change:
 
 
 def interleaved_latency_changes(measured: Mapping[str, Any], threshold: float) -> tuple[list[Change], dict[str, Any]]:
-    """Judge the side-by-side timing of :func:`builder.latency_ab.measure_interleaved`.
+    """Judge the side-by-side timing of :func:`builder.timing.latency_ab.measure_interleaved`.
 
     The change is the median of the per-round new/previous p50 ratios; the noise is their median absolute
     deviation (how much the same comparison moves from round to round on this machine now). A regression is a

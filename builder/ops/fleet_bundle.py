@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.backends.tensorrt.target import target_gpu_names
+from builder.common.hashing import SUMS_NAME, format_sums, sha256_file
+from builder.common.safe_io import FileReadError, read_json
 from builder.errors import ArtifactError, BuilderError, UsageError, cli
-from builder.hashing import SUMS_NAME, format_sums, sha256_file
-from builder.layout import MANIFEST_NAME, ArtifactLayout
 from builder.ops.bundle import BUNDLE_SUFFIXES, BUNDLED_KINDS, OPS_DOC, BundleResult, bundle_entries, write_tar_gz
 from builder.ops.signing import SIGNATURE_NAME, signature_for
+from builder.record.layout import MANIFEST_NAME, ArtifactLayout
 from builder.record.manifest_read import ManifestView, TargetView, read_manifest
-from builder.safe_io import FileReadError, read_json
 
 FLEET_INDEX = "FLEET.json"
 BUILDS_FOLDER = "builds"

@@ -15,16 +15,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from builder.common.safe_io import FileReadError
 from builder.errors import ArtifactError, HostEnvironmentError, UsageError, cli
-from builder.layout import MANIFEST_NAME
 from builder.ops.bundle import BUILD_FOLDER, BUNDLE_SUFFIXES, OPS_DOC
-from builder.ops.bundle_verify import _relabel, _temporary_folder, bundle_top, safe_extract, verify_unpacked_bundle
 from builder.ops.fleet_bundle import FLEET_INDEX, read_fleet_index
 from builder.ops.select import Candidate, HostRecord, Selection, candidate_from_manifest, select_build
 from builder.ops.signing import SIGNATURE_NAME, check_signature
+from builder.record.layout import MANIFEST_NAME
 from builder.record.manifest_read import read_manifest
-from builder.safe_io import FileReadError
-from builder.verify_checks import Check, VerifyReport, check_sums
+from builder.verify.bundle import _relabel, _temporary_folder, bundle_top, safe_extract, verify_unpacked_bundle
+from builder.verify.checks import Check, VerifyReport, check_sums
 
 
 def verify_select(
@@ -136,7 +136,7 @@ def run_select(
     """The ``verify --select [--extract DIR] [--trusted-key PUB]`` command on this host: the report, then GO (0),
     NO-GO or no build fits (5), UNVERIFIED (8)."""
     from builder.ops.select import current_host_record
-    from builder.verify_artifact import print_report
+    from builder.verify.artifact import print_report
 
     if not select:
         raise UsageError("--extract needs --select", hint=f"run `{cli(f'verify --select {path} --extract DIR')}`")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from builder.layout import MANIFEST_NAME, ArtifactLayout, read_json
+from builder.record.layout import MANIFEST_NAME, ArtifactLayout, read_json_or_none
 from builder.record.manifest_read import ManifestView, view_or_none
 
 REPORT_JSON = "report.json"
@@ -72,7 +72,7 @@ def collect_history(
 def _earlier_reports(reports_dir: Path) -> list[dict[str, Any]]:
     found = []
     for path in sorted(reports_dir.glob(f"*/{REPORT_JSON}")) if reports_dir.is_dir() else []:
-        data = read_json(path)  # bounded, regular files only; None when damaged: it only shortens the plot
+        data = read_json_or_none(path)  # bounded, regular files only; None when damaged: it only shortens the plot
         if isinstance(data, dict):
             found.append(data)
     return found

@@ -1,7 +1,7 @@
 """``nightly``: rebuild the image(s), rebuild every profile, compare with the previous good build, report, prune.
 
 The build runner and the image step are injected (see :mod:`builder.ops.runners`):
-``--bare`` builds in this process with ``builder.pipeline.run_build``; the
+``--bare`` builds in this process with ``builder.pipeline.run.run_build``; the
 default builds in Docker through the host launcher.
 """
 
@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import ArtifactError, BuilderError, UsageError
-from builder.layout import MANIFEST_NAME, ArtifactLayout
-from builder.manifest import utc_now
 from builder.ops.drift import (
     DriftReport,
     compare_manifests,
@@ -27,6 +25,8 @@ from builder.ops.history import collect_history, failed_point, latency_point
 from builder.ops.report import write_reports
 from builder.ops.retention import check_retention, prune_profile
 from builder.profile import Profile
+from builder.record.layout import MANIFEST_NAME, ArtifactLayout
+from builder.record.manifest import utc_now
 from builder.record.manifest_read import ManifestView, read_manifest
 
 REPORT_SCHEMA = 1
@@ -49,7 +49,7 @@ BuildRunner = Callable[[str], BuildAttempt]  # profile reference -> attempt; nev
 # raising a BuilderError fails every profile
 ImageStep = Callable[[Sequence[Profile]], Mapping[str, Any]]
 HostCheck = Callable[[Profile], "str | None"]  # why this host cannot build the profile (-> SKIPPED), or None
-# (profile, previous build folder, new build folder) -> builder.latency_ab.measure_interleaved's result;
+# (profile, previous build folder, new build folder) -> builder.timing.latency_ab.measure_interleaved's result;
 # raises BuilderError when the two models cannot be timed
 Remeasure = Callable[[Profile, Path, Path], Mapping[str, Any]]
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from builder.backends.catalog import find_backend, needs_gpu
-from builder.ops.compat import HostRequirements, requirements_from_manifest
 from builder.ops.triton import TritonModel
 from builder.ops.triton_release import (
     PREDICT_CONF,
@@ -21,7 +20,8 @@ from builder.ops.triton_release import (
     triton_serving,
 )
 from builder.record.manifest_read import ManifestView
-from builder.verify_checks import verify_setup
+from builder.verify.checks import verify_setup
+from builder.verify.compat import HostRequirements, requirements_from_manifest
 
 
 def render_ops_doc(

@@ -22,9 +22,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from builder.common.safe_io import TEXT_BYTES, FileReadError, read_text
 from builder.record.manifest_read import InputRef, ManifestView
-from builder.safe_io import TEXT_BYTES, FileReadError, read_text
-from builder.verify_checks import VerifyReport
+from builder.verify.checks import VerifyReport
 
 PROVENANCE_NAME = "provenance.intoto.json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -72,7 +72,7 @@ def build_facts(manifest: ManifestView) -> dict[str, Any]:
 def dependency_digests(identity: str | None) -> dict[str, str | None]:
     """The locked dependency set's and the base image's digests from an image build's environment identity
     (``image:deps=<sha256 of requirements/<flavour>.txt>;base=<registry digest or image ID>``,
-    :func:`builder.environment.image_identity`); None for each where the build ran outside such an image."""
+    :func:`builder.machine.environment.image_identity`); None for each where the build ran outside such an image."""
     fields: dict[str, str | None] = {"deps": None, "base": None}
     if identity and identity.startswith("image:deps="):
         for part in identity.removeprefix("image:").split(";"):

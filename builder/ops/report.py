@@ -12,10 +12,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from builder.atomic import write_text_atomic
-from builder.manifest import write_json_atomic
+from builder.common.atomic import write_text_atomic
 from builder.ops.history import REPORT_JSON
 from builder.ops.svgplot import latency_svg
+from builder.record.manifest import write_json_atomic
 
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 RESULT_COLOURS = {

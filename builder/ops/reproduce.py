@@ -32,19 +32,19 @@ from pathlib import Path
 from typing import Any
 
 from builder.backends.catalog import find_backend, needs_gpu
-from builder.buildkey import key_of_inputs
+from builder.common.hashing import sha256_file
+from builder.common.safe_io import CHECKPOINT_BYTES, FileReadError
 from builder.errors import ArtifactError, BuilderError, ExitCode, HostEnvironmentError
-from builder.hashing import sha256_file
-from builder.layout import MANIFEST_NAME
 from builder.profile import Profile
+from builder.record.buildkey import key_of_inputs
+from builder.record.layout import MANIFEST_NAME
 from builder.record.manifest_read import InputRef, ManifestView, read_manifest
-from builder.safe_io import CHECKPOINT_BYTES, FileReadError
 
 ENGINE_KINDS = ("model", "engine", "ultralytics-engine")  # plan files: not byte-stable on a non-reproducible backend
 ENGINE_SUFFIXES = (".plan", ".engine")
 LAYERS_KIND = "layers"
 WEIGHT_SUFFIXES = (".pt", ".pth")
-#: the key inputs of the data sets a build reads (builder/buildkey.py ``data_digests``)
+#: the key inputs of the data sets a build reads (builder/record/buildkey.py ``data_digests``)
 DATA_INPUTS = {"accuracy_data_sha256", "calibration_data_sha256", "frozen_timing_cache_sha256"}
 BUILDER_KEYS = {"builder_source", "builder_version"}  # key inputs that are the builder itself, not the build's inputs
 
@@ -187,7 +187,7 @@ def open_shipped(path: Path, scratch: Path) -> Iterator[Shipped]:
         ArtifactError: not one of those, or a damaged archive or manifest.
     """
     from builder.ops.bundle import BUILD_FOLDER, BUNDLE_SUFFIXES
-    from builder.ops.bundle_verify import bundle_top, safe_extract
+    from builder.verify.bundle import bundle_top, safe_extract
 
     if path.name.endswith(BUNDLE_SUFFIXES) and path.is_file():
         scratch.mkdir(parents=True, exist_ok=True)
@@ -263,11 +263,11 @@ def host_inputs(
         ReproduceInputError: an input this host cannot provide, named with the difference.
         ArtifactError: the manifest's resolved profile cannot be read.
     """
-    from builder.buildkey import data_digests
-    from builder.environment import builder_source_digest
-    from builder.environment import environment_identity as this_environment
-    from builder.gpu import gpu_identity, list_gpus
+    from builder.machine.environment import builder_source_digest
+    from builder.machine.environment import environment_identity as this_environment
+    from builder.machine.gpu import gpu_identity, list_gpus
     from builder.profile.resolved import profile_from_resolved
+    from builder.record.buildkey import data_digests
 
     profile = profile_from_resolved(rec.resolved)
     label = f"profile {rec.profile_name}"
@@ -341,7 +341,7 @@ def host_inputs(
 def _package_differences(rec: Recorded) -> str:
     import platform
 
-    from builder.environment import package_versions
+    from builder.machine.environment import package_versions
 
     here = {"python": platform.python_version(), **package_versions()}
     then = {"python": rec.python, **rec.packages}
@@ -365,7 +365,7 @@ def _weights_folder(rec: Recorded, profile: Profile, models_dir: Path, shipped: 
     Raises:
         ReproduceInputError: no file with the recorded digest.
     """
-    from builder.weights import weights_fingerprint
+    from builder.record.weights import weights_fingerprint
 
     if rec.checkpoint is None:
         here = weights_fingerprint(profile.model, models_dir)
@@ -555,7 +555,7 @@ def rebuild_here(inputs: HostInputs, scratch: Path) -> Path:
     """
     artifacts, cache = scratch / "artifacts", scratch / "cache"
     if inputs.runner == "in-process":
-        from builder.pipeline import BuildSettings, run_build
+        from builder.pipeline.run import BuildSettings, run_build
 
         settings = BuildSettings(artifacts=artifacts, models=inputs.models, cache_dir=cache, force=True,
                                  argv=("reproduce",), log=lambda line: None)  # fmt: skip
@@ -563,7 +563,7 @@ def rebuild_here(inputs: HostInputs, scratch: Path) -> Path:
     from builder.host import launch as host_launch
     from builder.host.docker_engine import DockerEngine
     from builder.host.settings import host_settings
-    from builder.layout import ArtifactLayout
+    from builder.record.layout import ArtifactLayout
 
     profiles = scratch / "profiles"
     profiles.mkdir(parents=True)
@@ -589,7 +589,7 @@ def _profile_document(profile: Profile) -> str:
 
 @contextlib.contextmanager
 def _scratch() -> Iterator[Path]:
-    """A private temporary folder (under the command's private folder, :mod:`builder.private_dirs`), removed."""
+    """A private temporary folder (under the command's private folder, :mod:`builder.common.private_dirs`), removed."""
     try:
         folder = tempfile.TemporaryDirectory(prefix="ef-reproduce-")
     except OSError as err:

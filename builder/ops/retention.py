@@ -15,9 +15,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.common.locking import profile_lock
 from builder.errors import UsageError
-from builder.layout import ArtifactLayout
-from builder.locking import profile_lock
+from builder.record.layout import ArtifactLayout
 
 
 @dataclass

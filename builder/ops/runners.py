@@ -12,20 +12,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from builder.common.jsonable import jsonable
 from builder.errors import BuilderError
-from builder.jsonable import jsonable
-from builder.layout import ArtifactLayout
 from builder.ops.nightly import BuildAttempt, BuildRunner, Remeasure
 from builder.profile import Profile
+from builder.record.layout import ArtifactLayout
 
 
 def bare_runner(
     profiles_dir: Path, artifacts: Path, models: Path, cache_dir: Path | None, *, log: Callable[[str], None] = print
 ) -> BuildRunner:
-    """Forced builds in this process with ``builder.pipeline.run_build`` (no Docker)."""
+    """Forced builds in this process with ``builder.pipeline.run.run_build`` (no Docker)."""
 
     def run(ref: str) -> BuildAttempt:
-        from builder.pipeline import BuildSettings, run_build
+        from builder.pipeline.run import BuildSettings, run_build
         from builder.profile import load_profile
 
         try:
@@ -96,7 +96,7 @@ def bare_remeasure() -> Remeasure:
     """Time two builds' models side by side in this process (``--bare``: the backend is importable here)."""
 
     def remeasure(profile: Profile, previous: Path, new: Path) -> Mapping[str, Any]:
-        from builder.latency_ab import measure_interleaved
+        from builder.timing.latency_ab import measure_interleaved
 
         return measure_interleaved(profile, previous, new)
 
@@ -118,7 +118,7 @@ def docker_remeasure(
         from builder.host.launch import resolve_profile, run_container, spec_name
         from builder.host.settings import host_settings
         from builder.host.spec import ARTIFACTS_MOUNT, PROFILES_MOUNT, container_spec, flavour_for_profile
-        from builder.latency_ab import parse_result_line
+        from builder.timing.latency_ab import parse_result_line
 
         engine = DockerEngine()
         settings = host_settings(profiles_dir, models, artifacts, cache_dir, image=image)

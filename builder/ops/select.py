@@ -11,7 +11,7 @@ Order (first wins; ties go to the build listed first in the fleet):
 5. **CPU**: an ONNX Runtime model.
 
 Within 1-4 a plan of the host's own TensorRT version comes before a version-compatible plan of another one.
-A build fits only when :func:`builder.ops.compat.check_host` finds nothing wrong (compute capability, TensorRT
+A build fits only when :func:`builder.verify.compat.check_host` finds nothing wrong (compute capability, TensorRT
 version, driver, ONNX Runtime version) and, for a TensorRT plan, the host's machine architecture is the one it was
 built on. A check that cannot run here (no TensorRT installed) does not rule a build out: ``verify`` then says
 UNVERIFIED. When no build fits, :attr:`Selection.wanted` names the profile ``target`` to build for this host.
@@ -26,9 +26,9 @@ from typing import Any
 
 from builder.backends.catalog import needs_gpu
 from builder.backends.tensorrt.target import VENDOR_WORDS, gpu_family, gpu_model
-from builder.gpu import parse_compute_capability
-from builder.ops.compat import HostFacts, HostRequirements, check_host, requirements_from_manifest
+from builder.machine.gpu import parse_compute_capability
 from builder.record.manifest_read import ManifestView
+from builder.verify.compat import HostFacts, HostRequirements, check_host, requirements_from_manifest
 
 EXACT, FAMILY, SAME_CC, PORTABLE, CPU = range(5)
 MATCH_WORDS = {
@@ -72,7 +72,7 @@ class HostRecord:
 
 def current_host_record() -> HostRecord:
     """This host's facts (NVML / ``nvidia-smi``, installed package versions, the machine architecture)."""
-    from builder.ops.compat import current_host
+    from builder.verify.compat import current_host
 
     facts = current_host(gpus=True)
     return HostRecord(tuple(facts.gpus), facts.tensorrt, facts.onnxruntime, platform.machine() or None)
@@ -92,7 +92,7 @@ class Candidate:
 
 def candidate_from_manifest(manifest: ManifestView) -> Candidate:
     """Every manifest field selection reads, in one place (the host needs come from
-    :func:`builder.ops.compat.requirements_from_manifest`)."""
+    :func:`builder.verify.compat.requirements_from_manifest`)."""
     return Candidate(
         profile=manifest.profile.name,
         build_id=manifest.build_id,

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import cast
 
+from builder.common.hashing import sha256_file
 from builder.errors import HostEnvironmentError, UsageError
-from builder.hashing import sha256_file
-from builder.verify_checks import VerifyReport
+from builder.verify.checks import VerifyReport
 
 SIGNATURE_NAME = "model.sig"
 PASSWORD_ENV = "ENGINE_FOUNDRY_SIGN_KEY_PASSWORD"  # the private key's passphrase, for an encrypted key

@@ -12,7 +12,7 @@ Facts about Triton releases, each from the source named beside it (triton-infere
 
 A plan loads only in exactly the TensorRT that built it unless it is version-compatible; an ONNX Runtime model is
 served by a release whose ONNX Runtime is at least the one that saved it (the rule ``verify`` applies,
-:mod:`builder.ops.compat`). Pure and dependency-free.
+:mod:`builder.verify.compat`). Pure and dependency-free.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.backends.catalog import needs_gpu
-from builder.ops.compat import VERSION_COMPATIBLE_MAJORS, HostRequirements
+from builder.verify.compat import VERSION_COMPATIBLE_MAJORS, HostRequirements
 
 #: (Triton release, the ONNX Runtime its onnxruntime backend bundles), oldest first
 TRITON_ONNXRUNTIME = (

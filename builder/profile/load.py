@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from builder.common.safe_io import PROFILE_BYTES, FileReadError, kind_of, read_text
 from builder.errors import FieldError, ProfileError
 from builder.profile.chain import ProfileChain, read_profile_chain
 from builder.profile.complete import profile_from_data
 from builder.profile.fields import PROFILE_FILE_PATTERN
 from builder.profile.model import Profile
 from builder.profile.validate import Report, ValidProfileData, validate
-from builder.safe_io import PROFILE_BYTES, FileReadError, kind_of, read_text
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from builder.backends.catalog import find_backend
-from builder.jsonable import jsonable
+from builder.common.jsonable import jsonable
 
 
 class Backend(str, enum.Enum):

@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from builder.common.safe_io import FileReadError, read_bytes
 from builder.errors import FieldError, ProfileError
-from builder.safe_io import FileReadError, read_bytes
 
 KeyPath = tuple[str | int, ...]
 

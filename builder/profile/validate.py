@@ -13,7 +13,7 @@ from typing import Any
 
 from builder.backends.catalog import backends, find_backend, owners_of_field, resolve
 from builder.errors import FieldError
-from builder.gpu import parse_compute_capability
+from builder.machine.gpu import parse_compute_capability
 from builder.profile.fields import PROFILE, VERIFY, iter_fields
 from builder.profile.sections import Section
 from builder.profile.source import KeyPath, format_key_path

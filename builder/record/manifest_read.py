@@ -1,8 +1,8 @@
 """The one manifest reader: ``read_manifest(path_or_bytes) -> ManifestView``.
 
-The writer (:mod:`builder.manifest`) builds frozen records; every consumer reads them back through
-:func:`read_manifest`, which parses the JSON strictly (:mod:`builder.strict_json`), checks it once against the
-schema and the profile validation (:func:`builder.manifest.checked_manifest`), and turns it into the typed views
+The writer (:mod:`builder.record.manifest`) builds frozen records; every consumer reads them back through
+:func:`read_manifest`, which parses the JSON strictly (:mod:`builder.common.strict_json`), checks it once against the
+schema and the profile validation (:func:`builder.record.manifest.checked_manifest`), and turns it into the typed views
 below. A field a consumer reads is an attribute here, so a renamed field is a mypy error, not a silent ``"?"``.
 
 Every refusal is an :class:`~builder.errors.ArtifactError` (NO-GO, exit 5) whose message names the field::
@@ -16,8 +16,8 @@ Adopting it in new code::
     manifest = read_manifest(build_dir / MANIFEST_NAME)  # or the bytes of a manifest, or a parsed dict
     manifest.profile.name, manifest.model.sha256, manifest.benchmark.latency_ms.p50 ...
 
-The stages and artifacts are the writer's own :class:`~builder.manifest.StageRecord` and
-:class:`~builder.manifest.ArtifactRecord`. A stage's ``details`` are open-ended (each stage records what it
+The stages and artifacts are the writer's own :class:`~builder.record.manifest.StageRecord` and
+:class:`~builder.record.manifest.ArtifactRecord`. A stage's ``details`` are open-ended (each stage records what it
 measured); the ones consumers read have typed views (:class:`BenchmarkView`, :class:`VerificationView`,
 :class:`EvaluationView`, :class:`ExportView`), and ``data`` fields keep the raw mapping for generic walks (drift's
 leaf diffs, ``profile_from_resolved``).
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from builder.common.strict_json import JsonContentError, loads
 from builder.errors import ArtifactError
-from builder.manifest import ArtifactRecord, StageRecord, checked_manifest, load_manifest
-from builder.strict_json import JsonContentError, loads
+from builder.record.manifest import ArtifactRecord, StageRecord, checked_manifest, load_manifest
 
 _HINT = "the manifest was edited or written by another tool; rebuild or re-copy the artifact"
 _EMPTY: Mapping[str, Any] = {}
@@ -216,7 +216,7 @@ class GpuView:
         return GpuView(f.opt_str("name"), f.opt_str("compute_capability"), f.opt_str("driver_version"))
 
     def as_dict(self) -> dict[str, str]:
-        """The fields that are set, as host facts hold a GPU (builder/ops/compat.py)."""
+        """The fields that are set, as host facts hold a GPU (builder/verify/compat.py)."""
         pairs = (("name", self.name), ("compute_capability", self.compute_capability))
         return {k: v for k, v in (*pairs, ("driver_version", self.driver_version)) if v is not None}
 
@@ -301,7 +301,7 @@ class ErrorView:
 
 @dataclass(frozen=True)
 class Latency:
-    """Milliseconds per batch (builder/benchmarking.py LATENCY_KEYS)."""
+    """Milliseconds per batch (builder/timing/summary.py LATENCY_KEYS)."""
 
     p50: float | None
     p90: float | None
@@ -327,7 +327,7 @@ class Latency:
 
 @dataclass(frozen=True)
 class BenchmarkView:
-    """The benchmark stage's record (builder/benchmarking.py); ``data`` is the whole of it."""
+    """The benchmark stage's record (builder/timing/summary.py); ``data`` is the whole of it."""
 
     method: str | None
     batch: int | None
@@ -410,7 +410,7 @@ class MapScores:
 
 @dataclass(frozen=True)
 class EvaluationView:
-    """The evaluate stage's mAP gate (builder/stages/evaluate_model.py)."""
+    """The evaluate stage's mAP gate (builder/pipeline/stages/evaluate.py)."""
 
     artifact: MapScores
     reference: MapScores
@@ -545,7 +545,7 @@ def _optional(view: Callable[[_Fields], _V], copies: list[_Fields]) -> _V | None
 
 
 def _typed_view(data: Any) -> ManifestView:
-    """The typed view of a parsed manifest that :func:`builder.manifest.manifest_problems` accepts.
+    """The typed view of a parsed manifest that :func:`builder.record.manifest.manifest_problems` accepts.
 
     Raises:
         ManifestFieldError: a field a view reads is missing or of the wrong type (dotted path in ``field``).

@@ -2,7 +2,7 @@
 
 The images under ``int8.data`` (recursive, sorted by relative path, the first ``int8.samples``) and a digest of
 them; they are preprocessed by :func:`builder.yolo.preprocess.calibration_batches`, the same letterbox as inference.
-The digest joins the build key (:func:`builder.buildkey.build_key_for`, ``calibration_data_sha256``), is computed
+The digest joins the build key (:func:`builder.record.buildkey.build_key_for`, ``calibration_data_sha256``), is computed
 there once per build, and is handed to the backends' calibration cache keys through :func:`calibration_set`.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.hashing import sha256_file
-from builder.safe_io import IMAGE_BYTES
+from builder.common.hashing import sha256_file
+from builder.common.safe_io import IMAGE_BYTES
 from builder.yolo.preprocess import ImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.common.hashing import sha256_file
 from builder.errors import ModelError
-from builder.hashing import sha256_file
 from builder.yolo.calibration_data import IMAGE_SUFFIXES
 
 

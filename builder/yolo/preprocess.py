@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from builder.common.safe_io import IMAGE_BYTES, read_bytes
 from builder.errors import BuilderError, ExitCode
-from builder.safe_io import IMAGE_BYTES, read_bytes
 
 if TYPE_CHECKING:
     import numpy as np

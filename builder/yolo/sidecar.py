@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from builder.pipeline.stage_types import ExportResult
 from builder.profile import Profile
-from builder.stage_types import ExportResult
 
 METADATA_NAME = "metadata.json"
 SCHEMA_VERSION = 1

@@ -14,8 +14,8 @@ os.environ["YOLO_AUTOINSTALL"] = "false"  # before anything imports ultralytics
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "engine-foundry-tests-ultralytics"))
 
-from builder.fixtures.shapes import ShapesSpec, generate
-from tests.fixtures_model.conftest import CHECKPOINT
+from fixture_trainer.shapes import ShapesSpec, generate
+from tests.fixture_trainer.conftest import CHECKPOINT
 
 CALIBRATION_IMAGES = 64  # what profiles/cpu-int8.yaml's int8.samples asks for
 

@@ -1,4 +1,4 @@
-"""INT8 calibration images join the build key (builder/buildkey.py, builder/yolo/calibration_data.py): the images
+"""INT8 calibration images join the build key (builder/record/buildkey.py, builder/yolo/calibration_data.py): the images
 ``int8.samples`` selects, by content; other profiles' keys and an unchanged set keep their keys."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builder.buildkey import build_key_for
 from builder.farm.run import _key_function
-from builder.gpu import gpu_identity
+from builder.machine.gpu import gpu_identity
 from builder.profile import Backend, Int8Spec, Precision
+from builder.record.buildkey import build_key_for
 from builder.yolo.calibration_data import KEY_INPUT, calibration_images, calibration_set, data_sha256
 from builder.yolo.preprocess import ImageError
 from tests.backends.tensorrt.trt_fakes import H100

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.buildkey import build_key_for
-from builder.fixtures.shapes import ShapesSpec, generate
 from builder.profile import AccuracySpec
+from builder.record.buildkey import build_key_for
 from builder.yolo.dataset import DatasetError, load_split, read_labels
+from fixture_trainer.shapes import ShapesSpec, generate
 from tests.support import make_profile
 
 

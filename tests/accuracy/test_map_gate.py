@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from builder.errors import ExitCode, StageError
-from builder.pipeline import BuildSettings, run_build
+from builder.pipeline.run import BuildSettings, run_build
+from builder.pipeline.stages.evaluate import AccuracyGateError
 from builder.profile import AccuracySpec, Profile, load_profile
-from builder.stages.evaluate_model import AccuracyGateError
-from tests.fixtures_model.conftest import MODELS
+from tests.fixture_trainer.conftest import MODELS
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from builder.pipeline import BuildSettings, run_build
+from builder.pipeline.run import BuildSettings, run_build
 from builder.profile import Int8Search, load_profile
 from tests.support import REPO
 

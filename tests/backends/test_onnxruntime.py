@@ -15,19 +15,19 @@ while _HERE in sys.path:
     sys.path.remove(_HERE)
 
 from builder.backends import onnxruntime as ort_backend  # noqa: E402 (after the sys.path fix above)
-from builder.benchmarking import latency_summary  # noqa: E402 (after the sys.path fix above)
 from builder.errors import EngineBuildError, HostEnvironmentError  # noqa: E402 (after the sys.path fix above)
+from builder.pipeline.stage_types import ArtifactOut, BuildResult, StageContext  # noqa: E402 (after the sys.path fix above)
+from builder.pipeline.stages import export as export_stage  # noqa: E402 (after the sys.path fix above)
 from builder.profile import Precision  # noqa: E402 (after the sys.path fix above)
-from builder.stage_types import ArtifactOut, BuildResult, StageContext  # noqa: E402 (after the sys.path fix above)
-from builder.stages import export_onnx  # noqa: E402 (after the sys.path fix above)
-from tests.stages.helpers import make_ctx, with_prior  # noqa: E402 (after the sys.path fix above)
+from builder.timing.summary import latency_summary  # noqa: E402 (after the sys.path fix above)
+from tests.pipeline.stages.helpers import make_ctx, with_prior  # noqa: E402 (after the sys.path fix above)
 from tests.support import make_profile  # noqa: E402 (after the sys.path fix above)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
     ctx = make_ctx(make_profile(), tmp_path_factory.mktemp("ort"))
-    return with_prior(ctx, export=export_onnx.run(ctx))
+    return with_prior(ctx, export=export_stage.run(ctx))
 
 
 def test_check_available_reports_versions() -> None:

@@ -1,4 +1,5 @@
-"""ONNX Runtime INT8's keyed calibration cache (builder/backends/ort_calibration.py, builder/calibration_cache.py),
+"""ONNX Runtime INT8's keyed calibration cache (builder/backends/ort_calibration.py,
+builder/backends/calibration_cache.py),
 with the real onnxruntime quantizer on a tiny convolutional model: calibrated once, then reused (and the reused
 ranges are the ones the model gets), refused when made from other inputs, never kept with ``int8.cache: off``."""
 

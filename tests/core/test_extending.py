@@ -18,7 +18,6 @@ import jsonschema
 import pytest
 import yaml
 
-from builder import doctor
 from builder.backends.catalog import (
     BackendEntry,
     TritonPlatform,
@@ -27,14 +26,13 @@ from builder.backends.catalog import (
     unregister_backend,
 )
 from builder.backends.registry import get_backend
-from builder.buildkey import build_key_for
-from builder.environment import key_packages
 from builder.errors import FieldError, ProfileError
 from builder.farm.routing import ACCELERATOR_PREFIX, FarmNode, route_profile
 from builder.farm.run import _key_function
-from builder.gpu import GpuInfo
 from builder.host.spec import container_spec, flavour_for_backend
-from builder.ops.compat import HostFacts, check_host, requirements_from_manifest
+from builder.machine import doctor
+from builder.machine.environment import key_packages
+from builder.machine.gpu import GpuInfo
 from builder.ops.drift import Severity, compare_manifests
 from builder.ops.triton import triton_model
 from builder.profile import Backend, Profile, load_profile
@@ -45,7 +43,9 @@ from builder.profile.reference import field_reference_markdown
 from builder.profile.schema import profile_json_schema
 from builder.profile.sections import Field
 from builder.profile.validate import Report, validate
+from builder.record.buildkey import build_key_for
 from builder.record.manifest_read import read_manifest
+from builder.verify.compat import HostFacts, check_host, requirements_from_manifest
 from tests.host.test_spec import settings
 from tests.ops.fakes import synthetic_manifest
 from tests.support import REPO, make_profile
@@ -65,7 +65,7 @@ def toy_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bac
         NAME = "toyvino"
 
         def check_host(req, host):
-            from builder.ops.compat import Verdict
+            from builder.verify.compat import Verdict
             return [Verdict("toyvino", "pass", f"any CPU runs {req.backend}")]
     ''')
     )

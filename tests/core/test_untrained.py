@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from builder.profile import load_profile
-from builder.weights import UNTRAINED_CHECKS, weights_fingerprint
+from builder.record.weights import UNTRAINED_CHECKS, weights_fingerprint
 from tests.support import REPO
 
 

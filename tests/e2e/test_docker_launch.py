@@ -19,7 +19,7 @@ from builder.host.docker_engine import GPU_TIP, DockerContainer, DockerEngine, I
 from builder.host.launch import host_build_key, launch, resolve_profile
 from builder.host.settings import host_settings
 from builder.host.spec import ContainerSpec, HostSettings
-from builder.layout import ArtifactLayout
+from builder.record.layout import ArtifactLayout
 from tests.e2e.conftest import TEST_IMAGE
 from tests.support import REPO
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from builder.common.hashing import SUMS_NAME, check_folder, parse_sums
 from builder.farm.node import full_bundle_bytes
 from builder.farm.receive import Expected, publish_bundle, verify_bundle_bytes
-from builder.hashing import SUMS_NAME, check_folder, parse_sums
-from builder.layout import ArtifactLayout
+from builder.record.layout import ArtifactLayout
 from builder.record.manifest_read import read_manifest
 from tests.ops.fakes import synthetic_manifest
 from tests.support import REPO, make_profile
@@ -28,7 +28,7 @@ PROFILE = make_profile(name="recv")
 @pytest.fixture(scope="module")
 def node_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, str]:
     """(the node-local build folder, its bundle bytes, its build key)."""
-    from builder.pipeline import BuildSettings, run_build
+    from builder.pipeline.run import BuildSettings, run_build
 
     root = tmp_path_factory.mktemp("node")
     settings = BuildSettings(
@@ -39,7 +39,7 @@ def node_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, s
 
 
 def expected(key: str) -> Expected:
-    from builder.ops.compat import current_host
+    from builder.verify.compat import current_host
 
     host = current_host(gpus=False)
     return Expected(
@@ -104,7 +104,7 @@ PUBLISH = """
 import sys
 from pathlib import Path
 from builder.farm.receive import publish_bundle
-from builder.layout import ArtifactLayout
+from builder.record.layout import ArtifactLayout
 final, published = publish_bundle(Path(sys.argv[1]), ArtifactLayout(Path(sys.argv[2]), "recv"), sys.argv[3])
 print("PUBLISHED" if published else "SKIPPED", final.name)
 """

@@ -256,7 +256,7 @@ def partial_artifacts(artifacts: Path) -> list[str]:
 
 def incomplete_builds(profile_dir: Path) -> list[str]:
     """Published builds of one profile that do not pass ``verify`` (checksums, manifest); empty when all are whole."""
-    from builder.verify_artifact import verify_path
+    from builder.verify.artifact import verify_path
 
     bad = []
     builds = profile_dir / "builds"

@@ -14,7 +14,7 @@ Points:
     latest: after the rename into builds/, before ``latest`` is switched.
 
 Stage points run the CLI's build with a pipeline whose stage is wrapped (``run_build``'s ``pipeline``
-argument); ``publish`` and ``latest`` patch ``builder.stages.publish._fsync_tree`` and
+argument); ``publish`` and ``latest`` patch ``builder.pipeline.stages.publish._fsync_tree`` and
 ``ArtifactLayout.point_latest_at``.
 """
 
@@ -35,8 +35,9 @@ POINTS = (*STAGE_POINTS, "publish", "latest")
 
 def _pause(point: str, marker: Path) -> None:
     """Write ``marker`` and wait: until SIGKILL, or until SIGINT/SIGTERM (acted on here, or held back by a
-    ``builder.interrupts.deferred`` block: then the build goes on, and the signal is acted on when the block ends)."""
-    from builder import interrupts
+    ``builder.common.interrupts.deferred`` block: then the build goes on, and the signal is acted on when the block
+    ends)."""
+    from builder.common import interrupts
 
     marker.write_text(json.dumps({"point": point, "pid": os.getpid()}))
     while interrupts._STATE.pending is None:
@@ -45,9 +46,9 @@ def _pause(point: str, marker: Path) -> None:
 
 def install(point: str, marker: Path) -> None:
     """Patch the pipeline so that reaching ``point`` writes ``marker`` and blocks."""
-    from builder import pipeline
-    from builder.layout import ArtifactLayout
-    from builder.stages import PIPELINE, publish
+    from builder.pipeline import run as pipeline
+    from builder.pipeline.stages import PIPELINE, publish
+    from builder.record.layout import ArtifactLayout
 
     if point in STAGE_POINTS:
         stages = []

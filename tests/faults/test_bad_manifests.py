@@ -14,7 +14,8 @@ validate. A case file::
                                   # others), each a regular expression replaced once; a part [text, n] is text n times
     expect: {exit_code: 5, error_contains: [profile.resolved.imgsz]}
 
-The ``raw`` cases are the JSON that Python's parser mishandles or our records cannot hold (builder/strict_json.py):
+The ``raw`` cases are the JSON that Python's parser mishandles or our records cannot hold
+(builder/common/strict_json.py):
 NaN and Infinity, numbers too large, integers past 64 bits, duplicate keys, lone surrogates, nesting too deep.
 
 Cases run in-process through ``builder.cli.main`` (the same error boundary, a fraction of a second each); the first
@@ -33,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from builder.hashing import SUMS_NAME, format_sums, parse_sums, sha256_file
+from builder.common.hashing import SUMS_NAME, format_sums, parse_sums, sha256_file
 from tests.faults.harness import REPO, CliResult, latest_target, quiet_env, run_cli, user_error_problems
 from tests.support import unpack_bundle
 

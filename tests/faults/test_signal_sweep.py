@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.stages import STAGE_NAMES
+from builder.pipeline.stages import STAGE_NAMES
 from tests.faults.harness import (
     CliResult,
     clone,

@@ -75,7 +75,7 @@ def test_an_added_file_is_caught_and_named(build_copy: Path) -> None:
 
 def test_every_single_bit_flip_of_sha256sums_is_caught(build_copy: Path) -> None:
     """Exhaustive over the small checksum file (in-process, no inference: a few seconds)."""
-    from builder.verify_artifact import verify_path
+    from builder.verify.artifact import verify_path
 
     sums = build_copy / "SHA256SUMS"
     original = sums.read_bytes()

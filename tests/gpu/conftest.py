@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-import tests.stages.helpers  # noqa: F401  (no run-time installs, offline ultralytics: set before any import)
+import tests.pipeline.stages.helpers  # noqa: F401  (no run-time installs, offline ultralytics: set before any import)
 
 
 def missing_for_gpu_tests() -> str | None:
     """Why the GPU tests cannot run here, or None."""
     from builder.backends.tensorrt.trt_calls import import_tensorrt
-    from builder.gpu import probe_gpus
+    from builder.machine.gpu import probe_gpus
 
     reasons = []
     try:

@@ -18,9 +18,12 @@ import numpy as np
 import pytest
 
 from builder.backends.tensorrt import engine_files, make_runner
+from builder.pipeline.stage_types import StageContext
+from builder.pipeline.stages import benchmark as benchmark_stage
+from builder.pipeline.stages import build as build_stage
+from builder.pipeline.stages import export as export_stage
+from builder.pipeline.stages import verify as verify_stage
 from builder.profile import ModelSpec, OutputsSpec, Profile, load_profile
-from builder.stage_types import StageContext
-from builder.stages import benchmark_model, build_model, export_onnx, verify_model
 from tests.support import REPO
 
 pytestmark = pytest.mark.gpu
@@ -55,8 +58,8 @@ def context(root: Path, profile: Profile, cache: Path) -> StageContext:
 def built(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
     root, cache = tmp_path_factory.mktemp("e2e"), tmp_path_factory.mktemp("cache")
     ctx = context(root, fp16_profile(), cache)
-    ctx = replace(ctx, prior={"export": export_onnx.run(ctx)})
-    return replace(ctx, prior={**ctx.prior, "build": build_model.run(ctx)})
+    ctx = replace(ctx, prior={"export": export_stage.run(ctx)})
+    return replace(ctx, prior={**ctx.prior, "build": build_stage.run(ctx)})
 
 
 def test_build_records_what_it_did(built: StageContext) -> None:
@@ -81,12 +84,12 @@ def test_engine_runs(built: StageContext) -> None:
 
 @pytest.mark.skipif(not CHECKPOINT, reason="FP16 verification needs a trained model: set ENGINE_FOUNDRY_GPU_CHECKPOINT")
 def test_trained_engine_passes_verification(built: StageContext) -> None:
-    report = verify_model.run(built)  # raises VerificationError with the worst output / first disagreeing detection
+    report = verify_stage.run(built)  # raises VerificationError with the worst output / first disagreeing detection
     assert report.details
 
 
 def test_benchmark(built: StageContext) -> None:
-    numbers = benchmark_model.run(built).details
+    numbers = benchmark_stage.run(built).details
     assert numbers["method"] in ("trtexec", "polygraphy-trtrunner") and numbers["throughput_ips"] > 0
     assert numbers["latency_ms"]["p50"] <= numbers["latency_ms"]["p99"]
 
@@ -95,7 +98,7 @@ def test_rebuild_with_the_warm_timing_cache_loads_it(built: StageContext, tmp_pa
     again = context(tmp_path, built.profile, built.cache_dir)
     again = replace(again, prior={"export": built.prior["export"]})
     (again.workdir / "model.onnx").write_bytes((built.workdir / "model.onnx").read_bytes())
-    result = build_model.run(again)
+    result = build_stage.run(again)
     assert result.details["timing_cache"]["status"] == "loaded"
     if (built.workdir / "model.plan").read_bytes() == (again.workdir / "model.plan").read_bytes():
         kind = "bytes"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from builder import buildkey, environment
 from builder.host import image as image_module
 from builder.host.image import (
     DEPS_LABEL,
@@ -21,7 +20,9 @@ from builder.host.image import (
 from builder.host.images_lock import BasePin, render_images_lock
 from builder.host.launch import host_build_key
 from builder.host.spec import HostSettings
+from builder.machine import environment
 from builder.profile import load_profile
+from builder.record import buildkey
 from tests.host.fakes import FakeEngine
 from tests.support import REPO
 
@@ -98,7 +99,7 @@ def test_a_builder_code_change_changes_every_key(checkout: Path, host: HostSetti
     (copy / "__pycache__").mkdir(exist_ok=True)
     (copy / "__pycache__" / "x.pyc").write_bytes(b"compiled")
     assert environment.builder_source_digest(copy) == environment.builder_source_digest(), "bytecode is not source"
-    (copy / "pipeline.py").write_text((copy / "pipeline.py").read_text() + "\n# changed\n")
+    (copy / "pipeline" / "run.py").write_text((copy / "pipeline" / "run.py").read_text() + "\n# changed\n")
     changed = environment.builder_source_digest(copy)
     assert changed != environment.builder_source_digest()
 

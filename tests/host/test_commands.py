@@ -70,9 +70,9 @@ def test_a_stale_lock_is_an_error_on_stderr_with_exit_1(
 
 
 def test_a_gpu_profile_on_a_gpu_less_host_names_the_gpu_before_any_docker_or_image_work(monkeypatch, capsys) -> None:
-    from builder.buildable import BuildHost
     from builder.cli import main
     from builder.host import commands
+    from builder.machine.buildable import BuildHost
 
     monkeypatch.setattr(BuildHost, "probe", classmethod(lambda cls, **_: cls(0, "nvidia-smi: not on PATH")))
     monkeypatch.setattr(commands, "_docker", lambda: pytest.fail("Docker was asked before the GPU check"))

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from builder.buildable import BuildHost
 from builder.errors import ExitCode, HostEnvironmentError
 from builder.host.fleet import launch_many
 from builder.host.fleet_plan import FleetPlan, plan_fleet
 from builder.host.progress import ProgressSink, log_path
 from builder.host.spec import ContainerSpec, HostSettings
+from builder.machine.buildable import BuildHost
 from tests.host.fakes import FakeContainer, FakeEngine, lines
 
 GPU_HOST = BuildHost(2, "nvml")
-NO_GPU = BuildHost(0, "nvidia-smi: not on PATH")  # what builder.gpu.probe_gpus reports on a GPU-less host
+NO_GPU = BuildHost(0, "nvidia-smi: not on PATH")  # what builder.machine.gpu.probe_gpus reports on a GPU-less host
 
 
 def plan(host: HostSettings, *refs: str, facts: BuildHost = GPU_HOST, named: bool = True) -> FleetPlan:

@@ -14,7 +14,7 @@ import pytest
 from builder.errors import ExitCode, HostEnvironmentError, ProfileError
 from builder.host.launch import host_build_key, launch, resolve_profile
 from builder.host.spec import HostSettings
-from builder.layout import ArtifactLayout
+from builder.record.layout import ArtifactLayout
 from tests.host.fakes import FakeContainer, FakeEngine
 from tests.ops.fakes import manifest_record
 
@@ -45,7 +45,7 @@ def write_failed_manifest(
 
 
 def test_host_build_key_equals_the_containers(host: HostSettings, engine: FakeEngine) -> None:
-    from builder.buildkey import build_key_for  # what builder.pipeline.run_build calls in the container
+    from builder.record.buildkey import build_key_for  # what builder.pipeline.run.run_build calls in the container
 
     profile, _ = resolve_profile("tiny-cpu", host.profiles_dir)
     image = engine.image_info("engine-foundry:cpu")

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from builder.hashing import format_sums, sha256_file
-from builder.layout import ArtifactLayout
+from builder.common.hashing import format_sums, sha256_file
+from builder.record.layout import ArtifactLayout
 from tests.support import REPO
 
 CPU_METADATA = {

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from builder.common.hashing import format_sums, sha256_file
 from builder.errors import ArtifactError
-from builder.hashing import format_sums, sha256_file
-from builder.ops import compat
 from builder.ops.bundle import find_build, make_bundle, write_tar_gz
-from builder.ops.bundle_verify import safe_extract, verify_bundle
-from builder.verify_artifact import verify_path
+from builder.verify import compat
+from builder.verify.artifact import verify_path
+from builder.verify.bundle import safe_extract, verify_bundle
 from tests.ops.fakes import build_id, synthetic_manifest, write_build
 from tests.support import unpack_bundle
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from builder.ops import compat
 from builder.ops.bundle import make_bundle
-from builder.verify_artifact import verify_path
-from builder.verify_checks import VerifyReport
+from builder.verify import compat
+from builder.verify.artifact import verify_path
+from builder.verify.checks import VerifyReport
 from tests.ops.fakes import synthetic_manifest, write_build
 
 pytestmark = pytest.mark.skipif(shutil.which("tar") is None, reason="needs tar, as ops use it")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from builder.cli import main
-from builder.hashing import format_sums, sha256_file
-from builder.ops import compat
+from builder.common.hashing import format_sums, sha256_file
 from builder.ops.bundle import write_tar_gz
+from builder.verify import compat
 from tests.ops.fakes import build_id, synthetic_manifest, write_build
 from tests.support import unpack_bundle
 

@@ -60,8 +60,8 @@ TASK_METRICS = [
 def _task_evaluate(task: str, metric: str, artifact: float, reference: float) -> dict[str, Any]:
     """The evaluate stage's details for a task build, from the stage's own report (``gate_report``) of two
     ``TaskResult``s: the gated metric is ``map50_95`` of the result (classify: top-1)."""
+    from builder.pipeline.stages.evaluate import gate_report
     from builder.profile.model import AccuracySpec
-    from builder.stages.evaluate_model import gate_report
     from builder.yolo.tasks.common import TaskResult
 
     def result(value: float) -> TaskResult:

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from builder.cli import main
+from builder.common.hashing import format_sums, sha256_file
 from builder.errors import ArtifactError, UsageError
-from builder.gpu import parse_nvidia_smi_csv
-from builder.hashing import format_sums, sha256_file
-from builder.ops import compat
+from builder.machine.gpu import parse_nvidia_smi_csv
 from builder.ops.fleet_bundle import find_fleet_builds, make_fleet_bundle, read_fleet_index
 from builder.ops.fleet_verify import check_extract_target, verify_select
 from builder.ops.select import CPU, EXACT, FAMILY, PORTABLE, SAME_CC, HostRecord, candidate_from_manifest, select_build
 from builder.record.manifest_read import read_manifest
-from builder.verify_artifact import verify_path
+from builder.verify import compat
+from builder.verify.artifact import verify_path
 from tests.ops.fakes import synthetic_manifest, write_build
 from tests.support import REPO, unpack_bundle
 

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from builder import pipeline as pipeline_module
-from builder.gpu import GpuInfo
-from builder.ops import compat
+from builder.machine.gpu import GpuInfo
 from builder.ops.fleet_bundle import make_fleet_bundle
 from builder.ops.fleet_verify import verify_select
 from builder.ops.select import CPU, EXACT, FAMILY, HostRecord
+from builder.pipeline import run as pipeline_module
+from builder.pipeline.stages import build as build_stage
+from builder.pipeline.stages import export as export_stage
+from builder.pipeline.stages import publish
 from builder.profile import Backend, Precision, TargetSpec
-from builder.stages import build_model, export_onnx, publish
+from builder.verify import compat
 from tests.backends.tensorrt.trt_fakes import H100, install, make_fake_trt
 from tests.faults.harness import latest_target, quiet_env, run_cli
-from tests.stages.helpers import make_ctx  # noqa: F401  (the no-install / offline environment first)
+from tests.pipeline.stages.helpers import make_ctx  # noqa: F401  (the no-install / offline environment first)
 from tests.support import make_profile, unpack_bundle
 
 DRIVER = H100.driver_version  # 580.159.04, recorded
@@ -48,7 +50,7 @@ def fleet(published_tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
                 backend=Backend.TENSORRT, name=name, precision=Precision.FP16, tensorrt="10", target=target
             )
             settings = pipeline_module.BuildSettings(artifacts=root / "artifacts", models=root, log=lambda _: None)
-            outcome = pipeline_module.run_build(profile, settings, (export_onnx, build_model, publish))
+            outcome = pipeline_module.run_build(profile, settings, (export_stage, build_stage, publish))
             builds.append(outcome.build_dir)
     assert all(b is not None for b in builds)
     return make_fleet_bundle([b for b in builds if b is not None], root / "fleet.tar.gz").path

@@ -1,7 +1,7 @@
 """Issue 22 item 1: the nightly never pages for noise.
 
 Same model bytes: a latency change is the machine, never a regression. Other bytes: the previous and the new model
-are timed side by side in interleaved rounds (builder/latency_ab.py) and judged against the round-to-round noise.
+are timed side by side in interleaved rounds (builder/timing/latency_ab.py) and judged against the round-to-round noise.
 
 The slower artifact is a real ONNX model with more work in its graph. "Graph optimisation off" in the file is not
 slower: ONNX Runtime optimizes every model again when it loads it (ORT_ENABLE_ALL by default, as in the

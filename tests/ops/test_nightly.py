@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from builder.errors import HostEnvironmentError, UsageError
-from builder.layout import ArtifactLayout
 from builder.ops.nightly import BuildAttempt, NightlyOptions, run_nightly
+from builder.record.layout import ArtifactLayout
 from tests.ops.fakes import synthetic_manifest, write_build, write_failed
 
 START = datetime(2025, 1, 1, 2, 0, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from builder.cli import main
-from builder.layout import ArtifactLayout
+from builder.record.layout import ArtifactLayout
 from tests.ops.test_latency_ab import cpu_hog
 
 

@@ -105,8 +105,8 @@ def test_the_unverified_tip_names_the_set_up_for_the_artifacts_runtime(
     tmp_path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from builder.cli import main
-    from builder.ops import compat
     from builder.ops.bundle import make_bundle
+    from builder.verify import compat
     from tests.ops.fakes import write_build
 
     a10 = {"name": "NVIDIA A10", "compute_capability": "8.6", "driver_version": "535.104.05"}  # no TensorRT, no ORT

@@ -12,15 +12,15 @@ import pytest
 
 from builder.ops.opsdoc import render_ops_doc
 from builder.ops.triton import triton_model
+from builder.pipeline.stage_types import ArtifactOut, ExportResult, TensorSpec
 from builder.profile import load_profile
 from builder.record.manifest_read import read_manifest
-from builder.stage_types import ArtifactOut, ExportResult, TensorSpec
 from builder.yolo.sidecar import sidecar_metadata
 from tests.ops.fakes import synthetic_manifest
 from tests.support import REPO
 
 NAMES = ("circle", "square", "triangle", "pentagon", "star")
-OUTPUTS = {  # task -> its exported outputs at the profile's size (tests/fixtures_model/test_task_gates.py builds them)
+OUTPUTS = {  # task -> its exported outputs at the profile's size (tests/fixture_trainer/test_task_gates.py builds them)
     "segment": (
         TensorSpec("output0", (1, 4 + 5 + 32, 1344), "float32"),
         TensorSpec("output1", (1, 32, 64, 64), "float32"),
@@ -107,8 +107,8 @@ def test_final_detections_are_read_row_by_row(profile: str, padding: str) -> Non
 
 
 def test_the_accuracy_line_names_the_tasks_metric() -> None:
+    from builder.pipeline.stages.evaluate import gate_report
     from builder.profile.model import AccuracySpec
-    from builder.stages.evaluate_model import gate_report
     from builder.yolo.tasks.common import TaskResult
 
     def evaluate(task: str, metric: str) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from builder.buildkey import key_of_inputs
-from builder.environment import builder_source_digest
+from builder.common.hashing import sha256_file, sha256_text
 from builder.errors import ExitCode
-from builder.hashing import sha256_file, sha256_text
+from builder.machine.environment import builder_source_digest
 from builder.ops.reproduce import (
     ReproduceInputError,
     Shipped,
@@ -27,6 +26,7 @@ from builder.ops.reproduce import (
     recorded,
 )
 from builder.profile import Backend, ModelSpec
+from builder.record.buildkey import key_of_inputs
 from builder.record.manifest_read import read_manifest
 from tests.backends.tensorrt.trt_fakes import H100, T4
 from tests.ops.fakes import build_id, synthetic_manifest
@@ -205,7 +205,7 @@ def test_refused_inputs_are_named(tmp_path: Path, case: str, edits: dict[str, An
 
 
 def test_gpu_model_must_match(tmp_path: Path) -> None:
-    from builder.gpu import gpu_identity
+    from builder.machine.gpu import gpu_identity
 
     (tmp_path / "models").mkdir()
     manifest_edit = {"key_inputs__gpu": gpu_identity([H100])}
@@ -284,7 +284,7 @@ def test_reproduce_the_real_tiny_build(published_tiny: Path, tmp_path: Path, cha
         identity = "yaml:yolo11n.yaml:seed=1"
         for where in (manifest["inputs"]["weights"], manifest["key_inputs"]["weights"]):
             where.update(identity=identity, sha256=sha256_text(identity))
-    if change != "key":  # a consistent record: its build key is the hash of its key inputs (builder/buildkey.py)
+    if change != "key":  # a consistent record: its build key is the hash of its key inputs (builder/record/buildkey.py)
         text = json.dumps(manifest["key_inputs"], sort_keys=True, separators=(",", ":"))
         manifest["build_key"] = hashlib.sha256(text.encode()).hexdigest()
     else:
@@ -359,7 +359,7 @@ def test_the_nightly_judges_artifacts_with_the_same_comparison(
 
 @pytest.mark.parametrize("committed, message", [(None, "is not under"), (b"other", "the build used 1111")])
 def test_a_frozen_cache_the_build_read_must_be_here(tmp_path: Path, committed: bytes | None, message: str) -> None:
-    from builder.gpu import gpu_identity
+    from builder.machine.gpu import gpu_identity
 
     models = tmp_path / "models"
     models.mkdir()

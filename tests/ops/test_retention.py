@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builder.errors import UsageError
-from builder.layout import ArtifactLayout
 from builder.ops.retention import plan_prune, prune_profile
+from builder.record.layout import ArtifactLayout
 from tests.ops.fakes import build_id, synthetic_manifest, write_build, write_failed
 
 

@@ -105,7 +105,7 @@ def test_bare_runner_turns_errors_into_attempts(tmp_path, profiles_dir, monkeypa
         assert settings.force and settings.wait
         raise ModelError("checkpoint 'x.pt' not found in models folder m")
 
-    monkeypatch.setattr("builder.pipeline.run_build", missing_weights)
+    monkeypatch.setattr("builder.pipeline.run.run_build", missing_weights)
     attempt = run("tiny-cpu")
     assert (attempt.profile, attempt.build_dir, attempt.error) == (
         "tiny-cpu",

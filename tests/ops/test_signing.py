@@ -16,14 +16,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from builder.cli import main
+from builder.common.hashing import format_sums, sha256_file
 from builder.errors import HostEnvironmentError, UsageError
-from builder.hashing import format_sums, sha256_file
-from builder.ops import compat
 from builder.ops.bundle import bundle_entries, make_bundle, write_tar_gz
 from builder.ops.provenance import PROVENANCE_NAME, provenance_bytes
 from builder.ops.signing import SIGNATURE_NAME, sign_folder, signature_for
 from builder.record.manifest_read import read_manifest
-from builder.verify_artifact import verify_path
+from builder.verify import compat
+from builder.verify.artifact import verify_path
 from tests.ops.fakes import synthetic_manifest, write_build
 from tests.support import unpack_bundle
 

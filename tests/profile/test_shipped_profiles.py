@@ -40,8 +40,8 @@ def test_shipped_set_is_exactly_the_documented_one(tmp_path: Path) -> None:
     for path in shipped_files("profiles", "*.yaml"):
         shutil.copy(path, tmp_path)
     listed = {item.name for item in list_profiles(tmp_path) if not item.abstract}
-    # the trained fixture model (tests/fixtures_model) and its mAP-gated INT8 builds (tests/accuracy), and the task
-    # fixtures' FP32 and INT8 builds (tests/fixtures_model/test_task_gates.py, docs/tasks.md)
+    # the trained fixture model (tests/fixture_trainer) and its mAP-gated INT8 builds (tests/accuracy), and the task
+    # fixtures' FP32 and INT8 builds (tests/fixture_trainer/test_task_gates.py, docs/tasks.md)
     tasks = {f"cpu-{p}-{t}" for p in ("fp32", "int8") for t in ("segment", "pose", "obb", "classify")}
     gpu_tasks = {"a10-fp16-segment"}  # issue 18: a GPU profile of a non-detect task
     assert (

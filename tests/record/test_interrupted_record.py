@@ -1,4 +1,5 @@
-"""A build stopped by a signal while in staging leaves ``failed/<id>/manifest.json`` (builder/interrupted_build.py):
+"""A build stopped by a signal while in staging leaves ``failed/<id>/manifest.json``
+(builder/pipeline/interrupted_build.py):
 read through the typed reader, marked failed in the stage that was running, and readable by that reader again."""
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.interrupted_build import record_interrupted
-from builder.layout import MANIFEST_NAME, ArtifactLayout
+from builder.pipeline.interrupted_build import record_interrupted
+from builder.record.layout import MANIFEST_NAME, ArtifactLayout
 from builder.record.manifest_read import read_manifest
 from tests.ops.fakes import build_id, synthetic_manifest
 

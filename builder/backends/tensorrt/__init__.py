@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder.gpu import GpuProbe
+from builder.machine.gpu import GpuProbe
+from builder.pipeline.stage_types import BuildResult, StageContext, StageResult
 from builder.profile import Profile
-from builder.stage_types import BuildResult, StageContext, StageResult
 
 if TYPE_CHECKING:
     from builder.backends.tensorrt.host import TrtHost

@@ -2,7 +2,8 @@
 
 A calibration cache holds per-tensor scales for one graph, calibrated on one data set, by one TensorRT
 version (8.6 and 10 caches are incompatible) on one GPU: :class:`CalibrationKey`, kept beside the cache and checked
-by the keyed cache every backend shares (:mod:`builder.calibration_cache`: a stale cache is refused, never reused
+by the keyed cache every backend shares (:mod:`builder.backends.calibration_cache`: a stale cache is refused, never
+reused
 silently). The images go through :func:`builder.yolo.preprocess.calibration_batches`, the same letterbox as
 inference.
 """
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.backends.calibration_cache import FOLDER, check_cache, key_as_json, key_differences, publish_cache
 from builder.backends.tensorrt.settings import CalibrationSettings
 from builder.backends.tensorrt.timing_cache import cache_key_stem, slug
 from builder.backends.tensorrt.versions import TrtVersion
-from builder.calibration_cache import FOLDER, check_cache, key_as_json, key_differences, publish_cache
 from builder.errors import EngineBuildError
-from builder.gpu import GpuInfo
+from builder.machine.gpu import GpuInfo
 from builder.yolo.calibration_data import PREPROCESS, calibration_images, data_sha256
 from builder.yolo.preprocess import ImageError
 

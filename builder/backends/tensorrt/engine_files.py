@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.common.safe_io import ARTIFACT_BYTES, read_bytes
 from builder.errors import ArtifactError
-from builder.safe_io import ARTIFACT_BYTES, read_bytes
-from builder.stage_types import ArtifactOut
+from builder.pipeline.stage_types import ArtifactOut
 
 PLAN = ArtifactOut("model.plan", "model")
 ULTRALYTICS_ENGINE = ArtifactOut("model.engine", "ultralytics-engine")

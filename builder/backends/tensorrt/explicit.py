@@ -35,9 +35,9 @@ from typing import Any
 
 from builder.backends.tensorrt.versions import TrtFeatures, TrtVersion
 from builder.errors import HostEnvironmentError
-from builder.gpu import GpuInfo
+from builder.machine.gpu import GpuInfo
+from builder.pipeline.stage_types import StageContext
 from builder.profile import Profile
-from builder.stage_types import StageContext
 
 QDQ_MODEL = "model.qdq.onnx"  # the explicit INT8 model TensorRT builds, published beside the plan
 FP16_MODEL = "model.fp16.onnx"  # TensorRT 11's FP16: the precision is in the ONNX
@@ -203,7 +203,7 @@ def make_qdq_model(ctx: StageContext, onnx_path: Path, input_name: str) -> tuple
     if spec is not None and spec.search is not None:  # the searched plan's float groups place the Q/DQ nodes
         from builder.backends.onnxruntime import onnxrt_runner
         from builder.backends.precision_search import SearchInputs, search_plan
-        from builder.stage_types import ExportResult
+        from builder.pipeline.stage_types import ExportResult
 
         export = ctx.handed(ExportResult)
         output_name = export.outputs[0].name if export is not None and export.outputs else "output0"

@@ -7,7 +7,6 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from builder import gpu as gpu_discovery
 from builder.backends.tensorrt import trt_calls
 from builder.backends.tensorrt.target import TargetMatch, check_hardware_compatibility, check_target, select_build_gpu
 from builder.backends.tensorrt.trtexec import find_trtexec
@@ -19,7 +18,8 @@ from builder.backends.tensorrt.versions import (
     parse_trt_version,
 )
 from builder.errors import HostEnvironmentError
-from builder.gpu import GpuInfo
+from builder.machine import gpu as gpu_discovery
+from builder.machine.gpu import GpuInfo
 from builder.profile import Profile
 
 GPU_HINT = (

@@ -16,11 +16,11 @@ from builder.backends.tensorrt.trtexec import (
     trtexec_command,
     trtexec_timing,
 )
-from builder.benchmark_timing import noise_facts
-from builder.benchmarking import LATENCY_KEYS, latency_summary
 from builder.errors import BenchmarkError
+from builder.pipeline.stage_types import BuildResult, StageContext
 from builder.profile import Profile
-from builder.stage_types import BuildResult, StageContext
+from builder.timing.sampling import noise_facts
+from builder.timing.summary import LATENCY_KEYS, latency_summary
 
 
 def numbers_from_trtexec(parsed: dict[str, Any], batch: int) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def fallback_reason(profile: Profile, trtexec: str | None) -> str | None:
 
 def benchmark_plan(ctx: StageContext, build: BuildResult) -> dict[str, Any]:
     """Time the plan at the OPT batch within ``benchmark.budget_s``; record the method, the noise facts of
-    :func:`builder.benchmark_timing.noise_facts` (as ONNX Runtime does) and, for trtexec, the exact command.
+    :func:`builder.timing.sampling.noise_facts` (as ONNX Runtime does) and, for trtexec, the exact command.
 
     Raises:
         BenchmarkError: trtexec fails or prints no summary; or the TrtRunner fallback fails.

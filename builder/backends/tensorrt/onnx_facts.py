@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.backends.tensorrt.versions import TrtVersion, max_onnx_opset
+from builder.common.hashing import sha256_file
 from builder.errors import EngineBuildError
-from builder.hashing import sha256_file
 
 Dim = int | str | None  # fixed size, symbolic name, or unknown
 

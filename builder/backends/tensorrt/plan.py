@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.atomic import write_bytes_atomic
 from builder.backends.tensorrt import calibration, engine_files, explicit, trt_calls
 from builder.backends.tensorrt.errors import LogRecorder
 from builder.backends.tensorrt.host import TrtHost, tensorrt_host
@@ -20,8 +19,9 @@ from builder.backends.tensorrt.timing_cache import (
     timing_cache_details,
     timing_cache_path,
 )
+from builder.common.atomic import write_bytes_atomic
 from builder.errors import EngineBuildError
-from builder.stage_types import ArtifactOut, StageContext, StageResult
+from builder.pipeline.stage_types import ArtifactOut, StageContext, StageResult
 
 SCRATCH_CALIBRATION = "calibration.cache"  # the calibrator reads and writes here; published only after success
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.gpu import parse_compute_capability
+from builder.machine.gpu import parse_compute_capability
 from builder.profile.validate import MISSING, Report
 
 

@@ -14,9 +14,9 @@ from builder.backends.tensorrt.explicit import QDQ, check_fp8, explicit_int8_fla
 from builder.backends.tensorrt.layer_precision import INT8_HEAD_RULE
 from builder.backends.tensorrt.target import check_hardware_compatibility
 from builder.backends.tensorrt.versions import TrtVersion, features_for
+from builder.common.jsonable import jsonable
 from builder.errors import EngineBuildError, FieldError, HostEnvironmentError, ProfileError
-from builder.gpu import GpuInfo
-from builder.jsonable import jsonable
+from builder.machine.gpu import GpuInfo
 from builder.profile import HardwareCompatibility, Precision, Profile
 from builder.yolo.shapes import input_shape
 

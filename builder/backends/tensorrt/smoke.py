@@ -58,7 +58,7 @@ def main() -> int:
     import numpy as np
     import tensorrt as trt
 
-    from builder.gpu import probe_gpus
+    from builder.machine.gpu import probe_gpus
 
     for line in host_checks(trt, np):
         print(f"smoke: {line}")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from builder.errors import FieldError, HostEnvironmentError, ProfileError
-from builder.gpu import GpuInfo
-from builder.gpu import parse_compute_capability as _cc
+from builder.machine.gpu import GpuInfo
+from builder.machine.gpu import parse_compute_capability as _cc
 from builder.profile import HardwareCompatibility, Profile
 
 AMPERE = (8, 0)
@@ -89,7 +89,7 @@ def select_build_gpu(gpus: Sequence[GpuInfo], cuda_visible_devices: str | None) 
 
     Entries are driver indices or UUIDs (``GPU-…``, prefixes allowed), as CUDA accepts them. Indices follow
     the driver's (PCI bus) order, which CUDA uses only with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``: see
-    :func:`builder.gpu.pin_cuda_device_order`. Returns None when no GPU is visible (also for
+    :func:`builder.machine.gpu.pin_cuda_device_order`. Returns None when no GPU is visible (also for
     ``CUDA_VISIBLE_DEVICES=""`` or ``-1``).
 
     Raises:

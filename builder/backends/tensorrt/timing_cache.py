@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from builder.backends.tensorrt.versions import TrtVersion
-from builder.gpu import GpuInfo
-from builder.locking import profile_lock
-from builder.safe_io import CACHE_BYTES, read_bytes
+from builder.common.locking import profile_lock
+from builder.common.safe_io import CACHE_BYTES, read_bytes
+from builder.machine.gpu import GpuInfo
 
 FOLDER = "timing-cache"
 

@@ -287,10 +287,10 @@ def time_with_trt_runner(
     clock: Callable[[], float] = time.perf_counter,
 ) -> list[float]:
     """Per-inference times in ms from Polygraphy's ``TrtRunner`` (includes host<->device copies), stopping at
-    ``iterations`` or ``budget_s`` as :func:`builder.benchmark_timing.timed_runs` decides (0: no budget)."""
+    ``iterations`` or ``budget_s`` as :func:`builder.timing.sampling.timed_runs` decides (0: no budget)."""
     import numpy as np
 
-    from builder.benchmark_timing import timed_runs
+    from builder.timing.sampling import timed_runs
 
     runner = trt_runner(plan)
     with runner:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.benchmark_timing import ROUNDS
 from builder.errors import BenchmarkError
+from builder.timing.sampling import ROUNDS
 
 TRTEXEC_PATHS = ("/opt/tensorrt/bin/trtexec", "/workspace/tensorrt/bin/trtexec")  # NGC TensorRT images
 PERCENTILES = (50, 90, 99)
@@ -59,7 +59,7 @@ def trtexec_timing(iterations: int, budget_s: float) -> TrtexecTiming:
     1000 + warmUp`` counted from the start of the warm-up, and skips the runs that end inside the warm-up. So it
     stops when *both* the count and the time are reached: it cannot stop at whichever comes first.
 
-    With a budget: ``--warmUp`` at most half of it (as :func:`builder.benchmark_timing.timed_runs`),
+    With a budget: ``--warmUp`` at most half of it (as :func:`builder.timing.sampling.timed_runs`),
     ``--iterations`` = ``min(iterations, ROUNDS)`` (the floor), ``--duration`` = the rest of the budget: about
     ``budget_s`` in all (more only when the floor's runs take longer), every run that fits is timed.
     Without a budget (0): ``--iterations=N --duration=0``, so the count decides (at least N runs).

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from builder.pipeline.stages import export
 from builder.profile import Backend, BatchSpec
-from builder.stages import export_onnx
-from tests.stages.helpers import make_ctx  # sets the no-install / offline environment first
+from tests.pipeline.stages.helpers import make_ctx  # sets the no-install / offline environment first
 from tests.support import make_profile
 
 
 def _export(root: Path, **overrides: object) -> Path:
     profile = make_profile(backend=Backend.TENSORRT, name="trt-test", **overrides)
     ctx = make_ctx(profile, root)
-    return ctx.path(export_onnx.run(ctx).artifact("onnx"))
+    return ctx.path(export.run(ctx).artifact("onnx"))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from builder.backends.tensorrt.settings import CalibrationSettings
 from builder.backends.tensorrt.timing_cache import timing_cache_path
 from builder.backends.tensorrt.versions import check_profile_supported, parse_trt_version
 from builder.errors import EngineBuildError, HostEnvironmentError
-from builder.gpu import GpuInfo
+from builder.machine.gpu import GpuInfo
 from builder.profile import Backend, Precision
 from tests.support import make_profile
 

@@ -15,13 +15,13 @@ import builder.backends.tensorrt as backend
 from builder.backends.registry import get_backend
 from builder.backends.tensorrt import trt_calls
 from builder.errors import EngineBuildError, ExitCode, HostEnvironmentError
+from builder.pipeline.stage_types import ArtifactOut, BuildResult, ExportResult, StageContext, StageResult, TensorSpec
+from builder.pipeline.stages import build as build_stage
 from builder.profile import Backend, BatchSpec, Int8Spec, OutputsSpec, Precision, TargetSpec
-from builder.stage_types import ArtifactOut, BuildResult, ExportResult, StageContext, StageResult, TensorSpec
-from builder.stages import build_model
 from builder.yolo.preprocess import ultralytics_assets
 from builder.yolo.shapes import input_shape
 from tests.backends.tensorrt.trt_fakes import H100, LAYERS, PLAN, install, make_fake_trt
-from tests.stages.helpers import make_ctx
+from tests.pipeline.stages.helpers import make_ctx
 from tests.support import make_profile
 
 
@@ -74,7 +74,7 @@ def test_missing_tensorrt_is_one_clear_error_through_the_build_stage(tmp_path: P
     profile = trt_profile(name="yolo11n-fp16", precision=Precision.FP16)
     ctx = build_ctx(tmp_path, static_onnx, profile)
     with pytest.raises(HostEnvironmentError) as err:
-        build_model.run(ctx)  # the real stage: registry -> backend.check_available
+        build_stage.run(ctx)  # the real stage: registry -> backend.check_available
     message, hint = err.value.message, err.value.hint or ""
     assert err.value.exit_code == ExitCode.ENVIRONMENT
     assert message.startswith("profile 'yolo11n-fp16' (backend tensorrt) cannot be built here:")

@@ -1,12 +1,12 @@
 """Issue 17 §2 items 4 and 5: the driver each TensorRT image needs, said alike in docs/tensorrt.md, the README,
-OPS.md and ``builder/ops/compat.py`` (what ``verify`` checks); and no promise of CUDA forward compatibility, which
+OPS.md and ``builder/verify/compat.py`` (what ``verify`` checks); and no promise of CUDA forward compatibility, which
 the images do not enable (docs/tensorrt.md, the decision)."""
 
 from __future__ import annotations
 
 import re
 
-from builder.ops.compat import DRIVER_BRANCH_FOR_CUDA, HostFacts, HostRequirements, check_tensorrt_host
+from builder.verify.compat import DRIVER_BRANCH_FOR_CUDA, HostFacts, HostRequirements, check_tensorrt_host
 from tests.support import REPO
 
 

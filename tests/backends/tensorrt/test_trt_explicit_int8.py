@@ -136,18 +136,18 @@ def test_the_fp16_onnx_keeps_the_fixtures_map_on_onnx_runtime(tmp_path: Path) ->
 
     from builder.backends.onnxruntime import onnxrt_runner
     from builder.backends.tensorrt.explicit import make_fp16_model
-    from builder.stage_types import StageContext
-    from builder.stages import export_onnx
+    from builder.pipeline.stage_types import StageContext
+    from builder.pipeline.stages import export
     from builder.yolo.dataset import load_split
     from builder.yolo.evaluation import evaluate
-    from tests.fixtures_model.conftest import MODELS
-    from tests.stages.helpers import make_ctx
+    from tests.fixture_trainer.conftest import MODELS
+    from tests.pipeline.stages.helpers import make_ctx
 
     profile = trt_profile(precision=Precision.FP16, imgsz=(256, 256))
     profile = dc_replace(profile, model=dc_replace(profile.model, yaml=None, checkpoint="fixtures/shapes-yolo11n.pt"))
     ctx: StageContext = make_ctx(profile, tmp_path, models_dir=MODELS)
 
-    onnx_path = ctx.path(export_onnx.run(ctx).artifact("onnx"))
+    onnx_path = ctx.path(export.run(ctx).artifact("onnx"))
     fp16, _ = make_fp16_model(ctx, onnx_path)
     split = load_split(MODELS, "fixtures/shapes/data.yaml", "val", 30)
     ref = evaluate(onnxrt_runner(onnx_path), "images", "output0", split, (256, 256))

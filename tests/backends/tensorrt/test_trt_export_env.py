@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.env_guard import preserved_environment
+from builder.common.env_guard import preserved_environment
+from builder.pipeline.stages import export as export_stage
 from builder.profile import Backend
-from builder.stages import export_onnx
-from tests.stages.helpers import make_ctx  # sets the no-install / offline environment first
+from tests.pipeline.stages.helpers import make_ctx  # sets the no-install / offline environment first
 from tests.support import make_profile
 
 
@@ -51,6 +51,6 @@ def test_the_cpu_export_leaves_cuda_visible_devices_as_it_was(
 
     monkeypatch.setattr(Model, "export", fork_export)
     ctx = make_ctx(make_profile(backend=Backend.TENSORRT, name="trt-env"), tmp_path)
-    result = export_onnx.run(ctx)
+    result = export_stage.run(ctx)
     assert ctx.path(result.artifact("onnx")).is_file()
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before

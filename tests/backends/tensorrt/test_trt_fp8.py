@@ -20,7 +20,7 @@ import builder.backends.tensorrt as backend
 from builder.backends.tensorrt.settings import build_settings_from_profile
 from builder.backends.tensorrt.versions import parse_trt_version
 from builder.errors import HostEnvironmentError
-from builder.gpu import GpuInfo
+from builder.machine.gpu import GpuInfo
 from builder.profile import BatchSpec, Int8Spec, Precision
 from tests.backends.tensorrt.test_trt_backend import _calibration_images, build_ctx, trt_profile
 from tests.backends.tensorrt.trt_fakes import H100, T4, install, make_fake_trt
@@ -153,17 +153,17 @@ def test_the_fp8_model_keeps_the_fixtures_map_in_the_cpu_simulation(tmp_path: Pa
 
     from builder.backends.onnxruntime import onnxrt_runner
     from builder.backends.tensorrt.explicit import make_qdq_model
-    from builder.stages import export_onnx
+    from builder.pipeline.stages import export
     from builder.yolo.dataset import load_split
     from builder.yolo.evaluation import evaluate
-    from tests.fixtures_model.conftest import MODELS
-    from tests.stages.helpers import make_ctx
+    from tests.fixture_trainer.conftest import MODELS
+    from tests.pipeline.stages.helpers import make_ctx
 
     spec = Int8Spec(data="fixtures/shapes/images/train", samples=32, type="fp8", head="float", cache="off")
     profile = trt_profile(precision=Precision.INT8, imgsz=(256, 256), int8=spec)
     profile = dc_replace(profile, model=dc_replace(profile.model, yaml=None, checkpoint="fixtures/shapes-yolo11n.pt"))
     ctx = make_ctx(profile, tmp_path, models_dir=MODELS)
-    onnx_path = ctx.path(export_onnx.run(ctx).artifact("onnx"))
+    onnx_path = ctx.path(export.run(ctx).artifact("onnx"))
     fp8, record = make_qdq_model(ctx, onnx_path, "images")
     assert record["type"] == "fp8" and _fp8_facts(fp8)["scales_ok"]
     split = load_split(MODELS, "fixtures/shapes/data.yaml", "val", None)

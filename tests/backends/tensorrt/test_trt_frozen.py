@@ -17,9 +17,9 @@ import pytest
 
 from builder.backends.tensorrt.settings import FROZEN_FLAG, build_settings_from_profile
 from builder.backends.tensorrt.versions import parse_trt_version
-from builder.buildkey import FROZEN_INPUT, data_digests
 from builder.errors import EngineBuildError, HostEnvironmentError, ProfileError
 from builder.profile import Backend, load_profile
+from builder.record.buildkey import FROZEN_INPUT, data_digests
 from tests.backends.tensorrt.test_trt_backend import _calls, build_ctx, run_build, trt_profile
 from tests.backends.tensorrt.trt_fakes import H100, install, make_fake_trt
 

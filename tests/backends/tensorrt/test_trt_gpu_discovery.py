@@ -1,4 +1,4 @@
-"""builder.gpu: NVML / nvidia-smi discovery, checked against output recorded on a real H100 host."""
+"""builder.machine.gpu: NVML / nvidia-smi discovery, checked against output recorded on a real H100 host."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import gpu
-from builder.gpu import GpuInfo, gpu_identity, parse_cuda_version, parse_nvidia_smi_csv
+from builder.machine import gpu
+from builder.machine.gpu import GpuInfo, gpu_identity, parse_cuda_version, parse_nvidia_smi_csv
 
 DATA = Path(__file__).parent / "data"
 

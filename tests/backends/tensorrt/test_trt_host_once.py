@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from builder import gpu
-from builder import pipeline as pipeline_module
-from builder.layout import ArtifactLayout
-from builder.manifest import load_manifest
+from builder.machine import gpu
+from builder.pipeline import run as pipeline_module
+from builder.pipeline.stages import build as build_stage
+from builder.pipeline.stages import export as export_stage
+from builder.pipeline.stages import publish
 from builder.profile import Backend, Precision
-from builder.stages import build_model, export_onnx, publish
+from builder.record.layout import ArtifactLayout
+from builder.record.manifest import load_manifest
 from tests.backends.tensorrt.trt_fakes import H100, install, make_fake_trt
-from tests.stages.helpers import make_ctx  # noqa: F401  (the no-install / offline environment first)
+from tests.pipeline.stages.helpers import make_ctx  # noqa: F401  (the no-install / offline environment first)
 from tests.support import make_profile
 
 
@@ -32,7 +34,7 @@ def test_the_gpu_is_discovered_once_per_build(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(gpu, "probe_gpus", counted)
     profile = make_profile(backend=Backend.TENSORRT, name="yolo-trt", precision=Precision.FP16)
     settings = pipeline_module.BuildSettings(artifacts=tmp_path / "artifacts", models=tmp_path, log=lambda _: None)
-    outcome = pipeline_module.run_build(profile, settings, (export_onnx, build_model, publish))
+    outcome = pipeline_module.run_build(profile, settings, (export_stage, build_stage, publish))
 
     assert len(probes) == 1
     manifest = load_manifest(outcome.build_dir / "manifest.json")

@@ -13,7 +13,7 @@ from builder.backends.tensorrt.target import (
     select_build_gpu,
 )
 from builder.errors import HostEnvironmentError, ProfileError
-from builder.gpu import GpuInfo
+from builder.machine.gpu import GpuInfo
 from builder.profile import Backend, HardwareCompatibility, TargetSpec
 from tests.backends.tensorrt.trt_fakes import H100, T4
 from tests.support import make_profile

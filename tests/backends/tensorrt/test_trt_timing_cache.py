@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from builder.atomic import write_bytes_atomic
 from builder.backends.tensorrt.timing_cache import (
     cache_lock,
     read_bytes_or_empty,
@@ -14,6 +13,7 @@ from builder.backends.tensorrt.timing_cache import (
     timing_cache_path,
 )
 from builder.backends.tensorrt.versions import parse_trt_version
+from builder.common.atomic import write_bytes_atomic
 from tests.backends.tensorrt.trt_fakes import H100, T4
 
 

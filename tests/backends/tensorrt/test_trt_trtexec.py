@@ -10,9 +10,9 @@ import pytest
 from builder.backends.tensorrt import trtexec
 from builder.backends.tensorrt.latency import fallback_reason, numbers_from_trtexec
 from builder.backends.tensorrt.trtexec import find_trtexec, parse_trtexec_output, run_trtexec, trtexec_command
-from builder.benchmarking import check_benchmark_numbers
 from builder.errors import BenchmarkError
 from builder.profile import Backend, BatchSpec
+from builder.timing.summary import check_benchmark_numbers
 from tests.support import make_profile
 
 DATA = Path(__file__).parent / "data"

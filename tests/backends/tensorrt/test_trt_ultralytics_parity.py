@@ -20,7 +20,7 @@ import builder.backends.tensorrt as backend
 from builder.backends.tensorrt.layer_precision import head_prefix, select_constraints
 from builder.backends.tensorrt.settings import HW_FIXED, HW_ULTRALYTICS, shapes_from_profile
 from builder.errors import HostEnvironmentError
-from builder.gpu import GpuInfo, pin_cuda_device_order
+from builder.machine.gpu import GpuInfo, pin_cuda_device_order
 from builder.profile import BatchSpec, Int8Spec, OutputsSpec, Precision
 from tests.backends.tensorrt.test_trt_backend import _calibration_images, build_ctx, trt_profile
 from tests.backends.tensorrt.trt_fakes import H100, T4, install, make_fake_trt

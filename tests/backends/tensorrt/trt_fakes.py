@@ -18,7 +18,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from builder.gpu import GpuInfo
+from builder.machine.gpu import GpuInfo
 
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-d3f64188-fbdf-307f-4650-342a3ebaefd5", "9.0", 81559, "580.159.04")
 T4 = GpuInfo(0, "Tesla T4", "GPU-0000aaaa-1111-2222-3333-444455556666", "7.5", 15360, "535.104.05")
@@ -387,7 +387,7 @@ def make_fake_trt(
 
 def install(monkeypatch: Any, trt: types.ModuleType, gpus: tuple[GpuInfo, ...] = (H100,)) -> None:
     """Make ``import tensorrt`` return ``trt`` and GPU discovery report ``gpus``, for one test."""
-    from builder import gpu
+    from builder.machine import gpu
 
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr(
