@@ -1,11 +1,16 @@
-"""Host code never imports stage code; stage code never imports docker; heavy imports stay lazy.
+"""The folders of ``builder/`` are its architecture; these rules say what each folder may import.
 
-numpy is allowed at module level on the container side only (stages, backends, yolo).
+Every import counts, at module level or inside a function. A rule names a folder (or a module), the ``builder``
+names it must not import, and the few modules it may import all the same. docs/dev/architecture.md ("Rules") says the
+same in prose. numpy is allowed at module level on the container side only (pipeline/stages, backends, yolo).
 """
+
+from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,8 @@ from tests.support import REPO
 
 HEAVY = {"torch", "ultralytics", "onnx", "onnxruntime", "polygraphy", "tensorrt", "docker", "cv2", "numpy"}
 PACKAGE = REPO / "builder"
+#: where numpy may be imported at module level: the container side's numeric code
+NUMPY_FOLDERS = ("pipeline/stages/", "backends/", "yolo/")
 
 
 def _imports(path: Path, top_level_only: bool):
@@ -24,69 +31,158 @@ def _imports(path: Path, top_level_only: bool):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)  # ``from builder import host``
 
 
-def _modules(sub: str):
-    return sorted((PACKAGE / sub).rglob("*.py"))
+@dataclass(frozen=True)
+class FolderRule:
+    """Modules under ``folder`` (a path under builder/, a folder ending in / or one module) never import a name
+    starting with one of ``forbidden`` (a package or module, matched at a dot), except those in ``allowed``."""
+
+    folder: str
+    forbidden: tuple[str, ...]
+    allowed: tuple[str, ...] = ()
+    why: str = ""
+
+    def modules(self) -> list[Path]:
+        if self.folder.endswith("/"):
+            return sorted((PACKAGE / self.folder).rglob("*.py"))
+        return [PACKAGE / self.folder]
+
+    def breaks(self, name: str) -> bool:
+        if name == "builder":  # ``from builder import x``: judged by ``builder.x``; builder/__init__ is the version
+            return False
+
+        def under(prefix: str) -> bool:
+            return name == prefix or name.startswith(prefix + ".")
+
+        return any(under(p) for p in self.forbidden) and not any(under(a) for a in self.allowed)
 
 
-#: the one module under builder.backends that the host may import: the dependency-free backend catalogue
-HOST_MAY_IMPORT = {"builder.backends.catalog"}
-
-
-@pytest.mark.parametrize("path", _modules("host"), ids=lambda p: p.name)
-def test_host_never_imports_container_side(path):
-    for name in _imports(path, top_level_only=False):
-        if name in HOST_MAY_IMPORT:
-            continue
-        assert not name.startswith(("builder.stages", "builder.backends", "builder.pipeline")), (
-            f"{path}: imports {name}"
+CONTAINER_MAY_NOT = ("docker", "builder.host", "builder.ops", "builder.farm", "builder.cli")
+RULES = (
+    FolderRule(
+        "common/",
+        ("builder",),
+        allowed=("builder.common", "builder.errors"),
+        why="the dependency-free helpers import only each other and the error classes",
+    ),
+    FolderRule(
+        "host/",
+        ("builder.pipeline", "builder.backends", "builder.yolo", "builder.timing", "builder.verify"),
+        allowed=("builder.backends.catalog",),
+        why="the host launches containers; it never runs a build (only the dependency-free backend catalogue)",
+    ),
+    FolderRule("pipeline/", CONTAINER_MAY_NOT, why="the container side never imports docker nor the host"),
+    FolderRule("backends/", CONTAINER_MAY_NOT, why="the container side never imports docker nor the host"),
+    FolderRule("yolo/", CONTAINER_MAY_NOT, why="the container side never imports docker nor the host"),
+    FolderRule("timing/", CONTAINER_MAY_NOT, why="the container side never imports docker nor the host"),
+    FolderRule(
+        "record/",
+        (*CONTAINER_MAY_NOT, "builder.pipeline", "builder.verify", "builder.timing"),
+        why="what a build leaves on disk is read by the host, the pipeline, verify and ops alike",
+    ),
+    FolderRule(
+        "backends/",
+        ("builder.pipeline",),
+        allowed=("builder.pipeline.stage_types",),
+        why="stages reach a backend through the registry; both share only the stage contract",
+    ),
+    FolderRule(
+        "yolo/",
+        ("builder.pipeline",),
+        allowed=("builder.pipeline.stage_types",),
+        why="the YOLO helpers serve stages and backends alike; they share only the stage contract",
+    ),
+    FolderRule(
+        "pipeline/stages/",
+        ("builder.backends",),
+        allowed=("builder.backends.registry",),
+        why="a stage reaches a backend only through builder.backends.registry.get_backend",
+    ),
+    FolderRule(
+        "profile/",
+        ("builder.backends",),
+        allowed=("builder.backends.catalog",),
+        why="profiles know backends through the catalogue only",
+    ),
+    FolderRule("backends/catalog.py", ("builder",), why="the catalogue pulls in no backend, stage or profile"),
+    *(
+        FolderRule(
+            f"machine/{name}.py",
+            (*CONTAINER_MAY_NOT, "builder.pipeline", "builder.record"),
+            allowed=(),
+            why="GPU, environment and buildability are facts both sides read; doctor alone reports on the host",
         )
-        if name.split(".")[0] == "docker":
-            assert path.name == "docker_engine.py", f"{path}: only host/docker_engine.py may import docker"
+        for name in ("gpu", "environment", "buildable")
+    ),
+)
 
 
 @pytest.mark.parametrize(
-    "path", _modules("stages") + _modules("backends") + [PACKAGE / "pipeline.py"], ids=lambda p: p.name
+    ("rule", "path"),
+    [(rule, path) for rule in RULES for path in rule.modules()],
+    ids=lambda value: value.folder if isinstance(value, FolderRule) else str(value.relative_to(PACKAGE)),
 )
-def test_container_side_never_imports_docker(path):
-    for name in _imports(path, top_level_only=False):
-        assert name.split(".")[0] != "docker", f"{path}: imports docker"
+def test_folder_rules(rule: FolderRule, path: Path) -> None:
+    broken = sorted({name for name in _imports(path, top_level_only=False) if rule.breaks(name)})
+    assert not broken, f"{path.relative_to(REPO)} imports {broken}: {rule.why}"
+
+
+def test_every_rule_names_a_folder_that_exists() -> None:
+    assert all(rule.modules() for rule in RULES)
+
+
+@pytest.mark.parametrize(
+    ("name", "breaks"),
+    [
+        ("builder.pipeline.stage_types", False),
+        ("builder.pipeline.stages.build", True),
+        ("builder.pipeline", True),
+        ("builder.pipelines", False),  # matched at a dot, not as a string prefix
+    ],
+)
+def test_a_rule_matches_names_at_a_dot(name: str, breaks: bool) -> None:
+    rule = FolderRule("backends/", ("builder.pipeline",), allowed=("builder.pipeline.stage_types",))
+    assert rule.breaks(name) is breaks
+
+
+def test_only_the_docker_engine_and_doctor_import_docker() -> None:
+    """The Docker engine is the container seam; doctor only asks whether an engine answers (lazily, if installed)."""
+    importers = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if any(name.split(".")[0] == "docker" for name in _imports(path, top_level_only=False))
+    }
+    assert importers == {"host/docker_engine.py", "machine/doctor.py"}
+
+
+def test_only_the_cli_imports_the_training_tool() -> None:
+    importers = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if any(name.split(".")[0] == "fixture_trainer" for name in _imports(path, top_level_only=False))
+    }
+    assert importers == {"cli.py"}
+
+
+def test_no_loose_module_but_the_entry_points_and_the_error_boundary() -> None:
+    loose = {path.name for path in PACKAGE.glob("*.py")}
+    assert loose == {"__init__.py", "__main__.py", "cli.py", "cli_options.py", "errors.py"}
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_heavy_libraries_are_imported_lazily(path):
+def test_heavy_libraries_are_imported_lazily(path: Path) -> None:
     top = {name.split(".")[0] for name in _imports(path, top_level_only=True)}
-    heavy = HEAVY - {"numpy"} if path.parent.name in ("stages", "backends", "tensorrt", "yolo") else HEAVY
+    relative = path.relative_to(PACKAGE).as_posix()
+    heavy = HEAVY - {"numpy"} if relative.startswith(NUMPY_FOLDERS) else HEAVY
     assert not (top & heavy), f"{path}: imports {sorted(top & heavy)} at module level"
 
 
-def test_backend_catalogue_imports_nothing_of_the_project():
-    """Profile code and the host import the catalogue: it must not pull in a backend, a stage or the profile."""
-    names = set(_imports(PACKAGE / "backends" / "catalog.py", top_level_only=False))
-    assert not {name for name in names if name.startswith("builder")}, names
-
-
-def test_cli_starts_without_heavy_modules():
+def test_cli_starts_without_heavy_modules() -> None:
     code = (
         "import sys, builder.cli as c; c.build_parser(); "
         f"print(sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-
-
-@pytest.mark.parametrize("path", _modules("backends"), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_backends_never_import_stages_or_the_pipeline(path):
-    """Shared types live in builder.stage_types, helpers in builder.yolo and builder.benchmarking."""
-    for name in _imports(path, top_level_only=False):
-        assert not name.startswith(("builder.stages", "builder.pipeline")), f"{path}: imports {name}"
-
-
-@pytest.mark.parametrize("path", _modules("stages"), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_stages_reach_backends_only_through_the_registry(path):
-    for name in _imports(path, top_level_only=False):
-        if name.startswith("builder.backends"):
-            assert name == "builder.backends.registry", (
-                f"{path}: imports {name}; use builder.backends.registry.get_backend"
-            )
