@@ -136,6 +136,19 @@ def make_bundle(build_dir: Path, output: Path | None = None, sign_key: Path | No
         UsageError: ``sign_key`` is not a usable signing key.
     """
     top, entries, mtime = bundle_entries(build_dir)
+    return finish_bundle(top, entries, mtime, output, sign_key)
+
+
+def finish_bundle(
+    top: str, entries: dict[str, Path | bytes], mtime: int, output: Path | None, sign_key: Path | None
+) -> BundleResult:
+    """Sign (with ``sign_key``) and write a bundle's ``entries`` under ``top`` to ``output`` (default
+    ``bundles/<top>.tar.gz``), atomically: what a single build's bundle and a fleet bundle share.
+
+    Raises:
+        ArtifactError: an output name that is not ``.tar.gz``.
+        UsageError: ``sign_key`` is not a usable signing key.
+    """
     if sign_key is not None:  # last: the signature covers the finished folder, SHA256SUMS included
         entries[SIGNATURE_NAME] = signature_for(top, entries, sign_key)
     output = output or Path("bundles") / f"{top}.tar.gz"

@@ -28,8 +28,7 @@ from builder.backends.tensorrt.target import target_gpu_names
 from builder.common.hashing import SUMS_NAME, format_sums, sha256_file
 from builder.common.safe_io import FileReadError, read_json
 from builder.errors import ArtifactError, BuilderError, UsageError, cli
-from builder.ops.bundle import BUNDLE_SUFFIXES, BUNDLED_KINDS, OPS_DOC, BundleResult, bundle_entries, write_tar_gz
-from builder.ops.signing import SIGNATURE_NAME, signature_for
+from builder.ops.bundle import BUNDLED_KINDS, OPS_DOC, BundleResult, bundle_entries, finish_bundle
 from builder.record.layout import MANIFEST_NAME, ArtifactLayout
 from builder.record.manifest_read import ManifestView, TargetView, read_manifest
 
@@ -180,15 +179,7 @@ def make_fleet_bundle(
         UsageError: ``sign_key`` is not a usable signing key.
     """
     top, entries, mtime, _ = fleet_entries(build_dirs)
-    if sign_key is not None:  # last: the signature covers the finished folder, SHA256SUMS included
-        entries[SIGNATURE_NAME] = signature_for(top, entries, sign_key)
-    output = output or Path("bundles") / f"{top}.tar.gz"
-    if not output.name.endswith(BUNDLE_SUFFIXES):
-        raise ArtifactError(
-            f"{output}: a bundle's name must end in .tar.gz", hint=f"pass --output {output.name}.tar.gz"
-        )
-    write_tar_gz(output, top, entries, mtime)
-    return BundleResult(output, top, tuple(sorted(entries)), sha256_file(output))
+    return finish_bundle(top, entries, mtime, output, sign_key)
 
 
 def read_fleet_index(top: Path) -> list[FleetEntry]:

@@ -95,8 +95,8 @@ def test_a_degraded_artifact_fails_the_accuracy_gate(built: StageContext, tmp_pa
     assert f"model.ort.onnx: {details['metric']} " in str(caught.value)
 
     # nightly drift between the good build and this one names the task's own metric and its loss
-    from builder.ops.drift import Severity, compare_manifests
-    from tests.ops.test_drift import _by_key, _pair
+    from builder.ops.drift import Severity
+    from tests.ops.test_drift import _by_key, _pair, compare_manifests  # dict manifests through the typed reader
 
     good = evaluate_stage.run(built).details
     old, new = _pair()
