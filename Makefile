@@ -17,6 +17,8 @@ ADDRESS    ?=
 FARM       ?=
 SIGN_KEY   ?=
 TRUSTED_KEY ?=
+SELECT     ?=
+EXTRACT    ?=
 FARM_RUN   ?=
 
 .DEFAULT_GOAL := help
@@ -46,8 +48,8 @@ farm: venv-dev ## build profiles on a Ray cluster (RAY_AUTH_MODE=token): make fa
 validate: venv-host ## check every profile, all problems at once
 	$(PYTHON) -m builder validate
 
-verify: venv-verify ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32 [TRUSTED_KEY=pub.pem]
-	$(PYTHON) -m builder verify $(ARTIFACT)$(if $(TRUSTED_KEY), --trusted-key $(TRUSTED_KEY))
+verify: venv-verify ## go / no-go for a build folder or bundle: make verify ARTIFACT=artifacts/cpu-fp32 [TRUSTED_KEY=pub.pem] [SELECT=1 [EXTRACT=dir]]
+	$(PYTHON) -m builder verify $(if $(SELECT)$(EXTRACT),--select )$(ARTIFACT)$(if $(EXTRACT), --extract $(EXTRACT))$(if $(TRUSTED_KEY), --trusted-key $(TRUSTED_KEY))
 
 shell: venv-host ## an interactive shell in the image, same mounts and hardening: make shell FLAVOUR=cpu|trt|trt10
 	$(PYTHON) -m builder shell --flavour $(FLAVOUR)

@@ -8,7 +8,9 @@ class's code, with no traceback.  Anything else is a bug (exit 70).
 from __future__ import annotations
 
 import enum
+import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -187,11 +189,32 @@ def error_lines(err: BuilderError) -> list[str]:
     return lines
 
 
-def missing_package_error(name: str | None, executable: str, argv: Sequence[str]) -> HostEnvironmentError:
+#: the package sets scripts/setup-env makes, each leaving its stamp ``.engine-foundry-<set>`` in the venv
+SETUP_ENV_SETS = ("host", "verify", "dev")
+
+
+def setup_env_sets(prefix: str) -> list[str]:
+    """The sets scripts/setup-env installed into the environment at ``prefix`` (none: not a venv it made)."""
+    return [kind for kind in SETUP_ENV_SETS if os.path.isfile(os.path.join(prefix, f".engine-foundry-{kind}"))]
+
+
+def missing_package_error(
+    name: str | None, executable: str, argv: Sequence[str], prefix: str | None = None
+) -> HostEnvironmentError:
     """A third-party package this Python lacks: the environment (exit 3), never a bug; the TIP names the command
-    that has the pinned packages (``argv``: this command's arguments, repeated in it)."""
+    that has the pinned packages (``argv``: this command's arguments, repeated in it). In a .venv that
+    scripts/setup-env made for the host or verify side only (``prefix``: the environment, default this one), the TIP
+    names the set that has the package instead: running the same command again there would fail the same way."""
     package = (name or "?").split(".")[0]
     again = cli(" ".join(argv))
+    sets = setup_env_sets(sys.prefix if prefix is None else prefix)
+    if sets and "dev" not in sets:
+        return HostEnvironmentError(
+            f"the Python package {package!r} is not installed in {executable}: scripts/setup-env set this "
+            f"environment up for the {' and '.join(sets)} side only, which does not run this command",
+            hint="`scripts/setup-env dev` adds the build packages (torch, ultralytics, ONNX Runtime; `make test` "
+            f"does it too), then run `{again}`; or build in the container instead: `make engine PROFILE=<name>`",
+        )
     return HostEnvironmentError(
         f"the Python package {package!r} is not installed in {executable} (this is not the Python Engine Foundry "
         "set up)",

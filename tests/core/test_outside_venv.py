@@ -58,3 +58,30 @@ def test_a_missing_host_package_is_the_environment_not_a_bug(tmp_path, missing, 
     error, tip = done.stderr.splitlines()[-2:]
     assert error.startswith(f"ERROR the Python package {missing!r} is not installed in {sys.executable}")
     assert tip.startswith(f"TIP run `.venv/bin/engine-foundry {' '.join(args)}` from the repository root")
+
+
+@pytest.mark.parametrize(
+    "stamps, names_the_dev_set",
+    [
+        ((), False),  # not a venv scripts/setup-env made: run the .venv command
+        (("host",), True),  # make's host set: no build packages, the same command would fail again
+        (("host", "verify"), True),
+        (("dev",), False),  # the dev set has every package: something else is wrong, run the .venv command
+        (("host", "dev"), False),
+    ],
+)
+def test_a_host_only_venv_names_the_set_that_has_the_package(tmp_path, stamps, names_the_dev_set):
+    """Seen in a fresh clone: `.venv/bin/engine-foundry build --profile h100-fp8` after `make engine` (host set)
+    said "this is not the Python Engine Foundry set up" and told the user to run the very command that failed."""
+    from builder.errors import missing_package_error
+
+    for kind in stamps:
+        (tmp_path / f".engine-foundry-{kind}").write_text("key\n")
+    error = missing_package_error("numpy", "/x/.venv/bin/python", ["build", "--profile", "a"], prefix=str(tmp_path))
+    assert int(error.exit_code) == 3 and "'numpy' is not installed in /x/.venv/bin/python" in error.message
+    if names_the_dev_set:
+        assert f"for the {' and '.join(stamps)} side only" in error.message
+        assert error.hint.startswith("`scripts/setup-env dev` adds the build packages")
+        assert "`.venv/bin/engine-foundry build --profile a`" in error.hint and "make engine PROFILE=" in error.hint
+    else:
+        assert error.hint.startswith("run `.venv/bin/engine-foundry build --profile a` from the repository root")

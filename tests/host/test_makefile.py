@@ -79,5 +79,8 @@ def test_variables_reach_the_command() -> None:
     assert make("-n", "verify", "ARTIFACT=b.tar.gz", "TRUSTED_KEY=pub.pem").strip() == (
         "python3 -m builder verify b.tar.gz --trusted-key pub.pem"
     )
+    assert make("-n", "verify", "ARTIFACT=f.tar.gz", "SELECT=1", "EXTRACT=d").strip() == (
+        "python3 -m builder verify --select f.tar.gz --extract d"
+    )
     assert make("-n", "test").strip() == 'python3 -m pytest -m "not gpu and not slow" --durations=25'
     assert make("-n", "test-all").strip() == 'python3 -m pytest -m "not gpu" --durations=25'
