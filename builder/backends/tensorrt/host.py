@@ -11,11 +11,11 @@ from builder.backends.tensorrt import trt_calls
 from builder.backends.tensorrt.target import TargetMatch, check_hardware_compatibility, check_target, select_build_gpu
 from builder.backends.tensorrt.trtexec import find_trtexec
 from builder.backends.tensorrt.versions import (
-    TRT_IMAGE_HINT,
     TrtFeatures,
     TrtVersion,
     check_profile_supported,
     parse_trt_version,
+    trt_image_hint,
 )
 from builder.errors import HostEnvironmentError
 from builder.machine import gpu as gpu_discovery
@@ -86,7 +86,7 @@ def tensorrt_host(
         version_text = str(trt_calls.import_tensorrt().__version__)
     except ImportError as err:
         problems.append(f"the TensorRT Python package cannot be imported ({err})")
-        hints.append(TRT_IMAGE_HINT)
+        hints.append(trt_image_hint(profile))
     build_gpu = select_build_gpu(probe.gpus, env.get("CUDA_VISIBLE_DEVICES"))
     if build_gpu is None:
         if probe.gpus:
@@ -103,7 +103,7 @@ def tensorrt_host(
     try:
         version = parse_trt_version(version_text)
     except ValueError as err:
-        raise HostEnvironmentError(f"cannot read the TensorRT version: {err}", hint=TRT_IMAGE_HINT) from err
+        raise HostEnvironmentError(f"cannot read the TensorRT version: {err}", hint=trt_image_hint(profile)) from err
     features = check_profile_supported(profile, version)
     check_hardware_compatibility(profile, build_gpu)
     return TrtHost(

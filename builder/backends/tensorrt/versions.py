@@ -20,6 +20,15 @@ TRT_IMAGE_HINT = f"build inside the TensorRT image: `make image FLAVOUR=trt` (ba
 TRT10_IMAGE = "nvcr.io/nvidia/tensorrt:25.01-py3"
 #: the image flavour each value of the profile's ``tensorrt`` key builds in, and the TensorRT family it holds
 PROFILE_FAMILIES = {"8.6": ("trt", "8.6"), "10": ("trt10", "10")}
+
+
+def trt_image_hint(profile: Profile) -> str:
+    """The TIP for a host without TensorRT: the image of the profile's ``tensorrt`` family (trt10 for "10")."""
+    flavour, family = PROFILE_FAMILIES.get(getattr(profile, "tensorrt", None) or "8.6", PROFILE_FAMILIES["8.6"])
+    base = TRT10_IMAGE if flavour == "trt10" else TRT_IMAGE
+    return f"build inside the TensorRT image: `make image FLAVOUR={flavour}` (base {base}, TensorRT {family})"
+
+
 # the oldest TensorRT each family value of the profile accepts; a newer one builds too (the field picks the image,
 # and an image of an older TensorRT than the profile asks for is refused: Blackwell needs 10.8, the trt10 image's)
 _FAMILY_MINIMUM = {"8.6": (8, 6), "10": (10, 8)}

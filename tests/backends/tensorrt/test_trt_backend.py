@@ -86,6 +86,22 @@ def test_missing_tensorrt_is_one_clear_error_through_the_build_stage(tmp_path: P
     assert get_backend("tensorrt") is backend and backend.NAME == "tensorrt"
 
 
+@pytest.mark.skipif(_real_tensorrt(), reason="TensorRT is installed here; this checks the error without it")
+@pytest.mark.parametrize(
+    "tensorrt, flavour, base",
+    [
+        (None, "trt", "nvcr.io/nvidia/tensorrt:23.08-py3"),  # the default family, 8.6
+        ("8.6", "trt", "nvcr.io/nvidia/tensorrt:23.08-py3"),
+        ("10", "trt10", "nvcr.io/nvidia/tensorrt:25.01-py3"),  # h100-fp8, b200-fp16: the 8.6 image cannot build them
+    ],
+)
+def test_without_tensorrt_the_tip_names_the_profiles_own_image(tensorrt: str | None, flavour: str, base: str) -> None:
+    profile = trt_profile(name="p", precision=Precision.FP16, **({"tensorrt": tensorrt} if tensorrt else {}))
+    with pytest.raises(HostEnvironmentError) as err:
+        backend.check_available(profile)
+    assert f"`make image FLAVOUR={flavour}` (base {base}" in (err.value.hint or "")
+
+
 def test_only_the_gpu_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     install(monkeypatch, make_fake_trt("8.6.1.6"), gpus=())
     with pytest.raises(HostEnvironmentError) as err:
