@@ -256,6 +256,11 @@ every file (`sha256sum -c SHA256SUMS`).
 
 Exit codes of `verify --select`: 0 GO, 5 NO-GO or no build fits this host, 8 intact but not verifiable here (the
 runtime is not installed), 2 a bad command line (e.g. `--extract` into a non-empty folder).
+
+A signed fleet holds `model.sig` here: add `--trusted-key <the signer's public key>` to the command above to require
+that signature over every file of the fleet and each chosen build's provenance (NO-GO, exit 5, otherwise). On a
+build node with the models folder, `{cli(f"reproduce {top}/builds/<profile>")}` (on the unpacked folder) rebuilds one
+build from its recorded inputs and says REPRODUCED, EQUIVALENT or DIFFERS.
 """
 
 

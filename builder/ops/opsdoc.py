@@ -85,6 +85,10 @@ def render_ops_doc(
         "- On a build node with the models folder, `.venv/bin/engine-foundry reproduce <bundle>.tar.gz` rebuilds it "
         "from its recorded inputs (profile, weights digest, image identity) and says REPRODUCED, EQUIVALENT (a "
         'TensorRT plan) or DIFFERS (exit 5), naming each difference (docs/ops.md, "Reproduce a build").',
+        "- A signed bundle holds `model.sig` (made with `make bundle ... SIGN_KEY=...`): "
+        "`.venv/bin/engine-foundry verify --trusted-key <the signer's public key> <bundle>.tar.gz` also requires that "
+        "signature over every file and a `provenance.intoto.json` that agrees with the manifest; anything else is "
+        'NO-GO, exit 5 (docs/ops.md, "Signing and provenance").',
         "",
         "## Files",
         "",

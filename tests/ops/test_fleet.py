@@ -197,6 +197,8 @@ def test_fleet_bundle_layout_is_deterministic_and_complete(artifacts, tmp_path):
     assert [e.profile for e in read_fleet_index(top)] == PROFILES
     ops = (top / "OPS.md").read_text()
     assert "verify --select" in ops and all(f"`{p}`" in ops for p in PROFILES) and "NVIDIA A10 or A10G" in ops
+    assert "--trusted-key <the signer's public key>" in ops  # the three commands ops need (issue 21)
+    assert f"`.venv/bin/engine-foundry reproduce {top.name}/builds/<profile>`" in ops
     with tarfile.open(first.path) as tar:
         assert all(m.isfile() or m.isdir() for m in tar.getmembers())
     # each build folder is a single-build bundle that plain `verify` accepts

@@ -113,3 +113,4 @@ def test_ops_are_told_how_to_reproduce_the_bundle():
     for manifest in (synthetic_manifest("a10-fp16", backend="tensorrt"), synthetic_manifest("cpu-fp32")):
         doc = _doc(manifest)
         assert "`.venv/bin/engine-foundry reproduce <bundle>.tar.gz`" in doc and "DIFFERS (exit 5)" in doc
+        assert "`.venv/bin/engine-foundry verify --trusted-key <the signer's public key> <bundle>.tar.gz`" in doc
