@@ -115,3 +115,24 @@ def private_library_dirs() -> Iterator[Path]:
             else:
                 os.environ[name] = value
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, purpose: str) -> Iterator[Path]:
+    """A fresh temporary folder for one piece of work (``purpose``: "to unpack the bundle", "for the rebuild"),
+    removed afterwards; no usable temporary folder is a host problem (exit 3), not a bad input.
+
+    Raises:
+        HostEnvironmentError: the temporary folder cannot be made.
+    """
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=prefix))
+    except OSError as err:
+        raise HostEnvironmentError(
+            f"no usable temporary folder {purpose} ({err.strerror}: {tempfile.gettempdir()})",
+            hint="point TMPDIR at a writable folder with free space",
+        ) from None
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -12,9 +12,9 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
+from builder.common.private_dirs import scratch_folder
 from builder.common.safe_io import FileReadError
 from builder.errors import ArtifactError, HostEnvironmentError, UsageError, cli
 from builder.ops.bundle import BUILD_FOLDER, BUNDLE_SUFFIXES, OPS_DOC
@@ -23,7 +23,7 @@ from builder.ops.select import Candidate, HostRecord, Selection, candidate_from_
 from builder.ops.signing import SIGNATURE_NAME, check_signature
 from builder.record.layout import MANIFEST_NAME
 from builder.record.manifest_read import read_manifest
-from builder.verify.bundle import _relabel, _temporary_folder, bundle_top, safe_extract, verify_unpacked_bundle
+from builder.verify.bundle import _relabel, bundle_top, safe_extract, verify_unpacked_bundle
 from builder.verify.checks import Check, VerifyReport, check_sums
 
 
@@ -48,11 +48,12 @@ def verify_select(
     if extract is not None:
         check_extract_target(extract)
     archive = path.is_file() and path.name.endswith(BUNDLE_SUFFIXES)
-    with _temporary_folder() if archive else _nothing() as tmp:
+    scratch = scratch_folder("ef-bundle-", "to unpack the bundle") if archive else contextlib.nullcontext()
+    with scratch as tmp:
         if tmp is not None:
             report = VerifyReport(path)
             try:
-                top = safe_extract(path, Path(tmp))
+                top = safe_extract(path, tmp)
             except (ArtifactError, FileReadError) as err:
                 report.add("bundle", "fail", err.message)
                 return report, Selection(None, ())
@@ -63,7 +64,7 @@ def verify_select(
             write_extracted(report.folder, extract)
             report.add("extract", "pass", f"wrote {selection.chosen.candidate.profile} to {extract}")
         if tmp is not None:
-            report = _relabel(report, Path(tmp), path)
+            report = _relabel(report, tmp, path)
         return report, selection
 
 
@@ -213,8 +214,3 @@ def _top_folder(path: Path) -> Path:
         f"{path}: not a fleet bundle (.tar.gz) or the folder `tar -xzf` made of one",
         hint=f'make one with `make bundle PROFILES="..."`; a single build folder: `{cli(f"verify {path}")}`',
     )
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield None

@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import enum
 import json
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 from builder.backends.catalog import find_backend, needs_gpu
 from builder.common.hashing import sha256_file
+from builder.common.private_dirs import scratch_folder
 from builder.common.safe_io import CHECKPOINT_BYTES, FileReadError
 from builder.errors import ArtifactError, BuilderError, ExitCode, HostEnvironmentError
 from builder.profile import Profile
@@ -465,7 +465,7 @@ def reproduce(
         ArtifactError: ``path`` is no build or bundle, or is damaged (exit 5).
         BuilderError: the rebuild failed (its stage's exit code).
     """
-    with _scratch() as scratch:
+    with scratch_folder("ef-reproduce-", "for the rebuild") as scratch:
         with open_shipped(path, scratch / "shipped") as shipped:
             rec = recorded(shipped.manifest)
             inputs = host_inputs(rec, models_dir, shipped, scratch, **seams)
@@ -585,20 +585,6 @@ def _profile_document(profile: Profile) -> str:
     if doc.get("frozen") is None:  # as in Profile.identity_dict: an image of an older builder does not know it
         doc.pop("frozen", None)
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
-
-
-@contextlib.contextmanager
-def _scratch() -> Iterator[Path]:
-    """A private temporary folder (under the command's private folder, :mod:`builder.common.private_dirs`), removed."""
-    try:
-        folder = tempfile.TemporaryDirectory(prefix="ef-reproduce-")
-    except OSError as err:
-        raise HostEnvironmentError(
-            f"no usable temporary folder for the rebuild ({err.strerror}: {tempfile.gettempdir()})",
-            hint="point TMPDIR at a writable folder with free space",
-        ) from None
-    with folder as name:
-        yield Path(name)
 
 
 def print_result(result: ReproduceResult, *, out: Callable[[str], None] = print) -> None:

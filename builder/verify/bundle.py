@@ -8,18 +8,16 @@ corrupt or implausibly large.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gzip
 import shutil
 import tarfile
-import tempfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from builder.common.hashing import SUMS_NAME, parse_sums, sha256_file
+from builder.common.private_dirs import scratch_folder
 from builder.common.safe_io import ARTIFACT_BYTES, TEXT_BYTES, FileReadError, open_regular, read_text
 from builder.errors import ArtifactError, HostEnvironmentError, cli
 from builder.ops.bundle import BUILD_FOLDER, BUNDLED_KINDS, OPS_DOC, TRITON_FOLDER
@@ -155,9 +153,9 @@ def verify_bundle(archive: Path, *, run_inference: bool = True, trusted_key: Pat
     """Every ``verify`` check for a bundle; messages name paths as ``<archive>:<path inside>``. ``trusted_key``:
     the public key the bundle must be signed with (None: the signature is not checked, only reported)."""
     report = VerifyReport(archive)
-    with _temporary_folder() as tmp:
+    with scratch_folder("ef-bundle-", "to unpack the bundle") as tmp:
         try:
-            top = safe_extract(archive, Path(tmp))
+            top = safe_extract(archive, tmp)
         except (ArtifactError, FileReadError) as err:
             report.add("bundle", "fail", err.message)
             return report
@@ -165,7 +163,7 @@ def verify_bundle(archive: Path, *, run_inference: bool = True, trusted_key: Pat
             raise ArtifactError(fleet_message(top, archive), hint=f"run `{cli(f'verify --select {archive}')}`")
         report.add("bundle", "pass", f"{sum(1 for p in top.rglob('*') if p.is_file())} files extracted safely")
         _check_unpacked(report, top, run_inference=run_inference, trusted_key=trusted_key)
-        return _relabel(report, Path(tmp), archive)
+        return _relabel(report, tmp, archive)
 
 
 def fleet_message(top: Path, given: Path) -> str:
@@ -233,22 +231,6 @@ def _check_unpacked(
     _check_triton(report, top, report.manifest)
     report.folder = build
     run_host_checks(report, run_inference=run_inference)
-
-
-@contextlib.contextmanager
-def _temporary_folder() -> Iterator[str]:
-    """A private temporary folder; no usable temporary folder is a host problem (exit 3), not a bad bundle."""
-    try:
-        folder = tempfile.mkdtemp(prefix="ef-bundle-")
-    except OSError as err:
-        raise HostEnvironmentError(
-            f"no usable temporary folder to unpack the bundle ({err.strerror}: {tempfile.gettempdir()})",
-            hint="point TMPDIR at a writable folder with free space",
-        ) from None
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_build_files(report: VerifyReport, build: Path, manifest: ManifestView) -> None:
